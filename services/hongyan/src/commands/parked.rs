@@ -1,0 +1,57 @@
+//! `hongyan parked list|replay`.
+
+use std::process::ExitCode;
+
+use hongyan_adapters::Settings;
+use hongyan_adapters::amqp::{self, Names, parked};
+use hongyan_domain::ids::mask_phones_in_text;
+
+use crate::cli::ParkedCommand;
+
+/// The envelope's event id, when the body is JSON that has one.
+fn event_id(body: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    v.get("event_id")?.as_str().map(str::to_owned)
+}
+
+pub async fn run(settings: &Settings, command: ParkedCommand) -> anyhow::Result<ExitCode> {
+    let conn = amqp::connect(&settings.amqp, "parked").await?;
+    let names = Names::new(&settings.amqp.prefix);
+    match command {
+        ParkedCommand::List { limit } => {
+            let list = parked::list(&conn, &names, limit).await?;
+            if list.is_empty() {
+                println!("Nothing is parked.");
+            }
+            for (i, m) in list.iter().enumerate() {
+                let body = String::from_utf8_lossy(&m.body);
+                let body: String = mask_phones_in_text(&body).chars().take(600).collect();
+                println!(
+                    "#{n} event {id} ({key}) from {src}, {attempts} attempt(s)\n   reason: {reason}\n   body: {body}\n",
+                    n = i + 1,
+                    id = event_id(&m.body).unwrap_or_else(|| "-".into()),
+                    key = m.routing_key,
+                    src = m.source_queue,
+                    attempts = m.attempts,
+                    reason = m.reason,
+                );
+            }
+        }
+        ParkedCommand::Replay {
+            event_id: only,
+            reason_contains,
+        } => {
+            let n = parked::replay(&conn, &names, |m| {
+                only.as_ref()
+                    .is_none_or(|id| event_id(&m.body).as_deref() == Some(id.as_str()))
+                    && reason_contains
+                        .as_ref()
+                        .is_none_or(|t| m.reason.contains(t.as_str()))
+            })
+            .await?;
+            println!("Sent {n} parked event(s) back to their queues.");
+        }
+    }
+    let _ = conn.close(200, "done".into()).await;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,68 @@
+//! Intake: notification requests from the `hongyan.notifier` queue become rows, once per key,
+//! and the deliveries are acknowledged after the commit. A request that cannot be read is
+//! parked like any bad input.
+
+use hongyan_adapters::amqp::consumer::{BatchHandler, ack_batch};
+use hongyan_adapters::amqp::parked::Received;
+use hongyan_adapters::amqp::publisher::{Outgoing, Publisher};
+use hongyan_domain::notify::{NotificationRequest, ROUTING_KEY};
+use lapin::message::Delivery;
+
+use crate::Notifier;
+use crate::store;
+
+pub struct Intake<'a>(pub &'a Notifier);
+
+/// Reads a `notification.requested` envelope.
+pub fn read(body: &[u8]) -> Result<NotificationRequest, String> {
+    let v: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| format!("The message is not JSON ({e}); send a UTF-8 JSON envelope."))?;
+    if v["type"] != ROUTING_KEY {
+        return Err(format!(
+            "type {} is not {ROUTING_KEY}; the notifier queue takes notification requests only.",
+            v["type"]
+        ));
+    }
+    serde_json::from_value(v["data"].clone())
+        .map_err(|e| format!("The notification request does not fit ({e}); send key, template, recipient, params and caused_by."))
+}
+
+impl BatchHandler for Intake<'_> {
+    async fn handle(&self, publisher: &Publisher, batch: Vec<Delivery>) -> anyhow::Result<()> {
+        let n = self.0;
+        let queue = n.names.notifier();
+        let now = n.clock.now();
+        let mut rows = Vec::with_capacity(batch.len());
+        let mut parked: Vec<Outgoing> = Vec::new();
+        for d in &batch {
+            let received =
+                Received::from_delivery(d.routing_key.as_str(), &d.properties, d.data.clone());
+            match read(&d.data).and_then(|req| match n.templates.get(&req.template) {
+                Some(t) => {
+                    let until = t.useful_until(now);
+                    Ok((req, now, until))
+                }
+                None => Err(format!("Template {:?} does not exist; add config/templates/{}.toml or fix the request.", req.template, req.template)),
+            }) {
+                Ok(row) => rows.push(row),
+                Err(reason) => {
+                    tracing::warn!(reason = %reason, "Notification request parked.");
+                    parked.push(received.parked(&n.names, &queue, &reason));
+                }
+            }
+        }
+        let mut tx = n.pool.begin().await?;
+        let fresh = store::insert(&mut tx, &rows).await?;
+        tx.commit().await?;
+        publisher.publish_all(&parked).await?;
+        ack_batch(&batch).await?;
+        tracing::debug!(
+            requests = batch.len(),
+            new = fresh,
+            parked = parked.len(),
+            "Notification requests taken in."
+        );
+        n.wake.notify_one();
+        Ok(())
+    }
+}

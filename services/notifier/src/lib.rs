@@ -1,0 +1,148 @@
+//! The notifier role: renders, routes, rate-limits and delivers notifications (DESIGN.md
+//! section 5).
+
+pub mod channels;
+pub mod deliver;
+pub mod intake;
+pub mod providers;
+pub mod quiet;
+pub mod receipts;
+pub mod render;
+pub mod route;
+pub mod store;
+pub mod templates;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use hongyan_adapters::amqp::Names;
+use hongyan_adapters::amqp::consumer::{BatchOptions, consume_batches};
+use hongyan_adapters::ratelimit::RateLimiter;
+use hongyan_adapters::supervise::supervise;
+use hongyan_adapters::{Settings, outbox, store as pg};
+use hongyan_domain::clock::{Clock, SystemClock};
+use sqlx::PgPool;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::channels::Channels;
+use crate::providers::Provider;
+use crate::providers::console::Console;
+use crate::quiet::QuietHours;
+use crate::templates::Templates;
+
+/// What the notifier's tasks share.
+pub struct Notifier {
+    pub settings: Settings,
+    pub pool: PgPool,
+    pub names: Names,
+    pub clock: Arc<dyn Clock>,
+    pub templates: Templates,
+    pub channels: Channels,
+    /// The `console` channel (and the SMS channel when `notifier.sms.provider` is console).
+    pub console: Provider,
+    pub limiter: RateLimiter,
+    pub quiet: QuietHours,
+    /// Intake wakes the delivery loop.
+    pub wake: Notify,
+}
+
+impl Notifier {
+    /// Builds the notifier: templates, providers, the rate limiter. Fails with a message naming
+    /// the bad template or setting.
+    pub async fn new(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+        console: Console,
+    ) -> anyhow::Result<Self> {
+        let templates =
+            Templates::load(Path::new(&settings.notifier.templates_dir)).with_context(|| {
+                format!(
+                    "Could not load the templates in {}",
+                    settings.notifier.templates_dir
+                )
+            })?;
+        let quiet = QuietHours::parse(&settings.policy.sms_quiet_hours)?;
+        let channels = Channels::from_settings(&settings.notifier, console.clone())?;
+        let client = redis::Client::open(settings.redis.url.as_str())
+            .context("redis.url is not a Redis URL")?;
+        let conn = redis::aio::ConnectionManager::new(client)
+            .await
+            .context("Could not connect to Redis; start it (scripts/services) or fix redis.url")?;
+        Ok(Self {
+            pool: pg::pool(&settings.database)?,
+            names: Names::new(&settings.amqp.prefix),
+            limiter: RateLimiter::new(conn, &settings.redis.prefix),
+            console: Provider::Console(console),
+            settings,
+            clock,
+            templates,
+            channels,
+            quiet,
+            wake: Notify::new(),
+        })
+    }
+}
+
+/// Runs the notifier until `shutdown` fires.
+pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let n = Arc::new(Notifier::new(settings, Arc::new(SystemClock), Console::new()).await?);
+    run_notifier(n, shutdown).await
+}
+
+/// Takes notification requests from the queue into the table until shutdown.
+pub async fn run_intake(n: Arc<Notifier>, stop: CancellationToken) {
+    let tag = format!("notifier-{}", std::process::id());
+    let queue = n.names.notifier();
+    let handler = intake::Intake(&n);
+    supervise("notifier intake", stop.clone(), || {
+        let opts = BatchOptions {
+            queue: &queue,
+            tag: &tag,
+            batch_size: n.settings.registry.batch_size,
+            linger: Duration::from_millis(5),
+        };
+        consume_batches(&n.settings.amqp, &n.names, opts, &stop, &handler)
+    })
+    .await;
+}
+
+/// Runs a built notifier: intake, delivery, and an outbox relay for its announcements.
+pub async fn run_notifier(n: Arc<Notifier>, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let tasks = TaskTracker::new();
+    tasks.spawn(run_intake(n.clone(), shutdown.clone()));
+    {
+        let (n, stop) = (n.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            supervise("notifier delivery", stop.clone(), || {
+                deliver::run(&n, &stop)
+            })
+            .await
+        });
+    }
+    {
+        let (n, stop) = (n.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            supervise("outbox relay", stop.clone(), || {
+                outbox::run(&n.settings, n.pool.clone(), stop.clone())
+            })
+            .await
+        });
+    }
+    if !n.settings.notifier.receipts_listen.is_empty() {
+        let (n, stop) = (n.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            supervise("receipts endpoint", stop.clone(), || {
+                receipts::serve(n.clone(), stop.clone())
+            })
+            .await
+        });
+    }
+    tasks.close();
+    tasks.wait().await;
+    n.pool.close().await;
+    Ok(())
+}

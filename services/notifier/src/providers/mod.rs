@@ -1,0 +1,234 @@
+//! Provider adapters (渠道适配器): one thin module per chat robot, SMS gateway or webhook,
+//! each speaking the provider's wire format, signing and error codes as PROVIDERS.md
+//! describes them, and answering with a [`SendOutcome`] the retry logic matches on.
+//!
+//! Every adapter takes its URL from its settings (so tests point it at a local fake), a shared
+//! `reqwest::Client` (whose timeout bounds every send) and, per send, a [`SendContext`]
+//! carrying "now" and a nonce, so signatures are deterministic in tests.
+
+pub mod aliyun;
+pub mod console;
+pub mod dingtalk;
+pub mod feishu;
+mod mask;
+mod outcome;
+mod sms;
+pub mod tencent;
+mod transport;
+pub mod webhook;
+pub mod wecom;
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+pub use mask::{mask_phone, mask_phones_in};
+pub use outcome::SendOutcome;
+pub use sms::{ReceiptError, SmsMessage, SmsReceipt};
+
+/// A credential or a URL that carries one. `Debug` never shows it, so settings can be logged.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// The moment and nonce one send is signed with. Passed in rather than read inside the
+/// adapters so tests sign deterministically and fakes can check clock-skew rules.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SendContext {
+    pub now: DateTime<Utc>,
+    /// Unique per request: Aliyun's `SignatureNonce` rejects a repeat.
+    pub nonce: String,
+}
+
+impl SendContext {
+    /// The real clock and a random nonce, for production sends.
+    pub fn fresh() -> Self {
+        Self {
+            now: Utc::now(),
+            nonce: uuid::Uuid::new_v4().to_string(),
+        }
+    }
+}
+
+/// A send that was refused before any request was made: the caller's message or settings are
+/// wrong, so neither a retry nor another provider would help.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    /// The provider documents a size limit and the message is over it.
+    #[error("{what} is {actual} bytes, over the provider's limit of {limit}.")]
+    TooLarge {
+        what: &'static str,
+        limit: usize,
+        actual: usize,
+    },
+    /// The message breaks another documented rule (article count, image format).
+    #[error("Invalid message: {0}")]
+    InvalidMessage(String),
+    /// The settings cannot work (a webhook URL without its key, a base URL that does not
+    /// parse). The reason never contains the URL, which may carry a key.
+    #[error("Invalid {provider} settings: {reason}")]
+    Settings {
+        provider: &'static str,
+        reason: String,
+    },
+    /// The message was rendered for another kind of channel.
+    #[error("A {message} message cannot be sent through {provider}.")]
+    WrongMessage {
+        provider: &'static str,
+        message: &'static str,
+    },
+}
+
+/// A message rendered for one kind of channel.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Message {
+    WeCom(wecom::WeComMessage),
+    DingTalk(dingtalk::DingTalkMessage),
+    Feishu(feishu::FeishuMessage),
+    Sms(SmsMessage),
+    Webhook(webhook::WebhookMessage),
+}
+
+impl Message {
+    /// The channel kind, for logs and errors.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::WeCom(_) => "wecom",
+            Self::DingTalk(_) => "dingtalk",
+            Self::Feishu(_) => "feishu",
+            Self::Sms(_) => "sms",
+            Self::Webhook(_) => "webhook",
+        }
+    }
+}
+
+/// Any configured provider, so the notifier can hold a list of channels and send through each.
+#[derive(Clone, Debug)]
+pub enum Provider {
+    WeCom(wecom::WeComRobot),
+    DingTalk(dingtalk::DingTalkRobot),
+    Feishu(feishu::FeishuBot),
+    Aliyun(aliyun::AliyunSms),
+    Tencent(tencent::TencentSms),
+    Webhook(webhook::Webhook),
+    Console(console::Console),
+}
+
+impl Provider {
+    /// The provider's name as attempts record it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::WeCom(_) => "wecom",
+            Self::DingTalk(_) => "dingtalk",
+            Self::Feishu(_) => "feishu",
+            Self::Aliyun(_) => "aliyun",
+            Self::Tencent(_) => "tencent",
+            Self::Webhook(_) => "webhook",
+            Self::Console(_) => "console",
+        }
+    }
+
+    /// Sends through this provider. The console takes any message; the others only their own.
+    pub async fn send(
+        &self,
+        message: &Message,
+        ctx: &SendContext,
+    ) -> Result<SendOutcome, ProviderError> {
+        match (self, message) {
+            (Self::WeCom(p), Message::WeCom(m)) => p.send(m, ctx).await,
+            (Self::DingTalk(p), Message::DingTalk(m)) => p.send(m, ctx).await,
+            (Self::Feishu(p), Message::Feishu(m)) => p.send(m, ctx).await,
+            (Self::Aliyun(p), Message::Sms(m)) => p.send(m, ctx).await,
+            (Self::Tencent(p), Message::Sms(m)) => p.send(m, ctx).await,
+            (Self::Webhook(p), Message::Webhook(m)) => p.send(m, ctx).await,
+            (Self::Console(p), m) => Ok(p.send(m, ctx)),
+            (p, m) => Err(ProviderError::WrongMessage {
+                provider: p.name(),
+                message: m.kind(),
+            }),
+        }
+    }
+}
+
+/// Parses a robot's full webhook URL (DESIGN.md section 10: "each org's `chat.webhook` is the
+/// full URL") once, at construction, so a typo is a settings error rather than a failed send.
+pub(crate) fn parse_url(
+    provider: &'static str,
+    url: &Secret,
+) -> Result<reqwest::Url, ProviderError> {
+    let parsed = reqwest::Url::parse(url.expose()).map_err(|e| ProviderError::Settings {
+        provider,
+        reason: format!("the URL does not parse ({e})"),
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(ProviderError::Settings {
+            provider,
+            reason: "the URL must be http or https".into(),
+        });
+    }
+    Ok(parsed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_stay_out_of_debug_output() {
+        let settings = webhook::WebhookSettings {
+            url: Secret::new("https://example.org/hook?token=abc"),
+            secret: Secret::new("s3cr3t"),
+        };
+        let shown = format!("{settings:?}");
+        assert!(
+            !shown.contains("s3cr3t") && !shown.contains("abc"),
+            "{shown}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_message_for_another_channel_is_refused_before_sending() {
+        let settings = webhook::WebhookSettings {
+            url: Secret::new("http://127.0.0.1:9/hook"),
+            secret: Secret::new("s"),
+        };
+        let provider =
+            Provider::Webhook(webhook::Webhook::new(settings, reqwest::Client::new()).unwrap());
+        let message = Message::Feishu(feishu::FeishuMessage::Text { text: "hi".into() });
+        let err = provider
+            .send(&message, &SendContext::fresh())
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            ProviderError::WrongMessage {
+                provider: "webhook",
+                message: "feishu"
+            }
+        ));
+    }
+
+    #[test]
+    fn bad_urls_are_settings_errors_that_do_not_echo_the_url() {
+        let err = parse_url("wecom", &Secret::new("ftp://host/send?key=abc")).unwrap_err();
+        assert!(!err.to_string().contains("abc"));
+        assert!(parse_url("wecom", &Secret::new("not a url")).is_err());
+    }
+}

@@ -1,0 +1,439 @@
+//! Message templates (消息模板): one TOML file per template under `config/templates/`, read and
+//! checked once at start so a typo stops the notifier before it sends anything. The file
+//! format is described in `config/templates/README.md`.
+
+mod text;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use hongyan_domain::notify::templates as registry;
+use serde::Deserialize;
+
+use crate::providers::wecom;
+pub use text::Text;
+
+/// The monthly update reminder (一月一更新) to a member, with the link to the update page.
+pub const MONTHLY_REMINDER: &str = "monthly_reminder";
+/// The lapse warning (党章第九条: six months without organizational life) to the branch
+/// secretary and the county department, about one member.
+pub const LAPSE_WARNING: &str = "lapse_warning";
+/// A study pack (学习资源包), the one broadcast: robot card, or SMS with a link.
+pub const STUDY_PACK: &str = "study_pack";
+/// The political birthday (政治生日) greeting to a member.
+pub const POLITICAL_BIRTHDAY: &str = "political_birthday";
+
+/// Templates that must exist: the registry's and the scheduler's.
+pub const REQUIRED: &[&str] = &[
+    registry::OUTBOUND_MEMBER,
+    registry::OUTBOUND_INFLOW,
+    registry::OUTBOUND_BRANCH,
+    registry::CHECKED_IN_BRANCH,
+    registry::UNREPORTED_BRANCH,
+    registry::HOME_VISIT_PAIR,
+    MONTHLY_REMINDER,
+    LAPSE_WARNING,
+    STUDY_PACK,
+    POLITICAL_BIRTHDAY,
+];
+
+/// Every variable a template may use: the params the senders put in a request, plus
+/// `recipient_name`, which [`crate::render::request_params`] adds from the recipient. A
+/// sender that adds a param adds its name here, so a misspelt variable fails at start.
+pub const KNOWN_PARAMS: &[&str] = &[
+    // The registry (services/registry/src/apply.rs).
+    "member_name",
+    "member_phone",
+    "certificate_no",
+    "station_name",
+    "station_phone",
+    "branch_name",
+    "branch_contact",
+    "branch_phone",
+    "home_branch",
+    "address",
+    "transfer_suggested",
+    "region_code",
+    "receiving_org",
+    "receiving_contact",
+    "receiving_phone",
+    "arrived_on",
+    "returned_on",
+    // Added from the request's recipient.
+    "recipient_name",
+    // The scheduler: reminders, warnings, greetings.
+    "month",
+    "months",
+    "years",
+    // Study packs; `url` is built by the caller from `api.public_url`.
+    "title",
+    "summary",
+    "url",
+];
+
+/// An SMS longer than this is refused. Both providers cap a template's content at 500
+/// characters (their console rules; PROVIDERS.md does not say). One segment is 70 characters,
+/// a long SMS is billed per 67, so the texts aim for 70 where they can.
+pub const SMS_TEXT_LIMIT: usize = 500;
+/// Characters in one SMS segment.
+pub const SMS_SEGMENT_CHARS: usize = 70;
+/// A robot's markdown: WeCom's limit, the smallest of the three robots (PROVIDERS.md).
+pub const ROBOT_MARKDOWN_LIMIT: usize = wecom::MARKDOWN_LIMIT;
+/// A card button's text when the template names none.
+const DEFAULT_LINK_TEXT: &str = "查看详情";
+
+/// Who a template's content is about, which decides where it may go (DESIGN.md section 5,
+/// "Privacy").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// About one person: only that person's one-to-one channels, never a group robot.
+    Personal,
+    /// The same for everyone in an audience (a study pack): group robots, or SMS to members.
+    Broadcast,
+}
+
+/// A template, checked.
+#[derive(Clone, Debug)]
+pub struct Template {
+    pub(crate) name: String,
+    pub(crate) kind: Kind,
+    pub(crate) useful_for: TimeDelta,
+    pub(crate) sms: SmsText,
+    pub(crate) robot: Option<RobotCard>,
+    /// Values used when a param is present but empty.
+    pub(crate) defaults: BTreeMap<String, String>,
+    /// Per param, raw value to the text shown (`"true"` to a sentence).
+    pub(crate) labels: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct SmsText {
+    pub(crate) text: Text,
+    pub(crate) param_names: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct RobotCard {
+    pub(crate) title: Text,
+    pub(crate) markdown: Text,
+    pub(crate) summary: Option<Text>,
+    pub(crate) link: Option<Text>,
+    pub(crate) link_text: String,
+}
+
+impl Template {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// How long after its creation a notification is still worth sending (PROVIDERS.md,
+    /// "Retry schedules worth knowing": a late reminder helps, a late study push does not).
+    pub fn useful_for(&self) -> TimeDelta {
+        self.useful_for
+    }
+
+    /// The moment after which a notification created at `created` fails instead of sending.
+    pub fn useful_until(&self, created: DateTime<Utc>) -> DateTime<Utc> {
+        created + self.useful_for
+    }
+
+    /// The provider template's parameter names, in the order registered with the provider.
+    pub fn sms_param_names(&self) -> &[String] {
+        &self.sms.param_names
+    }
+
+    /// Whether the template can go to a group robot (only broadcasts can).
+    pub fn has_robot(&self) -> bool {
+        self.robot.is_some()
+    }
+
+    /// Parses and checks one template file's contents. `file` names it in errors.
+    pub fn parse(name: &str, file: &str, source: &str) -> Result<Self, TemplateError> {
+        let invalid = |field: &str, reason: String| TemplateError::Invalid {
+            file: file.to_owned(),
+            field: field.to_owned(),
+            reason,
+        };
+        if !name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            return Err(invalid(
+                "(file name)",
+                "must be lower-case letters, digits and `_`, as the template name".into(),
+            ));
+        }
+        let raw: RawFile = toml::from_str(source).map_err(|e| TemplateError::Toml {
+            file: file.to_owned(),
+            reason: e.to_string(),
+        })?;
+        if raw.useful_for_hours == 0 {
+            return Err(invalid("useful_for_hours", "must be at least 1".into()));
+        }
+        let text = |field: &str, source: &str| {
+            let text = Text::parse(source).map_err(|reason| invalid(field, reason))?;
+            if let Some(unknown) = text.vars().find(|v| !KNOWN_PARAMS.contains(v)) {
+                return Err(invalid(field, unknown_variable(unknown)));
+            }
+            Ok(text)
+        };
+
+        let Some(raw_sms) = raw.sms else {
+            return Err(invalid(
+                "sms",
+                "is missing: every template needs an SMS text (personal content goes by SMS, \
+                 and a broadcast goes by SMS to members whose branch has no group robot)"
+                    .into(),
+            ));
+        };
+        let sms = SmsText {
+            text: text("sms.text", &raw_sms.text)?,
+            param_names: raw_sms.template_param_names,
+        };
+        check_sms(&sms).map_err(|(field, reason)| invalid(field, reason))?;
+
+        let robot = match (raw.kind, raw.robot) {
+            (Kind::Personal, Some(_)) => {
+                return Err(invalid(
+                    "robot",
+                    "is not allowed in a personal template: group robots carry broadcasts only \
+                     (DESIGN.md section 5, Privacy)"
+                        .into(),
+                ));
+            }
+            (Kind::Broadcast, None) => {
+                return Err(invalid(
+                    "robot",
+                    "is missing: a broadcast needs a card for group robots".into(),
+                ));
+            }
+            (Kind::Personal, None) => None,
+            (Kind::Broadcast, Some(r)) => {
+                let markdown = text("robot.markdown", &r.markdown)?;
+                let bytes = markdown.literal_only().len();
+                if bytes > ROBOT_MARKDOWN_LIMIT {
+                    return Err(invalid(
+                        "robot.markdown",
+                        format!(
+                            "is {bytes} bytes before any value, over the robots' limit of \
+                             {ROBOT_MARKDOWN_LIMIT}"
+                        ),
+                    ));
+                }
+                Some(RobotCard {
+                    title: text("robot.title", &r.title)?,
+                    markdown,
+                    summary: r.summary.map(|s| text("robot.summary", &s)).transpose()?,
+                    link: r.link.map(|s| text("robot.link", &s)).transpose()?,
+                    link_text: r.link_text.unwrap_or_else(|| DEFAULT_LINK_TEXT.into()),
+                })
+            }
+        };
+
+        let mut used: BTreeSet<&str> = sms.text.vars().collect();
+        if let Some(r) = &robot {
+            used.extend(r.title.vars().chain(r.markdown.vars()));
+            used.extend(r.summary.iter().chain(&r.link).flat_map(Text::vars));
+        }
+        for (table, names) in [
+            ("defaults", raw.defaults.keys().collect::<Vec<_>>()),
+            ("labels", raw.labels.keys().collect()),
+        ] {
+            for param in names {
+                if !used.contains(param.as_str()) {
+                    return Err(invalid(
+                        &format!("{table}.{param}"),
+                        "is for a variable no text of this template uses".into(),
+                    ));
+                }
+            }
+        }
+        for (param, value) in &raw.defaults {
+            if value.trim().is_empty() {
+                return Err(invalid(
+                    &format!("defaults.{param}"),
+                    "is empty: a default replaces an empty value".into(),
+                ));
+            }
+        }
+
+        Ok(Self {
+            name: name.to_owned(),
+            kind: raw.kind,
+            useful_for: TimeDelta::hours(raw.useful_for_hours.into()),
+            sms,
+            robot,
+            defaults: raw.defaults,
+            labels: raw.labels,
+        })
+    }
+}
+
+/// The SMS text's own rules: its provider parameters are exactly its variables, and it fits.
+fn check_sms(sms: &SmsText) -> Result<(), (&'static str, String)> {
+    let field = "sms.template_param_names";
+    let in_text: BTreeSet<&str> = sms.text.vars().collect();
+    let mut listed = BTreeSet::new();
+    for name in &sms.param_names {
+        if !listed.insert(name.as_str()) {
+            return Err((field, format!("lists `{name}` twice")));
+        }
+        if !in_text.contains(name.as_str()) {
+            return Err((
+                field,
+                format!("lists `{name}`, which sms.text does not use"),
+            ));
+        }
+    }
+    if let Some(missing) = in_text.iter().find(|v| !listed.contains(*v)) {
+        return Err((
+            field,
+            format!(
+                "misses `{missing}`, which sms.text uses: list every variable in the order registered with the provider"
+            ),
+        ));
+    }
+    let chars = sms.text.literal_only().chars().count();
+    if chars > SMS_TEXT_LIMIT {
+        return Err((
+            "sms.text",
+            format!(
+                "is {chars} characters before any value, over the SMS limit of {SMS_TEXT_LIMIT}"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn unknown_variable(name: &str) -> String {
+    format!(
+        "uses the unknown variable `{{{name}}}`; known: {} (add new ones to templates::KNOWN_PARAMS)",
+        KNOWN_PARAMS.join(", ")
+    )
+}
+
+/// Every template, by name.
+#[derive(Clone, Debug, Default)]
+pub struct Templates {
+    by_name: BTreeMap<String, Template>,
+}
+
+impl Templates {
+    /// Reads every `*.toml` in `dir` (other files, such as a README, are skipped), checks each
+    /// one and that all [`REQUIRED`] templates are there. The only I/O of this module.
+    pub fn load(dir: &Path) -> Result<Self, TemplateError> {
+        let shown = dir.display().to_string();
+        let entries = std::fs::read_dir(dir).map_err(|e| TemplateError::Read {
+            file: shown.clone(),
+            reason: e.to_string(),
+        })?;
+        let mut templates = Self::default();
+        for entry in entries {
+            let path = entry
+                .map_err(|e| TemplateError::Read {
+                    file: shown.clone(),
+                    reason: e.to_string(),
+                })?
+                .path();
+            if path.extension().and_then(|e| e.to_str()) != Some("toml") {
+                continue;
+            }
+            let file = path.display().to_string();
+            let name = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or_default();
+            let source = std::fs::read_to_string(&path).map_err(|e| TemplateError::Read {
+                file: file.clone(),
+                reason: e.to_string(),
+            })?;
+            templates.insert(Template::parse(name, &file, &source)?);
+        }
+        let missing: Vec<&str> = REQUIRED
+            .iter()
+            .copied()
+            .filter(|n| templates.get(n).is_none())
+            .collect();
+        if !missing.is_empty() {
+            return Err(TemplateError::Missing {
+                dir: shown,
+                names: missing.join(", "),
+            });
+        }
+        Ok(templates)
+    }
+
+    /// Adds or replaces one template (for tests and for callers that hold the text).
+    pub fn insert(&mut self, template: Template) {
+        self.by_name.insert(template.name.clone(), template);
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Template> {
+        self.by_name.get(name)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Template> {
+        self.by_name.values()
+    }
+}
+
+/// A template directory or file that cannot be used; each names the file and, when it is the
+/// content, the field.
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("Cannot read {file}: {reason}")]
+    Read { file: String, reason: String },
+    #[error("{file} is not a valid template file: {reason}")]
+    Toml { file: String, reason: String },
+    #[error("{file}: `{field}` {reason}.")]
+    Invalid {
+        file: String,
+        field: String,
+        reason: String,
+    },
+    #[error("{dir} lacks templates the notifier sends: {names}.")]
+    Missing { dir: String, names: String },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    kind: Kind,
+    useful_for_hours: u32,
+    /// For people reading the file; not used.
+    #[serde(default)]
+    #[allow(dead_code)]
+    description: Option<String>,
+    #[serde(default)]
+    defaults: BTreeMap<String, String>,
+    #[serde(default)]
+    labels: BTreeMap<String, BTreeMap<String, String>>,
+    sms: Option<RawSms>,
+    robot: Option<RawRobot>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSms {
+    text: String,
+    template_param_names: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRobot {
+    title: String,
+    markdown: String,
+    summary: Option<String>,
+    link: Option<String>,
+    link_text: Option<String>,
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,523 @@
+//! The template files in `config/templates/` against the checks, and every one rendered for
+//! each of its channels with values like the senders'.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use hongyan_domain::notify::{NotificationRequest, Recipient, Role, templates as registry};
+use hongyan_domain::{EventId, MemberId, OrgId, Phone};
+
+use super::*;
+use crate::providers::Message;
+use crate::providers::dingtalk::DingTalkMessage;
+use crate::providers::feishu::FeishuMessage;
+use crate::providers::wecom::WeComMessage;
+use crate::render::{RenderError, Target, render, request_params};
+use crate::route::{PrivacyError, RobotKind};
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/templates")
+}
+
+fn loaded() -> Templates {
+    Templates::load(&dir()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn phone() -> Phone {
+    Phone::parse("13812345678").unwrap()
+}
+
+/// A request as its sender writes it: the registry's params for its templates (as in
+/// services/registry/src/apply.rs), the scheduler's for the others.
+fn request(template: &str) -> NotificationRequest {
+    let v = |s: &str| s.to_owned();
+    let params: Vec<(&str, String)> = match template {
+        registry::OUTBOUND_MEMBER => vec![
+            ("member_name", v("王小明")),
+            ("certificate_no", v("522627202600012")),
+            ("station_name", v("广州市天河区流动党员服务站")),
+            ("station_phone", v("02038880000")),
+            ("branch_name", v("天柱县高酿镇优洞村党支部")),
+            ("branch_contact", v("龙光明")),
+            ("branch_phone", v("13908551234")),
+        ],
+        registry::OUTBOUND_INFLOW => vec![
+            ("member_name", v("王小明")),
+            ("member_phone", v("13812345678")),
+            ("home_branch", v("天柱县高酿镇优洞村党支部")),
+            ("branch_phone", v("13908551234")),
+            ("address", v("广州市天河区车陂路88号")),
+        ],
+        registry::OUTBOUND_BRANCH => vec![
+            ("member_name", v("王小明")),
+            ("certificate_no", v("522627202600012")),
+            ("transfer_suggested", v("false")),
+            ("region_code", v("440106")),
+        ],
+        registry::CHECKED_IN_BRANCH | registry::UNREPORTED_BRANCH => vec![
+            ("member_name", v("王小明")),
+            ("receiving_org", v("天河区车陂街道流动党员党支部")),
+            ("receiving_contact", v("陈红")),
+            ("receiving_phone", v("13922223333")),
+            ("arrived_on", v("2026-03-05")),
+            ("address", v("广州市天河区车陂路88号")),
+        ],
+        registry::HOME_VISIT_PAIR => vec![
+            ("member_name", v("王小明")),
+            ("returned_on", v("2026-02-10")),
+        ],
+        MONTHLY_REMINDER => vec![
+            ("member_name", v("王小明")),
+            ("month", v("3月")),
+            ("url", v("http://127.0.0.1:8080/m/u/3f9a2c71e0b4")),
+        ],
+        LAPSE_WARNING => vec![
+            ("member_name", v("王小明")),
+            ("branch_name", v("优洞村党支部")),
+            ("months", v("5")),
+        ],
+        POLITICAL_BIRTHDAY => vec![
+            ("member_name", v("王小明")),
+            ("years", v("12")),
+            ("branch_name", v("优洞村党支部")),
+        ],
+        STUDY_PACK => vec![
+            ("member_name", v("王小明")),
+            ("title", v("学习《中国共产党章程》总纲")),
+            (
+                "summary",
+                v("本期包含党章总纲原文、一节微党课视频和一次实践建议，约30分钟。"),
+            ),
+            ("url", v("http://127.0.0.1:8080/study/2026-03")),
+        ],
+        other => panic!("no params for {other}"),
+    };
+    let recipient = Recipient {
+        role: Role::OrgContact,
+        name: "龙光明".into(),
+        phone: phone(),
+        channels: vec!["sms".into()],
+        member_id: Some(MemberId::parse("m-1").unwrap()),
+        org_id: Some(OrgId::parse("b1").unwrap()),
+    };
+    let ev = EventId::parse("7d0c8a8e-5a1e-4f7e-9b8e-0c7a1e2b3c4d").unwrap();
+    NotificationRequest::new(template, recipient, ev, &params)
+}
+
+/// Every string a reader could see in a message.
+fn shown(message: &Message) -> String {
+    match message {
+        Message::Sms(m) => m
+            .params
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        Message::Webhook(m) => m.body.to_string(),
+        Message::WeCom(WeComMessage::News { articles }) => format!("{articles:?}"),
+        Message::WeCom(m) => format!("{m:?}"),
+        Message::DingTalk(m) => format!("{m:?}"),
+        Message::Feishu(m) => format!("{m:?}"),
+    }
+}
+
+/// Fails on any `{name}` left in `s` (JSON's and Debug's own braces are not names).
+fn assert_filled(what: &str, s: &str) {
+    let mut rest = s;
+    while let Some(open) = rest.find('{') {
+        rest = &rest[open + 1..];
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
+            .collect();
+        let closed = rest[name.len()..].starts_with('}');
+        assert!(name.is_empty() || !closed, "{what} left {{{name}}}: {s}");
+    }
+}
+
+#[test]
+fn every_template_file_loads() {
+    let all = loaded();
+    for name in REQUIRED {
+        let t = all.get(name).unwrap();
+        let expected = if *name == STUDY_PACK {
+            Kind::Broadcast
+        } else {
+            Kind::Personal
+        };
+        assert_eq!(t.kind(), expected, "{name}");
+        assert!(t.useful_for() >= TimeDelta::hours(12), "{name}");
+    }
+    assert_eq!(
+        all.get(STUDY_PACK).unwrap().useful_for(),
+        TimeDelta::hours(168)
+    );
+    assert_eq!(all.iter().count(), REQUIRED.len());
+}
+
+#[test]
+fn every_template_renders_for_each_of_its_channels() {
+    let all = loaded();
+    for t in all.iter() {
+        let req = request(t.name());
+        let params = request_params(&req);
+        let phone = phone();
+        let mut targets = vec![
+            Target::Sms {
+                notification_id: "n-1",
+                phone: &phone,
+                template_code: "SMS_123456789",
+            },
+            Target::Console {
+                notification_id: "n-1",
+                phone: &phone,
+            },
+            Target::Webhook { request: &req },
+        ];
+        let robots = [RobotKind::WeCom, RobotKind::DingTalk, RobotKind::Feishu];
+        if t.kind() == Kind::Broadcast {
+            targets.extend(robots.map(Target::Robot));
+        } else {
+            for robot in robots {
+                let err = render(t, &params, Target::Robot(robot)).unwrap_err();
+                assert!(
+                    matches!(
+                        err,
+                        RenderError::Privacy(PrivacyError::PersonalToGroup { .. })
+                    ),
+                    "{}: {err}",
+                    t.name()
+                );
+            }
+        }
+        for target in targets {
+            let what = format!("{} via {target:?}", t.name());
+            let rendered = render(t, &params, target).unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert_filled(&what, &rendered.text);
+            assert_filled(&what, &shown(&rendered.message));
+            assert!(!rendered.text.is_empty(), "{what}");
+            if let Message::Sms(sms) = &rendered.message {
+                assert!(sms.params.iter().all(|(_, v)| !v.is_empty()), "{what}");
+            }
+        }
+        let text = &render(
+            t,
+            &params,
+            Target::Console {
+                notification_id: "n",
+                phone: &phone,
+            },
+        )
+        .unwrap()
+        .text;
+        let chars = text.chars().count();
+        assert!(text.starts_with("【鸿雁】"), "{text}");
+        assert!(chars <= SMS_TEXT_LIMIT);
+        // Short where the content allows: a notice with two contacts takes two segments.
+        assert!(
+            chars <= 2 * SMS_SEGMENT_CHARS,
+            "{}: {chars} characters",
+            t.name()
+        );
+    }
+}
+
+#[test]
+fn sms_params_follow_the_registered_order_with_final_values() {
+    let all = loaded();
+    let t = all.get(registry::OUTBOUND_MEMBER).unwrap();
+    let mut params = request_params(&request(t.name()));
+    params.insert("certificate_no".into(), String::new());
+    params.insert("station_name".into(), String::new());
+    params.insert("station_phone".into(), String::new());
+    let phone = phone();
+    let target = Target::Sms {
+        notification_id: "n-1",
+        phone: &phone,
+        template_code: "SMS_1",
+    };
+    let rendered = render(t, &params, target).unwrap();
+    let Message::Sms(sms) = &rendered.message else {
+        panic!("not an SMS")
+    };
+    let names: Vec<&str> = sms.params.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(names, t.sms_param_names());
+    assert_eq!(sms.template, "SMS_1");
+    assert_eq!(sms.notification_id, "n-1");
+    assert_eq!(sms.params[2].1, "当地流动党员服务站");
+    assert!(
+        rendered
+            .text
+            .contains("活动证编号暂未发放，支部将与您商办组织关系转接。"),
+        "{}",
+        rendered.text
+    );
+    assert!(
+        rendered.text.contains("电话可向支部询问"),
+        "{}",
+        rendered.text
+    );
+}
+
+#[test]
+fn labels_turn_coded_values_into_sentences() {
+    let all = loaded();
+    let t = all.get(registry::OUTBOUND_BRANCH).unwrap();
+    let mut params = request_params(&request(t.name()));
+    let console = |params: &BTreeMap<String, String>| {
+        let phone = phone();
+        let target = Target::Console {
+            notification_id: "n",
+            phone: &phone,
+        };
+        render(t, params, target).map(|r| r.text)
+    };
+    assert!(console(&params).unwrap().contains("及时报到"));
+    params.insert("transfer_suggested".into(), "true".into());
+    params.insert("certificate_no".into(), String::new());
+    let text = console(&params).unwrap();
+    assert!(text.contains("活动证编号未发放。"), "{text}");
+    assert!(text.contains("应转尽转"), "{text}");
+    params.insert("transfer_suggested".into(), "maybe".into());
+    assert!(matches!(
+        console(&params),
+        Err(RenderError::UnexpectedValue { param, .. }) if param == "transfer_suggested"
+    ));
+}
+
+#[test]
+fn a_missing_param_is_an_error_naming_it() {
+    let all = loaded();
+    let t = all.get(registry::CHECKED_IN_BRANCH).unwrap();
+    let mut params = request_params(&request(t.name()));
+    params.remove("receiving_phone");
+    let phone = phone();
+    let target = Target::Console {
+        notification_id: "n",
+        phone: &phone,
+    };
+    let err = render(t, &params, target).unwrap_err();
+    assert!(err.to_string().contains("`receiving_phone`"), "{err}");
+    // Without request_params, the recipient's name is missing.
+    let bare = request(t.name()).params;
+    let err = render(t, &bare, target).unwrap_err();
+    assert!(err.to_string().contains("`recipient_name`"), "{err}");
+}
+
+#[test]
+fn an_sms_without_a_template_code_names_the_config_key() {
+    let all = loaded();
+    let t = all.get(MONTHLY_REMINDER).unwrap();
+    let params = request_params(&request(t.name()));
+    let phone = phone();
+    let target = Target::Sms {
+        notification_id: "n",
+        phone: &phone,
+        template_code: "",
+    };
+    let err = render(t, &params, target).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("notifier.sms.templates.monthly_reminder"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_study_pack_is_a_card_on_every_robot() {
+    let all = loaded();
+    let t = all.get(STUDY_PACK).unwrap();
+    let params = request_params(&request(t.name()));
+    let url = "http://127.0.0.1:8080/study/2026-03";
+    let wecom = render(t, &params, Target::Robot(RobotKind::WeCom)).unwrap();
+    let Message::WeCom(WeComMessage::News { articles }) = &wecom.message else {
+        panic!("{:?}", wecom.message)
+    };
+    assert_eq!(articles.len(), 1);
+    assert_eq!(articles[0].title, "学习资源包｜学习《中国共产党章程》总纲");
+    assert_eq!(articles[0].url, url);
+    assert!(
+        articles[0]
+            .description
+            .as_deref()
+            .unwrap()
+            .contains("微党课")
+    );
+    let ding = render(t, &params, Target::Robot(RobotKind::DingTalk)).unwrap();
+    let Message::DingTalk(DingTalkMessage::ActionCard { buttons, text, .. }) = &ding.message else {
+        panic!("{:?}", ding.message)
+    };
+    assert_eq!(
+        (buttons[0].title.as_str(), buttons[0].url.as_str()),
+        ("立即学习", url)
+    );
+    assert!(text.contains("**学习资源包｜学习《中国共产党章程》总纲**"));
+    let feishu = render(t, &params, Target::Robot(RobotKind::Feishu)).unwrap();
+    let Message::Feishu(FeishuMessage::Interactive { card }) = &feishu.message else {
+        panic!("{:?}", feishu.message)
+    };
+    assert_eq!(card["elements"][1]["actions"][0]["url"], url);
+    // The SMS fallback is the short text with the link.
+    let phone = phone();
+    let target = Target::Console {
+        notification_id: "n",
+        phone: &phone,
+    };
+    let sms = render(t, &params, target).unwrap();
+    assert!(sms.text.ends_with(url), "{}", sms.text);
+}
+
+#[test]
+fn a_broadcast_carrying_a_phone_is_refused() {
+    let all = loaded();
+    let t = all.get(STUDY_PACK).unwrap();
+    let mut params = request_params(&request(t.name()));
+    params.insert(
+        "summary".into(),
+        "报名请联系组织委员，电话13900001111。".into(),
+    );
+    for robot in [RobotKind::WeCom, RobotKind::DingTalk, RobotKind::Feishu] {
+        let err = render(t, &params, Target::Robot(robot)).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                RenderError::Privacy(PrivacyError::PhoneInGroupMessage { masked }) if masked == "139****1111"
+            ),
+            "{robot:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn the_webhook_body_is_the_request_with_its_text() {
+    let all = loaded();
+    let req = request(registry::HOME_VISIT_PAIR);
+    let t = all.get(&req.template).unwrap();
+    let rendered = render(t, &request_params(&req), Target::Webhook { request: &req }).unwrap();
+    let Message::Webhook(hook) = &rendered.message else {
+        panic!()
+    };
+    assert_eq!(hook.body["key"], req.key.as_str());
+    assert_eq!(hook.body["template"], "home_visit_pair");
+    assert_eq!(hook.body["params"]["returned_on"], "2026-02-10");
+    assert_eq!(hook.body["text"], rendered.text.as_str());
+    assert!(rendered.text.contains("龙光明同志"), "{}", rendered.text);
+}
+
+// ---- The checks at load.
+
+const GOOD: &str = r#"
+kind = "personal"
+useful_for_hours = 72
+[sms]
+text = "【鸿雁】{member_name}同志：请在{month}内更新。"
+template_param_names = ["member_name", "month"]
+"#;
+
+fn parse(source: &str) -> Result<Template, TemplateError> {
+    Template::parse("sample", "config/templates/sample.toml", source)
+}
+
+fn invalid_field(source: &str) -> (String, String) {
+    match parse(source) {
+        Err(e @ TemplateError::Invalid { .. }) => {
+            let TemplateError::Invalid { field, .. } = &e else {
+                unreachable!()
+            };
+            assert!(
+                e.to_string().starts_with("config/templates/sample.toml: "),
+                "{e}"
+            );
+            (field.clone(), e.to_string())
+        }
+        other => panic!("expected an invalid field, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_good_file_parses() {
+    let t = parse(GOOD).unwrap();
+    assert_eq!(t.name(), "sample");
+    assert_eq!(t.sms_param_names(), ["member_name", "month"]);
+    assert!(!t.has_robot());
+}
+
+#[test]
+fn mistakes_are_named_by_file_and_field() {
+    let unknown = GOOD.replace("{month}", "{mnoth}");
+    let (field, msg) = invalid_field(&unknown);
+    assert_eq!(field, "sms.text");
+    assert!(msg.contains("`{mnoth}`"), "{msg}");
+
+    let unlisted = GOOD.replace(r#", "month"]"#, "]");
+    assert_eq!(invalid_field(&unlisted).0, "sms.template_param_names");
+
+    let extra = GOOD.replace(r#""month"]"#, r#""month", "url"]"#);
+    assert_eq!(invalid_field(&extra).0, "sms.template_param_names");
+
+    let robot = format!("{GOOD}[robot]\ntitle = \"t\"\nmarkdown = \"m\"\n");
+    let (field, msg) = invalid_field(&robot);
+    assert_eq!(field, "robot");
+    assert!(msg.contains("broadcasts only"), "{msg}");
+
+    let broadcast = GOOD.replace("personal", "broadcast");
+    assert_eq!(invalid_field(&broadcast).0, "robot");
+
+    let no_sms = "kind = \"personal\"\nuseful_for_hours = 1\n";
+    assert_eq!(invalid_field(no_sms).0, "sms");
+
+    let zero = GOOD.replace("72", "0");
+    assert_eq!(invalid_field(&zero).0, "useful_for_hours");
+
+    let long = GOOD.replace("请在", &"很长".repeat(260));
+    let (field, msg) = invalid_field(&long);
+    assert_eq!(field, "sms.text");
+    assert!(msg.contains("500"), "{msg}");
+
+    let markdown = format!(
+        "kind = \"broadcast\"\nuseful_for_hours = 1\n[sms]\ntext = \"x\"\n\
+         template_param_names = []\n[robot]\ntitle = \"t\"\nmarkdown = \"{}\"\n",
+        "字".repeat(1400)
+    );
+    assert_eq!(invalid_field(&markdown).0, "robot.markdown");
+
+    let stray_default = format!("{GOOD}[defaults]\nurl = \"x\"\n");
+    assert_eq!(invalid_field(&stray_default).0, "defaults.url");
+
+    let brace = GOOD.replace("更新。", "更新}");
+    assert_eq!(invalid_field(&brace).0, "sms.text");
+}
+
+#[test]
+fn toml_mistakes_name_the_file_and_key() {
+    let typo = GOOD.replace("useful_for_hours", "useful_hours");
+    let err = parse(&typo).unwrap_err().to_string();
+    assert!(
+        err.starts_with("config/templates/sample.toml is not a valid"),
+        "{err}"
+    );
+    assert!(err.contains("useful_hours"), "{err}");
+    let kind = GOOD.replace("\"personal\"", "\"group\"");
+    assert!(parse(&kind).unwrap_err().to_string().contains("kind"));
+}
+
+#[test]
+fn a_directory_missing_a_template_is_refused() {
+    let err = Templates::load(&dir().join("does-not-exist")).unwrap_err();
+    assert!(err.to_string().contains("does-not-exist"), "{err}");
+    let err = Templates::load(&dir().join("..")).unwrap_err();
+    // config/ itself holds default.toml, which is not a template.
+    assert!(err.to_string().contains("default.toml"), "{err}");
+
+    let partial = std::env::temp_dir().join(format!("hongyan-templates-{}", std::process::id()));
+    std::fs::create_dir_all(&partial).unwrap();
+    std::fs::write(partial.join("monthly_reminder.toml"), GOOD).unwrap();
+    let err = Templates::load(&partial);
+    std::fs::remove_dir_all(&partial).unwrap();
+    let err = err.unwrap_err().to_string();
+    assert!(
+        err.contains("lacks templates") && err.contains("study_pack"),
+        "{err}"
+    );
+    assert!(!err.contains("monthly_reminder"), "{err}");
+}

@@ -1,0 +1,137 @@
+//! Tencent Cloud API 3.0: TC3-HMAC-SHA256 recomputed from the request's own `Content-Type`
+//! and `Host` headers and body, a five-minute skew window, and answers as `{"Response": ...}`.
+
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac as _};
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+
+use super::{Behaviour, Fake, Script, Seen};
+
+pub struct Tencent {
+    secret_id: String,
+    secret_key: String,
+}
+
+pub async fn start(secret_id: &str, secret_key: &str, now: DateTime<Utc>) -> Fake {
+    let api = Tencent {
+        secret_id: secret_id.into(),
+        secret_key: secret_key.into(),
+    };
+    Fake::start(api, now).await
+}
+
+const REQUEST_ID: &str = "c68ab3c8-0d4c-4e1d-9c77-2f3b5a1e0001";
+
+fn error(code: &str, message: &str) -> Response {
+    let body = json!({"Response": {"Error": {"Code": code, "Message": message},
+        "RequestId": REQUEST_ID}});
+    super::json(200, body)
+}
+
+fn hmac(key: &[u8], message: &str) -> Vec<u8> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
+    mac.update(message.as_bytes());
+    mac.finalize().into_bytes().to_vec()
+}
+
+impl Tencent {
+    fn expected_signature(&self, request: &Seen, timestamp: i64, date: &str) -> String {
+        let content_type = request.header("content-type").unwrap_or_default();
+        let host = request.header("host").unwrap_or_default();
+        let canonical = format!(
+            "POST\n/\n\ncontent-type:{content_type}\nhost:{host}\n\ncontent-type;host\n{}",
+            hex::encode(Sha256::digest(&request.body))
+        );
+        let to_sign = format!(
+            "TC3-HMAC-SHA256\n{timestamp}\n{date}/sms/tc3_request\n{}",
+            hex::encode(Sha256::digest(canonical.as_bytes()))
+        );
+        let key = hmac(format!("TC3{}", self.secret_key).as_bytes(), date);
+        let key = hmac(&hmac(&key, "sms"), "tc3_request");
+        hex::encode(hmac(&key, &to_sign))
+    }
+}
+
+impl Behaviour for Tencent {
+    fn check(&self, request: &Seen, now: DateTime<Utc>) -> Result<(), Response> {
+        if request.header("x-tc-action") != Some("SendSms")
+            || request.header("x-tc-version") != Some("2021-01-11")
+            || request.header("x-tc-region").is_none_or(str::is_empty)
+        {
+            return Err(error(
+                "MissingParameter",
+                "The request is missing a required header.",
+            ));
+        }
+        let timestamp: i64 = request
+            .header("x-tc-timestamp")
+            .and_then(|t| t.parse().ok())
+            .ok_or_else(|| error("AuthFailure.InvalidAuthorization", "Bad X-TC-Timestamp."))?;
+        if (now.timestamp() - timestamp).abs() > 300 {
+            return Err(error("AuthFailure.SignatureExpire", "Signature expired."));
+        }
+        let auth = request.header("authorization").unwrap_or_default();
+        let parts = auth
+            .strip_prefix("TC3-HMAC-SHA256 Credential=")
+            .and_then(|rest| rest.split_once(", SignedHeaders=content-type;host, Signature="))
+            .ok_or_else(|| error("AuthFailure.InvalidAuthorization", "Bad Authorization."))?;
+        let (credential, signature) = parts;
+        let mut scope = credential.split('/');
+        let (id, date) = (
+            scope.next().unwrap_or_default(),
+            scope.next().unwrap_or_default(),
+        );
+        if id != self.secret_id {
+            return Err(error(
+                "AuthFailure.SecretIdNotFound",
+                "The SecretId is not found.",
+            ));
+        }
+        let utc_date = DateTime::from_timestamp(timestamp, 0)
+            .unwrap()
+            .format("%Y-%m-%d");
+        if date != utc_date.to_string()
+            || signature != self.expected_signature(request, timestamp, date)
+        {
+            return Err(error(
+                "AuthFailure.SignatureFailure",
+                "The provided credentials could not be validated.",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Per-number codes (the ones naming a phone number) go in `SendStatusSet`; the others are
+    /// request errors in `Response.Error`, as the API places them.
+    fn answer(&self, script: &Script, request: &Seen) -> Response {
+        let failed = match script {
+            Script::Fail(code) if !code.contains("PhoneNumber") => {
+                return error(code, "scripted failure");
+            }
+            Script::Fail(code) => Some(code.as_str()),
+            _ => None,
+        };
+        let body: Value = serde_json::from_slice(&request.body).unwrap_or_default();
+        let phones = body["PhoneNumberSet"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let statuses: Vec<Value> = phones
+            .iter()
+            .enumerate()
+            .map(|(i, phone)| {
+                json!({"SerialNo": format!("2106:{}", 3300 + i), "PhoneNumber": phone,
+                    "Fee": 1, "SessionContext": body["SessionContext"],
+                    "Code": failed.unwrap_or("Ok"),
+                    "Message": if failed.is_some() { "scripted failure" } else { "send success" },
+                    "IsoCode": "CN"})
+            })
+            .collect();
+        super::json(
+            200,
+            json!({"Response": {"SendStatusSet": statuses, "RequestId": REQUEST_ID}}),
+        )
+    }
+}

@@ -1,0 +1,642 @@
+//! One event against the working set: the rights, the ledger rule, and what follows. The
+//! rules themselves are `hongyan-domain`'s; this file decides which rule applies and records
+//! the outcome.
+
+use chrono::{DateTime, FixedOffset, Utc};
+use hongyan_adapters::store::rows::{HistoryRow, MemberRow, OrgRow, UnmatchedRow};
+use hongyan_adapters::store::writes;
+use hongyan_domain::envelope::{EventData, Rejection};
+use hongyan_domain::ids::{CertificateNo, MemberId, OrgId};
+use hongyan_domain::ledger::{self, FlowRecord, LedgerPolicy, Member, local_date};
+use hongyan_domain::notify::{NotificationRequest, Recipient, Role, templates};
+use hongyan_domain::payloads::{ArrivalKey, Inbound, NewOrg, Outbound, Subject};
+use hongyan_domain::{Envelope, rights, station};
+use sqlx::PgConnection;
+
+use crate::notices;
+use crate::working::WorkingSet;
+
+/// What became of one event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The ledger changed (or, for an unmatched arrival, the unmatched list did).
+    Applied(String),
+    /// Older than what the ledger holds: kept in history, changed nothing.
+    Stale(String),
+    /// Seen before: nothing done.
+    Duplicate,
+    /// Can never apply as sent: parked.
+    Rejected(Rejection),
+    /// Cannot apply yet (e.g. an update before its departure): tried again later.
+    Deferred(String),
+}
+
+type Step = Result<Outcome, Rejection>;
+
+pub struct Applier<'a> {
+    pub ws: &'a mut WorkingSet,
+    pub conn: &'a mut PgConnection,
+    pub policy: &'a LedgerPolicy,
+    pub now: DateTime<Utc>,
+}
+
+fn unknown_member(id: &MemberId) -> Rejection {
+    Rejection::Unknown(format!(
+        "Member {id} is not known; send their member.upserted first (or a full member in the outbound), then replay this event."
+    ))
+}
+
+fn unknown_org(id: &OrgId, field: &str) -> Rejection {
+    Rejection::Unknown(format!(
+        "Org {id} ({field}) is not known; send its org.upserted first, then replay this event."
+    ))
+}
+
+impl Applier<'_> {
+    /// Applies one event. Database errors end the batch; everything else is an outcome.
+    pub async fn apply(&mut self, ev: &Envelope) -> sqlx::Result<Outcome> {
+        if !self.ws.processed.insert(ev.event_id.0) {
+            return Ok(Outcome::Duplicate);
+        }
+        let step = match &ev.data {
+            EventData::OrgUpserted(_) => self.org_upserted(ev).await,
+            EventData::MemberUpserted(m) => Ok(self.member_upserted(ev, m.clone())),
+            EventData::Outbound(o) => self.outbound(ev, o).await,
+            EventData::Inbound(i) => self.inbound(ev, i).await,
+            EventData::Update(_) | EventData::Return(_) | EventData::Transfer(_) | EventData::ContactRecorded(_) => {
+                Ok(self.on_open_record(ev))
+            }
+            EventData::Study(_) => Ok(Err(Rejection::Forbidden(
+                "study events belong to the scheduler, not the registry; publish them with their own type as the routing key.".into(),
+            ))),
+        }?;
+        let outcome = step.unwrap_or_else(Outcome::Rejected);
+        match &outcome {
+            Outcome::Rejected(_) | Outcome::Deferred(_) | Outcome::Duplicate => {
+                // Not applied: a replay or retry must find it new.
+                self.ws.processed.remove(&ev.event_id.0);
+            }
+            Outcome::Applied(_) | Outcome::Stale(_) => self.ws.applied.push(ev.event_id.0),
+        }
+        if let Outcome::Stale(note) = &outcome {
+            self.history(ev, None, false, Some(note.clone()));
+        }
+        Ok(outcome)
+    }
+
+    fn history(
+        &mut self,
+        ev: &Envelope,
+        record: Option<&FlowRecord>,
+        applied: bool,
+        note: Option<String>,
+    ) {
+        let org_id = match &ev.data {
+            EventData::OrgUpserted(o) => Some(o.id.clone()),
+            _ => None,
+        };
+        self.ws.history.push(HistoryRow {
+            event_id: ev.event_id,
+            event_type: ev.kind.as_str(),
+            member_id: record
+                .map(|r| r.member_id.clone())
+                .or_else(|| ev.data.member_id().cloned()),
+            org_id,
+            record_id: record.map(|r| r.record_id),
+            occurred_at: ev.occurred_at,
+            actor: ev.actor.to_json(),
+            data: ev.raw_data.clone(),
+            applied,
+            note,
+        });
+    }
+
+    /// Records a changed ledger row, its history line and `ledger.changed`.
+    fn changed(&mut self, ev: &Envelope, rec: FlowRecord, note: String) -> Outcome {
+        self.history(ev, Some(&rec), true, None);
+        self.ws
+            .outbox
+            .push(notices::ledger_changed(&rec, ev.event_id, self.now));
+        self.ws.put_record(rec);
+        Outcome::Applied(note)
+    }
+
+    fn notify(&mut self, req: NotificationRequest) {
+        self.ws.outbox.push(notices::notification(&req, self.now));
+    }
+
+    fn org(&self, id: &OrgId, field: &str) -> Result<&OrgRow, Rejection> {
+        self.ws.orgs.get(id).ok_or_else(|| unknown_org(id, field))
+    }
+
+    fn member(&self, id: &MemberId) -> Result<&MemberRow, Rejection> {
+        self.ws.members.get(id).ok_or_else(|| unknown_member(id))
+    }
+
+    async fn org_upserted(&mut self, ev: &Envelope) -> sqlx::Result<Step> {
+        let EventData::OrgUpserted(o) = &ev.data else {
+            unreachable!()
+        };
+        let existing = self.ws.orgs.get(&o.id).cloned();
+        if let Some(e) = &existing
+            && e.state_at > ev.occurred_at
+        {
+            return Ok(Ok(Outcome::Stale(format!(
+                "org {} was already updated by a newer event",
+                o.id
+            ))));
+        }
+        let parent = match &o.parent_id {
+            None => None,
+            Some(p) => match self.org(p, "data.parent_id") {
+                Ok(row) => Some(row.clone()),
+                Err(e) => return Ok(Err(e)),
+            },
+        };
+        if parent.as_ref().is_some_and(|p| p.path.contains(&o.id)) {
+            return Ok(Err(Rejection::Conflict(format!(
+                "Org {} cannot sit below its own descendant {}; fix data.parent_id.",
+                o.id,
+                o.parent_id.as_ref().unwrap()
+            ))));
+        }
+        if let Err(e) = rights::may_upsert_org(
+            &ev.actor,
+            &o.id,
+            o.kind,
+            parent.as_ref().map(|p| p.node()).as_ref(),
+            existing.as_ref().map(|e| e.node()).as_ref(),
+        ) {
+            return Ok(Err(e));
+        }
+        let mut path = parent.map(|p| p.path).unwrap_or_default();
+        path.push(o.id.clone());
+        let row = OrgRow {
+            org: o.clone(),
+            path: path.clone(),
+            state_at: ev.occurred_at,
+        };
+        let old_path: Option<Vec<String>> =
+            existing.map(|e| e.path.iter().map(|p| p.as_str().to_owned()).collect());
+        writes::org(self.conn, &row, old_path.as_deref()).await?;
+        if let Some(old) = old_path.filter(|old| {
+            old.len() != path.len() || old.iter().zip(&path).any(|(a, b)| a != b.as_str())
+        }) {
+            // Keep the batch's copies of descendants in step with what the database did.
+            for other in self.ws.orgs.values_mut() {
+                if other.path.contains(&o.id) && other.org.id != o.id {
+                    let below: Vec<OrgId> = other.path.iter().skip(old.len()).cloned().collect();
+                    other.path = path.iter().cloned().chain(below).collect();
+                }
+            }
+        }
+        self.ws.dirty_stations |= o.kind == hongyan_domain::OrgKind::Station;
+        self.ws.orgs.insert(o.id.clone(), row);
+        self.history(ev, None, true, None);
+        Ok(Ok(Outcome::Applied(format!(
+            "org {} ({}) saved",
+            o.id, o.name
+        ))))
+    }
+
+    fn member_upserted(&mut self, ev: &Envelope, m: Member) -> Step {
+        let home = self.org(&m.home_org_id, "data.home_org_id")?.node();
+        rights::may_act_for_member(&ev.actor, &m.id, &home)?;
+        if let Some(existing) = self.ws.members.get(&m.id) {
+            if existing.state_at > ev.occurred_at {
+                return Ok(Outcome::Stale(format!(
+                    "member {} was already updated by a newer event",
+                    m.id
+                )));
+            }
+            let old_home = self
+                .org(
+                    &existing.member.home_org_id,
+                    "the member's current home org",
+                )?
+                .node();
+            rights::may_act_for_member(&ev.actor, &m.id, &old_home)?;
+        }
+        let note = format!("member {} ({}) saved", m.id, m.name);
+        self.ws.put_member(MemberRow {
+            member: m,
+            state_at: ev.occurred_at,
+        });
+        if matches!(ev.data, EventData::MemberUpserted(_)) {
+            self.history(ev, None, true, None);
+        }
+        Ok(Outcome::Applied(note))
+    }
+
+    async fn outbound(&mut self, ev: &Envelope, o: &Outbound) -> sqlx::Result<Step> {
+        let member = match &o.subject {
+            Subject::Full(m) => {
+                if let Err(e) = self.member_upserted(ev, m.clone()) {
+                    return Ok(Err(e));
+                }
+                self.ws.members[&m.id].member.clone()
+            }
+            Subject::Known(id) => match self.member(id) {
+                Ok(row) => row.member.clone(),
+                Err(e) => return Ok(Err(e)),
+            },
+        };
+        let home = match self.org(&member.home_org_id, "the member's home org") {
+            Ok(h) => h.clone(),
+            Err(e) => return Ok(Err(e)),
+        };
+        if let Err(e) = rights::may_act_for_member(&ev.actor, &member.id, &home.node()) {
+            return Ok(Err(e));
+        }
+        let inflow = match &o.inflow_org_id {
+            Some(id) => match self.org(id, "data.destination.inflow_org_id") {
+                Ok(row) => Some(row.clone()),
+                Err(e) => return Ok(Err(e)),
+            },
+            None => None,
+        };
+        if let Some(open) = self.ws.open_record(&member.id) {
+            if open.is_newer_than(ev.occurred_at) {
+                return Ok(Ok(Outcome::Stale(format!(
+                    "member {} has a newer open record",
+                    member.id
+                ))));
+            }
+            return Ok(Err(Rejection::Conflict(format!(
+                "Member {} already has an open flow record ({} since {}); register the return or transfer first, then replay this departure.",
+                member.id,
+                open.status.as_str(),
+                open.left_on
+                    .or(open.arrived_on)
+                    .map(|d| d.to_string())
+                    .unwrap_or_default()
+            ))));
+        }
+        if let Some(last) = self.ws.latest_record(&member.id)
+            && last.is_newer_than(ev.occurred_at)
+        {
+            return Ok(Ok(Outcome::Stale(format!(
+                "member {}'s ledger already holds newer events",
+                member.id
+            ))));
+        }
+        let mut rec = ledger::open_outbound(
+            self.policy,
+            &member,
+            o,
+            self.ws.last_version(&member.id),
+            ev.occurred_at,
+        );
+        if ledger::certificate_due(self.policy, o) {
+            let county = home.org.region_code.county();
+            let year = ledger::certificate_year(o);
+            let seq = writes::next_certificate_seq(self.conn, &county, year).await?;
+            rec.certificate_no = Some(CertificateNo::compose(&county, year, seq as u32));
+        }
+        self.tell_outbound(ev, &member, &home, inflow.as_ref(), &rec);
+        let note = format!(
+            "{} ({}) left for {}{}",
+            member.name,
+            member.id,
+            rec.location.region_code,
+            rec.certificate_no
+                .as_ref()
+                .map(|c| format!(", certificate {c}"))
+                .unwrap_or_else(|| ", asked to transfer the relationship".into())
+        );
+        Ok(Ok(self.changed(ev, rec, note)))
+    }
+
+    fn tell_outbound(
+        &mut self,
+        ev: &Envelope,
+        member: &Member,
+        home: &OrgRow,
+        inflow: Option<&OrgRow>,
+        rec: &FlowRecord,
+    ) {
+        let station =
+            station::nearest_by_region(&self.ws.stations, &rec.location.region_code).cloned();
+        let station_contact = station
+            .as_ref()
+            .and_then(|s| self.ws.orgs.get(&s.id))
+            .map(|s| s.org.contact.clone());
+        let certificate = rec
+            .certificate_no
+            .as_ref()
+            .map(|c| c.to_string())
+            .unwrap_or_default();
+        let to_member = Recipient {
+            role: Role::Member,
+            name: member.name.clone(),
+            phone: member.phone.clone(),
+            channels: member.channels.clone(),
+            member_id: Some(member.id.clone()),
+            org_id: None,
+        };
+        self.notify(NotificationRequest::new(
+            templates::OUTBOUND_MEMBER,
+            to_member,
+            ev.event_id,
+            &[
+                ("member_name", member.name.clone()),
+                ("certificate_no", certificate.clone()),
+                (
+                    "station_name",
+                    station.as_ref().map(|s| s.name.clone()).unwrap_or_default(),
+                ),
+                (
+                    "station_phone",
+                    station_contact
+                        .map(|c| c.phone.to_string())
+                        .unwrap_or_default(),
+                ),
+                ("branch_name", home.org.name.clone()),
+                ("branch_contact", home.org.contact.name.clone()),
+                ("branch_phone", home.org.contact.phone.to_string()),
+            ],
+        ));
+        if let Some(inflow) = inflow {
+            self.notify(NotificationRequest::new(
+                templates::OUTBOUND_INFLOW,
+                Recipient::org_contact(&inflow.org.id, &inflow.org.contact),
+                ev.event_id,
+                &[
+                    ("member_name", member.name.clone()),
+                    ("member_phone", member.phone.to_string()),
+                    ("home_branch", home.org.name.clone()),
+                    ("branch_phone", home.org.contact.phone.to_string()),
+                    ("address", rec.location.address.clone()),
+                ],
+            ));
+        }
+        self.notify(NotificationRequest::new(
+            templates::OUTBOUND_BRANCH,
+            Recipient::org_contact(&home.org.id, &home.org.contact),
+            ev.event_id,
+            &[
+                ("member_name", member.name.clone()),
+                ("certificate_no", certificate),
+                ("transfer_suggested", rec.transfer_suggested.to_string()),
+                ("region_code", rec.location.region_code.to_string()),
+            ],
+        ));
+    }
+
+    async fn inbound(&mut self, ev: &Envelope, i: &Inbound) -> sqlx::Result<Step> {
+        let Some(receiving_id) = ev.actor.org_id().cloned() else {
+            return Ok(Err(Rejection::Forbidden(
+                "An arrival is registered by the receiving org; send it with actor.org_id.".into(),
+            )));
+        };
+        let receiving = match self.org(&receiving_id, "actor.org_id") {
+            Ok(r) => r.clone(),
+            Err(e) => return Ok(Err(e)),
+        };
+        let member_id = match &i.key {
+            ArrivalKey::Certificate(c) => match self.ws.by_certificate.get(c) {
+                Some(m) => m.clone(),
+                None => {
+                    return Ok(Err(Rejection::Unknown(format!(
+                        "Certificate {c} matches no open flow record; check the number, or send member_id or member {{name, phone}} instead."
+                    ))));
+                }
+            },
+            ArrivalKey::MemberId(id) => match self.member(id) {
+                Ok(_) => id.clone(),
+                Err(e) => return Ok(Err(e)),
+            },
+            ArrivalKey::Person {
+                name,
+                phone,
+                home_org_id,
+            } => {
+                let mut found: Vec<&MemberRow> = self
+                    .ws
+                    .members
+                    .values()
+                    .filter(|m| &m.member.phone == phone)
+                    .collect();
+                if found.len() > 1 {
+                    found.retain(|m| {
+                        &m.member.name == name
+                            || home_org_id.as_ref() == Some(&m.member.home_org_id)
+                    });
+                }
+                match found.as_slice() {
+                    [one] => one.member.id.clone(),
+                    _ => {
+                        return self
+                            .unmatched(ev, i, &receiving, name, phone.as_str())
+                            .await;
+                    }
+                }
+            }
+        };
+        let member = self.ws.members[&member_id].member.clone();
+        let home = match self.org(&member.home_org_id, "the member's home org") {
+            Ok(h) => h.clone(),
+            Err(e) => return Ok(Err(e)),
+        };
+        let (rec, unreported) = match self.ws.open_record(&member_id).cloned() {
+            Some(open) if open.is_newer_than(ev.occurred_at) => {
+                return Ok(Ok(Outcome::Stale(format!(
+                    "member {member_id}'s record already holds newer events"
+                ))));
+            }
+            Some(mut open) => {
+                ledger::check_in(&mut open, &receiving_id, i, ev.occurred_at);
+                (open, false)
+            }
+            None => {
+                if let Some(last) = self.ws.latest_record(&member_id)
+                    && last.is_newer_than(ev.occurred_at)
+                {
+                    return Ok(Ok(Outcome::Stale(format!(
+                        "member {member_id}'s ledger already holds newer events"
+                    ))));
+                }
+                (
+                    ledger::open_unreported(
+                        &member,
+                        &receiving_id,
+                        i,
+                        self.ws.last_version(&member_id),
+                        ev.occurred_at,
+                    ),
+                    true,
+                )
+            }
+        };
+        let template = if unreported {
+            templates::UNREPORTED_BRANCH
+        } else {
+            templates::CHECKED_IN_BRANCH
+        };
+        self.notify(NotificationRequest::new(
+            template,
+            Recipient::org_contact(&home.org.id, &home.org.contact),
+            ev.event_id,
+            &[
+                ("member_name", member.name.clone()),
+                ("receiving_org", receiving.org.name.clone()),
+                ("receiving_contact", receiving.org.contact.name.clone()),
+                ("receiving_phone", receiving.org.contact.phone.to_string()),
+                ("arrived_on", i.arrived_on.to_string()),
+                ("address", i.location.address.clone()),
+            ],
+        ));
+        let note = if unreported {
+            format!(
+                "{} ({member_id}) checked in with {} without a registered departure: record opened, flagged",
+                member.name, receiving.org.name
+            )
+        } else {
+            format!(
+                "{} ({member_id}) checked in with {}",
+                member.name, receiving.org.name
+            )
+        };
+        Ok(Ok(self.changed(ev, rec, note)))
+    }
+
+    /// An arrival that matches no member waits in the receiving org's and county's list.
+    async fn unmatched(
+        &mut self,
+        ev: &Envelope,
+        i: &Inbound,
+        receiving: &OrgRow,
+        name: &str,
+        phone: &str,
+    ) -> sqlx::Result<Step> {
+        self.ws.unmatched.push(UnmatchedRow {
+            event_id: ev.event_id,
+            receiving_org_id: receiving.org.id.clone(),
+            county: i.location.region_code.county(),
+            name: name.to_owned(),
+            phone: phone.to_owned(),
+            arrived_on: i.arrived_on,
+            location: serde_json::to_value(&i.location).expect("locations serialize"),
+        });
+        self.history(
+            ev,
+            None,
+            true,
+            Some("matched no member: kept in the unmatched list".into()),
+        );
+        Ok(Ok(Outcome::Applied(format!(
+            "an arrival at {} matched no member and waits in the unmatched list",
+            receiving.org.name
+        ))))
+    }
+
+    /// Update, return, transfer and contact: events about a member's open record.
+    fn on_open_record(&mut self, ev: &Envelope) -> Step {
+        let member_id = ev
+            .data
+            .member_id()
+            .expect("these events name a member")
+            .clone();
+        let member = self.member(&member_id)?.member.clone();
+        let home = self
+            .org(&member.home_org_id, "the member's home org")?
+            .node();
+        if let EventData::Transfer(t) = &ev.data
+            && let NewOrg::Known(id) = &t.new_org
+        {
+            self.org(id, "data.new_org_id")?;
+        }
+        let Some(mut rec) = self.ws.open_record(&member_id).cloned() else {
+            if let Some(last) = self.ws.latest_record(&member_id)
+                && last.is_newer_than(ev.occurred_at)
+            {
+                return Ok(Outcome::Stale(format!(
+                    "member {member_id}'s record closed after this event"
+                )));
+            }
+            return Ok(Outcome::Deferred(format!(
+                "Member {member_id} has no open flow record; a {} needs a registered departure (registration.outbound) first.",
+                ev.kind.as_str()
+            )));
+        };
+        match &ev.data {
+            EventData::Update(_) => {
+                rights::may_update(&ev.actor, &member_id, &home, rec.inflow_org_id.as_ref())?
+            }
+            _ => rights::may_act_for_member(&ev.actor, &member_id, &home)?,
+        }
+        let at: DateTime<FixedOffset> = ev.occurred_at;
+        if let EventData::ContactRecorded(c) = &ev.data {
+            // Contacts merge by date whenever they arrive; they never roll anything back.
+            if !ledger::record_contact(&mut rec, c, at) {
+                self.history(
+                    ev,
+                    Some(&rec),
+                    true,
+                    Some("a contact of this kind on a later day is already recorded".into()),
+                );
+                return Ok(Outcome::Applied(format!(
+                    "contact with {member_id} recorded (not newer than the last)"
+                )));
+            }
+            let note = format!(
+                "{} contact with {} ({member_id}) on {} recorded",
+                c.kind, member.name, c.on
+            );
+            return Ok(self.changed(ev, rec, note));
+        }
+        if rec.is_newer_than(at) {
+            return Ok(Outcome::Stale(format!(
+                "member {member_id}'s record already holds newer events"
+            )));
+        }
+        let note = match &ev.data {
+            EventData::Update(u) => {
+                ledger::update(&mut rec, u, at);
+                format!(
+                    "{} ({member_id}) confirmed for {}",
+                    member.name,
+                    local_date(at).format("%Y-%m")
+                )
+            }
+            EventData::Return(r) => {
+                ledger::return_home(&mut rec, r, at);
+                if !r.permanent
+                    && let Some(pair) = &member.pair
+                {
+                    let to_pair = Recipient {
+                        role: Role::Pair,
+                        name: pair.name.clone(),
+                        phone: pair.phone.clone(),
+                        channels: vec!["sms".into()],
+                        member_id: None,
+                        org_id: None,
+                    };
+                    self.notify(NotificationRequest::new(
+                        templates::HOME_VISIT_PAIR,
+                        to_pair,
+                        ev.event_id,
+                        &[
+                            ("member_name", member.name.clone()),
+                            ("returned_on", r.returned_on.to_string()),
+                        ],
+                    ));
+                }
+                if r.permanent {
+                    format!("{} ({member_id}) returned home for good", member.name)
+                } else {
+                    format!("{} ({member_id}) is home for a visit", member.name)
+                }
+            }
+            EventData::Transfer(t) => {
+                ledger::transfer(&mut rec, t, at);
+                format!(
+                    "{} ({member_id}) transferred the relationship; record closed",
+                    member.name
+                )
+            }
+            _ => unreachable!("only record events reach here"),
+        };
+        Ok(self.changed(ev, rec, note))
+    }
+}

@@ -1,0 +1,126 @@
+//! The registry role: applies registration events to the ledger (PostgreSQL) and the live
+//! directory (Redis), and relays the outbox (DESIGN.md sections 2, 3 and 6).
+
+mod apply;
+pub mod batch;
+mod consumer;
+mod notices;
+mod working;
+
+pub use apply::Outcome;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use hongyan_adapters::amqp::Names;
+use hongyan_adapters::directory::{self, Directory};
+use hongyan_adapters::shutdown::sleep_or_cancel;
+use hongyan_adapters::supervise::supervise;
+use hongyan_adapters::{Settings, outbox, store};
+use hongyan_domain::clock::{Clock, SystemClock};
+use hongyan_domain::ledger::LedgerPolicy;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How often the directory checks it is still there (a Redis restart or flush empties it).
+const DIRECTORY_CHECK: Duration = Duration::from_secs(2);
+
+/// What the registry's tasks share.
+pub struct Registry {
+    pub settings: Settings,
+    pub pool: PgPool,
+    pub directory: Directory,
+    pub names: Names,
+    pub policy: LedgerPolicy,
+    pub clock: Arc<dyn Clock>,
+    /// Set when a write-through failed: the directory needs a rebuild.
+    pub directory_behind: Arc<AtomicBool>,
+}
+
+impl Registry {
+    /// Connects to PostgreSQL (lazily) and Redis (waiting for it, until shutdown).
+    pub async fn connect(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<Option<Self>> {
+        let pool = store::pool(&settings.database)?;
+        let mut delay = Duration::from_millis(200);
+        let directory = loop {
+            match Directory::connect(&settings.redis).await {
+                Ok(d) => break d,
+                Err(e) => {
+                    tracing::warn!(
+                        error = format!("{e:#}"),
+                        "Redis not reachable yet; waiting."
+                    );
+                    if !sleep_or_cancel(delay, shutdown).await {
+                        return Ok(None);
+                    }
+                    delay = (delay * 2).min(Duration::from_secs(10));
+                }
+            }
+        };
+        Ok(Some(Self {
+            names: Names::new(&settings.amqp.prefix),
+            policy: LedgerPolicy {
+                certificate_max_months: settings.policy.certificate_max_months,
+            },
+            settings,
+            pool,
+            directory,
+            clock,
+            directory_behind: Arc::new(AtomicBool::new(false)),
+        }))
+    }
+}
+
+/// Runs the registry until `shutdown` fires.
+pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
+    run_with_clock(settings, Arc::new(SystemClock), shutdown).await
+}
+
+/// Runs the registry with a given clock (tests set the time).
+pub async fn run_with_clock(
+    settings: Settings,
+    clock: Arc<dyn Clock>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let Some(reg) = Registry::connect(settings, clock, &shutdown).await? else {
+        return Ok(());
+    };
+    let reg = Arc::new(reg);
+    let tasks = TaskTracker::new();
+    for n in 0..reg.settings.registry.consumers.max(1) {
+        let (reg, stop) = (reg.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            let tag = format!("registry-{n}-{}", std::process::id());
+            supervise("registry consumer", stop.clone(), || {
+                consumer::consume(&reg, &tag, &stop)
+            })
+            .await;
+        });
+    }
+    {
+        let (reg, stop) = (reg.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            supervise("outbox relay", stop.clone(), || {
+                outbox::run(&reg.settings, reg.pool.clone(), stop.clone())
+            })
+            .await;
+        });
+    }
+    tasks.spawn(directory::watch(
+        reg.directory.clone(),
+        reg.pool.clone(),
+        DIRECTORY_CHECK,
+        reg.directory_behind.clone(),
+        shutdown.clone(),
+    ));
+    tasks.close();
+    tasks.wait().await;
+    reg.pool.close().await;
+    Ok(())
+}

@@ -1,0 +1,248 @@
+//! The working set of one batch: everything its events touch, loaded in a few queries, changed
+//! in memory by the ledger rules in event order, and written back in a few statements.
+
+use std::collections::{HashMap, HashSet};
+
+use hongyan_adapters::store::rows::{HistoryRow, MemberRow, OrgRow, OutboxRow, UnmatchedRow};
+use hongyan_adapters::store::{reads, writes};
+use hongyan_domain::Envelope;
+use hongyan_domain::envelope::EventData;
+use hongyan_domain::ids::{CertificateNo, MemberId, OrgId};
+use hongyan_domain::ledger::FlowRecord;
+use hongyan_domain::payloads::{ArrivalKey, NewOrg, Subject};
+use hongyan_domain::station::StationRef;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+#[derive(Default)]
+pub struct WorkingSet {
+    pub processed: HashSet<Uuid>,
+    pub members: HashMap<MemberId, MemberRow>,
+    pub orgs: HashMap<OrgId, OrgRow>,
+    /// Every record touched, by id.
+    records: HashMap<Uuid, FlowRecord>,
+    /// Each member's open record.
+    open: HashMap<MemberId, Uuid>,
+    /// Each member's newest record, open or closed.
+    latest: HashMap<MemberId, Uuid>,
+    pub by_certificate: HashMap<CertificateNo, MemberId>,
+    pub stations: Vec<StationRef>,
+    // What to write.
+    dirty_records: Vec<Uuid>,
+    loaded_records: HashSet<Uuid>,
+    dirty_members: Vec<MemberId>,
+    pub dirty_stations: bool,
+    pub history: Vec<HistoryRow>,
+    pub outbox: Vec<OutboxRow>,
+    pub unmatched: Vec<UnmatchedRow>,
+    pub applied: Vec<Uuid>,
+}
+
+fn strings<'a>(ids: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let set: HashSet<&str> = ids.into_iter().collect();
+    let mut v: Vec<String> = set.into_iter().map(str::to_owned).collect();
+    v.sort();
+    v
+}
+
+impl WorkingSet {
+    /// Loads what `events` need. Open records are locked until the transaction ends.
+    pub async fn load(conn: &mut PgConnection, events: &[Envelope]) -> sqlx::Result<Self> {
+        let mut ws = WorkingSet::default();
+        let ids: Vec<Uuid> = events.iter().map(|e| e.event_id.0).collect();
+        ws.processed = reads::processed(conn, &ids).await?.into_iter().collect();
+
+        let mut member_ids: Vec<&str> = Vec::new();
+        let mut org_ids: Vec<&str> = Vec::new();
+        let (mut phones, mut certs) = (Vec::new(), Vec::new());
+        let mut any_outbound = false;
+        for e in events {
+            if let Some(org) = e.actor.org_id() {
+                org_ids.push(org.as_str());
+            }
+            if let Some(m) = e.data.member_id() {
+                member_ids.push(m.as_str());
+            }
+            match &e.data {
+                EventData::OrgUpserted(o) => {
+                    org_ids.push(o.id.as_str());
+                    org_ids.extend(o.parent_id.as_ref().map(|p| p.as_str()));
+                }
+                EventData::MemberUpserted(m) => org_ids.push(m.home_org_id.as_str()),
+                EventData::Outbound(o) => {
+                    any_outbound = true;
+                    if let Subject::Full(m) = &o.subject {
+                        org_ids.push(m.home_org_id.as_str());
+                    }
+                    org_ids.extend(o.inflow_org_id.as_ref().map(|p| p.as_str()));
+                }
+                EventData::Inbound(i) => match &i.key {
+                    ArrivalKey::Certificate(c) => certs.push(c.as_str()),
+                    ArrivalKey::Person {
+                        phone, home_org_id, ..
+                    } => {
+                        phones.push(phone.as_str());
+                        org_ids.extend(home_org_id.as_ref().map(|p| p.as_str()));
+                    }
+                    ArrivalKey::MemberId(_) => {}
+                },
+                EventData::Transfer(t) => {
+                    if let NewOrg::Known(id) = &t.new_org {
+                        org_ids.push(id.as_str());
+                    }
+                }
+                _ => {}
+            }
+        }
+
+        let by_cert = reads::records_by_certificate(conn, &strings(certs)).await?;
+        for r in &by_cert {
+            if let Some(c) = &r.certificate_no {
+                ws.by_certificate.insert(c.clone(), r.member_id.clone());
+            }
+        }
+        let mut wanted = strings(
+            member_ids
+                .iter()
+                .copied()
+                .chain(by_cert.iter().map(|r| r.member_id.as_str())),
+        );
+        let mut rows = reads::members(conn, &wanted).await?;
+        rows.extend(reads::members_by_phone(conn, &strings(phones)).await?);
+        for row in rows {
+            ws.members.insert(row.member.id.clone(), row);
+        }
+        wanted = strings(ws.members.keys().map(MemberId::as_str));
+        for rec in reads::open_records(conn, &wanted).await? {
+            ws.remember(rec);
+        }
+        // An open record is always its member's newest (a new one opens only after the last
+        // closed), so only members away from no record need the look back.
+        let closed_only: Vec<String> = wanted
+            .into_iter()
+            .filter(|m| MemberId::parse(m).is_ok_and(|id| !ws.open.contains_key(&id)))
+            .collect();
+        if !closed_only.is_empty() {
+            for rec in reads::latest_records(conn, &closed_only)
+                .await?
+                .into_values()
+            {
+                ws.remember(rec);
+            }
+        }
+
+        let more_orgs = ws
+            .members
+            .values()
+            .map(|m| m.member.home_org_id.as_str())
+            .chain(
+                ws.records
+                    .values()
+                    .filter_map(|r| r.inflow_org_id.as_ref().map(|o| o.as_str())),
+            );
+        let org_rows = reads::orgs(conn, &strings(org_ids.into_iter().chain(more_orgs))).await?;
+        for row in org_rows {
+            ws.orgs.insert(row.org.id.clone(), row);
+        }
+        if any_outbound {
+            ws.stations = reads::stations(conn).await?;
+        }
+        Ok(ws)
+    }
+
+    fn remember(&mut self, rec: FlowRecord) {
+        let id = rec.record_id;
+        let member = rec.member_id.clone();
+        if rec.status.is_open() {
+            self.open.insert(member.clone(), id);
+        }
+        let newer = self
+            .latest
+            .get(&member)
+            .and_then(|l| self.records.get(l))
+            .is_none_or(|l| l.version <= rec.version);
+        if newer {
+            self.latest.insert(member, id);
+        }
+        self.loaded_records.insert(id);
+        self.records.insert(id, rec);
+    }
+
+    pub fn open_record(&self, member: &MemberId) -> Option<&FlowRecord> {
+        self.open.get(member).and_then(|id| self.records.get(id))
+    }
+
+    pub fn latest_record(&self, member: &MemberId) -> Option<&FlowRecord> {
+        self.latest.get(member).and_then(|id| self.records.get(id))
+    }
+
+    /// The version the member's next change counts on from.
+    pub fn last_version(&self, member: &MemberId) -> i64 {
+        self.latest_record(member).map_or(0, |r| r.version)
+    }
+
+    /// Stores a new or changed record.
+    pub fn put_record(&mut self, rec: FlowRecord) {
+        let id = rec.record_id;
+        let member = rec.member_id.clone();
+        if rec.status.is_open() {
+            self.open.insert(member.clone(), id);
+        } else if self.open.get(&member) == Some(&id) {
+            self.open.remove(&member);
+        }
+        if let Some(c) = &rec.certificate_no {
+            self.by_certificate.insert(c.clone(), member.clone());
+        }
+        self.latest.insert(member, id);
+        if !self.dirty_records.contains(&id) {
+            self.dirty_records.push(id);
+        }
+        self.records.insert(id, rec);
+    }
+
+    pub fn put_member(&mut self, row: MemberRow) {
+        let id = row.member.id.clone();
+        if !self.dirty_members.contains(&id) {
+            self.dirty_members.push(id.clone());
+        }
+        self.members.insert(id, row);
+    }
+
+    /// Changed records, oldest version first (what the directory is told).
+    pub fn changed_records(&self) -> Vec<&FlowRecord> {
+        let mut v: Vec<&FlowRecord> = self
+            .dirty_records
+            .iter()
+            .filter_map(|id| self.records.get(id))
+            .collect();
+        v.sort_by_key(|r| r.version);
+        v
+    }
+
+    /// Writes everything. Returns false when another transaction applied one of these events
+    /// first (the caller rolls back and tries again, finding them duplicates).
+    pub async fn flush(&self, conn: &mut PgConnection) -> sqlx::Result<bool> {
+        let members: Vec<&MemberRow> = self
+            .dirty_members
+            .iter()
+            .filter_map(|id| self.members.get(id))
+            .collect();
+        writes::members(conn, &members).await?;
+        // Existing records first: a record closed and another opened for the same member in
+        // one batch must free the "one open record" slot before the new one takes it.
+        let mut recs: Vec<&FlowRecord> = self
+            .dirty_records
+            .iter()
+            .filter_map(|id| self.records.get(id))
+            .collect();
+        recs.sort_by_key(|r| !self.loaded_records.contains(&r.record_id));
+        writes::records(conn, &recs).await?;
+        writes::history(conn, &self.history).await?;
+        writes::outbox(conn, &self.outbox).await?;
+        for u in &self.unmatched {
+            writes::unmatched(conn, u).await?;
+        }
+        let fresh = writes::processed(conn, &self.applied).await?;
+        Ok(fresh == self.applied.len() as u64)
+    }
+}

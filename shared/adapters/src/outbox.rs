@@ -1,0 +1,83 @@
+//! The outbox relay: messages written in the same transaction as a ledger change are published
+//! with confirms and only then deleted. A crash between commit and publish loses nothing; a
+//! crash between publish and delete publishes twice, which consumers absorb by message id.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use lapin::types::FieldTable;
+use sqlx::postgres::PgListener;
+use sqlx::{PgPool, Row};
+use tokio_util::sync::CancellationToken;
+
+use crate::amqp::publisher::{Outgoing, Publisher};
+use crate::amqp::{self, Names};
+use crate::config::Settings;
+
+/// Relays one batch. Returns how many messages went out.
+pub async fn relay_once(
+    pool: &PgPool,
+    publisher: &Publisher,
+    names: &Names,
+    limit: i64,
+) -> anyhow::Result<usize> {
+    let mut tx = pool.begin().await?;
+    // SKIP LOCKED lets several relays (replicas) share the table without waiting on each other.
+    let rows = sqlx::query("SELECT id, routing_key, message_id, payload::text AS body FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED")
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let mut ids = Vec::with_capacity(rows.len());
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        ids.push(r.try_get::<i64, _>("id")?);
+        out.push(Outgoing {
+            exchange: names.exchange(),
+            routing_key: r.try_get("routing_key")?,
+            body: r.try_get::<String, _>("body")?.into_bytes(),
+            headers: FieldTable::default(),
+            message_id: Some(r.try_get("message_id")?),
+        });
+    }
+    publisher.publish_all(&out).await?;
+    sqlx::query("DELETE FROM outbox WHERE id = ANY($1)")
+        .bind(&ids)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(ids.len())
+}
+
+/// Runs the relay until shutdown: woken by `NOTIFY hongyan_outbox` after each commit, and by a
+/// poll in case a notification was lost (e.g. while reconnecting).
+pub async fn run(
+    settings: &Settings,
+    pool: PgPool,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let names = Names::new(&settings.amqp.prefix);
+    let conn = amqp::connect(&settings.amqp, "outbox").await?;
+    let publisher = Publisher::open(&conn).await?;
+    let mut listener = PgListener::connect_with(&pool)
+        .await
+        .context("Could not listen for outbox notifications")?;
+    listener.listen("hongyan_outbox").await?;
+    let poll = Duration::from_millis(settings.outbox.poll_interval_ms);
+    loop {
+        let n = relay_once(&pool, &publisher, &names, settings.outbox.batch_size).await?;
+        if n > 0 {
+            tracing::debug!(messages = n, "Outbox relayed.");
+            if n as i64 == settings.outbox.batch_size {
+                continue;
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            note = listener.recv() => { note.context("Lost the outbox notification channel")?; }
+            _ = tokio::time::sleep(poll) => {}
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! What the registry writes for a batch. Rows of one kind go in one statement (`UNNEST` over
+//! arrays), so a batch of hundreds of events costs a handful of round trips.
+
+use chrono::{DateTime, FixedOffset, Utc};
+use hongyan_domain::ledger::FlowRecord;
+use sqlx::PgConnection;
+
+use super::rows::{HistoryRow, MemberRow, OrgRow, OutboxRow, UnmatchedRow};
+
+fn utc(t: DateTime<FixedOffset>) -> DateTime<Utc> {
+    t.with_timezone(&Utc)
+}
+
+fn json<T: serde::Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).expect("domain types always serialize")
+}
+
+/// Inserts new records and updates changed ones.
+pub async fn records(conn: &mut PgConnection, recs: &[&FlowRecord]) -> sqlx::Result<()> {
+    if recs.is_empty() {
+        return Ok(());
+    }
+    let mut ids = Vec::new();
+    let (mut member, mut home, mut status, mut open, mut region) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut inflow, mut cert, mut phone, mut confirmed) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut months, mut version, mut state_at, mut doc) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for r in recs {
+        ids.push(r.record_id);
+        member.push(r.member_id.as_str().to_owned());
+        home.push(r.home_org_id.as_str().to_owned());
+        status.push(r.status.as_str().to_owned());
+        open.push(r.status.is_open());
+        region.push(r.location.region_code.as_str().to_owned());
+        inflow.push(r.inflow_org_id.as_ref().map(|o| o.as_str().to_owned()));
+        cert.push(r.certificate_no.as_ref().map(|c| c.as_str().to_owned()));
+        phone.push(r.phone.as_str().to_owned());
+        confirmed.push(r.last_confirmed_on);
+        months.push(r.months_unconfirmed as i32);
+        version.push(r.version);
+        state_at.push(utc(r.state_at));
+        doc.push(json(r));
+    }
+    sqlx::query(
+        "INSERT INTO flow_records (id, member_id, home_org_id, status, is_open, region_code, inflow_org_id,
+             certificate_no, phone, last_confirmed_on, months_unconfirmed, version, state_at, doc)
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bool[], $6::text[], $7::text[],
+             $8::text[], $9::text[], $10::date[], $11::int[], $12::bigint[], $13::timestamptz[], $14::jsonb[])
+         ON CONFLICT (id) DO UPDATE SET
+             home_org_id = EXCLUDED.home_org_id, status = EXCLUDED.status, is_open = EXCLUDED.is_open,
+             region_code = EXCLUDED.region_code, inflow_org_id = EXCLUDED.inflow_org_id,
+             certificate_no = EXCLUDED.certificate_no, phone = EXCLUDED.phone,
+             last_confirmed_on = EXCLUDED.last_confirmed_on, months_unconfirmed = EXCLUDED.months_unconfirmed,
+             version = EXCLUDED.version, state_at = EXCLUDED.state_at, doc = EXCLUDED.doc, updated_at = now()",
+    )
+    .bind(ids)
+    .bind(member)
+    .bind(home)
+    .bind(status)
+    .bind(open)
+    .bind(region)
+    .bind(inflow)
+    .bind(cert)
+    .bind(phone)
+    .bind(confirmed)
+    .bind(months)
+    .bind(version)
+    .bind(state_at)
+    .bind(doc)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn members(conn: &mut PgConnection, rows: &[&MemberRow]) -> sqlx::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<String> = rows
+        .iter()
+        .map(|r| r.member.id.as_str().to_owned())
+        .collect();
+    let homes: Vec<String> = rows
+        .iter()
+        .map(|r| r.member.home_org_id.as_str().to_owned())
+        .collect();
+    let phones: Vec<String> = rows
+        .iter()
+        .map(|r| r.member.phone.as_str().to_owned())
+        .collect();
+    let docs: Vec<serde_json::Value> = rows.iter().map(|r| json(&r.member)).collect();
+    let at: Vec<DateTime<Utc>> = rows.iter().map(|r| utc(r.state_at)).collect();
+    sqlx::query(
+        "INSERT INTO members (id, home_org_id, phone, doc, state_at)
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::timestamptz[])
+         ON CONFLICT (id) DO UPDATE SET home_org_id = EXCLUDED.home_org_id, phone = EXCLUDED.phone,
+             doc = EXCLUDED.doc, state_at = EXCLUDED.state_at, updated_at = now()",
+    )
+    .bind(ids)
+    .bind(homes)
+    .bind(phones)
+    .bind(docs)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Writes one org; when its place in the tree changed, every descendant's path follows.
+pub async fn org(
+    conn: &mut PgConnection,
+    row: &OrgRow,
+    old_path: Option<&[String]>,
+) -> sqlx::Result<()> {
+    let o = &row.org;
+    let path: Vec<String> = row.path.iter().map(|p| p.as_str().to_owned()).collect();
+    sqlx::query(
+        "INSERT INTO orgs (id, name, kind, parent_id, path, region_code, contact, chat, lon, lat, state_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+         ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, kind = EXCLUDED.kind, parent_id = EXCLUDED.parent_id,
+             path = EXCLUDED.path, region_code = EXCLUDED.region_code, contact = EXCLUDED.contact, chat = EXCLUDED.chat,
+             lon = EXCLUDED.lon, lat = EXCLUDED.lat, state_at = EXCLUDED.state_at, updated_at = now()",
+    )
+    .bind(o.id.as_str())
+    .bind(&o.name)
+    .bind(o.kind.as_str())
+    .bind(o.parent_id.as_ref().map(|p| p.as_str()))
+    .bind(&path)
+    .bind(o.region_code.as_str())
+    .bind(json(&o.contact))
+    .bind(o.chat.as_ref().map(json))
+    .bind(o.geo.map(|g| g.lon))
+    .bind(o.geo.map(|g| g.lat))
+    .bind(utc(row.state_at))
+    .execute(&mut *conn)
+    .await?;
+    if let Some(old) = old_path.filter(|old| *old != path.as_slice()) {
+        // Descendants keep the part of their path below this org and take its new path above.
+        sqlx::query(
+            "UPDATE orgs SET path = $2 || path[cardinality($3::text[]) + 1:], updated_at = now()
+             WHERE $1 = ANY(path) AND id <> $1",
+        )
+        .bind(o.id.as_str())
+        .bind(&path)
+        .bind(old)
+        .execute(conn)
+        .await?;
+    }
+    Ok(())
+}
+
+pub async fn history(conn: &mut PgConnection, rows: &[HistoryRow]) -> sqlx::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let ev: Vec<uuid::Uuid> = rows.iter().map(|r| r.event_id.0).collect();
+    let ty: Vec<&str> = rows.iter().map(|r| r.event_type).collect();
+    let member: Vec<Option<&str>> = rows
+        .iter()
+        .map(|r| r.member_id.as_ref().map(|m| m.as_str()))
+        .collect();
+    let org: Vec<Option<&str>> = rows
+        .iter()
+        .map(|r| r.org_id.as_ref().map(|o| o.as_str()))
+        .collect();
+    let rec: Vec<Option<uuid::Uuid>> = rows.iter().map(|r| r.record_id).collect();
+    let at: Vec<DateTime<Utc>> = rows.iter().map(|r| utc(r.occurred_at)).collect();
+    let actor: Vec<&serde_json::Value> = rows.iter().map(|r| &r.actor).collect();
+    let data: Vec<&serde_json::Value> = rows.iter().map(|r| &r.data).collect();
+    let applied: Vec<bool> = rows.iter().map(|r| r.applied).collect();
+    let note: Vec<Option<&str>> = rows.iter().map(|r| r.note.as_deref()).collect();
+    sqlx::query(
+        "INSERT INTO history (event_id, event_type, member_id, org_id, record_id, occurred_at, actor, data, applied, note)
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::timestamptz[],
+             $7::jsonb[], $8::jsonb[], $9::bool[], $10::text[])",
+    )
+    .bind(ev)
+    .bind(ty)
+    .bind(member)
+    .bind(org)
+    .bind(rec)
+    .bind(at)
+    .bind(actor)
+    .bind(data)
+    .bind(applied)
+    .bind(note)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Queues messages for the relay and wakes it.
+pub async fn outbox(conn: &mut PgConnection, rows: &[OutboxRow]) -> sqlx::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<&str> = rows.iter().map(|r| r.routing_key.as_str()).collect();
+    let ids: Vec<&str> = rows.iter().map(|r| r.message_id.as_str()).collect();
+    let payloads: Vec<&serde_json::Value> = rows.iter().map(|r| &r.payload).collect();
+    sqlx::query("INSERT INTO outbox (routing_key, message_id, payload) SELECT * FROM UNNEST($1::text[], $2::text[], $3::jsonb[])")
+        .bind(keys)
+        .bind(ids)
+        .bind(payloads)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("SELECT pg_notify('hongyan_outbox', '')")
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Records events as applied. Returns how many were new: fewer than given means a concurrent
+/// transaction applied some of them first, and this batch must roll back.
+pub async fn processed(conn: &mut PgConnection, ids: &[uuid::Uuid]) -> sqlx::Result<u64> {
+    let done = sqlx::query("INSERT INTO processed_events (event_id) SELECT * FROM UNNEST($1::uuid[]) ON CONFLICT DO NOTHING")
+        .bind(ids)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+/// The next activity-certificate sequence number of a county and year.
+pub async fn next_certificate_seq(
+    conn: &mut PgConnection,
+    county: &str,
+    year: i32,
+) -> sqlx::Result<i32> {
+    sqlx::query_scalar(
+        "INSERT INTO certificate_sequences (county, year, last_seq) VALUES ($1, $2, 1)
+         ON CONFLICT (county, year) DO UPDATE SET last_seq = certificate_sequences.last_seq + 1
+         RETURNING last_seq",
+    )
+    .bind(county)
+    .bind(year)
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn unmatched(conn: &mut PgConnection, row: &UnmatchedRow) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO unmatched_arrivals (event_id, receiving_org_id, county, name, phone, arrived_on, location)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+    )
+    .bind(row.event_id.0)
+    .bind(row.receiving_org_id.as_str())
+    .bind(&row.county)
+    .bind(&row.name)
+    .bind(&row.phone)
+    .bind(row.arrived_on)
+    .bind(&row.location)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

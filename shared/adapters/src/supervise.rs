@@ -1,0 +1,49 @@
+//! Supervisors around long-lived loops: a loop that fails logs why, waits with growing delays
+//! and starts again, until shutdown. A panic is not caught: it ends the process so the
+//! orchestrator restarts it rather than leaving it half alive.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::shutdown::sleep_or_cancel;
+
+/// Runs `make()` until it returns `Ok` or shutdown fires, restarting it after errors with
+/// delays from 200 ms doubling to 30 s. A run that lasted a minute resets the delay.
+pub async fn supervise<F, Fut>(name: &'static str, shutdown: CancellationToken, mut make: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let mut delay = Duration::from_millis(200);
+    loop {
+        let started = tokio::time::Instant::now();
+        match make().await {
+            Ok(()) => return,
+            Err(e) if shutdown.is_cancelled() => {
+                tracing::info!(
+                    task = name,
+                    error = format!("{e:#}"),
+                    "Stopped during shutdown."
+                );
+                return;
+            }
+            Err(e) => {
+                if started.elapsed() > Duration::from_secs(60) {
+                    delay = Duration::from_millis(200);
+                }
+                tracing::warn!(
+                    task = name,
+                    error = format!("{e:#}"),
+                    retry_in_ms = delay.as_millis() as u64,
+                    "Failed; restarting."
+                );
+                if !sleep_or_cancel(delay, &shutdown).await {
+                    return;
+                }
+                delay = (delay * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}

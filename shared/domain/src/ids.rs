@@ -1,0 +1,372 @@
+//! Newtypes at the boundary: each `parse` says what was wrong, so a parked event's reason can
+//! name the field and the rule it broke (DESIGN.md section 2, "Field rules").
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Declares a string newtype whose only way in is `parse`.
+macro_rules! string_newtype {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
+fn parse_id(s: &str) -> Result<String, String> {
+    let ok = (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err(format!(
+            "{s:?} is not an id: use 1 to 64 of A-Z, a-z, 0-9, '.', '_' or '-'"
+        ))
+    }
+}
+
+string_newtype!(
+    /// A party member's id, as the home branch's system knows them.
+    MemberId
+);
+string_newtype!(
+    /// An organization's id: department, committee, branch, flow branch or service station.
+    OrgId
+);
+
+impl MemberId {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        parse_id(s).map(Self)
+    }
+}
+
+impl OrgId {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        parse_id(s).map(Self)
+    }
+}
+
+string_newtype!(
+    /// A mainland mobile number, stored as its 11 digits (`+86` stripped).
+    Phone
+);
+
+impl Phone {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let trimmed = s.trim();
+        let digits = trimmed.strip_prefix("+86").unwrap_or(trimmed);
+        let b = digits.as_bytes();
+        let ok = b.len() == 11
+            && b[0] == b'1'
+            && (b'3'..=b'9').contains(&b[1])
+            && b.iter().all(u8::is_ascii_digit);
+        if ok {
+            Ok(Self(digits.to_owned()))
+        } else {
+            Err(format!(
+                "{} is not a mainland mobile number: use 11 digits starting 13 to 19, optionally after +86",
+                mask_text(s)
+            ))
+        }
+    }
+
+    /// The number as logs and group channels may show it: `138****5678`.
+    pub fn masked(&self) -> String {
+        format!("{}****{}", &self.0[..3], &self.0[7..])
+    }
+}
+
+/// Masks what looks like a phone in text that failed to parse, so even a rejection never logs
+/// a whole number.
+fn mask_text(s: &str) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    if chars.len() <= 7 {
+        return format!("{s:?}");
+    }
+    let keep_tail = 4.min(chars.len());
+    let head: String = chars[..3].iter().collect();
+    let tail: String = chars[chars.len() - keep_tail..].iter().collect();
+    format!("\"{head}****{tail}\"")
+}
+
+/// Masks every run of 11 digits that looks like a mainland mobile in free text (a message
+/// body shown to an operator, say): `13900001111` becomes `139****1111`.
+pub fn mask_phones_in_text(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        let run = chars[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if run == 0 {
+            out.push(chars[i]);
+            i += 1;
+            continue;
+        }
+        let digits: String = chars[i..i + run].iter().collect();
+        match Phone::parse(&digits) {
+            Ok(p) => out.push_str(&p.masked()),
+            Err(_) => out.push_str(&digits),
+        }
+        i += run;
+    }
+    out
+}
+
+string_newtype!(
+    /// A statistical division code: 6 digits (county), 9 (township) or 12 (village).
+    RegionCode
+);
+
+impl RegionCode {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let ok = matches!(s.len(), 6 | 9 | 12) && s.bytes().all(|b| b.is_ascii_digit());
+        if ok {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(format!(
+                "{s:?} is not a region code: use the 6, 9 or 12 digits of a county, township or village"
+            ))
+        }
+    }
+
+    /// The province's code (`44` → `440000`).
+    pub fn province(&self) -> String {
+        format!("{}0000", &self.0[..2])
+    }
+
+    /// The city's (prefecture's) code (`4401` → `440100`).
+    pub fn city(&self) -> String {
+        format!("{}00", &self.0[..4])
+    }
+
+    /// The county's code: the first six digits.
+    pub fn county(&self) -> String {
+        self.0[..6].to_owned()
+    }
+}
+
+string_newtype!(
+    /// An activity-certificate number (《流动党员活动证》): the issuing county's 6-digit code, the
+    /// year, and a 5-digit sequence unique per county and year, e.g. `522627202600012`.
+    CertificateNo
+);
+
+impl CertificateNo {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if s.len() == 15 && s.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(format!(
+                "{s:?} is not an activity-certificate number: use 15 digits (county code, year, 5-digit sequence)"
+            ))
+        }
+    }
+
+    pub fn compose(county: &str, year: i32, seq: u32) -> Self {
+        Self(format!("{county}{year:04}{seq:05}"))
+    }
+}
+
+/// An event's idempotency key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct EventId(pub uuid::Uuid);
+
+impl EventId {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        uuid::Uuid::parse_str(s)
+            .map(Self)
+            .map_err(|_| format!("{s:?} is not a UUID: send the event's id as a UUID string"))
+    }
+
+    pub fn new_v7() -> Self {
+        Self(uuid::Uuid::now_v7())
+    }
+}
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Declares a closed set of lowercase words, with a `parse` that lists the allowed ones.
+macro_rules! word_enum {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident => $word:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $word),+ }
+            }
+
+            pub fn parse(s: &str) -> Result<Self, String> {
+                match s {
+                    $($word => Ok($name::$variant),)+
+                    _ => Err(format!(
+                        "{s:?} is not one of {}",
+                        [$($word),+].join(", ")
+                    )),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+word_enum!(
+    /// What an organization is in the tree.
+    OrgKind {
+        Department => "department",
+        Committee => "committee",
+        Branch => "branch",
+        FlowBranch => "flow_branch",
+        Station => "station",
+    }
+);
+
+word_enum!(
+    /// Employer categories of the annual statistics sheet 流动党员情况（二）.
+    EmployerType {
+        Government => "government",
+        Institution => "institution",
+        StateOwned => "state_owned",
+        Private => "private",
+        SelfEmployed => "self_employed",
+        Community => "community",
+        Village => "village",
+        Other => "other",
+    }
+);
+
+word_enum!(
+    /// Why a member left.
+    Reason {
+        Work => "work",
+        Business => "business",
+        Study => "study",
+        Other => "other",
+    }
+);
+
+word_enum!(
+    /// The kinds of contact a branch keeps with a member away (谈心, 家访, 回乡座谈, 电话).
+    ContactKind {
+        Talk => "talk",
+        FamilyVisit => "family_visit",
+        HomeMeeting => "home_meeting",
+        Phone => "phone",
+    }
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phone_accepts_mainland_mobiles_and_strips_the_country_code() {
+        assert_eq!(
+            Phone::parse("+8613912345678").unwrap().as_str(),
+            "13912345678"
+        );
+        assert_eq!(Phone::parse("19900001111").unwrap().masked(), "199****1111");
+        for bad in [
+            "12912345678",
+            "1391234567",
+            "139123456789",
+            "1391234567a",
+            "",
+            "+85213912345678",
+        ] {
+            assert!(Phone::parse(bad).is_err(), "{bad} should be rejected");
+        }
+    }
+
+    #[test]
+    fn a_rejected_phone_is_masked_in_the_message() {
+        let err = Phone::parse("2391234567899").unwrap_err();
+        assert!(!err.contains("2391234567899"), "{err}");
+        assert!(err.contains("239****7899"), "{err}");
+    }
+
+    #[test]
+    fn phones_in_free_text_are_masked_and_other_numbers_are_not() {
+        let s =
+            mask_phones_in_text(r#"{"phone":"13900001111","region":"440106001","n":139000011112}"#);
+        assert_eq!(
+            s,
+            r#"{"phone":"139****1111","region":"440106001","n":139000011112}"#
+        );
+    }
+
+    #[test]
+    fn region_codes_have_six_nine_or_twelve_digits() {
+        let village = RegionCode::parse("522627100201").unwrap();
+        assert_eq!(village.county(), "522627");
+        assert_eq!(village.city(), "522600");
+        assert_eq!(village.province(), "520000");
+        for bad in ["52262", "5226271", "52262710020a", "5226271002011"] {
+            assert!(RegionCode::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ids_allow_a_small_alphabet() {
+        assert!(OrgId::parse("gz-qx-xz-c01").is_ok());
+        assert!(MemberId::parse("m_0001.a").is_ok());
+        assert!(MemberId::parse("").is_err());
+        assert!(MemberId::parse("张三").is_err());
+        assert!(MemberId::parse(&"a".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn certificate_numbers_compose_county_year_and_sequence() {
+        assert_eq!(
+            CertificateNo::compose("522627", 2026, 12).as_str(),
+            "522627202600012"
+        );
+        assert!(CertificateNo::parse("522627202600012").is_ok());
+        assert!(CertificateNo::parse("52262720260001").is_err());
+    }
+
+    #[test]
+    fn word_enums_list_the_allowed_words() {
+        let err = EmployerType::parse("startup").unwrap_err();
+        assert!(
+            err.contains("state_owned") && err.contains("self_employed"),
+            "{err}"
+        );
+        assert_eq!(OrgKind::parse("flow_branch"), Ok(OrgKind::FlowBranch));
+    }
+}

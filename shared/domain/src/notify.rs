@@ -1,0 +1,137 @@
+//! What the ledger asks the notifier to send. The registry writes these to the outbox in the
+//! same transaction as the change; the notifier renders and delivers them (DESIGN.md section 5).
+//! Everything here is about one person, so it always goes to a one-to-one channel.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{EventId, MemberId, OrgId, Phone};
+use crate::payloads::Contact;
+
+/// The routing key notification requests are published with.
+pub const ROUTING_KEY: &str = "notification.requested";
+
+/// Why a person is being told something.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// The member themselves.
+    Member,
+    /// An org's responsible contact (专人).
+    OrgContact,
+    /// The committee member paired with a member (一对一联).
+    Pair,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recipient {
+    pub role: Role,
+    pub name: String,
+    pub phone: Phone,
+    /// One-to-one channels, tried in order.
+    pub channels: Vec<String>,
+    pub member_id: Option<MemberId>,
+    pub org_id: Option<OrgId>,
+}
+
+impl Recipient {
+    pub fn org_contact(org: &OrgId, c: &Contact) -> Self {
+        Self {
+            role: Role::OrgContact,
+            name: c.name.clone(),
+            phone: c.phone.clone(),
+            channels: vec!["sms".into()],
+            member_id: None,
+            org_id: Some(org.clone()),
+        }
+    }
+}
+
+/// One notification to send once.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationRequest {
+    /// Deterministic idempotency key: a second request with the same key sends nothing.
+    pub key: String,
+    /// A template name under `config/templates/`.
+    pub template: String,
+    pub recipient: Recipient,
+    /// Values for the template's variables.
+    pub params: BTreeMap<String, String>,
+    /// The event that caused it.
+    pub caused_by: EventId,
+}
+
+impl NotificationRequest {
+    pub fn new(
+        template: &str,
+        recipient: Recipient,
+        caused_by: EventId,
+        params: &[(&str, String)],
+    ) -> Self {
+        let who = recipient
+            .member_id
+            .as_ref()
+            .map(|m| format!("member:{m}"))
+            .or_else(|| recipient.org_id.as_ref().map(|o| format!("org:{o}")))
+            .unwrap_or_else(|| format!("phone:{}", recipient.phone.masked()));
+        Self {
+            key: format!("{template}:{caused_by}:{who}"),
+            template: template.to_owned(),
+            recipient,
+            params: params
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect(),
+            caused_by,
+        }
+    }
+}
+
+/// Template names the registry uses; the notifier's templates carry the text.
+pub mod templates {
+    /// To the member who left: certificate number, the station to check in with, the branch contact.
+    pub const OUTBOUND_MEMBER: &str = "outbound_member";
+    /// To the destination inflow org's contact: a member is on the way.
+    pub const OUTBOUND_INFLOW: &str = "outbound_inflow";
+    /// To the home branch contact: departure registered (and, for long absences, 应转尽转).
+    pub const OUTBOUND_BRANCH: &str = "outbound_branch";
+    /// To the home branch contact: who received the member (情况反馈).
+    pub const CHECKED_IN_BRANCH: &str = "checked_in_branch";
+    /// To the home branch contact: a member checked in elsewhere without registering a departure.
+    pub const UNREPORTED_BRANCH: &str = "unreported_departure_branch";
+    /// To the paired committee member: a member is home for a visit (凡回乡必见面).
+    pub const HOME_VISIT_PAIR: &str = "home_visit_pair";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_deterministic_per_template_event_and_person() {
+        let c = Contact {
+            name: "张三".into(),
+            phone: Phone::parse("13900001111").unwrap(),
+        };
+        let org = OrgId::parse("b1").unwrap();
+        let ev = EventId::parse("7d0c8a8e-5a1e-4f7e-9b8e-0c7a1e2b3c4d").unwrap();
+        let a = NotificationRequest::new(
+            templates::CHECKED_IN_BRANCH,
+            Recipient::org_contact(&org, &c),
+            ev,
+            &[],
+        );
+        let b = NotificationRequest::new(
+            templates::CHECKED_IN_BRANCH,
+            Recipient::org_contact(&org, &c),
+            ev,
+            &[],
+        );
+        assert_eq!(a.key, b.key);
+        assert_eq!(
+            a.key,
+            "checked_in_branch:7d0c8a8e-5a1e-4f7e-9b8e-0c7a1e2b3c4d:org:b1"
+        );
+    }
+}

@@ -1,0 +1,341 @@
+//! The ledger's rules end to end (DESIGN.md section 3): certificates, matching arrivals,
+//! updates, returns, transfers, contacts, and who is told.
+
+use futures::StreamExt;
+use lapin::options::BasicGetOptions;
+use serde_json::{Value, json};
+
+use crate::env::TestEnv;
+use crate::fixtures::*;
+
+/// Notification requests waiting for the notifier, read without taking them.
+async fn notifications(env: &TestEnv) -> Vec<Value> {
+    let ch = env.conn.create_channel().await.unwrap();
+    let mut out = Vec::new();
+    while let Some(m) = ch
+        .basic_get(
+            env.names.notifier().into(),
+            BasicGetOptions { no_ack: false },
+        )
+        .await
+        .unwrap()
+    {
+        out.push(serde_json::from_slice::<Value>(&m.delivery.data).unwrap()["data"].clone());
+    }
+    let _ = ch.close(200, "peeked".into()).await;
+    out
+}
+
+async fn setup(env: &mut TestEnv, members: &[(&str, &str, &str)]) {
+    let mut evs = county();
+    evs.extend(
+        members
+            .iter()
+            .map(|(id, home, phone)| member(id, home, phone)),
+    );
+    env.publish_all(&evs).await;
+    env.start_registry();
+    env.wait_processed(&evt_id(evs.last().unwrap())).await;
+}
+
+#[tokio::test]
+async fn departures_get_certificates_in_sequence_or_are_asked_to_transfer() {
+    let mut env = TestEnv::new().await;
+    setup(
+        &mut env,
+        &[
+            ("m1", "b1", "13911110001"),
+            ("m2", "b1", "13911110002"),
+            ("m3", "b2", "13911110003"),
+        ],
+    )
+    .await;
+    let evs = [
+        outbound("m1", "b1", "2026-03-01T09:00:00", 4, Some("某厂")),
+        outbound("m2", "b1", "2026-03-02T09:00:00", 24, None),
+        outbound("m3", "b2", "2026-03-03T09:00:00", 12, Some("某厂")),
+    ];
+    env.publish_all(&evs).await;
+    for e in &evs {
+        env.wait_processed(&evt_id(e)).await;
+    }
+
+    let (r1, r2, r3) = (
+        env.record("m1").await.unwrap(),
+        env.record("m2").await.unwrap(),
+        env.record("m3").await.unwrap(),
+    );
+    // Two consumers may apply these in either order; the county's sequence gives out 1 and 2.
+    let mut certs = [
+        r1["certificate_no"]
+            .as_str()
+            .expect("six months or less: certificate"),
+        r2["certificate_no"]
+            .as_str()
+            .expect("no fixed employer: certificate"),
+    ];
+    certs.sort();
+    assert_eq!(certs, ["522636202600001", "522636202600002"]);
+    assert_eq!(
+        r3["certificate_no"],
+        Value::Null,
+        "a year with an employer: no certificate"
+    );
+    assert_eq!(r3["transfer_suggested"], true, "应转尽转");
+
+    env.eventually("nine notification requests", || async {
+        env.queue_depth(&env.names.notifier()).await == 9
+    })
+    .await;
+    let notes = notifications(&env).await;
+    let to_m1 = notes
+        .iter()
+        .find(|n| n["template"] == "outbound_member" && n["recipient"]["member_id"] == "m1")
+        .unwrap();
+    assert_eq!(to_m1["params"]["certificate_no"], r1["certificate_no"]);
+    assert_eq!(
+        to_m1["params"]["station_name"], "gz-s1组织",
+        "the station sharing most of the destination's region code"
+    );
+    assert_eq!(to_m1["recipient"]["phone"], "13911110001");
+    let to_inflow = notes
+        .iter()
+        .filter(|n| n["template"] == "outbound_inflow")
+        .count();
+    let to_branch = notes
+        .iter()
+        .filter(|n| n["template"] == "outbound_branch")
+        .count();
+    assert_eq!((to_inflow, to_branch), (3, 3));
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn arrivals_match_by_certificate_then_member_id_then_phone() {
+    let mut env = TestEnv::new().await;
+    setup(
+        &mut env,
+        &[
+            ("m1", "b1", "13911110001"),
+            ("m2", "b1", "13911110002"),
+            ("m4", "b2", "13911110004"),
+        ],
+    )
+    .await;
+    let outs = [
+        outbound("m1", "b1", "2026-03-01T09:00:00", 4, None),
+        outbound("m2", "b1", "2026-03-01T10:00:00", 4, None),
+    ];
+    env.publish_all(&outs).await;
+    for e in &outs {
+        env.wait_processed(&evt_id(e)).await;
+    }
+    let cert = env.record("m1").await.unwrap()["certificate_no"].clone();
+    let arrivals = [
+        inbound(
+            "gz-park",
+            "2026-03-05T09:00:00",
+            json!({"certificate_no": cert}),
+        ),
+        inbound("gz", "2026-03-05T10:00:00", json!({"member_id": "m2"})),
+        // m4 never registered a departure: an unreported departure.
+        inbound(
+            "gz-park",
+            "2026-03-05T11:00:00",
+            json!({"member": {"name": "党员m4", "phone": "+8613911110004"}}),
+        ),
+    ];
+    env.publish_all(&arrivals).await;
+    for a in &arrivals {
+        env.wait_processed(&evt_id(a)).await;
+    }
+
+    let r1 = env.record("m1").await.unwrap();
+    assert_eq!(
+        (r1["status"].as_str(), r1["inflow_org_id"].as_str()),
+        (Some("checked_in"), Some("gz-park"))
+    );
+    assert_eq!(r1["arrived_on"], "2026-03-05");
+    assert_eq!(env.record("m2").await.unwrap()["inflow_org_id"], "gz");
+    let r4 = env.record("m4").await.unwrap();
+    assert_eq!(r4["status"], "checked_in");
+    assert_eq!(r4["flags"], json!(["unreported_departure"]));
+    assert_eq!(r4["home_org_id"], "b2");
+
+    env.eventually("3 + 3 + 3 notification requests", || async {
+        env.queue_depth(&env.names.notifier()).await == 9
+    })
+    .await;
+    let notes = notifications(&env).await;
+    let told = |t: &str| {
+        notes
+            .iter()
+            .filter(|n| n["template"] == t)
+            .map(|n| n["recipient"]["org_id"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        told("checked_in_branch"),
+        ["b1", "b1"],
+        "情况反馈 to the home branch"
+    );
+    assert_eq!(told("unreported_departure_branch"), ["b2"]);
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn updates_visits_returns_transfers_and_contacts_move_the_record() {
+    let mut env = TestEnv::new().await;
+    setup(
+        &mut env,
+        &[("m1", "b1", "13911110001"), ("m2", "b1", "13911110002")],
+    )
+    .await;
+    let mut changes = env.watch("ledger.changed").await;
+    let evs = vec![
+        outbound("m1", "b1", "2026-03-01T09:00:00", 4, None),
+        inbound("gz-park", "2026-03-05T09:00:00", json!({"member_id": "m1"})),
+        // The org the member is checked in with may update; so may the member.
+        update(
+            "m1",
+            "gz-park",
+            "2026-04-02T09:00:00",
+            json!({"location": {"region_code": "440106002", "address": "新地址", "employer_type": "self_employed"}}),
+        ),
+        event(
+            "contact.recorded",
+            "b1",
+            "2026-04-03T09:00:00",
+            json!({"member_id": "m1", "kind": "talk", "on": "2026-04-03", "by": "李书记"}),
+        ),
+        event(
+            "registration.return",
+            "b1",
+            "2027-02-01T09:00:00",
+            json!({"member_id": "m1", "returned_on": "2027-02-01", "permanent": false}),
+        ),
+        update(
+            "m1",
+            "b1",
+            "2027-02-20T09:00:00",
+            json!({"confirmed_unchanged": true}),
+        ),
+        event(
+            "registration.return",
+            "t1",
+            "2027-06-01T09:00:00",
+            json!({"member_id": "m1", "returned_on": "2027-06-01", "permanent": true}),
+        ),
+        outbound("m2", "b1", "2026-03-01T09:00:00", 4, None),
+        event(
+            "registration.transfer",
+            "b1",
+            "2026-09-01T09:00:00",
+            json!({"member_id": "m2", "transferred_on": "2026-09-01", "new_org_name": "天河区某企业党支部"}),
+        ),
+    ];
+    let mut member_update = update(
+        "m1",
+        "x",
+        "2026-04-02T10:00:00",
+        json!({"phone": "13999990000"}),
+    );
+    member_update["actor"] = json!({"member_id": "m1"});
+    let mut all = evs.clone();
+    all.insert(3, member_update);
+    for e in &all {
+        env.publish(e).await;
+        env.wait_processed(&evt_id(e)).await;
+    }
+
+    let r1 = env.record("m1").await.unwrap();
+    assert_eq!(r1["status"], "returned");
+    assert_eq!(r1["closed_on"], "2027-06-01");
+    assert_eq!(r1["location"]["address"], "新地址");
+    assert_eq!(r1["phone"], "13999990000");
+    assert_eq!(r1["contacts"]["talk"], "2026-04-03");
+    assert_eq!(r1["last_confirmed_on"], "2027-02-20");
+    assert_eq!(r1["version"], 8, "eight changes to m1's ledger");
+    let r2 = env.record("m2").await.unwrap();
+    assert_eq!(r2["status"], "transferred");
+    assert_eq!(r2["new_org"], json!({"Named": "天河区某企业党支部"}));
+    assert_eq!(
+        env.scalar_i64("SELECT count(*) FROM flow_records WHERE is_open")
+            .await,
+        0
+    );
+
+    // ledger.changed follows every change, with the version and the event that caused it.
+    let mut seen = Vec::new();
+    while seen.len() < 10 {
+        let d = tokio::time::timeout(std::time::Duration::from_secs(10), changes.next())
+            .await
+            .expect("ledger.changed arrives")
+            .unwrap()
+            .unwrap();
+        let v: Value = serde_json::from_slice(&d.data).unwrap();
+        assert_eq!(v["actor"], json!({"system": "hongyan"}));
+        seen.push((
+            v["data"]["member_id"].as_str().unwrap().to_owned(),
+            v["data"]["version"].as_i64().unwrap(),
+        ));
+    }
+    seen.sort();
+    let m1: Vec<i64> = seen
+        .iter()
+        .filter(|(m, _)| m == "m1")
+        .map(|(_, v)| *v)
+        .collect();
+    assert_eq!(m1, [1, 2, 3, 4, 5, 6, 7, 8]);
+
+    // The visit home asked the paired committee member to meet (凡回乡必见面).
+    let notes = notifications(&env).await;
+    let pair = notes
+        .iter()
+        .find(|n| n["template"] == "home_visit_pair")
+        .expect("pair told");
+    assert_eq!(pair["recipient"]["role"], "pair");
+    assert_eq!(pair["params"]["member_name"], "党员m1");
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn a_branch_may_not_update_another_branchs_member_but_the_receiving_org_may() {
+    let mut env = TestEnv::new().await;
+    setup(&mut env, &[("m1", "b1", "13911110001")]).await;
+    let evs = [
+        outbound("m1", "b1", "2026-03-01T09:00:00", 4, None),
+        inbound("gz-park", "2026-03-05T09:00:00", json!({"member_id": "m1"})),
+    ];
+    env.publish_all(&evs).await;
+    for e in &evs {
+        env.wait_processed(&evt_id(e)).await;
+    }
+    let foreign = update(
+        "m1",
+        "b2",
+        "2026-03-06T09:00:00",
+        json!({"confirmed_unchanged": true}),
+    );
+    let receiving = update(
+        "m1",
+        "gz-park",
+        "2026-03-07T09:00:00",
+        json!({"confirmed_unchanged": true}),
+    );
+    env.publish_all(&[foreign, receiving.clone()]).await;
+    env.wait_processed(&evt_id(&receiving)).await;
+    let parked = env.wait_parked(1).await;
+    assert!(
+        parked[0]
+            .reason
+            .contains("org b2 has no right to act for member m1"),
+        "{}",
+        parked[0].reason
+    );
+    assert_eq!(
+        env.record("m1").await.unwrap()["last_confirmed_on"],
+        "2026-03-07"
+    );
+    env.finish().await;
+}

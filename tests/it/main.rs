@@ -1,0 +1,18 @@
+//! Cross-service tests against the real RabbitMQ, PostgreSQL and Redis. One binary (link time),
+//! one module per concern.
+
+mod env;
+// The providers' fakes, shared with the notifier's own tests.
+#[allow(dead_code)] // this binary uses only some of them
+#[path = "../../services/notifier/tests/it/fakes/mod.rs"]
+mod fakes;
+mod fixtures;
+
+mod bad_input;
+mod cli;
+mod directory;
+mod ledger;
+mod notifier;
+mod ordering;
+mod ratelimit;
+mod resilience;

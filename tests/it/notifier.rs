@@ -1,0 +1,562 @@
+//! The notifier end to end (DESIGN.md section 5), against the real RabbitMQ, PostgreSQL and
+//! Redis and the providers' fakes: requests come in through the queue, and the delivery loop
+//! is driven round by round under a set clock, so quiet hours and backoff take no real time.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use hongyan_domain::Phone;
+use hongyan_domain::envelope::system_envelope;
+use hongyan_domain::ids::{EventId, MemberId};
+use hongyan_domain::notify::{NotificationRequest, Recipient, Role};
+use hongyan_notifier::providers::console::Console;
+use hongyan_notifier::{Notifier, deliver};
+use tokio_util::sync::CancellationToken;
+
+use crate::env::{TestEnv, config_dir};
+use crate::fakes::{self, Script};
+
+struct Env {
+    env: TestEnv,
+    n: Arc<Notifier>,
+    console: Console,
+    stop: CancellationToken,
+}
+
+/// 10:00 in Shanghai, outside quiet hours.
+fn morning() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 2, 2, 0, 0).unwrap()
+}
+
+async fn start(tune: impl FnOnce(&mut hongyan_adapters::Settings)) -> Env {
+    let mut env = TestEnv::new().await;
+    env.clock.set(morning());
+    env.settings.notifier.templates_dir = config_dir()
+        .join("templates")
+        .to_string_lossy()
+        .into_owned();
+    tune(&mut env.settings);
+    let console = Console::new();
+    let n = Arc::new(
+        Notifier::new(
+            env.settings.clone(),
+            Arc::new(env.clock.clone()),
+            console.clone(),
+        )
+        .await
+        .expect("notifier builds"),
+    );
+    let stop = CancellationToken::new();
+    tokio::spawn(hongyan_notifier::run_intake(n.clone(), stop.clone()));
+    Env {
+        env,
+        n,
+        console,
+        stop,
+    }
+}
+
+/// SMS through the Aliyun fake at `url`, with the template code the tests' requests need.
+fn use_aliyun(s: &mut hongyan_adapters::Settings, url: String) {
+    s.notifier.sms.provider = "aliyun".into();
+    s.notifier.sms.aliyun.base_url = url;
+    s.notifier.sms.aliyun.access_key_id = Some("test-key-id".into());
+    s.notifier.sms.aliyun.access_key_secret = Some("test-secret".into());
+    s.notifier
+        .sms
+        .templates
+        .insert("checked_in_branch".into(), "SMS_100001".into());
+}
+
+fn request(key_event: &str, phone: &str, channels: &[&str]) -> NotificationRequest {
+    let recipient = Recipient {
+        role: Role::Member,
+        name: "王小明".into(),
+        phone: Phone::parse(phone).unwrap(),
+        channels: channels.iter().map(|c| (*c).to_owned()).collect(),
+        member_id: Some(MemberId::parse("m1").unwrap()),
+        org_id: None,
+    };
+    let event = EventId::parse(key_event).unwrap();
+    NotificationRequest::new(
+        "checked_in_branch",
+        recipient,
+        event,
+        &[
+            ("member_name", "王小明".into()),
+            ("receiving_org", "天河软件园党委".into()),
+            ("receiving_contact", "赵书记".into()),
+            ("receiving_phone", "13900000006".into()),
+            ("arrived_on", "2026-03-01".into()),
+            ("address", "天河路1号".into()),
+        ],
+    )
+}
+
+impl Env {
+    async fn send(&self, reqs: &[NotificationRequest]) {
+        let envelopes: Vec<serde_json::Value> = reqs
+            .iter()
+            .map(|r| {
+                system_envelope(
+                    hongyan_domain::notify::ROUTING_KEY,
+                    morning(),
+                    serde_json::to_value(r).unwrap(),
+                )
+                .1
+            })
+            .collect();
+        self.env.publish_all(&envelopes).await;
+    }
+
+    async fn wait_rows(&self, n: i64) {
+        self.env
+            .eventually(&format!("{n} notifications taken in"), || async {
+                self.env
+                    .scalar_i64("SELECT count(*) FROM notifications")
+                    .await
+                    == n
+            })
+            .await;
+        self.env
+            .eventually("the queue drained", || async {
+                self.env.queue_depth(&self.env.names.notifier()).await == 0
+            })
+            .await;
+    }
+
+    async fn round(&self) -> usize {
+        deliver::round(&self.n).await.unwrap()
+    }
+
+    async fn status(&self) -> Vec<(String, i32, String)> {
+        sqlx::query_as("SELECT status, attempts, coalesce(last_error, '') FROM notifications ORDER BY created_at")
+            .fetch_all(&self.env.pool)
+            .await
+            .unwrap()
+    }
+
+    async fn attempts(&self) -> Vec<(String, String, String, Option<String>)> {
+        sqlx::query_as(
+            "SELECT channel, provider, status, error_code FROM delivery_attempts ORDER BY id",
+        )
+        .fetch_all(&self.env.pool)
+        .await
+        .unwrap()
+    }
+
+    async fn announced(&self, kind: &str) -> Vec<serde_json::Value> {
+        sqlx::query_scalar("SELECT payload FROM outbox WHERE routing_key = $1 ORDER BY id")
+            .bind(kind)
+            .fetch_all(&self.env.pool)
+            .await
+            .unwrap()
+    }
+
+    async fn finish(self) {
+        self.stop.cancel();
+        self.env.finish().await;
+    }
+}
+
+const EV1: &str = "7d0c8a8e-5a1e-4f7e-9b8e-000000000001";
+const EV2: &str = "7d0c8a8e-5a1e-4f7e-9b8e-000000000002";
+const EV3: &str = "7d0c8a8e-5a1e-4f7e-9b8e-000000000003";
+
+#[tokio::test]
+async fn the_same_key_twice_sends_once_and_the_delivery_is_recorded_and_announced() {
+    let e = start(|_| {}).await;
+    let r = request(EV1, "13911110001", &["sms"]);
+    e.send(&[r.clone(), r.clone()]).await;
+    e.wait_rows(1).await;
+    assert_eq!(e.round().await, 1);
+    assert_eq!(e.round().await, 0, "nothing left to send");
+
+    let sent = e.console.sent();
+    assert_eq!(sent.len(), 1, "one key, one message");
+    assert!(
+        sent[0].text.contains("王小明") && sent[0].text.contains("天河软件园党委"),
+        "{}",
+        sent[0].text
+    );
+    assert_eq!(
+        sent[0].phone.as_deref(),
+        Some("13911110001"),
+        "sent to the recipient's phone"
+    );
+    assert!(
+        sent[0].line.contains("139****0006") && !sent[0].line.contains("13900000006"),
+        "the log line masks phones: {}",
+        sent[0].line
+    );
+    assert_eq!(e.status().await, [("delivered".into(), 1, String::new())]);
+    assert_eq!(
+        e.attempts().await,
+        [("sms".into(), "console".into(), "delivered".into(), None)]
+    );
+    let announced = e.announced("notification.delivered").await;
+    assert_eq!(announced.len(), 1);
+    assert_eq!(announced[0]["data"]["recipient"], "139****0001");
+    assert_eq!(announced[0]["data"]["key"], r.key.as_str());
+    e.finish().await;
+}
+
+#[tokio::test]
+async fn sms_in_quiet_hours_waits_for_the_morning() {
+    let e = start(|_| {}).await;
+    // 22:30 in Shanghai.
+    e.env
+        .clock
+        .set(Utc.with_ymd_and_hms(2026, 3, 2, 14, 30, 0).unwrap());
+    e.send(&[request(EV1, "13911110001", &["sms"])]).await;
+    e.wait_rows(1).await;
+    e.round().await;
+    assert!(e.console.sent().is_empty(), "held during quiet hours");
+    let next: DateTime<Utc> = sqlx::query_scalar("SELECT next_attempt_at FROM notifications")
+        .fetch_one(&e.env.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        next,
+        Utc.with_ymd_and_hms(2026, 3, 3, 0, 0, 0).unwrap(),
+        "08:00 the next morning in Shanghai"
+    );
+    assert_eq!(e.status().await[0].1, 0, "holding is not an attempt");
+
+    e.env
+        .clock
+        .set(Utc.with_ymd_and_hms(2026, 3, 2, 23, 59, 0).unwrap());
+    assert_eq!(e.round().await, 0, "07:59 is still quiet");
+    e.env
+        .clock
+        .set(Utc.with_ymd_and_hms(2026, 3, 3, 0, 0, 0).unwrap());
+    e.round().await;
+    assert_eq!(e.console.sent().len(), 1);
+    e.finish().await;
+}
+
+#[tokio::test]
+async fn a_permanent_failure_falls_back_to_the_next_channel() {
+    let fake = fakes::webhook::start("hook-secret", morning()).await;
+    fake.script(Script::Fail("404".into()));
+    let url = fake.base_url.clone();
+    let e = start(move |s| {
+        s.notifier.webhook.url = format!("{url}/hook");
+        s.notifier.webhook.secret = Some("hook-secret".into());
+    })
+    .await;
+    e.send(&[request(EV1, "13911110001", &["webhook", "sms"])])
+        .await;
+    e.wait_rows(1).await;
+    e.round().await;
+    e.round().await;
+    assert!(
+        fake.only().signature_ok,
+        "the webhook was signed as the receiver checks"
+    );
+    assert_eq!(
+        e.attempts().await,
+        [
+            (
+                "webhook".into(),
+                "webhook".into(),
+                "permanent".into(),
+                Some("http_404".into())
+            ),
+            ("sms".into(), "console".into(), "delivered".into(), None),
+        ]
+    );
+    assert_eq!(e.console.sent().len(), 1);
+    e.finish().await;
+}
+
+#[tokio::test]
+async fn transient_failures_back_off_then_fail_with_a_reason() {
+    let fake = fakes::aliyun::start("test-key-id", "test-secret", morning()).await;
+    fake.script(Script::Fail("isp.SYSTEM_ERROR".into()));
+    let url = fake.base_url.clone();
+    let e = start(move |s| {
+        use_aliyun(s, url);
+        s.notifier.retry_delays_secs = vec![10, 60, 600];
+    })
+    .await;
+    e.send(&[request(EV1, "13911110001", &["sms"])]).await;
+    e.wait_rows(1).await;
+    let mut at = morning();
+    for (attempt, wait) in [(1, 10), (2, 60), (3, 600)] {
+        e.round().await;
+        assert_eq!(fake.seen().len(), attempt);
+        assert_eq!(e.round().await, 0, "not before its delay");
+        at += chrono::Duration::seconds(wait);
+        e.env.clock.set(at);
+    }
+    e.round().await;
+    assert_eq!(
+        fake.seen().len(),
+        4,
+        "bounded: the first try and three retries"
+    );
+    assert!(fake.seen().iter().all(|s| s.signature_ok));
+    let (status, attempts, error) = e.status().await.remove(0);
+    assert_eq!((status.as_str(), attempts), ("failed", 4));
+    assert!(
+        error.contains("Gave up after 4 attempts") && error.contains("isp.SYSTEM_ERROR"),
+        "{error}"
+    );
+    let failed = e.announced("notification.failed").await;
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["data"]["provider"], "aliyun");
+    e.finish().await;
+}
+
+#[tokio::test]
+async fn a_provider_that_times_out_is_tried_again_later() {
+    let fake = fakes::aliyun::start("test-key-id", "test-secret", morning()).await;
+    fake.script(Script::Hang);
+    let url = fake.base_url.clone();
+    let e = start(move |s| {
+        use_aliyun(s, url);
+        s.notifier.send_timeout_ms = 300;
+    })
+    .await;
+    e.send(&[request(EV1, "13911110001", &["sms"])]).await;
+    e.wait_rows(1).await;
+    e.round().await;
+    let attempts = e.attempts().await;
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(
+        (attempts[0].2.as_str(), attempts[0].3.as_deref()),
+        ("retry", Some("timeout"))
+    );
+    let (status, next): (String, DateTime<Utc>) =
+        sqlx::query_as("SELECT status, next_attempt_at FROM notifications")
+            .fetch_one(&e.env.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        (status.as_str(), next),
+        ("pending", morning() + chrono::Duration::seconds(10))
+    );
+    e.finish().await;
+}
+
+#[tokio::test]
+async fn a_phone_over_its_daily_limit_waits_for_its_window_and_others_go_on() {
+    let e = start(|s| s.notifier.limits.phone_per_day = 2).await;
+    e.send(&[
+        request(EV1, "13911110001", &["sms"]),
+        request(EV2, "13911110001", &["sms"]),
+        request(EV3, "13911110001", &["sms"]),
+    ])
+    .await;
+    e.wait_rows(3).await;
+    e.round().await;
+    assert_eq!(e.console.sent().len(), 2, "two a day for this phone");
+    let waiting: Vec<DateTime<Utc>> =
+        sqlx::query_scalar("SELECT next_attempt_at FROM notifications WHERE status = 'pending'")
+            .fetch_all(&e.env.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        waiting,
+        [morning() + chrono::Duration::days(1)],
+        "rescheduled for when the window frees, not dropped"
+    );
+    let other = request(
+        "7d0c8a8e-5a1e-4f7e-9b8e-000000000004",
+        "13922220002",
+        &["sms"],
+    );
+    e.send(&[other]).await;
+    e.wait_rows(4).await;
+    e.round().await;
+    assert_eq!(e.console.sent().len(), 3, "another phone is not held up");
+    e.finish().await;
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn receipts_posted_by_the_provider_update_the_notification() {
+    let port = free_port();
+    let receipts = format!("http://127.0.0.1:{port}/v1/receipts/aliyun");
+    let fake = fakes::aliyun::start_with_receipts(
+        "test-key-id",
+        "test-secret",
+        morning(),
+        Some((receipts.clone(), Duration::ZERO)),
+    )
+    .await;
+    let url = fake.base_url.clone();
+    let e = start(move |s| {
+        use_aliyun(s, url);
+        s.notifier.receipts_listen = format!("127.0.0.1:{port}");
+    })
+    .await;
+    tokio::spawn(hongyan_notifier::receipts::serve(
+        e.n.clone(),
+        e.stop.clone(),
+    ));
+    e.send(&[request(EV1, "13911110001", &["sms"])]).await;
+    e.wait_rows(1).await;
+    e.round().await;
+    e.env
+        .eventually("the receipt recorded", || async {
+            e.env
+                .scalar_i64(
+                    "SELECT count(*) FROM notifications WHERE receipt LIKE 'delivered DELIVERED%'",
+                )
+                .await
+                == 1
+        })
+        .await;
+    let out_id = fakes::aliyun::params(&fake.only())
+        .get("OutId")
+        .cloned()
+        .unwrap();
+    let id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM notifications")
+        .fetch_one(&e.env.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        out_id,
+        id.to_string(),
+        "our notification id travels as OutId and comes back"
+    );
+
+    // A failed receipt for the same message: the provider's last word.
+    let client = reqwest::Client::new();
+    let biz: String = sqlx::query_scalar("SELECT provider_message_id FROM notifications")
+        .fetch_one(&e.env.pool)
+        .await
+        .unwrap();
+    let failed = serde_json::json!([{"phone_number": "13911110001", "send_time": "2026-03-02 10:00:00", "report_time": "2026-03-02 10:01:00",
+        "success": false, "err_code": "MK:0001", "err_msg": "用户关机", "biz_id": biz, "out_id": ""}]);
+    let answer = client.post(&receipts).json(&failed).send().await.unwrap();
+    assert!(answer.status().is_success());
+    assert_eq!(
+        answer.text().await.unwrap(),
+        r#"{"code":0,"msg":"接收成功"}"#
+    );
+    assert_eq!(e.status().await[0].0, "failed");
+    // Not a receipt list: refused with a reason, nothing changed.
+    let bad = client
+        .post(&receipts)
+        .body("not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    assert!(bad.text().await.unwrap().contains("receipt"));
+    e.finish().await;
+}
+
+#[tokio::test]
+async fn the_notifier_killed_mid_burst_sends_nothing_twice_and_loses_nothing() {
+    const COUNT: usize = 600;
+    let env = TestEnv::new().await;
+    let port = free_port();
+    // Receipts come 4 s after each send: later than a dead worker's claim runs out (2 s), so
+    // only waiting for the receipt (up to 8 s) keeps the restarted notifier from resending.
+    let receipts = format!("http://127.0.0.1:{port}/v1/receipts/aliyun");
+    let fake = fakes::aliyun::start_with_receipts(
+        "test-key-id",
+        "test-secret",
+        Utc::now(),
+        Some((receipts, Duration::from_secs(4))),
+    )
+    .await;
+    let reqs: Vec<serde_json::Value> = (0..COUNT)
+        .map(|i| {
+            let ev = format!("7d0c8a8e-5a1e-4f7e-9b8e-{i:012}");
+            let r = request(&ev, &format!("1391{i:07}"), &["sms"]);
+            system_envelope(
+                hongyan_domain::notify::ROUTING_KEY,
+                Utc::now(),
+                serde_json::to_value(&r).unwrap(),
+            )
+            .1
+        })
+        .collect();
+    env.publish_all(&reqs).await;
+    let notifier = |env: &TestEnv| {
+        let mut cmd = env.hongyan();
+        cmd.arg("notifier")
+            .env(
+                "HONGYAN__NOTIFIER__TEMPLATES_DIR",
+                config_dir().join("templates"),
+            )
+            .env("HONGYAN__NOTIFIER__SMS__PROVIDER", "aliyun")
+            .env("HONGYAN__NOTIFIER__SMS__ALIYUN__BASE_URL", &fake.base_url)
+            .env(
+                "HONGYAN__NOTIFIER__SMS__ALIYUN__ACCESS_KEY_ID",
+                "test-key-id",
+            )
+            .env(
+                "HONGYAN__NOTIFIER__SMS__ALIYUN__ACCESS_KEY_SECRET",
+                "test-secret",
+            )
+            .env(
+                "HONGYAN__NOTIFIER__SMS__TEMPLATES__CHECKED_IN_BRANCH",
+                "SMS_100001",
+            )
+            .env(
+                "HONGYAN__NOTIFIER__RECEIPTS_LISTEN",
+                format!("127.0.0.1:{port}"),
+            )
+            .env("HONGYAN__NOTIFIER__RECEIPT_WAIT_SECS", "8")
+            .env("HONGYAN__NOTIFIER__CLAIM_SECS", "2")
+            .env("HONGYAN__NOTIFIER__BATCH_SIZE", "50")
+            .env("HONGYAN__NOTIFIER__CONCURRENCY", "16")
+            .env("HONGYAN__POLICY__SMS_QUIET_HOURS", "")
+            .kill_on_drop(true);
+        cmd.spawn().expect("hongyan notifier starts")
+    };
+    let delivered = || async {
+        env.scalar_i64("SELECT count(*) FROM notifications WHERE status = 'delivered'")
+            .await
+    };
+
+    let mut first = notifier(&env);
+    env.eventually("a good part sent", || async {
+        fake.seen().len() > COUNT / 4
+    })
+    .await;
+    first.start_kill().unwrap(); // SIGKILL, with sends in flight
+    first.wait().await.unwrap();
+    let at_kill = fake.seen().len();
+    assert!(
+        at_kill < COUNT,
+        "killed mid-burst ({at_kill} of {COUNT} sent)"
+    );
+
+    let mut second = notifier(&env);
+    env.eventually("every notification delivered", || async {
+        delivered().await == COUNT as i64
+    })
+    .await;
+    second.start_kill().unwrap();
+    second.wait().await.unwrap();
+
+    let mut per_id = std::collections::HashMap::new();
+    for seen in fake.seen() {
+        *per_id
+            .entry(fakes::aliyun::params(&seen).get("OutId").cloned().unwrap())
+            .or_insert(0) += 1;
+    }
+    assert_eq!(
+        per_id.len(),
+        COUNT,
+        "nothing lost: every notification reached the provider"
+    );
+    let twice: Vec<_> = per_id.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "nothing sent twice: {twice:?}");
+    env.finish().await;
+}
