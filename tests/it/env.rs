@@ -151,12 +151,23 @@ impl TestEnv {
     }
 
     /// Waits for a condition the system makes true by itself, checking every 20 ms.
-    pub async fn eventually<F, Fut>(&self, what: &str, mut check: F)
+    pub async fn eventually<F, Fut>(&self, what: &str, check: F)
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = bool>,
     {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        self.eventually_within(Duration::from_secs(30), what, check)
+            .await
+    }
+
+    /// [`TestEnv::eventually`] with a longer patience, for what crosses process restarts
+    /// (debug binaries start slowly on a loaded CI machine).
+    pub async fn eventually_within<F, Fut>(&self, patience: Duration, what: &str, mut check: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let deadline = tokio::time::Instant::now() + patience;
         while !check().await {
             assert!(
                 tokio::time::Instant::now() < deadline,

@@ -9,6 +9,7 @@ mod fakes;
 mod fixtures;
 
 mod bad_input;
+mod broadcast;
 mod cli;
 mod directory;
 mod ledger;

@@ -17,19 +17,19 @@ use tokio_util::sync::CancellationToken;
 use crate::env::{TestEnv, config_dir};
 use crate::fakes::{self, Script};
 
-struct Env {
-    env: TestEnv,
-    n: Arc<Notifier>,
-    console: Console,
-    stop: CancellationToken,
+pub(crate) struct Env {
+    pub(crate) env: TestEnv,
+    pub(crate) n: Arc<Notifier>,
+    pub(crate) console: Console,
+    pub(crate) stop: CancellationToken,
 }
 
 /// 10:00 in Shanghai, outside quiet hours.
-fn morning() -> DateTime<Utc> {
+pub(crate) fn morning() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 2, 2, 0, 0).unwrap()
 }
 
-async fn start(tune: impl FnOnce(&mut hongyan_adapters::Settings)) -> Env {
+pub(crate) async fn start(tune: impl FnOnce(&mut hongyan_adapters::Settings)) -> Env {
     let mut env = TestEnv::new().await;
     env.clock.set(morning());
     env.settings.notifier.templates_dir = config_dir()
@@ -58,7 +58,7 @@ async fn start(tune: impl FnOnce(&mut hongyan_adapters::Settings)) -> Env {
 }
 
 /// SMS through the Aliyun fake at `url`, with the template code the tests' requests need.
-fn use_aliyun(s: &mut hongyan_adapters::Settings, url: String) {
+pub(crate) fn use_aliyun(s: &mut hongyan_adapters::Settings, url: String) {
     s.notifier.sms.provider = "aliyun".into();
     s.notifier.sms.aliyun.base_url = url;
     s.notifier.sms.aliyun.access_key_id = Some("test-key-id".into());
@@ -95,7 +95,7 @@ fn request(key_event: &str, phone: &str, channels: &[&str]) -> NotificationReque
 }
 
 impl Env {
-    async fn send(&self, reqs: &[NotificationRequest]) {
+    pub(crate) async fn send(&self, reqs: &[NotificationRequest]) {
         let envelopes: Vec<serde_json::Value> = reqs
             .iter()
             .map(|r| {
@@ -110,7 +110,7 @@ impl Env {
         self.env.publish_all(&envelopes).await;
     }
 
-    async fn wait_rows(&self, n: i64) {
+    pub(crate) async fn wait_rows(&self, n: i64) {
         self.env
             .eventually(&format!("{n} notifications taken in"), || async {
                 self.env
@@ -126,18 +126,18 @@ impl Env {
             .await;
     }
 
-    async fn round(&self) -> usize {
+    pub(crate) async fn round(&self) -> usize {
         deliver::round(&self.n).await.unwrap()
     }
 
-    async fn status(&self) -> Vec<(String, i32, String)> {
+    pub(crate) async fn status(&self) -> Vec<(String, i32, String)> {
         sqlx::query_as("SELECT status, attempts, coalesce(last_error, '') FROM notifications ORDER BY created_at")
             .fetch_all(&self.env.pool)
             .await
             .unwrap()
     }
 
-    async fn attempts(&self) -> Vec<(String, String, String, Option<String>)> {
+    pub(crate) async fn attempts(&self) -> Vec<(String, String, String, Option<String>)> {
         sqlx::query_as(
             "SELECT channel, provider, status, error_code FROM delivery_attempts ORDER BY id",
         )
@@ -146,7 +146,7 @@ impl Env {
         .unwrap()
     }
 
-    async fn announced(&self, kind: &str) -> Vec<serde_json::Value> {
+    pub(crate) async fn announced(&self, kind: &str) -> Vec<serde_json::Value> {
         sqlx::query_scalar("SELECT payload FROM outbox WHERE routing_key = $1 ORDER BY id")
             .bind(kind)
             .fetch_all(&self.env.pool)
@@ -154,7 +154,7 @@ impl Env {
             .unwrap()
     }
 
-    async fn finish(self) {
+    pub(crate) async fn finish(self) {
         self.stop.cancel();
         self.env.finish().await;
     }
@@ -463,14 +463,14 @@ async fn the_notifier_killed_mid_burst_sends_nothing_twice_and_loses_nothing() {
     const COUNT: usize = 600;
     let env = TestEnv::new().await;
     let port = free_port();
-    // Receipts come 4 s after each send: later than a dead worker's claim runs out (2 s), so
-    // only waiting for the receipt (up to 8 s) keeps the restarted notifier from resending.
+    // Receipts come 3 s after each send: later than a dead worker's claim runs out (2 s), so
+    // only waiting for the receipt (up to 6 s) keeps the restarted notifier from resending.
     let receipts = format!("http://127.0.0.1:{port}/v1/receipts/aliyun");
     let fake = fakes::aliyun::start_with_receipts(
         "test-key-id",
         "test-secret",
         Utc::now(),
-        Some((receipts, Duration::from_secs(4))),
+        Some((receipts, Duration::from_secs(3))),
     )
     .await;
     let reqs: Vec<serde_json::Value> = (0..COUNT)
@@ -511,7 +511,7 @@ async fn the_notifier_killed_mid_burst_sends_nothing_twice_and_loses_nothing() {
                 "HONGYAN__NOTIFIER__RECEIPTS_LISTEN",
                 format!("127.0.0.1:{port}"),
             )
-            .env("HONGYAN__NOTIFIER__RECEIPT_WAIT_SECS", "8")
+            .env("HONGYAN__NOTIFIER__RECEIPT_WAIT_SECS", "6")
             .env("HONGYAN__NOTIFIER__CLAIM_SECS", "2")
             .env("HONGYAN__NOTIFIER__BATCH_SIZE", "50")
             .env("HONGYAN__NOTIFIER__CONCURRENCY", "16")
@@ -538,9 +538,11 @@ async fn the_notifier_killed_mid_burst_sends_nothing_twice_and_loses_nothing() {
     );
 
     let mut second = notifier(&env);
-    env.eventually("every notification delivered", || async {
-        delivered().await == COUNT as i64
-    })
+    env.eventually_within(
+        Duration::from_secs(120),
+        "every notification delivered",
+        || async { delivered().await == COUNT as i64 },
+    )
     .await;
     second.start_kill().unwrap();
     second.wait().await.unwrap();

@@ -4,9 +4,14 @@ use std::time::Duration;
 
 use hongyan_adapters::config::NotifierSettings;
 
+use hongyan_adapters::ratelimit::Limit;
+use sha2::{Digest, Sha256};
+
 use crate::providers::{
-    Provider, ProviderError, Secret, aliyun, console::Console, tencent, webhook,
+    Provider, ProviderError, Secret, aliyun, console::Console, dingtalk, feishu, tencent, webhook,
+    wecom,
 };
+use crate::route::{Robot, RobotKind};
 
 /// What `sms`, `webhook` and `console` send through.
 #[derive(Clone, Debug)]
@@ -17,6 +22,10 @@ pub struct Channels {
     pub webhook: Option<Provider>,
     /// Prints and records; also what `sms` is when the SMS provider is `console`.
     pub console: Console,
+    /// Shared by every provider, robots included: one connection pool, one timeout.
+    http: reqwest::Client,
+    /// Sends per minute per WeCom or DingTalk robot.
+    robot_per_minute: u32,
 }
 
 impl Channels {
@@ -58,6 +67,7 @@ impl Channels {
             }
             _ => Provider::Console(console.clone()),
         };
+        let http = client.clone();
         let webhook = if s.webhook.url.is_empty() {
             None
         } else {
@@ -73,6 +83,53 @@ impl Channels {
             sms,
             webhook,
             console,
+            http,
+            robot_per_minute: s.limits.robot_per_minute,
         })
+    }
+
+    /// The provider for an org's group robot, built from its `chat` when a broadcast goes out
+    /// (an org may change its robot at any time). A bad URL is a settings error naming the
+    /// provider, never echoing the URL, which carries the robot's key.
+    pub fn robot(&self, robot: &Robot) -> Result<Provider, ProviderError> {
+        let webhook = Secret::new(robot.chat.webhook.clone());
+        let secret = robot.chat.secret.clone().map(Secret::new);
+        let client = self.http.clone();
+        Ok(match robot.kind {
+            RobotKind::WeCom => Provider::WeCom(wecom::WeComRobot::new(
+                wecom::WeComSettings { webhook },
+                client,
+            )?),
+            RobotKind::DingTalk => Provider::DingTalk(dingtalk::DingTalkRobot::new(
+                dingtalk::DingTalkSettings { webhook, secret },
+                client,
+            )?),
+            RobotKind::Feishu => Provider::Feishu(feishu::FeishuBot::new(
+                feishu::FeishuSettings { webhook, secret },
+                client,
+            )?),
+        })
+    }
+
+    /// The limits a robot's sends count against, named by a digest of its webhook (two orgs
+    /// sharing a robot share its limit; the key itself, a credential, never reaches Redis).
+    /// WeCom and DingTalk take `robot_per_minute` (20); Feishu 100 a minute and 5 a second
+    /// (PROVIDERS.md).
+    pub fn robot_limits(&self, robot: &Robot) -> Vec<(String, Limit)> {
+        let digest = Sha256::digest(robot.chat.webhook.as_bytes());
+        let name = format!(
+            "robot:{}:{}",
+            robot.kind.as_str(),
+            hex::encode(&digest[..12])
+        );
+        match robot.kind {
+            RobotKind::WeCom | RobotKind::DingTalk => {
+                vec![(name, Limit::per_minute(self.robot_per_minute))]
+            }
+            RobotKind::Feishu => vec![
+                (format!("{name}:minute"), Limit::per_minute(100)),
+                (format!("{name}:second"), Limit::per_second(5)),
+            ],
+        }
     }
 }

@@ -1,6 +1,8 @@
 //! Intake: notification requests from the `hongyan.notifier` queue become rows, once per key,
 //! and the deliveries are acknowledged after the commit. A request that cannot be read is
-//! parked like any bad input.
+//! parked like any bad input. A failed notification's request, parked by the delivery loop and
+//! sent back by `parked replay`, makes the failed row go out again from its first channel; any
+//! other repeat of a key sends nothing.
 
 use hongyan_adapters::amqp::consumer::{BatchHandler, ack_batch};
 use hongyan_adapters::amqp::parked::Received;
@@ -33,6 +35,8 @@ impl BatchHandler for Intake<'_> {
         let queue = n.names.notifier();
         let now = n.clock.now();
         let mut rows = Vec::with_capacity(batch.len());
+        // Failed notifications an operator sent back with `parked replay`: sent again.
+        let mut replayed: Vec<usize> = Vec::new();
         let mut parked: Vec<Outgoing> = Vec::new();
         for d in &batch {
             let received =
@@ -44,7 +48,12 @@ impl BatchHandler for Intake<'_> {
                 }
                 None => Err(format!("Template {:?} does not exist; add config/templates/{}.toml or fix the request.", req.template, req.template)),
             }) {
-                Ok(row) => rows.push(row),
+                Ok(row) => {
+                    if received.replayed() {
+                        replayed.push(rows.len());
+                    }
+                    rows.push(row);
+                }
                 Err(reason) => {
                     tracing::warn!(reason = %reason, "Notification request parked.");
                     parked.push(received.parked(&n.names, &queue, &reason));
@@ -53,7 +62,16 @@ impl BatchHandler for Intake<'_> {
         }
         let mut tx = n.pool.begin().await?;
         let fresh = store::insert(&mut tx, &rows).await?;
+        let keys: Vec<&str> = replayed.iter().map(|&i| rows[i].0.key.as_str()).collect();
+        let until: Vec<_> = replayed.iter().map(|&i| rows[i].2).collect();
+        let revived = store::revive(&mut tx, &keys, now, &until).await?;
         tx.commit().await?;
+        if revived > 0 {
+            tracing::info!(
+                revived,
+                "Failed notifications replayed by an operator go out again."
+            );
+        }
         publisher.publish_all(&parked).await?;
         ack_batch(&batch).await?;
         tracing::debug!(

@@ -82,9 +82,11 @@ pub enum RenderError {
 /// request, since the registry's params name the member but not who is being told.
 pub fn request_params(request: &NotificationRequest) -> BTreeMap<String, String> {
     let mut params = request.params.clone();
-    params
-        .entry("recipient_name".into())
-        .or_insert_with(|| request.recipient.name.clone());
+    if let Some(person) = request.person() {
+        params
+            .entry("recipient_name".into())
+            .or_insert_with(|| person.name.clone());
+    }
     params
 }
 

@@ -4,7 +4,10 @@
 use chrono::{DateTime, Utc};
 use hongyan_adapters::store::rows::OutboxRow;
 use hongyan_adapters::store::writes;
-use hongyan_domain::notify::NotificationRequest;
+use hongyan_domain::Phone;
+use hongyan_domain::ids::{MemberId, OrgId};
+use hongyan_domain::notify::{NotificationRequest, Recipient, Role, To};
+use hongyan_domain::payloads::Chat;
 use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
@@ -41,9 +44,19 @@ pub async fn insert(
     let ids: Vec<Uuid> = reqs.iter().map(|_| Uuid::now_v7()).collect();
     let keys: Vec<&str> = reqs.iter().map(|(r, _, _)| r.key.as_str()).collect();
     let templates: Vec<&str> = reqs.iter().map(|(r, _, _)| r.template.as_str()).collect();
-    let recipients: Vec<serde_json::Value> = reqs
+    let recipients: Vec<Option<serde_json::Value>> = reqs
         .iter()
-        .map(|(r, _, _)| serde_json::to_value(&r.recipient).expect("serializes"))
+        .map(|(r, _, _)| {
+            r.person()
+                .map(|p| serde_json::to_value(p).expect("serializes"))
+        })
+        .collect();
+    let orgs: Vec<Option<&str>> = reqs
+        .iter()
+        .map(|(r, _, _)| match &r.to {
+            To::Org(org) => Some(org.as_str()),
+            To::Recipient(_) => None,
+        })
         .collect();
     let params: Vec<serde_json::Value> = reqs
         .iter()
@@ -51,17 +64,22 @@ pub async fn insert(
         .collect();
     let caused: Vec<Uuid> = reqs.iter().map(|(r, _, _)| r.caused_by.0).collect();
     // Channels are stored as a JSON array per row: arrays of arrays do not UNNEST row by row.
+    // A group's are decided when it is sent, from its org's robot.
     let channels: Vec<serde_json::Value> = reqs
         .iter()
-        .map(|(r, _, _)| serde_json::json!(r.recipient.channels))
+        .map(|(r, _, _)| match r.person() {
+            Some(p) => serde_json::json!(p.channels),
+            None => serde_json::json!([]),
+        })
         .collect();
     let next: Vec<DateTime<Utc>> = reqs.iter().map(|(_, n, _)| *n).collect();
     let until: Vec<DateTime<Utc>> = reqs.iter().map(|(_, _, u)| *u).collect();
     let done = sqlx::query(
-        "INSERT INTO notifications (id, key, template, recipient, params, caused_by, channels, next_attempt_at, useful_until)
-         SELECT id, key, template, recipient, params, caused_by, ARRAY(SELECT jsonb_array_elements_text(ch)), next, until
-         FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::jsonb[], $6::uuid[], $7::jsonb[], $8::timestamptz[], $9::timestamptz[])
-              AS t(id, key, template, recipient, params, caused_by, ch, next, until)
+        "INSERT INTO notifications (id, key, template, recipient, audience_org, params, caused_by, channels, next_attempt_at, useful_until)
+         SELECT id, key, template, recipient, org, params, caused_by,
+                ARRAY(SELECT jsonb_array_elements_text(ch)), next, until
+         FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $10::text[], $5::jsonb[], $6::uuid[], $7::jsonb[], $8::timestamptz[], $9::timestamptz[])
+              AS t(id, key, template, recipient, org, params, caused_by, ch, next, until)
          ON CONFLICT (key) DO NOTHING",
     )
     .bind(ids)
@@ -73,6 +91,7 @@ pub async fn insert(
     .bind(channels)
     .bind(next)
     .bind(until)
+    .bind(orgs)
     .execute(&mut *conn)
     .await?;
     if done.rows_affected() > 0 {
@@ -98,7 +117,7 @@ pub async fn claim(
              ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED)
          UPDATE notifications n SET status = 'sending', attempts = n.attempts + 1, claimed_until = $2, updated_at = now()
          FROM picked WHERE n.id = picked.id
-         RETURNING n.id, n.key, n.template, n.recipient, n.params, n.caused_by, n.channels, n.channel_index, n.attempts,
+         RETURNING n.id, n.key, n.template, n.recipient, n.audience_org, n.params, n.caused_by, n.channels, n.channel_index, n.attempts,
                    n.useful_until, picked.was, n.uncertain_since",
     )
     .bind(now)
@@ -108,18 +127,26 @@ pub async fn claim(
     .await?;
     rows.into_iter()
         .map(|r| {
-            let recipient: serde_json::Value = r.try_get("recipient")?;
+            let recipient: Option<serde_json::Value> = r.try_get("recipient")?;
+            let org: Option<String> = r.try_get("audience_org")?;
             let params: serde_json::Value = r.try_get("params")?;
-            let bad = |e: serde_json::Error| {
+            let bad = |e: String| {
                 sqlx::Error::Decode(format!("a stored notification does not read back: {e}").into())
+            };
+            let to = match (recipient, org) {
+                (Some(r), _) => {
+                    To::Recipient(serde_json::from_value(r).map_err(|e| bad(e.to_string()))?)
+                }
+                (None, Some(org)) => To::Org(OrgId::parse(&org).map_err(|e| bad(e.to_string()))?),
+                (None, None) => return Err(bad("it names neither a recipient nor an org".into())),
             };
             Ok(Due {
                 id: r.try_get("id")?,
                 request: NotificationRequest {
                     key: r.try_get("key")?,
                     template: r.try_get("template")?,
-                    recipient: serde_json::from_value(recipient).map_err(bad)?,
-                    params: serde_json::from_value(params).map_err(bad)?,
+                    to,
+                    params: serde_json::from_value(params).map_err(|e| bad(e.to_string()))?,
                     caused_by: hongyan_domain::ids::EventId(
                         r.try_get::<Option<Uuid>, _>("caused_by")?
                             .unwrap_or_default(),
@@ -189,7 +216,7 @@ struct Settlement {
     attempt_no: i32,
     attempt: Option<AttemptRow>,
     next: Next,
-    announce: Option<OutboxRow>,
+    announce: Vec<OutboxRow>,
 }
 
 /// The outcomes of one round, written together in one transaction when the round ends: a
@@ -199,14 +226,15 @@ pub struct Settlements(std::sync::Mutex<Vec<Settlement>>);
 
 impl Settlements {
     /// Records an attempt (if one was made), the notification's next state and the outbox
-    /// message announcing a final state, for [`Settlements::write`].
-    pub async fn settle(
+    /// messages announcing (and, on failure, parking) a final state, for
+    /// [`Settlements::write`].
+    pub fn settle(
         &self,
         due: &Due,
         attempt: Option<Attempt<'_>>,
         next: &Next,
-        announce: Option<OutboxRow>,
-    ) -> sqlx::Result<()> {
+        announce: impl IntoIterator<Item = OutboxRow>,
+    ) {
         let attempt = attempt.map(|a| AttemptRow {
             channel: a.channel.to_owned(),
             provider: a.provider.to_owned(),
@@ -221,10 +249,9 @@ impl Settlements {
             attempt_no: due.attempt as i32,
             attempt,
             next: next.clone(),
-            announce,
+            announce: announce.into_iter().collect(),
         };
         self.0.lock().expect("settlements lock").push(s);
-        Ok(())
     }
 
     /// Writes the round. A state a receipt set meanwhile is left alone (`status = 'sending'`).
@@ -293,10 +320,14 @@ impl Settlements {
         }
         if !d_id.is_empty() {
             sqlx::query(
-                "UPDATE notifications n SET status = 'delivered', provider = u.provider, provider_message_id = u.pmid,
-                     claimed_until = NULL, last_error = NULL, updated_at = now()
+                // A receipt may have come back before this write (the provider is fast, the
+                // round still sending): its status stands, but the provider's message id is
+                // still ours to record.
+                "UPDATE notifications n SET status = CASE WHEN n.status = 'sending' THEN 'delivered' ELSE n.status END,
+                     provider = u.provider, provider_message_id = u.pmid, claimed_until = NULL,
+                     last_error = CASE WHEN n.status = 'sending' THEN NULL ELSE n.last_error END, updated_at = now()
                  FROM UNNEST($1::uuid[], $2::text[], $3::text[]) AS u(id, provider, pmid)
-                 WHERE n.id = u.id AND n.status = 'sending'",
+                 WHERE n.id = u.id AND (n.status = 'sending' OR (n.receipt IS NOT NULL AND n.provider_message_id IS NULL))",
             )
             .bind(d_id)
             .bind(d_provider)
@@ -342,7 +373,10 @@ impl Settlements {
             .execute(&mut *tx)
             .await?;
         }
-        let announce: Vec<OutboxRow> = all.iter().filter_map(|s| s.announce.clone()).collect();
+        let announce: Vec<OutboxRow> = all
+            .iter()
+            .flat_map(|s| s.announce.iter().cloned())
+            .collect();
         writes::outbox(&mut tx, &announce).await?;
         tx.commit().await?;
         Ok(all.len())
@@ -388,4 +422,100 @@ pub async fn receipt(
     .execute(pool)
     .await?;
     Ok(done.rows_affected() > 0)
+}
+
+/// Sends failed notifications again from their first channel: what an operator's `parked
+/// replay` of a failed notification means. Returns how many were revived.
+pub async fn revive(
+    conn: &mut PgConnection,
+    keys: &[&str],
+    now: DateTime<Utc>,
+    until: &[DateTime<Utc>],
+) -> sqlx::Result<u64> {
+    if keys.is_empty() {
+        return Ok(0);
+    }
+    let done = sqlx::query(
+        "UPDATE notifications n SET status = 'pending', attempts = 0, channel_index = 0, next_attempt_at = $2,
+             useful_until = greatest(n.useful_until, u.until), claimed_until = NULL, uncertain_since = NULL,
+             last_error = 'replayed after: ' || coalesce(n.last_error, ''), updated_at = now()
+         FROM UNNEST($1::text[], $3::timestamptz[]) AS u(key, until)
+         WHERE n.key = u.key AND n.status = 'failed'",
+    )
+    .bind(keys)
+    .bind(now)
+    .bind(until)
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() > 0 {
+        sqlx::query("SELECT pg_notify('hongyan_deliveries', '')")
+            .execute(conn)
+            .await?;
+    }
+    Ok(done.rows_affected())
+}
+
+/// An audience org as a broadcast needs it.
+#[derive(Clone, Debug)]
+pub struct AudienceOrg {
+    pub name: String,
+    pub chat: Option<Chat>,
+}
+
+/// The orgs of these broadcasts, read once per round. An org missing here is unknown.
+pub async fn audience_orgs(
+    pool: &PgPool,
+    ids: &[&str],
+) -> sqlx::Result<std::collections::HashMap<String, AudienceOrg>> {
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let rows: Vec<(String, String, Option<serde_json::Value>)> =
+        sqlx::query_as("SELECT id, name, chat FROM orgs WHERE id = ANY($1)")
+            .bind(ids)
+            .fetch_all(pool)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, name, chat)| {
+            // A chat that does not read is treated as none: its members get SMS instead.
+            let chat = chat.and_then(|c| serde_json::from_value(c).ok());
+            (id, AudienceOrg { name, chat })
+        })
+        .collect())
+}
+
+/// The flowing members a broadcast to `org` reaches when it has no robot: those of its own
+/// branch who are away, and those checked in with it (an inflow org), on their current phone.
+pub async fn audience_members(
+    pool: &PgPool,
+    org: &str,
+) -> sqlx::Result<Vec<(MemberId, Recipient)>> {
+    let rows: Vec<(String, String, String, Option<serde_json::Value>, String)> = sqlx::query_as(
+        "SELECT m.id, m.doc->>'name', f.phone, m.doc->'channels', m.home_org_id
+         FROM flow_records f JOIN members m ON m.id = f.member_id
+         WHERE f.is_open AND (f.home_org_id = $1 OR f.inflow_org_id = $1)
+         ORDER BY m.id",
+    )
+    .bind(org)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, name, phone, channels, home)| {
+            let channels: Vec<String> = channels
+                .and_then(|c| serde_json::from_value(c).ok())
+                .unwrap_or_default();
+            let id = MemberId::parse(&id).ok()?;
+            let person = Recipient {
+                role: Role::Member,
+                name,
+                phone: Phone::parse(&phone).ok()?,
+                channels,
+                member_id: Some(id.clone()),
+                org_id: OrgId::parse(&home).ok(),
+            };
+            Some((id, person))
+        })
+        .collect())
 }

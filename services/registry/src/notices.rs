@@ -29,6 +29,7 @@ pub fn ledger_changed(rec: &FlowRecord, caused_by: EventId, now: DateTime<Utc>) 
         routing_key: "ledger.changed".into(),
         message_id,
         payload,
+        park: None,
     }
 }
 
@@ -42,5 +43,6 @@ pub fn notification(req: &NotificationRequest, now: DateTime<Utc>) -> OutboxRow 
         routing_key: notify::ROUTING_KEY.into(),
         message_id,
         payload,
+        park: None,
     }
 }

@@ -10,6 +10,7 @@ use sqlx::postgres::PgListener;
 use sqlx::{PgPool, Row};
 use tokio_util::sync::CancellationToken;
 
+use crate::amqp::parked::Received;
 use crate::amqp::publisher::{Outgoing, Publisher};
 use crate::amqp::{self, Names};
 use crate::config::Settings;
@@ -23,7 +24,7 @@ pub async fn relay_once(
 ) -> anyhow::Result<usize> {
     let mut tx = pool.begin().await?;
     // SKIP LOCKED lets several relays (replicas) share the table without waiting on each other.
-    let rows = sqlx::query("SELECT id, routing_key, message_id, payload::text AS body FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED")
+    let rows = sqlx::query("SELECT id, routing_key, message_id, payload::text AS body, park_reason, park_source_queue FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED")
         .bind(limit)
         .fetch_all(&mut *tx)
         .await?;
@@ -34,12 +35,18 @@ pub async fn relay_once(
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
         ids.push(r.try_get::<i64, _>("id")?);
-        out.push(Outgoing {
+        let event = Outgoing {
             exchange: names.exchange(),
             routing_key: r.try_get("routing_key")?,
             body: r.try_get::<String, _>("body")?.into_bytes(),
             headers: FieldTable::default(),
             message_id: Some(r.try_get("message_id")?),
+        };
+        let reason: Option<String> = r.try_get("park_reason")?;
+        let source: Option<String> = r.try_get("park_source_queue")?;
+        out.push(match (reason, source) {
+            (Some(reason), Some(source)) => parked(event, names, &reason, &source),
+            _ => event,
         });
     }
     publisher.publish_all(&out).await?;
@@ -49,6 +56,17 @@ pub async fn relay_once(
         .await?;
     tx.commit().await?;
     Ok(ids.len())
+}
+
+/// The `hongyan.parked` copy of `event`, with the headers of DESIGN.md section 2.
+fn parked(event: Outgoing, names: &Names, reason: &str, source_queue: &str) -> Outgoing {
+    let received = Received {
+        body: event.body,
+        headers: None,
+        routing_key: event.routing_key,
+        message_id: event.message_id,
+    };
+    received.parked(names, source_queue, reason)
 }
 
 /// Runs the relay until shutdown: woken by `NOTIFY hongyan_outbox` after each commit, and by a

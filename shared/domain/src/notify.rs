@@ -1,6 +1,7 @@
-//! What the ledger asks the notifier to send. The registry writes these to the outbox in the
-//! same transaction as the change; the notifier renders and delivers them (DESIGN.md section 5).
-//! Everything here is about one person, so it always goes to a one-to-one channel.
+//! What the ledger and the scheduler ask the notifier to send. They write these to the outbox
+//! in the same transaction as the change; the notifier renders and delivers them (DESIGN.md
+//! section 5). A request is for one person (always on a one-to-one channel) or, for a
+//! broadcast, for one organization's members as a group.
 
 use std::collections::BTreeMap;
 
@@ -48,6 +49,18 @@ impl Recipient {
     }
 }
 
+/// Who a notification is for. On the wire it is one field of the request: `"recipient": {..}`
+/// or `"org": "<org id>"`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum To {
+    /// One person, on their own one-to-one channels.
+    Recipient(Recipient),
+    /// A broadcast to an organization's members as a group: its group robot (`org.upserted`'s
+    /// `chat`), else each of its flowing members by SMS. Broadcast templates only.
+    Org(OrgId),
+}
+
 /// One notification to send once.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NotificationRequest {
@@ -55,7 +68,8 @@ pub struct NotificationRequest {
     pub key: String,
     /// A template name under `config/templates/`.
     pub template: String,
-    pub recipient: Recipient,
+    #[serde(flatten)]
+    pub to: To,
     /// Values for the template's variables.
     pub params: BTreeMap<String, String>,
     /// The event that caused it.
@@ -78,14 +92,52 @@ impl NotificationRequest {
         Self {
             key: format!("{template}:{caused_by}:{who}"),
             template: template.to_owned(),
-            recipient,
-            params: params
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), v.clone()))
-                .collect(),
+            to: To::Recipient(recipient),
+            params: owned(params),
             caused_by,
         }
     }
+
+    /// A broadcast of `template` to `org`'s members as a group, keyed by what is broadcast
+    /// (e.g. a study pack's id), so the same pack reaches an org once.
+    pub fn broadcast(
+        template: &str,
+        org: OrgId,
+        about: &str,
+        caused_by: EventId,
+        params: &[(&str, String)],
+    ) -> Self {
+        Self {
+            key: format!("{template}:{about}:group:{org}"),
+            template: template.to_owned(),
+            to: To::Org(org),
+            params: owned(params),
+            caused_by,
+        }
+    }
+
+    /// The person it is for, unless it is a broadcast to a group.
+    pub fn person(&self) -> Option<&Recipient> {
+        match &self.to {
+            To::Recipient(r) => Some(r),
+            To::Org(_) => None,
+        }
+    }
+
+    /// Who it is for, safe to log and publish: the person's masked phone, or the org.
+    pub fn to_masked(&self) -> String {
+        match &self.to {
+            To::Recipient(r) => r.phone.masked(),
+            To::Org(org) => format!("org:{org}"),
+        }
+    }
+}
+
+fn owned(params: &[(&str, String)]) -> BTreeMap<String, String> {
+    params
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect()
 }
 
 /// Template names the registry uses; the notifier's templates carry the text.
@@ -102,6 +154,8 @@ pub mod templates {
     pub const UNREPORTED_BRANCH: &str = "unreported_departure_branch";
     /// To the paired committee member: a member is home for a visit (凡回乡必见面).
     pub const HOME_VISIT_PAIR: &str = "home_visit_pair";
+    /// A broadcast: a study pack, as a card for robots and a short text with a link by SMS.
+    pub const STUDY_PACK: &str = "study_pack";
 }
 
 #[cfg(test)]
@@ -133,5 +187,46 @@ mod tests {
             a.key,
             "checked_in_branch:7d0c8a8e-5a1e-4f7e-9b8e-0c7a1e2b3c4d:org:b1"
         );
+    }
+
+    #[test]
+    fn a_request_names_a_person_or_an_org_on_the_wire() {
+        let ev = EventId::parse("7d0c8a8e-5a1e-4f7e-9b8e-0c7a1e2b3c4d").unwrap();
+        let org = OrgId::parse("b1").unwrap();
+        let b = NotificationRequest::broadcast(
+            templates::STUDY_PACK,
+            org.clone(),
+            "pack-7",
+            ev,
+            &[("title", "党章".into())],
+        );
+        let wire = serde_json::to_value(&b).unwrap();
+        assert_eq!(wire["org"], "b1");
+        assert!(wire.get("recipient").is_none());
+        assert_eq!(b.key, "study_pack:pack-7:group:b1");
+        assert_eq!(
+            serde_json::from_value::<NotificationRequest>(wire).unwrap(),
+            b
+        );
+        assert_eq!(b.person(), None);
+        assert_eq!(b.to_masked(), "org:b1");
+
+        let c = Contact {
+            name: "张三".into(),
+            phone: Phone::parse("13900001111").unwrap(),
+        };
+        let p = NotificationRequest::new(
+            templates::CHECKED_IN_BRANCH,
+            Recipient::org_contact(&org, &c),
+            ev,
+            &[],
+        );
+        let wire = serde_json::to_value(&p).unwrap();
+        assert_eq!(wire["recipient"]["phone"], "13900001111");
+        assert_eq!(
+            serde_json::from_value::<NotificationRequest>(wire).unwrap(),
+            p
+        );
+        assert_eq!(p.to_masked(), "139****1111");
     }
 }

@@ -106,6 +106,38 @@ async fn send_too_fast_is_a_retry_after_ten_minutes() {
     assert_eq!(outcome.retry_after(), Some(Duration::from_secs(600)));
 }
 
+/// The robot counts sends by their signed time: the 21st within a minute is refused with
+/// "send too fast" (a retry after ten minutes); a minute on, it is taken.
+#[tokio::test]
+async fn the_21st_send_in_a_minute_is_refused_as_too_fast() {
+    let fake = fakes::dingtalk::start_limited(TOKEN, SECRET, now(), 20).await;
+    let robot = robot(&fake, SECRET, client());
+    for i in 0..20 {
+        let at = SendContext {
+            now: now() + chrono::Duration::seconds(i),
+            ..ctx()
+        };
+        let outcome = robot.send(&markdown(), &at).await.unwrap();
+        assert_eq!(outcome, SendOutcome::delivered(None), "send {i}");
+    }
+    let late = SendContext {
+        now: now() + chrono::Duration::seconds(59),
+        ..ctx()
+    };
+    let outcome = robot.send(&markdown(), &late).await.unwrap();
+    assert_eq!(outcome.retry_after(), Some(Duration::from_secs(600)));
+    let next_minute = SendContext {
+        now: now() + chrono::Duration::seconds(60),
+        ..ctx()
+    };
+    let outcome = robot.send(&markdown(), &next_minute).await.unwrap();
+    assert_eq!(
+        outcome,
+        SendOutcome::delivered(None),
+        "the first send's minute is over"
+    );
+}
+
 #[tokio::test]
 async fn a_robot_that_is_gone_is_permanent() {
     let fake = fakes::dingtalk::start(TOKEN, SECRET, now()).await;

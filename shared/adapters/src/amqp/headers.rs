@@ -11,6 +11,9 @@ pub const ATTEMPTS: &str = "x-hongyan-attempts";
 /// The routing key it was first published with; a retried message keeps it here because
 /// dead-lettering from a retry tier changes the delivery's routing key.
 pub const ROUTING_KEY: &str = "x-hongyan-routing-key";
+/// How many times an operator has sent it back with `parked replay`: a consumer may treat a
+/// replayed message as a deliberate second try (the notifier revives a failed notification).
+pub const REPLAYED: &str = "x-hongyan-replayed";
 
 pub fn get_str(table: Option<&FieldTable>, key: &str) -> Option<String> {
     match table?.inner().get(key)? {

@@ -10,7 +10,7 @@ use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection};
 
 use super::Names;
-use super::headers::{self, ATTEMPTS, REASON, ROUTING_KEY, SOURCE_QUEUE};
+use super::headers::{self, ATTEMPTS, REASON, REPLAYED, ROUTING_KEY, SOURCE_QUEUE};
 use super::publisher::{Outgoing, Publisher};
 
 /// A message as received, enough to park or retry it.
@@ -34,6 +34,11 @@ impl Received {
             routing_key: original,
             message_id: props.message_id().as_ref().map(|s| s.as_str().to_owned()),
         }
+    }
+
+    /// Whether an operator sent it back from `hongyan.parked`.
+    pub fn replayed(&self) -> bool {
+        headers::get_u32(self.headers.as_ref(), REPLAYED).unwrap_or(0) > 0
     }
 
     /// How many times it has been tried before this delivery.
@@ -169,8 +174,11 @@ pub async fn replay(
         if parked.source_queue.is_empty() || !select(&parked) {
             continue;
         }
-        let mut h = headers::carried_over(m.delivery.properties.headers().as_ref());
+        let before = m.delivery.properties.headers().as_ref();
+        let mut h = headers::carried_over(before);
         headers::set_u32(&mut h, ATTEMPTS, 0);
+        let replays = headers::get_u32(before, REPLAYED).unwrap_or(0);
+        headers::set_u32(&mut h, REPLAYED, replays + 1);
         let back = Outgoing {
             exchange: String::new(),
             routing_key: parked.source_queue.clone(),

@@ -22,7 +22,7 @@
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
-use redis::{ErrorKind, RedisError, RedisResult};
+use redis::{ErrorKind, RedisError, RedisResult, ServerErrorKind};
 
 /// At most `count` sends in any window of `per`. Up to `count` may go at once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,11 +113,57 @@ impl RateLimiter {
     /// counted against none, and the answer is the earliest time at which all have room.
     /// The names must differ.
     pub async fn acquire_all(&self, wants: &[(&str, Limit)], now_ms: i64) -> RedisResult<Decision> {
-        if wants.is_empty() {
-            return Ok(Decision::Allowed);
+        let mut decisions = self.acquire_each(&[wants], now_ms).await?;
+        Ok(decisions.pop().unwrap_or(Decision::Allowed))
+    }
+
+    /// Many sends, each against its own limits as [`RateLimiter::acquire_all`] takes them, in
+    /// one round trip to Redis (a pipeline of script calls). Redis runs them in order, so two
+    /// sends wanting the same limit see each other exactly as two separate calls would.
+    pub async fn acquire_each(
+        &self,
+        sends: &[&[(&str, Limit)]],
+        now_ms: i64,
+    ) -> RedisResult<Vec<Decision>> {
+        let mut pipe = redis::pipe();
+        let mut asked = Vec::with_capacity(sends.len());
+        for wants in sends {
+            asked.push(!wants.is_empty());
+            if !wants.is_empty() {
+                pipe.add_command(self.call(wants, now_ms)?);
+            }
         }
-        let mut call = self.script.prepare_invoke();
-        call.arg(now_ms);
+        if !asked.contains(&true) {
+            return Ok(vec![Decision::Allowed; sends.len()]);
+        }
+        let mut conn = self.conn.clone();
+        let answers: Vec<(i64, i64)> = match pipe.query_async(&mut conn).await {
+            Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                // Redis lost its scripts (a restart): none of the calls ran. Load and ask again.
+                self.script.prepare_invoke().load_async(&mut conn).await?;
+                pipe.query_async(&mut conn).await?
+            }
+            other => other?,
+        };
+        let mut answers = answers.into_iter();
+        asked
+            .into_iter()
+            .map(|asked| match asked {
+                false => Ok(Decision::Allowed),
+                true => match answers.next() {
+                    Some((1, _)) => Ok(Decision::Allowed),
+                    Some((_, until_ms)) => Ok(Decision::Wait { until_ms }),
+                    None => Err(invalid("Redis answered fewer calls than were sent", "-")),
+                },
+            })
+            .collect()
+    }
+
+    /// `EVALSHA window.lua now (key count per_ms)...` for one send.
+    fn call(&self, wants: &[(&str, Limit)], now_ms: i64) -> RedisResult<redis::Cmd> {
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg(self.script.get_hash()).arg(wants.len());
+        let mut args = vec![now_ms];
         for (i, (name, limit)) in wants.iter().enumerate() {
             if wants[..i].iter().any(|(n, _)| n == name) {
                 return Err(invalid(
@@ -126,15 +172,11 @@ impl RateLimiter {
                 ));
             }
             let per_ms = limit.per_ms().map_err(|why| invalid(why, name))?;
-            call.key(self.key(name)).arg(limit.count).arg(per_ms);
+            cmd.arg(self.key(name));
+            args.extend([i64::from(limit.count), per_ms]);
         }
-        let mut conn = self.conn.clone();
-        let (allowed, until_ms): (i64, i64) = call.invoke_async(&mut conn).await?;
-        Ok(if allowed == 1 {
-            Decision::Allowed
-        } else {
-            Decision::Wait { until_ms }
-        })
+        cmd.arg(args);
+        Ok(cmd)
     }
 }
 

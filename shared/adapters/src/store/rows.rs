@@ -53,6 +53,15 @@ pub struct OutboxRow {
     pub routing_key: String,
     pub message_id: String,
     pub payload: Value,
+    /// Set for a copy that goes to `hongyan.parked` rather than to the events exchange.
+    pub park: Option<Park>,
+}
+
+/// Why a message is parked, and the queue `parked replay` sends it back to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Park {
+    pub reason: String,
+    pub source_queue: String,
 }
 
 /// An arrival that matched nobody.

@@ -199,10 +199,20 @@ pub async fn outbox(conn: &mut PgConnection, rows: &[OutboxRow]) -> sqlx::Result
     let keys: Vec<&str> = rows.iter().map(|r| r.routing_key.as_str()).collect();
     let ids: Vec<&str> = rows.iter().map(|r| r.message_id.as_str()).collect();
     let payloads: Vec<&serde_json::Value> = rows.iter().map(|r| &r.payload).collect();
-    sqlx::query("INSERT INTO outbox (routing_key, message_id, payload) SELECT * FROM UNNEST($1::text[], $2::text[], $3::jsonb[])")
+    let reasons: Vec<Option<&str>> = rows
+        .iter()
+        .map(|r| r.park.as_ref().map(|p| p.reason.as_str()))
+        .collect();
+    let sources: Vec<Option<&str>> = rows
+        .iter()
+        .map(|r| r.park.as_ref().map(|p| p.source_queue.as_str()))
+        .collect();
+    sqlx::query("INSERT INTO outbox (routing_key, message_id, payload, park_reason, park_source_queue) SELECT * FROM UNNEST($1::text[], $2::text[], $3::jsonb[], $4::text[], $5::text[])")
         .bind(keys)
         .bind(ids)
         .bind(payloads)
+        .bind(reasons)
+        .bind(sources)
         .execute(&mut *conn)
         .await?;
     sqlx::query("SELECT pg_notify('hongyan_outbox', '')")

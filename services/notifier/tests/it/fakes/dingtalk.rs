@@ -1,5 +1,10 @@
 //! DingTalk custom robot: `access_token`, then `timestamp` (ms, within an hour) and `sign`
 //! in the query, checked as the robot checks them; every answer is a 200 with `errcode`.
+//! Started with [`start_limited`], it also answers 410100 "send too fast" to a send beyond 20
+//! in any minute, as the robot does; it tells time by each send's signed timestamp, which is
+//! the sender's clock, so a test can drive the minutes without waiting them out.
+
+use std::sync::Mutex;
 
 use axum::response::Response;
 use base64::Engine as _;
@@ -13,13 +18,38 @@ use super::{Behaviour, Fake, Script, Seen};
 pub struct DingTalk {
     token: String,
     secret: String,
+    /// Sends accepted per minute, when the robot enforces its limit.
+    per_minute: Option<usize>,
+    /// The signed timestamps (ms) of the sends it accepted.
+    accepted: Mutex<Vec<i64>>,
 }
 
 /// Starts a signing robot with this access token and secret.
 pub async fn start(token: &str, secret: &str, now: DateTime<Utc>) -> Fake {
+    start_robot(token, secret, now, None).await
+}
+
+/// A signing robot that refuses a send beyond `per_minute` in any 60 s, as DingTalk does.
+pub async fn start_limited(
+    token: &str,
+    secret: &str,
+    now: DateTime<Utc>,
+    per_minute: usize,
+) -> Fake {
+    start_robot(token, secret, now, Some(per_minute)).await
+}
+
+async fn start_robot(
+    token: &str,
+    secret: &str,
+    now: DateTime<Utc>,
+    per_minute: Option<usize>,
+) -> Fake {
     let robot = DingTalk {
         token: token.into(),
         secret: secret.into(),
+        per_minute,
+        accepted: Mutex::default(),
     };
     Fake::start(robot, now).await
 }
@@ -59,7 +89,19 @@ impl Behaviour for DingTalk {
         Ok(())
     }
 
-    fn answer(&self, script: &Script, _request: &Seen) -> Response {
+    fn answer(&self, script: &Script, request: &Seen) -> Response {
+        if let (Some(limit), Script::Succeed) = (self.per_minute, script) {
+            let at: i64 = request.query("timestamp").unwrap().parse().unwrap();
+            let mut accepted = self.accepted.lock().unwrap();
+            let in_window = accepted
+                .iter()
+                .filter(|t| **t > at - 60_000 && **t <= at)
+                .count();
+            if in_window >= limit {
+                return reply(410100, "send too fast, exceed 20 times per minute");
+            }
+            accepted.push(at);
+        }
         match script {
             Script::Fail(code) => {
                 let errmsg = match code.as_str() {
