@@ -50,6 +50,11 @@ struct Args {
     /// Overrides `database.max_connections` (the notifier's pool).
     #[arg(long)]
     max_connections: Option<u32>,
+    /// Queue every request before the notifier starts, then time the notifier alone draining
+    /// the backlog: the rate without this driver and RabbitMQ taking CPU to publish. Latencies
+    /// are then the backlog's and are not printed.
+    #[arg(long)]
+    preload: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -114,6 +119,21 @@ async fn main() -> anyhow::Result<()> {
             continue;
         }
         let f = run(sink, &args).await?;
+        if args.preload {
+            println!(
+                "{sink:?}: {} queued requests drained by the notifier alone: {:>7.0} notifications/s ({:.1} s)",
+                args.count,
+                f.rate,
+                f.elapsed.as_secs_f64()
+            );
+            println!(
+                "  check: {} sent by the sink, {} failed, {} attempts other than delivered",
+                f.sent, f.failed, f.other_attempts
+            );
+            let (rss, hwm) = rss_mib();
+            println!("  process RSS now {rss:.0} MiB, peak so far {hwm:.0} MiB");
+            continue;
+        }
         let (rss, hwm) = rss_mib();
         let ms =
             |v: [f64; 3]| format!("p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms", v[0], v[1], v[2]);
@@ -195,7 +215,7 @@ async fn run(sink: Sink, args: &Args) -> anyhow::Result<Figures> {
         s.notifier.batch_size, s.notifier.concurrency, s.database.max_connections
     );
     let conn = amqp::connect(&s.amqp, "bench").await?;
-    let outcome = measure(&s, args.count, args.poll_ms, fake.as_ref()).await;
+    let outcome = measure(&s, args, fake.as_ref()).await;
     cleanup(&conn, &s, &id).await;
     conn.close(200, "done".into()).await.ok();
     if let Some(f) = fake {
@@ -204,12 +224,8 @@ async fn run(sink: Sink, args: &Args) -> anyhow::Result<Figures> {
     outcome
 }
 
-async fn measure(
-    s: &Settings,
-    count: usize,
-    poll_ms: u64,
-    fake: Option<&FakeSms>,
-) -> anyhow::Result<Figures> {
+async fn measure(s: &Settings, args: &Args, fake: Option<&FakeSms>) -> anyhow::Result<Figures> {
+    let (count, poll_ms) = (args.count, args.poll_ms);
     store::migrate(&s.database).await?;
     // The driver's own pool, so its polling does not take connections from the notifier's.
     let pool = sqlx::postgres::PgPoolOptions::new()
@@ -222,14 +238,24 @@ async fn measure(
     let stop = CancellationToken::new();
     // Stops the notifier also when the run ends early with an error.
     let _stop_on_error = stop.clone().drop_guard();
-    let running = tokio::spawn(hongyan_notifier::run_notifier(notifier, stop.clone()));
     let conn = amqp::connect(&s.amqp, "bench-publisher").await?;
     let names = Names::new(&s.amqp.prefix);
     // Declared here too, so the passive check below finds the queue instead of closing its
     // channel (which lapin logs as an error) while intake is still connecting.
     topology::declare_all(&conn.create_channel().await?, &names, &s.amqp).await?;
-    // Let intake attach before the clock starts.
-    wait_for_consumers(&conn, &names.notifier()).await?;
+    let start_notifier = || async {
+        let running = tokio::spawn(hongyan_notifier::run_notifier(
+            notifier.clone(),
+            stop.clone(),
+        ));
+        // Let intake attach before the clock starts.
+        wait_for_consumers(&conn, &names.notifier()).await?;
+        anyhow::Ok(running)
+    };
+    let mut running = match args.preload {
+        true => None,
+        false => Some(start_notifier().await?),
+    };
 
     let publisher = Publisher::open(&conn).await?;
     let exchange = names.exchange();
@@ -271,6 +297,15 @@ async fn measure(
         }
         anyhow::Ok((Instant::now(), Utc::now(), caused, enqueued))
     });
+    let (mut start, mut started_at) = (start, started_at);
+    let mut publishing = Some(publishing);
+    let mut preloaded = None;
+    if args.preload {
+        preloaded = Some(publishing.take().expect("publishing").await??);
+        running = Some(start_notifier().await?);
+        (start, started_at) = (Instant::now(), Utc::now());
+    }
+    let running = running.expect("the notifier is running");
 
     // Counted in `delivery_attempts` (narrow, insert-only) rather than `notifications`, whose
     // rows are wide and every update leaves a dead version behind (none is HOT: `status` is in
@@ -312,7 +347,10 @@ async fn measure(
             .fetch_one(&pool)
             .await?;
     let elapsed = (last - started_at).to_std().unwrap_or_default();
-    let (published_at, published_wall, caused, enqueued) = publishing.await??;
+    let (published_at, published_wall, caused, enqueued) = match preloaded {
+        Some(p) => p,
+        None => publishing.expect("publishing").await??,
+    };
     // What the notifier does once the driver and RabbitMQ stop taking CPU for the publishing
     // (two cores for everything here): the deliveries recorded after the last confirm.
     let during: i64 = sqlx::query_scalar(

@@ -5,7 +5,7 @@
 //! other repeat of a key sends nothing.
 
 use hongyan_adapters::amqp::consumer::{BatchHandler, ack_batch};
-use hongyan_adapters::amqp::parked::Received;
+use hongyan_adapters::amqp::parked::{self, Received};
 use hongyan_adapters::amqp::publisher::{Outgoing, Publisher};
 use hongyan_domain::notify::{NotificationRequest, ROUTING_KEY};
 use lapin::message::Delivery;
@@ -15,18 +15,27 @@ use crate::store;
 
 pub struct Intake<'a>(pub &'a Notifier);
 
+/// The part of a `notification.requested` envelope intake reads, parsed in one pass.
+#[derive(serde::Deserialize)]
+struct Envelope {
+    #[serde(rename = "type")]
+    kind: String,
+    data: serde_json::Value,
+}
+
 /// Reads a `notification.requested` envelope.
 pub fn read(body: &[u8]) -> Result<NotificationRequest, String> {
-    let v: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|e| format!("The message is not JSON ({e}); send a UTF-8 JSON envelope."))?;
-    if v["type"] != ROUTING_KEY {
+    let v: Envelope = serde_json::from_slice(body).map_err(|e| {
+        format!("The message is not a JSON envelope with type and data ({e}); send a UTF-8 JSON envelope.")
+    })?;
+    if v.kind != ROUTING_KEY {
         return Err(format!(
-            "type {} is not {ROUTING_KEY}; the notifier queue takes notification requests only.",
-            v["type"]
+            "type {:?} is not {ROUTING_KEY}; the notifier queue takes notification requests only.",
+            v.kind
         ));
     }
-    serde_json::from_value(v["data"].clone())
-        .map_err(|e| format!("The notification request does not fit ({e}); send key, template, recipient, params and caused_by."))
+    serde_json::from_value(v.data)
+        .map_err(|e| format!("The notification request does not fit ({e}); send key, template, recipient or org, params and caused_by."))
 }
 
 impl BatchHandler for Intake<'_> {
@@ -39,8 +48,6 @@ impl BatchHandler for Intake<'_> {
         let mut replayed: Vec<usize> = Vec::new();
         let mut parked: Vec<Outgoing> = Vec::new();
         for d in &batch {
-            let received =
-                Received::from_delivery(d.routing_key.as_str(), &d.properties, d.data.clone());
             match read(&d.data).and_then(|req| match n.templates.get(&req.template) {
                 Some(t) => {
                     let until = t.useful_until(now);
@@ -49,12 +56,17 @@ impl BatchHandler for Intake<'_> {
                 None => Err(format!("Template {:?} does not exist; add config/templates/{}.toml or fix the request.", req.template, req.template)),
             }) {
                 Ok(row) => {
-                    if received.replayed() {
+                    if parked::was_replayed(&d.properties) {
                         replayed.push(rows.len());
                     }
                     rows.push(row);
                 }
                 Err(reason) => {
+                    let received = Received::from_delivery(
+                        d.routing_key.as_str(),
+                        &d.properties,
+                        d.data.clone(),
+                    );
                     tracing::warn!(reason = %reason, "Notification request parked.");
                     parked.push(received.parked(&n.names, &queue, &reason));
                 }

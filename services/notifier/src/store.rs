@@ -44,11 +44,11 @@ pub async fn insert(
     let ids: Vec<Uuid> = reqs.iter().map(|_| Uuid::now_v7()).collect();
     let keys: Vec<&str> = reqs.iter().map(|(r, _, _)| r.key.as_str()).collect();
     let templates: Vec<&str> = reqs.iter().map(|(r, _, _)| r.template.as_str()).collect();
-    let recipients: Vec<Option<serde_json::Value>> = reqs
+    let recipients: Vec<Option<String>> = reqs
         .iter()
         .map(|(r, _, _)| {
             r.person()
-                .map(|p| serde_json::to_value(p).expect("serializes"))
+                .map(|p| serde_json::to_string(p).expect("serializes"))
         })
         .collect();
     let orgs: Vec<Option<&str>> = reqs
@@ -58,9 +58,9 @@ pub async fn insert(
             To::Recipient(_) => None,
         })
         .collect();
-    let params: Vec<serde_json::Value> = reqs
+    let params: Vec<String> = reqs
         .iter()
-        .map(|(r, _, _)| serde_json::to_value(&r.params).expect("serializes"))
+        .map(|(r, _, _)| serde_json::to_string(&r.params).expect("serializes"))
         .collect();
     let caused: Vec<Uuid> = reqs.iter().map(|(r, _, _)| r.caused_by.0).collect();
     // Channels are stored as a JSON array per row: arrays of arrays do not UNNEST row by row.
@@ -76,9 +76,9 @@ pub async fn insert(
     let until: Vec<DateTime<Utc>> = reqs.iter().map(|(_, _, u)| *u).collect();
     let done = sqlx::query(
         "INSERT INTO notifications (id, key, template, recipient, audience_org, params, caused_by, channels, next_attempt_at, useful_until)
-         SELECT id, key, template, recipient, org, params, caused_by,
+         SELECT id, key, template, recipient::json, org, params::json, caused_by,
                 ARRAY(SELECT jsonb_array_elements_text(ch)), next, until
-         FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $10::text[], $5::jsonb[], $6::uuid[], $7::jsonb[], $8::timestamptz[], $9::timestamptz[])
+         FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $10::text[], $5::text[], $6::uuid[], $7::jsonb[], $8::timestamptz[], $9::timestamptz[])
               AS t(id, key, template, recipient, org, params, caused_by, ch, next, until)
          ON CONFLICT (key) DO NOTHING",
     )
@@ -117,7 +117,7 @@ pub async fn claim(
              ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED)
          UPDATE notifications n SET status = 'sending', attempts = n.attempts + 1, claimed_until = $2, updated_at = now()
          FROM picked WHERE n.id = picked.id
-         RETURNING n.id, n.key, n.template, n.recipient, n.audience_org, n.params, n.caused_by, n.channels, n.channel_index, n.attempts,
+         RETURNING n.id, n.key, n.template, n.recipient::text AS recipient, n.audience_org, n.params::text AS params, n.caused_by, n.channels, n.channel_index, n.attempts,
                    n.useful_until, picked.was, n.uncertain_since",
     )
     .bind(now)
@@ -127,15 +127,15 @@ pub async fn claim(
     .await?;
     rows.into_iter()
         .map(|r| {
-            let recipient: Option<serde_json::Value> = r.try_get("recipient")?;
+            let recipient: Option<&str> = r.try_get("recipient")?;
             let org: Option<String> = r.try_get("audience_org")?;
-            let params: serde_json::Value = r.try_get("params")?;
+            let params: &str = r.try_get("params")?;
             let bad = |e: String| {
                 sqlx::Error::Decode(format!("a stored notification does not read back: {e}").into())
             };
             let to = match (recipient, org) {
                 (Some(r), _) => {
-                    To::Recipient(serde_json::from_value(r).map_err(|e| bad(e.to_string()))?)
+                    To::Recipient(serde_json::from_str(r).map_err(|e| bad(e.to_string()))?)
                 }
                 (None, Some(org)) => To::Org(OrgId::parse(&org).map_err(|e| bad(e.to_string()))?),
                 (None, None) => return Err(bad("it names neither a recipient nor an org".into())),
@@ -146,7 +146,7 @@ pub async fn claim(
                     key: r.try_get("key")?,
                     template: r.try_get("template")?,
                     to,
-                    params: serde_json::from_value(params).map_err(|e| bad(e.to_string()))?,
+                    params: serde_json::from_str(params).map_err(|e| bad(e.to_string()))?,
                     caused_by: hongyan_domain::ids::EventId(
                         r.try_get::<Option<Uuid>, _>("caused_by")?
                             .unwrap_or_default(),

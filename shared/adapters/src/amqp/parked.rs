@@ -36,11 +36,6 @@ impl Received {
         }
     }
 
-    /// Whether an operator sent it back from `hongyan.parked`.
-    pub fn replayed(&self) -> bool {
-        headers::get_u32(self.headers.as_ref(), REPLAYED).unwrap_or(0) > 0
-    }
-
     /// How many times it has been tried before this delivery.
     pub fn attempts(&self) -> u32 {
         headers::get_u32(self.headers.as_ref(), ATTEMPTS).unwrap_or(0)
@@ -90,6 +85,11 @@ impl Received {
             message_id: self.message_id.clone(),
         })
     }
+}
+
+/// Whether an operator sent this delivery back from `hongyan.parked` with `parked replay`.
+pub fn was_replayed(props: &BasicProperties) -> bool {
+    headers::get_u32(props.headers().as_ref(), REPLAYED).unwrap_or(0) > 0
 }
 
 /// A parked message as `parked list` shows it.

@@ -198,7 +198,7 @@ pub async fn outbox(conn: &mut PgConnection, rows: &[OutboxRow]) -> sqlx::Result
     }
     let keys: Vec<&str> = rows.iter().map(|r| r.routing_key.as_str()).collect();
     let ids: Vec<&str> = rows.iter().map(|r| r.message_id.as_str()).collect();
-    let payloads: Vec<&serde_json::Value> = rows.iter().map(|r| &r.payload).collect();
+    let payloads: Vec<String> = rows.iter().map(|r| r.payload.to_string()).collect();
     let reasons: Vec<Option<&str>> = rows
         .iter()
         .map(|r| r.park.as_ref().map(|p| p.reason.as_str()))
@@ -207,7 +207,7 @@ pub async fn outbox(conn: &mut PgConnection, rows: &[OutboxRow]) -> sqlx::Result
         .iter()
         .map(|r| r.park.as_ref().map(|p| p.source_queue.as_str()))
         .collect();
-    sqlx::query("INSERT INTO outbox (routing_key, message_id, payload, park_reason, park_source_queue) SELECT * FROM UNNEST($1::text[], $2::text[], $3::jsonb[], $4::text[], $5::text[])")
+    sqlx::query("INSERT INTO outbox (routing_key, message_id, payload, park_reason, park_source_queue) SELECT k, m, p::json, r, q FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS t(k, m, p, r, q)")
         .bind(keys)
         .bind(ids)
         .bind(payloads)
