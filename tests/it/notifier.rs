@@ -437,15 +437,39 @@ async fn receipts_posted_by_the_provider_update_the_notification() {
         .fetch_one(&e.env.pool)
         .await
         .unwrap();
-    let failed = serde_json::json!([{"phone_number": "13911110001", "send_time": "2026-03-02 10:00:00", "report_time": "2026-03-02 10:01:00",
+    let failed_receipt = serde_json::json!([{"phone_number": "13911110001", "send_time": "2026-03-02 10:00:00", "report_time": "2026-03-02 10:01:00",
         "success": false, "err_code": "MK:0001", "err_msg": "用户关机", "biz_id": biz, "out_id": ""}]);
-    let answer = client.post(&receipts).json(&failed).send().await.unwrap();
+    let post_failed = || client.post(&receipts).json(&failed_receipt).send();
+    let answer = post_failed().await.unwrap();
     assert!(answer.status().is_success());
     assert_eq!(
         answer.text().await.unwrap(),
         r#"{"code":0,"msg":"接收成功"}"#
     );
     assert_eq!(e.status().await[0].0, "failed");
+    let failed = e.announced("notification.failed").await;
+    assert_eq!(failed.len(), 1, "the failure is announced");
+    assert!(
+        failed[0]["data"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("MK:0001"),
+        "{}",
+        failed[0]
+    );
+    assert_eq!(failed[0]["data"]["recipient"], "139****0001");
+    let parked: Vec<(String, String)> = sqlx::query_as(
+        "SELECT park_reason, park_source_queue FROM outbox WHERE park_reason IS NOT NULL",
+    )
+    .fetch_all(&e.env.pool)
+    .await
+    .unwrap();
+    assert_eq!(parked.len(), 1, "and the request parked for a replay");
+    assert!(parked[0].0.contains("用户关机"), "{}", parked[0].0);
+    assert_eq!(parked[0].1, e.env.names.notifier());
+    // The same receipt posted again (providers repeat them) changes nothing more.
+    assert!(post_failed().await.unwrap().status().is_success());
+    assert_eq!(e.announced("notification.failed").await.len(), 1);
     // Not a receipt list: refused with a reason, nothing changed.
     let bad = client
         .post(&receipts)
@@ -464,7 +488,7 @@ async fn the_notifier_killed_mid_burst_sends_nothing_twice_and_loses_nothing() {
     let env = TestEnv::new().await;
     let port = free_port();
     // Receipts come 3 s after each send: later than a dead worker's claim runs out (2 s), so
-    // only waiting for the receipt (up to 6 s) keeps the restarted notifier from resending.
+    // only waiting for the receipt (up to 10 s) keeps the restarted notifier from resending.
     let receipts = format!("http://127.0.0.1:{port}/v1/receipts/aliyun");
     let fake = fakes::aliyun::start_with_receipts(
         "test-key-id",
@@ -511,7 +535,7 @@ async fn the_notifier_killed_mid_burst_sends_nothing_twice_and_loses_nothing() {
                 "HONGYAN__NOTIFIER__RECEIPTS_LISTEN",
                 format!("127.0.0.1:{port}"),
             )
-            .env("HONGYAN__NOTIFIER__RECEIPT_WAIT_SECS", "6")
+            .env("HONGYAN__NOTIFIER__RECEIPT_WAIT_SECS", "10")
             .env("HONGYAN__NOTIFIER__CLAIM_SECS", "2")
             .env("HONGYAN__NOTIFIER__BATCH_SIZE", "50")
             .env("HONGYAN__NOTIFIER__CONCURRENCY", "16")

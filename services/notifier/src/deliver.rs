@@ -10,15 +10,13 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use hongyan_adapters::ratelimit::{Decision, Limit};
-use hongyan_adapters::store::rows::{OutboxRow, Park};
-use hongyan_domain::envelope::system_envelope;
 use hongyan_domain::ids::OrgId;
-use hongyan_domain::notify::{self, NotificationRequest, To};
-use serde_json::json;
+use hongyan_domain::notify::{NotificationRequest, To};
 use sqlx::postgres::PgListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::Notifier;
+use crate::announce::{self, End};
 use crate::providers::{Message, Provider, SendContext, SendOutcome};
 use crate::render::{Target, render, request_params};
 use crate::route::{self, Audience, Channel};
@@ -351,13 +349,7 @@ async fn fan_out(
         provider: "fanout".into(),
         provider_message_id: None,
     };
-    let row = announce(
-        "notification.delivered",
-        d,
-        ("members", "fanout"),
-        None,
-        now,
-    );
+    let row = announce::delivered(end(d, ("members", "fanout"), now));
     out.settle(d, Some(attempt), &next, Some(row));
     Ok(())
 }
@@ -397,7 +389,7 @@ async fn send(n: &Notifier, out: &Settlements, r: Ready<'_>, now: DateTime<Utc>)
                 provider_message_id: provider_message_id.as_deref(),
                 ..attempt("delivered")
             };
-            let row = announce("notification.delivered", d, via, None, now);
+            let row = announce::delivered(end(d, via, now));
             let next = Next::Delivered {
                 provider: provider.name().into(),
                 provider_message_id: provider_message_id.clone(),
@@ -450,34 +442,15 @@ async fn send(n: &Notifier, out: &Settlements, r: Ready<'_>, now: DateTime<Utc>)
     }
 }
 
-/// `notification.delivered` or `notification.failed`, with the recipient masked.
-fn announce(
-    kind: &str,
-    d: &Due,
-    (channel, provider): (&str, &str),
-    error: Option<&str>,
-    now: DateTime<Utc>,
-) -> OutboxRow {
-    let (message_id, payload) = system_envelope(
-        kind,
+/// The end of `d` for the announcements.
+fn end<'a>(d: &'a Due, (channel, provider): (&'a str, &'a str), now: DateTime<Utc>) -> End<'a> {
+    End {
+        id: d.id,
+        request: &d.request,
+        attempts: d.attempt,
+        channel,
+        provider,
         now,
-        json!({
-            "notification_id": d.id,
-            "key": d.request.key,
-            "channel": channel,
-            "provider": provider,
-            "recipient": d.request.to_masked(),
-            "template": d.request.template,
-            "attempts": d.attempt,
-            "error": error,
-            "caused_by": d.request.caused_by,
-        }),
-    );
-    OutboxRow {
-        routing_key: kind.into(),
-        message_id,
-        payload,
-        park: None,
     }
 }
 
@@ -493,23 +466,8 @@ fn fail(
     reason: String,
 ) {
     tracing::warn!(notification = %d.id, template = %d.request.template, to = %d.request.to_masked(), reason = %reason, "Notification failed.");
-    let now = n.clock.now();
-    let failed = announce("notification.failed", d, via, Some(&reason), now);
-    let (message_id, payload) = system_envelope(
-        notify::ROUTING_KEY,
-        now,
-        serde_json::to_value(&d.request).expect("requests serialize"),
-    );
-    let parked = OutboxRow {
-        routing_key: notify::ROUTING_KEY.into(),
-        message_id,
-        payload,
-        park: Some(Park {
-            reason: format!("Notification {} failed: {reason}", d.request.key),
-            source_queue: n.names.notifier(),
-        }),
-    };
-    out.settle(d, attempt, &Next::Failed { reason }, [failed, parked]);
+    let rows = announce::failed(end(d, via, n.clock.now()), &reason, &n.names.notifier());
+    out.settle(d, attempt, &Next::Failed { reason }, rows);
 }
 
 /// Puts a notification back to wait, without counting an attempt.

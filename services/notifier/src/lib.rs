@@ -1,6 +1,7 @@
 //! The notifier role: renders, routes, rate-limits and delivers notifications (DESIGN.md
 //! section 5).
 
+pub mod announce;
 pub mod channels;
 pub mod deliver;
 pub mod intake;

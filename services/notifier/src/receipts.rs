@@ -1,5 +1,6 @@
 //! Delivery receipts posted by the SMS providers (PROVIDERS.md): each updates its
-//! notification, matched by our id or the provider's message id. Answered in the provider's
+//! notification, matched by our id or the provider's message id; one saying the message never
+//! arrived fails it, announced and parked. Answered in the provider's
 //! own format; a body that is not a receipt list is refused with 400 and a reason.
 
 use std::sync::Arc;
@@ -61,8 +62,9 @@ async fn take(
                 .into_response();
         }
     };
+    let queue = n.names.notifier();
     for r in &receipts {
-        match store::receipt(&n.pool, provider, r).await {
+        match store::receipt(&n.pool, provider, r, &queue, n.clock.now()).await {
             Ok(true) => {}
             Ok(false) => {
                 tracing::warn!(provider, message_id = %r.provider_message_id, "A receipt matched no notification.")

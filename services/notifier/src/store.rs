@@ -11,6 +11,13 @@ use hongyan_domain::payloads::Chat;
 use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
+/// The columns of `notifications n` that [`read_request`] reads.
+macro_rules! request_columns {
+    () => {
+        "n.key, n.template, n.recipient::text AS recipient, n.audience_org, n.params::text AS params, n.caused_by"
+    };
+}
+
 /// A notification as the delivery loop works on it.
 #[derive(Clone, Debug)]
 pub struct Due {
@@ -110,16 +117,17 @@ pub async fn claim(
     claim_until: DateTime<Utc>,
     limit: i64,
 ) -> sqlx::Result<Vec<Due>> {
-    let rows = sqlx::query(
+    let rows = sqlx::query(concat!(
         "WITH picked AS (
              SELECT id, status AS was FROM notifications
              WHERE (status = 'pending' AND next_attempt_at <= $1) OR (status = 'sending' AND claimed_until < $1)
              ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED)
          UPDATE notifications n SET status = 'sending', attempts = n.attempts + 1, claimed_until = $2, updated_at = now()
          FROM picked WHERE n.id = picked.id
-         RETURNING n.id, n.key, n.template, n.recipient::text AS recipient, n.audience_org, n.params::text AS params, n.caused_by, n.channels, n.channel_index, n.attempts,
-                   n.useful_until, picked.was, n.uncertain_since",
-    )
+         RETURNING n.id, ",
+        request_columns!(),
+        ", n.channels, n.channel_index, n.attempts, n.useful_until, picked.was, n.uncertain_since",
+    ))
     .bind(now)
     .bind(claim_until)
     .bind(limit)
@@ -127,31 +135,9 @@ pub async fn claim(
     .await?;
     rows.into_iter()
         .map(|r| {
-            let recipient: Option<&str> = r.try_get("recipient")?;
-            let org: Option<String> = r.try_get("audience_org")?;
-            let params: &str = r.try_get("params")?;
-            let bad = |e: String| {
-                sqlx::Error::Decode(format!("a stored notification does not read back: {e}").into())
-            };
-            let to = match (recipient, org) {
-                (Some(r), _) => {
-                    To::Recipient(serde_json::from_str(r).map_err(|e| bad(e.to_string()))?)
-                }
-                (None, Some(org)) => To::Org(OrgId::parse(&org).map_err(|e| bad(e.to_string()))?),
-                (None, None) => return Err(bad("it names neither a recipient nor an org".into())),
-            };
             Ok(Due {
                 id: r.try_get("id")?,
-                request: NotificationRequest {
-                    key: r.try_get("key")?,
-                    template: r.try_get("template")?,
-                    to,
-                    params: serde_json::from_str(params).map_err(|e| bad(e.to_string()))?,
-                    caused_by: hongyan_domain::ids::EventId(
-                        r.try_get::<Option<Uuid>, _>("caused_by")?
-                            .unwrap_or_default(),
-                    ),
-                },
+                request: read_request(&r)?,
                 channels: r.try_get("channels")?,
                 channel_index: r.try_get::<i32, _>("channel_index")? as usize,
                 attempt: r.try_get::<i32, _>("attempts")? as u32,
@@ -161,6 +147,31 @@ pub async fn claim(
             })
         })
         .collect()
+}
+
+/// A stored request, from the `request_columns!()` of a row.
+fn read_request(r: &sqlx::postgres::PgRow) -> sqlx::Result<NotificationRequest> {
+    let recipient: Option<&str> = r.try_get("recipient")?;
+    let org: Option<String> = r.try_get("audience_org")?;
+    let params: &str = r.try_get("params")?;
+    let bad = |e: String| {
+        sqlx::Error::Decode(format!("a stored notification does not read back: {e}").into())
+    };
+    let to = match (recipient, org) {
+        (Some(r), _) => To::Recipient(serde_json::from_str(r).map_err(|e| bad(e.to_string()))?),
+        (None, Some(org)) => To::Org(OrgId::parse(&org).map_err(|e| bad(e.to_string()))?),
+        (None, None) => return Err(bad("it names neither a recipient nor an org".into())),
+    };
+    Ok(NotificationRequest {
+        key: r.try_get("key")?,
+        template: r.try_get("template")?,
+        to,
+        params: serde_json::from_str(params).map_err(|e| bad(e.to_string()))?,
+        caused_by: hongyan_domain::ids::EventId(
+            r.try_get::<Option<Uuid>, _>("caused_by")?
+                .unwrap_or_default(),
+        ),
+    })
 }
 
 /// One attempt as recorded.
@@ -384,12 +395,15 @@ impl Settlements {
 }
 
 /// A delivery receipt: the provider's last word on a notification it accepted. Matched by our
-/// notification id when the receipt carries it, else by the provider's message id. Returns
-/// whether it matched a notification.
+/// notification id when the receipt carries it, else by the provider's message id. A receipt
+/// saying the message never arrived fails the notification, announced and parked like any
+/// failure (for `source_queue`, the notifier's). Returns whether it matched a notification.
 pub async fn receipt(
     pool: &PgPool,
     provider: &str,
     r: &crate::providers::SmsReceipt,
+    source_queue: &str,
+    now: DateTime<Utc>,
 ) -> sqlx::Result<bool> {
     let id = r
         .notification_id
@@ -409,19 +423,57 @@ pub async fn receipt(
             ),
         )
     };
-    let done = sqlx::query(
-        "UPDATE notifications SET receipt = $4, status = $5, provider = coalesce(provider, $2),
-             last_error = CASE WHEN $5 = 'failed' THEN $4 ELSE last_error END, claimed_until = NULL, updated_at = now()
-         WHERE (id = $1 OR (provider = $2 AND provider_message_id = $3))",
-    )
+    let mut tx = pool.begin().await?;
+    let matched = sqlx::query(concat!(
+        "SELECT n.id, n.status, n.attempts, n.channels, n.channel_index, ",
+        request_columns!(),
+        " FROM notifications n WHERE n.id = $1 OR (n.provider = $2 AND n.provider_message_id = $3)
+         FOR UPDATE"
+    ))
     .bind(id)
     .bind(provider)
     .bind(&r.provider_message_id)
-    .bind(text)
-    .bind(status)
-    .execute(pool)
+    .fetch_all(&mut *tx)
     .await?;
-    Ok(done.rows_affected() > 0)
+    if matched.is_empty() {
+        return Ok(false);
+    }
+    let ids: Vec<Uuid> = matched
+        .iter()
+        .map(|m| m.try_get("id"))
+        .collect::<sqlx::Result<_>>()?;
+    sqlx::query(
+        "UPDATE notifications SET receipt = $2, status = $3, provider = coalesce(provider, $4),
+             last_error = CASE WHEN $3 = 'failed' THEN $2 ELSE last_error END, claimed_until = NULL, updated_at = now()
+         WHERE id = ANY($1)",
+    )
+    .bind(&ids)
+    .bind(&text)
+    .bind(status)
+    .bind(provider)
+    .execute(&mut *tx)
+    .await?;
+    let mut announced = Vec::new();
+    for m in matched.iter().filter(|_| !r.delivered) {
+        if m.try_get::<&str, _>("status")? == "failed" {
+            continue;
+        }
+        let request = read_request(m)?;
+        let channels: Vec<String> = m.try_get("channels")?;
+        let index = m.try_get::<i32, _>("channel_index")? as usize;
+        let end = crate::announce::End {
+            id: m.try_get("id")?,
+            request: &request,
+            attempts: m.try_get::<i32, _>("attempts")? as u32,
+            channel: channels.get(index).map(String::as_str).unwrap_or("sms"),
+            provider,
+            now,
+        };
+        announced.extend(crate::announce::failed(end, &text, source_queue));
+    }
+    writes::outbox(&mut tx, &announced).await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// Sends failed notifications again from their first channel: what an operator's `parked

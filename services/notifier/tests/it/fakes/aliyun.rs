@@ -21,6 +21,9 @@ pub struct Aliyun {
     /// Where to post a delivery receipt after each accepted send, as the provider does when
     /// receipts are enabled, and how long after the send (handsets take their time).
     receipts_to: Option<(String, std::time::Duration)>,
+    /// One client for every receipt: building one per receipt (TLS roots and all) made a
+    /// burst's receipts come seconds late.
+    pusher: reqwest::Client,
 }
 
 pub async fn start(access_key_id: &str, secret: &str, now: DateTime<Utc>) -> Fake {
@@ -41,11 +44,13 @@ pub async fn start_with_receipts(
         secret: secret.into(),
         nonces: Mutex::default(),
         receipts_to,
+        pusher: reqwest::Client::new(),
     };
     Fake::start(gateway, now).await
 }
 
 fn push_receipt(
+    client: reqwest::Client,
     url: String,
     delay: std::time::Duration,
     params: &BTreeMap<String, String>,
@@ -63,7 +68,6 @@ fn push_receipt(
     }]);
     tokio::spawn(async move {
         tokio::time::sleep(delay).await;
-        let client = reqwest::Client::new();
         for _ in 0..600 {
             let sent = client.post(&url).json(&body).send().await;
             if sent.is_ok_and(|r| r.status().is_success()) {
@@ -197,7 +201,13 @@ impl Behaviour for Aliyun {
                 let biz_id = match &self.receipts_to {
                     Some((url, delay)) => {
                         let biz_id = format!("{}^0", uuid::Uuid::new_v4().simple());
-                        push_receipt(url.clone(), *delay, &params(request), &biz_id);
+                        push_receipt(
+                            self.pusher.clone(),
+                            url.clone(),
+                            *delay,
+                            &params(request),
+                            &biz_id,
+                        );
                         biz_id
                     }
                     None => "900619746936498440^0".to_owned(),
