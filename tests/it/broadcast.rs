@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use crate::fakes::{self, Script};
 use crate::fixtures::{county, evt_id, member, outbound};
-use crate::notifier::{Env, morning, start, use_aliyun};
+use crate::notifier::{Env, checked_in_params, morning, start, use_aliyun};
 
 const EV: &str = "7d0c8a8e-5a1e-4f7e-9b8e-00000000b001";
 
@@ -271,14 +271,7 @@ async fn a_notification_that_fails_for_good_is_parked_and_a_replay_sends_it_agai
         "checked_in_branch",
         hongyan_domain::notify::Recipient::org_contact(&org, &contact),
         EventId::parse(EV).unwrap(),
-        &[
-            ("member_name", "王小明".into()),
-            ("receiving_org", "天河软件园党委".into()),
-            ("receiving_contact", "赵书记".into()),
-            ("receiving_phone", "13900000006".into()),
-            ("arrived_on", "2026-03-01".into()),
-            ("address", "天河路1号".into()),
-        ],
+        &checked_in_params(),
     );
     e.send(std::slice::from_ref(&req)).await;
     e.wait_rows(1).await;

@@ -16,4 +16,5 @@ mod ledger;
 mod notifier;
 mod ordering;
 mod ratelimit;
+mod receipts;
 mod resilience;

@@ -1,0 +1,215 @@
+//! The notifications table: intake inserts (idempotent on the key), the delivery loop claims
+//! what is due and records every attempt ([`settle`]), providers' receipts update it
+//! ([`receipt`]), and a broadcast reads its audience ([`audience`]).
+
+use chrono::{DateTime, Utc};
+use hongyan_domain::ids::OrgId;
+use hongyan_domain::notify::{NotificationRequest, To};
+use sqlx::{PgConnection, PgPool, Row};
+use uuid::Uuid;
+
+/// The columns of `notifications n` that [`read_request`] reads.
+macro_rules! request_columns {
+    () => {
+        "n.key, n.template, n.recipient::text AS recipient, n.audience_org, n.params::text AS params, n.caused_by"
+    };
+}
+
+mod audience;
+mod receipt;
+mod settle;
+
+pub use audience::{AudienceOrg, audience_members, audience_orgs};
+pub use receipt::receipt;
+pub use settle::{Attempt, Next, Settlements};
+
+/// A notification as the delivery loop works on it.
+#[derive(Clone, Debug)]
+pub struct Due {
+    pub id: Uuid,
+    pub request: NotificationRequest,
+    pub channels: Vec<String>,
+    pub channel_index: usize,
+    /// This attempt's number, counting from 1.
+    pub attempt: u32,
+    pub useful_until: DateTime<Utc>,
+    /// The previous claim ran out without a recorded answer: its worker died, maybe mid-send.
+    pub abandoned: bool,
+    /// Since when an abandoned send has waited for a receipt.
+    pub uncertain_since: Option<DateTime<Utc>>,
+}
+
+impl Due {
+    pub fn channel(&self) -> Option<&str> {
+        self.channels.get(self.channel_index).map(String::as_str)
+    }
+}
+
+/// Inserts new requests; a key already present is skipped. Returns how many were new.
+pub async fn insert(
+    conn: &mut PgConnection,
+    reqs: &[(NotificationRequest, DateTime<Utc>, DateTime<Utc>)],
+) -> sqlx::Result<u64> {
+    if reqs.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<Uuid> = reqs.iter().map(|_| Uuid::now_v7()).collect();
+    let keys: Vec<&str> = reqs.iter().map(|(r, _, _)| r.key.as_str()).collect();
+    let templates: Vec<&str> = reqs.iter().map(|(r, _, _)| r.template.as_str()).collect();
+    let recipients: Vec<Option<String>> = reqs
+        .iter()
+        .map(|(r, _, _)| {
+            r.person()
+                .map(|p| serde_json::to_string(p).expect("serializes"))
+        })
+        .collect();
+    let orgs: Vec<Option<&str>> = reqs
+        .iter()
+        .map(|(r, _, _)| match &r.to {
+            To::Org(org) => Some(org.as_str()),
+            To::Recipient(_) => None,
+        })
+        .collect();
+    let params: Vec<String> = reqs
+        .iter()
+        .map(|(r, _, _)| serde_json::to_string(&r.params).expect("serializes"))
+        .collect();
+    let caused: Vec<Uuid> = reqs.iter().map(|(r, _, _)| r.caused_by.0).collect();
+    // Channels are stored as a JSON array per row: arrays of arrays do not UNNEST row by row.
+    // A group's are decided when it is sent, from its org's robot.
+    let channels: Vec<serde_json::Value> = reqs
+        .iter()
+        .map(|(r, _, _)| match r.person() {
+            Some(p) => serde_json::json!(p.channels),
+            None => serde_json::json!([]),
+        })
+        .collect();
+    let next: Vec<DateTime<Utc>> = reqs.iter().map(|(_, n, _)| *n).collect();
+    let until: Vec<DateTime<Utc>> = reqs.iter().map(|(_, _, u)| *u).collect();
+    let done = sqlx::query(
+        "INSERT INTO notifications (id, key, template, recipient, audience_org, params, caused_by, channels, next_attempt_at, useful_until)
+         SELECT id, key, template, recipient::json, org, params::json, caused_by,
+                ARRAY(SELECT jsonb_array_elements_text(ch)), next, until
+         FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $10::text[], $5::text[], $6::uuid[], $7::jsonb[], $8::timestamptz[], $9::timestamptz[])
+              AS t(id, key, template, recipient, org, params, caused_by, ch, next, until)
+         ON CONFLICT (key) DO NOTHING",
+    )
+    .bind(ids)
+    .bind(keys)
+    .bind(templates)
+    .bind(recipients)
+    .bind(params)
+    .bind(caused)
+    .bind(channels)
+    .bind(next)
+    .bind(until)
+    .bind(orgs)
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() > 0 {
+        wake_deliveries(conn).await?;
+    }
+    Ok(done.rows_affected())
+}
+
+/// Wakes the delivery loops (`LISTEN hongyan_deliveries`) once the transaction commits.
+async fn wake_deliveries(conn: &mut PgConnection) -> sqlx::Result<()> {
+    sqlx::query("SELECT pg_notify('hongyan_deliveries', '')")
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Claims up to `limit` notifications due at `now` (and any whose worker vanished), so no
+/// other worker takes them until `claim_until`.
+pub async fn claim(
+    pool: &PgPool,
+    now: DateTime<Utc>,
+    claim_until: DateTime<Utc>,
+    limit: i64,
+) -> sqlx::Result<Vec<Due>> {
+    let rows = sqlx::query(concat!(
+        "WITH picked AS (
+             SELECT id, status AS was FROM notifications
+             WHERE (status = 'pending' AND next_attempt_at <= $1) OR (status = 'sending' AND claimed_until < $1)
+             ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED)
+         UPDATE notifications n SET status = 'sending', attempts = n.attempts + 1, claimed_until = $2, updated_at = now()
+         FROM picked WHERE n.id = picked.id
+         RETURNING n.id, ",
+        request_columns!(),
+        ", n.channels, n.channel_index, n.attempts, n.useful_until, picked.was, n.uncertain_since",
+    ))
+    .bind(now)
+    .bind(claim_until)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(Due {
+                id: r.try_get("id")?,
+                request: read_request(&r)?,
+                channels: r.try_get("channels")?,
+                channel_index: r.try_get::<i32, _>("channel_index")? as usize,
+                attempt: r.try_get::<i32, _>("attempts")? as u32,
+                useful_until: r.try_get("useful_until")?,
+                abandoned: r.try_get::<&str, _>("was")? == "sending",
+                uncertain_since: r.try_get("uncertain_since")?,
+            })
+        })
+        .collect()
+}
+
+/// A stored request, from the `request_columns!()` of a row.
+fn read_request(r: &sqlx::postgres::PgRow) -> sqlx::Result<NotificationRequest> {
+    let recipient: Option<&str> = r.try_get("recipient")?;
+    let org: Option<String> = r.try_get("audience_org")?;
+    let params: &str = r.try_get("params")?;
+    let bad = |e: String| {
+        sqlx::Error::Decode(format!("a stored notification does not read back: {e}").into())
+    };
+    let to = match (recipient, org) {
+        (Some(r), _) => To::Recipient(serde_json::from_str(r).map_err(|e| bad(e.to_string()))?),
+        (None, Some(org)) => To::Org(OrgId::parse(&org).map_err(|e| bad(e.to_string()))?),
+        (None, None) => return Err(bad("it names neither a recipient nor an org".into())),
+    };
+    Ok(NotificationRequest {
+        key: r.try_get("key")?,
+        template: r.try_get("template")?,
+        to,
+        params: serde_json::from_str(params).map_err(|e| bad(e.to_string()))?,
+        caused_by: hongyan_domain::ids::EventId(
+            r.try_get::<Option<Uuid>, _>("caused_by")?
+                .unwrap_or_default(),
+        ),
+    })
+}
+
+/// Sends failed notifications again from their first channel: what an operator's `parked
+/// replay` of a failed notification means. Returns how many were revived.
+pub async fn revive(
+    conn: &mut PgConnection,
+    keys: &[&str],
+    now: DateTime<Utc>,
+    until: &[DateTime<Utc>],
+) -> sqlx::Result<u64> {
+    if keys.is_empty() {
+        return Ok(0);
+    }
+    let done = sqlx::query(
+        "UPDATE notifications n SET status = 'pending', attempts = 0, channel_index = 0, next_attempt_at = $2,
+             useful_until = greatest(n.useful_until, u.until), claimed_until = NULL, uncertain_since = NULL,
+             last_error = 'replayed after: ' || coalesce(n.last_error, ''), updated_at = now()
+         FROM UNNEST($1::text[], $3::timestamptz[]) AS u(key, until)
+         WHERE n.key = u.key AND n.status = 'failed'",
+    )
+    .bind(keys)
+    .bind(now)
+    .bind(until)
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() > 0 {
+        wake_deliveries(conn).await?;
+    }
+    Ok(done.rows_affected())
+}

@@ -1,0 +1,227 @@
+//! The notifier and its providers' receipts (DESIGN.md section 5): receipts posted back update
+//! and, when a message never arrived, fail a notification; and a notifier killed mid-burst
+//! neither loses a notification nor texts anyone twice, because it waits for the receipt of a
+//! send it may have made before sending again.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use hongyan_domain::envelope::system_envelope;
+
+use crate::env::{TestEnv, config_dir};
+use crate::fakes;
+use crate::notifier::{morning, request, start, use_aliyun};
+
+const EV1: &str = "7d0c8a8e-5a1e-4f7e-9b8e-000000000001";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn receipts_posted_by_the_provider_update_the_notification() {
+    let port = free_port();
+    let receipts = format!("http://127.0.0.1:{port}/v1/receipts/aliyun");
+    let fake = fakes::aliyun::start_with_receipts(
+        "test-key-id",
+        "test-secret",
+        morning(),
+        Some((receipts.clone(), Duration::ZERO)),
+    )
+    .await;
+    let url = fake.base_url.clone();
+    let e = start(move |s| {
+        use_aliyun(s, url);
+        s.notifier.receipts_listen = format!("127.0.0.1:{port}");
+    })
+    .await;
+    tokio::spawn(hongyan_notifier::receipts::serve(
+        e.n.clone(),
+        e.stop.clone(),
+    ));
+    e.send(&[request(EV1, "13911110001", &["sms"])]).await;
+    e.wait_rows(1).await;
+    e.round().await;
+    e.env
+        .eventually("the receipt recorded", || async {
+            e.env
+                .scalar_i64(
+                    "SELECT count(*) FROM notifications WHERE receipt LIKE 'delivered DELIVERED%'",
+                )
+                .await
+                == 1
+        })
+        .await;
+    let out_id = fakes::aliyun::params(&fake.only())
+        .get("OutId")
+        .cloned()
+        .unwrap();
+    let id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM notifications")
+        .fetch_one(&e.env.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        out_id,
+        id.to_string(),
+        "our notification id travels as OutId and comes back"
+    );
+
+    // A failed receipt for the same message: the provider's last word.
+    let client = reqwest::Client::new();
+    let biz: String = sqlx::query_scalar("SELECT provider_message_id FROM notifications")
+        .fetch_one(&e.env.pool)
+        .await
+        .unwrap();
+    let failed_receipt = serde_json::json!([{"phone_number": "13911110001", "send_time": "2026-03-02 10:00:00", "report_time": "2026-03-02 10:01:00",
+        "success": false, "err_code": "MK:0001", "err_msg": "用户关机", "biz_id": biz, "out_id": ""}]);
+    let post_failed = || client.post(&receipts).json(&failed_receipt).send();
+    let answer = post_failed().await.unwrap();
+    assert!(answer.status().is_success());
+    assert_eq!(
+        answer.text().await.unwrap(),
+        r#"{"code":0,"msg":"接收成功"}"#
+    );
+    assert_eq!(e.status().await[0].0, "failed");
+    let failed = e.announced("notification.failed").await;
+    assert_eq!(failed.len(), 1, "the failure is announced");
+    assert!(
+        failed[0]["data"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("MK:0001"),
+        "{}",
+        failed[0]
+    );
+    assert_eq!(failed[0]["data"]["recipient"], "139****0001");
+    let parked: Vec<(String, String)> = sqlx::query_as(
+        "SELECT park_reason, park_source_queue FROM outbox WHERE park_reason IS NOT NULL",
+    )
+    .fetch_all(&e.env.pool)
+    .await
+    .unwrap();
+    assert_eq!(parked.len(), 1, "and the request parked for a replay");
+    assert!(parked[0].0.contains("用户关机"), "{}", parked[0].0);
+    assert_eq!(parked[0].1, e.env.names.notifier());
+    // The same receipt posted again (providers repeat them) changes nothing more.
+    assert!(post_failed().await.unwrap().status().is_success());
+    assert_eq!(e.announced("notification.failed").await.len(), 1);
+    // Not a receipt list: refused with a reason, nothing changed.
+    let bad = client
+        .post(&receipts)
+        .body("not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    assert!(bad.text().await.unwrap().contains("receipt"));
+    e.finish().await;
+}
+
+#[tokio::test]
+async fn the_notifier_killed_mid_burst_sends_nothing_twice_and_loses_nothing() {
+    const COUNT: usize = 600;
+    let env = TestEnv::new().await;
+    let port = free_port();
+    // Receipts come 3 s after each send: later than a dead worker's claim runs out (2 s), so
+    // only waiting for the receipt (up to 10 s) keeps the restarted notifier from resending.
+    let receipts = format!("http://127.0.0.1:{port}/v1/receipts/aliyun");
+    let fake = fakes::aliyun::start_with_receipts(
+        "test-key-id",
+        "test-secret",
+        Utc::now(),
+        Some((receipts, Duration::from_secs(3))),
+    )
+    .await;
+    let reqs: Vec<serde_json::Value> = (0..COUNT)
+        .map(|i| {
+            let ev = format!("7d0c8a8e-5a1e-4f7e-9b8e-{i:012}");
+            let r = request(&ev, &format!("1391{i:07}"), &["sms"]);
+            system_envelope(
+                hongyan_domain::notify::ROUTING_KEY,
+                Utc::now(),
+                serde_json::to_value(&r).unwrap(),
+            )
+            .1
+        })
+        .collect();
+    env.publish_all(&reqs).await;
+    let notifier = |env: &TestEnv| {
+        let mut cmd = env.hongyan();
+        cmd.arg("notifier")
+            .env(
+                "HONGYAN__NOTIFIER__TEMPLATES_DIR",
+                config_dir().join("templates"),
+            )
+            .env("HONGYAN__NOTIFIER__SMS__PROVIDER", "aliyun")
+            .env("HONGYAN__NOTIFIER__SMS__ALIYUN__BASE_URL", &fake.base_url)
+            .env(
+                "HONGYAN__NOTIFIER__SMS__ALIYUN__ACCESS_KEY_ID",
+                "test-key-id",
+            )
+            .env(
+                "HONGYAN__NOTIFIER__SMS__ALIYUN__ACCESS_KEY_SECRET",
+                "test-secret",
+            )
+            .env(
+                "HONGYAN__NOTIFIER__SMS__TEMPLATES__CHECKED_IN_BRANCH",
+                "SMS_100001",
+            )
+            .env(
+                "HONGYAN__NOTIFIER__RECEIPTS_LISTEN",
+                format!("127.0.0.1:{port}"),
+            )
+            .env("HONGYAN__NOTIFIER__RECEIPT_WAIT_SECS", "10")
+            .env("HONGYAN__NOTIFIER__CLAIM_SECS", "2")
+            .env("HONGYAN__NOTIFIER__BATCH_SIZE", "50")
+            .env("HONGYAN__NOTIFIER__CONCURRENCY", "16")
+            .env("HONGYAN__POLICY__SMS_QUIET_HOURS", "")
+            .kill_on_drop(true);
+        cmd.spawn().expect("hongyan notifier starts")
+    };
+    let delivered = || async {
+        env.scalar_i64("SELECT count(*) FROM notifications WHERE status = 'delivered'")
+            .await
+    };
+
+    let mut first = notifier(&env);
+    env.eventually("a good part sent", || async {
+        fake.seen().len() > COUNT / 4
+    })
+    .await;
+    first.start_kill().unwrap(); // SIGKILL, with sends in flight
+    first.wait().await.unwrap();
+    let at_kill = fake.seen().len();
+    assert!(
+        at_kill < COUNT,
+        "killed mid-burst ({at_kill} of {COUNT} sent)"
+    );
+
+    let mut second = notifier(&env);
+    env.eventually_within(
+        Duration::from_secs(120),
+        "every notification delivered",
+        || async { delivered().await == COUNT as i64 },
+    )
+    .await;
+    second.start_kill().unwrap();
+    second.wait().await.unwrap();
+
+    let mut per_id = std::collections::HashMap::new();
+    for seen in fake.seen() {
+        *per_id
+            .entry(fakes::aliyun::params(&seen).get("OutId").cloned().unwrap())
+            .or_insert(0) += 1;
+    }
+    assert_eq!(
+        per_id.len(),
+        COUNT,
+        "nothing lost: every notification reached the provider"
+    );
+    let twice: Vec<_> = per_id.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "nothing sent twice: {twice:?}");
+    env.finish().await;
+}
