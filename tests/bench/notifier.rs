@@ -7,11 +7,9 @@
 //! Each run uses its own database, queue prefix and Redis prefix, and drops them afterwards.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::extract::State;
 use chrono::{DateTime, Utc};
 use clap::{Parser, ValueEnum};
 use hongyan_adapters::Settings;
@@ -27,8 +25,11 @@ use hongyan_notifier::Notifier;
 use hongyan_notifier::providers::console::Console;
 use lapin::options::{QueueDeclareOptions, QueueDeleteOptions};
 use lapin::types::FieldTable;
-use serde_json::json;
 use tokio_util::sync::CancellationToken;
+
+mod fake_sms;
+
+use fake_sms::FakeSms;
 
 #[derive(Parser)]
 struct Args {
@@ -439,51 +440,6 @@ fn request(i: usize, event: EventId) -> NotificationRequest {
             ("address", "天河路1号".into()),
         ],
     )
-}
-
-/// A stand-in for Aliyun's SendSms that accepts everything at once. Unlike the test fakes it
-/// checks no signature: it measures the notifier's side (signing, HTTP, recording), and a
-/// check here would only add the fake's own cost to the figures.
-struct FakeSms {
-    base_url: String,
-    answered: Arc<AtomicU64>,
-    stop: CancellationToken,
-}
-
-impl FakeSms {
-    async fn start() -> anyhow::Result<Self> {
-        let answered = Arc::new(AtomicU64::new(0));
-        let router = axum::Router::new()
-            .fallback(answer)
-            .with_state(answered.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let base_url = format!("http://{}", listener.local_addr()?);
-        let stop = CancellationToken::new();
-        let stopped = stop.clone();
-        tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(stopped.cancelled_owned())
-                .await
-        });
-        Ok(Self {
-            base_url,
-            answered,
-            stop,
-        })
-    }
-}
-
-/// Aliyun's success answer (PROVIDERS.md, "Aliyun SMS"). The body is taken, not ignored, so
-/// the connection stays reusable.
-async fn answer(
-    State(answered): State<Arc<AtomicU64>>,
-    _body: Bytes,
-) -> axum::Json<serde_json::Value> {
-    let n = answered.fetch_add(1, Ordering::Relaxed);
-    axum::Json(json!({
-        "Code": "OK", "Message": "OK", "BizId": format!("{n:012}^0"),
-        "RequestId": uuid::Uuid::new_v4().to_string().to_uppercase(),
-    }))
 }
 
 async fn wait_for_consumers(conn: &lapin::Connection, queue: &str) -> anyhow::Result<()> {
