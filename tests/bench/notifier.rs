@@ -82,6 +82,69 @@ struct Figures {
     failed: i64,
     other_attempts: i64,
     sent: u64,
+    cpu: CpuUse,
+}
+
+/// CPU time the whole machine and this process spent over the timed part of a run, in
+/// jiffies (1/100 s): a cost per notification that, unlike the rate, does not depend on what
+/// else the machine is doing.
+#[derive(Clone, Copy)]
+struct CpuUse {
+    machine: u64,
+    this_process: u64,
+}
+
+impl CpuUse {
+    /// Busy time so far: user, nice, system, irq and softirq of `/proc/stat`, and utime plus
+    /// stime of `/proc/self/stat`. Zero where /proc is missing.
+    fn now() -> Self {
+        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        let machine = stat
+            .lines()
+            .next()
+            .map(|l| {
+                let f: Vec<u64> = l
+                    .split_whitespace()
+                    .skip(1)
+                    .filter_map(|v| v.parse().ok())
+                    .collect();
+                [0, 1, 2, 5, 6].iter().filter_map(|&i| f.get(i)).sum()
+            })
+            .unwrap_or(0);
+        let own = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+        // The fields after the command name, which is in parentheses and may hold spaces:
+        // state, then ppid (field 4) on; utime and stime are fields 14 and 15.
+        let after = own.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let field = |n: usize| -> u64 {
+            after
+                .split_whitespace()
+                .nth(n - 3)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        let this_process = field(14) + field(15);
+        Self {
+            machine,
+            this_process,
+        }
+    }
+
+    fn since(self, start: Self) -> Self {
+        Self {
+            machine: self.machine.saturating_sub(start.machine),
+            this_process: self.this_process.saturating_sub(start.this_process),
+        }
+    }
+
+    /// `machine … ms, of which this process … ms, per 1000 notifications`.
+    fn per_thousand(self, count: usize) -> String {
+        let ms = |j: u64| j as f64 * 10.0 * 1000.0 / count as f64;
+        format!(
+            "CPU per 1000 notifications: {:.0} ms on the whole machine, of which {:.0} ms in this process",
+            ms(self.machine),
+            ms(self.this_process)
+        )
+    }
 }
 
 fn rss_mib() -> (f64, f64) {
@@ -127,6 +190,7 @@ async fn main() -> anyhow::Result<()> {
                 f.rate,
                 f.elapsed.as_secs_f64()
             );
+            println!("  {}", f.cpu.per_thousand(args.count));
             println!(
                 "  check: {} sent by the sink, {} failed, {} attempts other than delivered",
                 f.sent, f.failed, f.other_attempts
@@ -153,6 +217,7 @@ async fn main() -> anyhow::Result<()> {
             "  after the last publish confirm: {:.0} notifications/s",
             f.rate_after
         );
+        println!("  {}", f.cpu.per_thousand(args.count));
         println!("  enqueue to recorded delivery: {}", ms(f.total));
         println!("    of which enqueue to intake: {}", ms(f.intake));
         println!("    and intake to recorded delivery: {}", ms(f.delivery));
@@ -260,7 +325,7 @@ async fn measure(s: &Settings, args: &Args, fake: Option<&FakeSms>) -> anyhow::R
 
     let publisher = Publisher::open(&conn).await?;
     let exchange = names.exchange();
-    let (start, started_at) = (Instant::now(), Utc::now());
+    let (start, started_at, cpu_at_start) = (Instant::now(), Utc::now(), CpuUse::now());
     // Latency from enqueue: a request's row gets `created_at` only at intake, so the driver
     // keeps, per request (by its distinct `caused_by`), the wall-clock time at which its chunk
     // of 1000 began publishing, and SQL joins that with `delivery_attempts.at` afterwards. The
@@ -298,13 +363,13 @@ async fn measure(s: &Settings, args: &Args, fake: Option<&FakeSms>) -> anyhow::R
         }
         anyhow::Ok((Instant::now(), Utc::now(), caused, enqueued))
     });
-    let (mut start, mut started_at) = (start, started_at);
+    let (mut start, mut started_at, mut cpu_at_start) = (start, started_at, cpu_at_start);
     let mut publishing = Some(publishing);
     let mut preloaded = None;
     if args.preload {
         preloaded = Some(publishing.take().expect("publishing").await??);
         running = Some(start_notifier().await?);
-        (start, started_at) = (Instant::now(), Utc::now());
+        (start, started_at, cpu_at_start) = (Instant::now(), Utc::now(), CpuUse::now());
     }
     let running = running.expect("the notifier is running");
 
@@ -312,6 +377,7 @@ async fn measure(s: &Settings, args: &Args, fake: Option<&FakeSms>) -> anyhow::R
     // rows are wide and every update leaves a dead version behind (none is HOT: `status` is in
     // the partial index's predicate): there a count took 56 ms towards the end of a run.
     let mut last_report = Instant::now();
+    let cpu: CpuUse;
     let (mut last_done, mut last_progress) = (0, Instant::now());
     loop {
         let delivered: i64 =
@@ -319,6 +385,7 @@ async fn measure(s: &Settings, args: &Args, fake: Option<&FakeSms>) -> anyhow::R
                 .fetch_one(&pool)
                 .await?;
         if delivered >= count as i64 {
+            cpu = CpuUse::now().since(cpu_at_start);
             break;
         }
         if delivered > last_done {
@@ -413,6 +480,7 @@ async fn measure(s: &Settings, args: &Args, fake: Option<&FakeSms>) -> anyhow::R
         failed,
         other_attempts,
         sent,
+        cpu,
     })
 }
 
