@@ -4,9 +4,11 @@
 //! sent back by `parked replay`, makes the failed row go out again from its first channel; any
 //! other repeat of a key sends nothing.
 
+use chrono::{DateTime, Utc};
 use hongyan_adapters::amqp::consumer::{BatchHandler, ack_batch};
 use hongyan_adapters::amqp::parked::{self, Received};
 use hongyan_adapters::amqp::publisher::{Outgoing, Publisher};
+use hongyan_adapters::store::is_transient;
 use hongyan_domain::notify::{NotificationRequest, ROUTING_KEY};
 use lapin::message::Delivery;
 
@@ -38,61 +40,110 @@ pub fn read(body: &[u8]) -> Result<NotificationRequest, String> {
         .map_err(|e| format!("The notification request does not fit ({e}); send key, template, recipient or org, params and caused_by."))
 }
 
+/// A request ready to store: the request, when it may first go, until when it is worth
+/// sending.
+type Row = (NotificationRequest, DateTime<Utc>, DateTime<Utc>);
+
 impl BatchHandler for Intake<'_> {
     async fn handle(&self, publisher: &Publisher, batch: Vec<Delivery>) -> anyhow::Result<()> {
         let n = self.0;
         let queue = n.names.notifier();
         let now = n.clock.now();
-        let mut rows = Vec::with_capacity(batch.len());
-        // Failed notifications an operator sent back with `parked replay`: sent again.
-        let mut replayed: Vec<usize> = Vec::new();
+        let mut rows: Vec<Row> = Vec::with_capacity(batch.len());
+        // Per row: the delivery it came from, and whether an operator sent it back with
+        // `parked replay` (a failed notification's request, to be sent again).
+        let mut from: Vec<(usize, bool)> = Vec::with_capacity(batch.len());
         let mut parked: Vec<Outgoing> = Vec::new();
-        for d in &batch {
-            match read(&d.data).and_then(|req| match n.templates.get(&req.template) {
-                Some(t) => {
-                    let until = t.useful_until(now);
-                    Ok((req, now, until))
-                }
-                None => Err(format!("Template {:?} does not exist; add config/templates/{}.toml or fix the request.", req.template, req.template)),
-            }) {
+        let park = |d: &Delivery, reason: &str, parked: &mut Vec<Outgoing>| {
+            let received =
+                Received::from_delivery(d.routing_key.as_str(), &d.properties, d.data.clone());
+            tracing::warn!(reason = %reason, "Notification request parked.");
+            parked.push(received.parked(&n.names, &queue, reason));
+        };
+        for (i, d) in batch.iter().enumerate() {
+            match read(&d.data).and_then(|req| row(n, req, now)) {
                 Ok(row) => {
-                    if parked::was_replayed(&d.properties) {
-                        replayed.push(rows.len());
-                    }
                     rows.push(row);
+                    from.push((i, parked::was_replayed(&d.properties)));
                 }
-                Err(reason) => {
-                    let received = Received::from_delivery(
-                        d.routing_key.as_str(),
-                        &d.properties,
-                        d.data.clone(),
-                    );
-                    tracing::warn!(reason = %reason, "Notification request parked.");
-                    parked.push(received.parked(&n.names, &queue, &reason));
-                }
+                Err(reason) => park(d, &reason, &mut parked),
             }
         }
-        let mut tx = n.pool.begin().await?;
-        let fresh = store::insert(&mut tx, &rows).await?;
-        let keys: Vec<&str> = replayed.iter().map(|&i| rows[i].0.key.as_str()).collect();
-        let until: Vec<_> = replayed.iter().map(|&i| rows[i].2).collect();
-        let revived = store::revive(&mut tx, &keys, now, &until).await?;
-        tx.commit().await?;
-        if revived > 0 {
-            tracing::info!(
-                revived,
-                "Failed notifications replayed by an operator go out again."
-            );
+        let replayed: Vec<bool> = from.iter().map(|&(_, r)| r).collect();
+        match store(n, &rows, &replayed, now).await {
+            Ok(()) => {}
+            Err(e) if is_transient(&e) => return Err(e.into()),
+            // Something in one request the checks above let through: store them one by one,
+            // park the ones the database refuses, and keep the queue moving.
+            Err(e) => {
+                tracing::error!(error = %e, requests = rows.len(), "Notification requests did not store together; storing them one by one.");
+                for (j, &(i, replayed)) in from.iter().enumerate() {
+                    match store(n, &rows[j..=j], &[replayed], now).await {
+                        Ok(()) => {}
+                        Err(e) if is_transient(&e) => return Err(e.into()),
+                        Err(e) => park(
+                            &batch[i],
+                            &format!(
+                                "hongyan could not store this notification request ({e}); this is a fault in hongyan or its database, not in the request: report it, and replay once fixed."
+                            ),
+                            &mut parked,
+                        ),
+                    }
+                }
+            }
         }
         publisher.publish_all(&parked).await?;
         ack_batch(&batch).await?;
         tracing::debug!(
             requests = batch.len(),
-            new = fresh,
             parked = parked.len(),
             "Notification requests taken in."
         );
         n.wake.notify_one();
         Ok(())
     }
+}
+
+/// A request as it is stored, or why it cannot be.
+fn row(n: &Notifier, req: NotificationRequest, now: DateTime<Utc>) -> Result<Row, String> {
+    req.check_key()?;
+    match n.templates.get(&req.template) {
+        Some(t) => {
+            let until = t.useful_until(now);
+            Ok((req, now, until))
+        }
+        None => Err(format!(
+            "Template {:?} does not exist; add config/templates/{}.toml or fix the request.",
+            req.template, req.template
+        )),
+    }
+}
+
+/// Stores `rows` in one transaction: new keys become notifications, and a replayed request
+/// whose notification failed sends it again from its first channel.
+async fn store(
+    n: &Notifier,
+    rows: &[Row],
+    replayed: &[bool],
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    let mut tx = n.pool.begin().await?;
+    let fresh = store::insert(&mut tx, rows).await?;
+    let again: Vec<&Row> = rows
+        .iter()
+        .zip(replayed)
+        .filter_map(|(row, &r)| r.then_some(row))
+        .collect();
+    let keys: Vec<&str> = again.iter().map(|(req, _, _)| req.key.as_str()).collect();
+    let until: Vec<DateTime<Utc>> = again.iter().map(|&&(_, _, until)| until).collect();
+    let revived = store::revive(&mut tx, &keys, now, &until).await?;
+    tx.commit().await?;
+    if revived > 0 {
+        tracing::info!(
+            revived,
+            "Failed notifications replayed by an operator go out again."
+        );
+    }
+    tracing::trace!(new = fresh, "Notification requests stored.");
+    Ok(())
 }

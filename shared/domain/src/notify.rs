@@ -61,6 +61,10 @@ pub enum To {
     Org(OrgId),
 }
 
+/// The longest idempotency key, in bytes: room for a broadcast's key plus a member's id after
+/// fan-out, far below what PostgreSQL's unique index can hold.
+pub const MAX_KEY_BYTES: usize = 512;
+
 /// One notification to send once.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NotificationRequest {
@@ -114,6 +118,28 @@ impl NotificationRequest {
             params: owned(params),
             caused_by,
         }
+    }
+
+    /// Whether its key can be stored and looked up: 1 to [`MAX_KEY_BYTES`] bytes, no control
+    /// characters. Says what is wrong and what to do.
+    pub fn check_key(&self) -> Result<(), String> {
+        let key = &self.key;
+        if key.is_empty() {
+            return Err("The key is empty; give each notification a deterministic key, e.g. template:event:person.".into());
+        }
+        if key.len() > MAX_KEY_BYTES {
+            return Err(format!(
+                "The key is {} bytes, more than {MAX_KEY_BYTES}; build it from ids (template:event:person), not from text.",
+                key.len()
+            ));
+        }
+        if key.chars().any(char::is_control) {
+            return Err(
+                "The key holds a control character; build it from ids (template:event:person)."
+                    .into(),
+            );
+        }
+        Ok(())
     }
 
     /// The person it is for, unless it is a broadcast to a group.
@@ -187,6 +213,22 @@ mod tests {
             a.key,
             "checked_in_branch:7d0c8a8e-5a1e-4f7e-9b8e-0c7a1e2b3c4d:org:b1"
         );
+    }
+
+    #[test]
+    fn keys_that_cannot_be_stored_are_refused_with_what_to_do() {
+        let ev = EventId::parse("7d0c8a8e-5a1e-4f7e-9b8e-0c7a1e2b3c4d").unwrap();
+        let org = OrgId::parse("b1").unwrap();
+        let mut r = NotificationRequest::broadcast(templates::STUDY_PACK, org, "p", ev, &[]);
+        assert_eq!(r.check_key(), Ok(()));
+        r.key = String::new();
+        assert!(r.check_key().unwrap_err().contains("empty"));
+        r.key = "k\0".into();
+        assert!(r.check_key().unwrap_err().contains("control character"));
+        r.key = "键".repeat(170);
+        assert_eq!(r.check_key(), Ok(()), "510 bytes fit");
+        r.key.push_str("abc");
+        assert!(r.check_key().unwrap_err().contains("513 bytes"));
     }
 
     #[test]
