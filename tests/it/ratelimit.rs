@@ -254,3 +254,40 @@ async fn a_refused_send_costs_no_capacity() {
         }
     );
 }
+
+#[tokio::test]
+async fn a_round_of_sends_asked_at_once_is_answered_in_order() {
+    let space = Space::new();
+    let limiter = space.replica().await;
+    let provider = Limit::per_second(500);
+    let phone = Limit::per_day(3);
+    let names: Vec<String> = (0..200).map(|i| format!("phone:{i}")).collect();
+    let sms = |to: &str| vec![("sms:aliyun".to_owned(), provider), (to.to_owned(), phone)];
+    // Phone x four times, a send with no limits, then 600 sends over 200 phones: more than
+    // one script call's worth, so the answers span calls.
+    let mut sends: Vec<Vec<(String, Limit)>> = vec![sms("phone:x"); 4];
+    sends.push(Vec::new());
+    sends.extend((0..600).map(|i| sms(&names[i % 200])));
+    let borrowed: Vec<Vec<(&str, Limit)>> = sends
+        .iter()
+        .map(|w| w.iter().map(|(n, l)| (n.as_str(), *l)).collect())
+        .collect();
+    let asked: Vec<&[(&str, Limit)]> = borrowed.iter().map(Vec::as_slice).collect();
+    let decisions = limiter.acquire_each(&asked, T0).await.unwrap();
+
+    assert_eq!(decisions.len(), sends.len(), "one answer per send");
+    assert!(decisions[..3].iter().all(Decision::is_allowed));
+    assert_eq!(
+        decisions[3],
+        Decision::Wait { until_ms: T0 + DAY },
+        "phone x's fourth waits a day"
+    );
+    assert_eq!(decisions[4], Decision::Allowed, "no limits, no wait");
+    // The provider's 500 this second: 3 went to phone x, the refused fourth took none.
+    let (now, later) = decisions[5..].split_at(497);
+    assert!(now.iter().all(Decision::is_allowed));
+    assert!(
+        later.iter().all(|d| *d == Decision::Wait { until_ms: T0 + 1_000 }),
+        "the rest wait for the provider's next second: {later:?}"
+    );
+}

@@ -30,8 +30,11 @@ pub struct Channels {
 
 impl Channels {
     pub fn from_settings(s: &NotifierSettings, console: Console) -> Result<Self, ProviderError> {
+        // Providers' APIs answer where they are asked; a redirect would be a misconfigured
+        // base URL, better reported than followed with a signed request.
         let client = reqwest::Client::builder()
             .timeout(Duration::from_millis(s.send_timeout_ms))
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ProviderError::Settings {
                 provider: "http",

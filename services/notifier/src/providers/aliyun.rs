@@ -123,15 +123,21 @@ pub fn percent_encode(value: &str) -> String {
 /// `%2A`). Written straight into `out`: a send encodes its whole query twice.
 fn percent_encode_into(out: &mut String, value: &str) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &b in value.as_bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
+    let unreserved = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~');
+    let mut rest = value;
+    // Runs of unreserved characters are copied whole; a send's query is mostly such runs.
+    while let Some(at) = rest.bytes().position(|b| !unreserved(b)) {
+        out.push_str(&rest[..at]);
+        // The encoded character: one byte for ASCII, up to four for the UTF-8 of others.
+        let width = rest[at..].chars().next().map_or(1, char::len_utf8);
+        for &b in &rest.as_bytes()[at..at + width] {
             out.push('%');
             out.push(char::from(HEX[usize::from(b >> 4)]));
             out.push(char::from(HEX[usize::from(b & 0xf)]));
         }
+        rest = &rest[at + width..];
     }
+    out.push_str(rest);
 }
 
 /// `k=v&...` over the sorted parameters, names and values encoded. Also the form body, since
@@ -227,6 +233,12 @@ mod tests {
         assert_eq!(percent_encode("a-b_c.d~e"), "a-b_c.d~e");
         assert_eq!(percent_encode("a b*c/d+e=f&g"), "a%20b%2Ac%2Fd%2Be%3Df%26g");
         assert_eq!(percent_encode("红"), "%E7%BA%A2");
+        assert_eq!(
+            percent_encode("a红b 😀~%"),
+            "a%E7%BA%A2b%20%F0%9F%98%80~%25",
+            "runs, multi-byte characters and a trailing encoded byte"
+        );
+        assert_eq!(percent_encode(""), "");
     }
 
     #[test]

@@ -219,12 +219,10 @@ impl Settlements {
             .execute(&mut *tx)
             .await?;
         }
-        let announce: Vec<OutboxRow> = all
-            .iter()
-            .flat_map(|s| s.announce.iter().cloned())
-            .collect();
+        let settled = all.len();
+        let announce: Vec<OutboxRow> = all.into_iter().flat_map(|s| s.announce).collect();
         writes::outbox(&mut tx, &announce).await?;
         tx.commit().await?;
-        Ok(all.len())
+        Ok(settled)
     }
 }

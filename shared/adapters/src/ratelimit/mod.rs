@@ -118,67 +118,81 @@ impl RateLimiter {
     }
 
     /// Many sends, each against its own limits as [`RateLimiter::acquire_all`] takes them, in
-    /// one round trip to Redis (a pipeline of script calls). Redis runs them in order, so two
-    /// sends wanting the same limit see each other exactly as two separate calls would.
+    /// one round trip to Redis: one script call per [`SENDS_PER_CALL`] sends, pipelined. The
+    /// script takes the sends in order, so two sends wanting the same limit see each other
+    /// exactly as two separate calls would.
     pub async fn acquire_each(
         &self,
         sends: &[&[(&str, Limit)]],
         now_ms: i64,
     ) -> RedisResult<Vec<Decision>> {
-        let mut pipe = redis::pipe();
-        let mut asked = Vec::with_capacity(sends.len());
-        for wants in sends {
-            asked.push(!wants.is_empty());
-            if !wants.is_empty() {
-                pipe.add_command(self.call(wants, now_ms)?);
-            }
+        if now_ms < 0 {
+            return Err(invalid("the time must not be before 1970", "-"));
         }
-        if !asked.contains(&true) {
+        let asking: Vec<&[(&str, Limit)]> =
+            sends.iter().copied().filter(|w| !w.is_empty()).collect();
+        if asking.is_empty() {
             return Ok(vec![Decision::Allowed; sends.len()]);
         }
+        let mut pipe = redis::pipe();
+        for chunk in asking.chunks(SENDS_PER_CALL) {
+            pipe.add_command(self.call(chunk, now_ms)?);
+        }
         let mut conn = self.conn.clone();
-        let answers: Vec<(i64, i64)> = match pipe.query_async(&mut conn).await {
+        let answers: Vec<Vec<i64>> = match pipe.query_async(&mut conn).await {
             Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
-                // Redis lost its scripts (a restart): none of the calls ran. Load and ask again.
                 self.script.prepare_invoke().load_async(&mut conn).await?;
                 pipe.query_async(&mut conn).await?
             }
             other => other?,
         };
-        let mut answers = answers.into_iter();
-        asked
-            .into_iter()
-            .map(|asked| match asked {
-                false => Ok(Decision::Allowed),
-                true => match answers.next() {
-                    Some((1, _)) => Ok(Decision::Allowed),
-                    Some((_, until_ms)) => Ok(Decision::Wait { until_ms }),
-                    None => Err(invalid("Redis answered fewer calls than were sent", "-")),
+        let mut answers = answers.into_iter().flatten();
+        sends
+            .iter()
+            .map(|wants| match wants.is_empty() {
+                true => Ok(Decision::Allowed),
+                false => match answers.next() {
+                    Some(0) => Ok(Decision::Allowed),
+                    Some(until_ms) => Ok(Decision::Wait { until_ms }),
+                    None => Err(invalid(
+                        "Redis answered for fewer sends than were asked",
+                        "-",
+                    )),
                 },
             })
             .collect()
     }
 
-    /// `EVALSHA window.lua now (key count per_ms)...` for one send.
-    fn call(&self, wants: &[(&str, Limit)], now_ms: i64) -> RedisResult<redis::Cmd> {
+    /// One script call for `sends`: their keys in order, and per send its number of limits
+    /// followed by each limit's count and window.
+    fn call(&self, sends: &[&[(&str, Limit)]], now_ms: i64) -> RedisResult<redis::Cmd> {
+        let keys: usize = sends.iter().map(|w| w.len()).sum();
         let mut cmd = redis::cmd("EVALSHA");
-        cmd.arg(self.script.get_hash()).arg(wants.len());
-        let mut args = vec![now_ms];
-        for (i, (name, limit)) in wants.iter().enumerate() {
-            if wants[..i].iter().any(|(n, _)| n == name) {
-                return Err(invalid(
-                    "acquire_all was given the same limit name twice",
-                    name,
-                ));
+        cmd.arg(self.script.get_hash()).arg(keys);
+        let mut args = Vec::with_capacity(1 + sends.len() + 2 * keys);
+        args.push(now_ms);
+        for wants in sends {
+            args.push(wants.len() as i64);
+            for (i, (name, limit)) in wants.iter().enumerate() {
+                if wants[..i].iter().any(|(n, _)| n == name) {
+                    return Err(invalid(
+                        "acquire_all was given the same limit name twice",
+                        name,
+                    ));
+                }
+                let per_ms = limit.per_ms().map_err(|why| invalid(why, name))?;
+                cmd.arg(self.key(name));
+                args.extend([i64::from(limit.count), per_ms]);
             }
-            let per_ms = limit.per_ms().map_err(|why| invalid(why, name))?;
-            cmd.arg(self.key(name));
-            args.extend([i64::from(limit.count), per_ms]);
         }
         cmd.arg(args);
         Ok(cmd)
     }
 }
+
+/// Sends per script call: Redis runs a script without interruption, and a call this size keeps
+/// that to a few milliseconds.
+pub const SENDS_PER_CALL: usize = 250;
 
 fn invalid(why: &'static str, name: &str) -> RedisError {
     RedisError::from((ErrorKind::Client, why, format!("limit {name}")))

@@ -1,41 +1,56 @@
--- Reserves one send against one or more limits, all or nothing (DESIGN.md section 5).
+-- Reserves sends against their limits (DESIGN.md section 5), each send all or nothing, in the
+-- order given: one call serves a whole round of sends, and a later send sees what an earlier
+-- one reserved.
 -- Each limit is "at most count sends in any window of per milliseconds". A key holds the times
 -- of the latest sends, oldest first, trimmed to the last count, so a check reads one element.
 --
--- KEYS[i]: one limit's log.
+-- KEYS: every send's limits' logs, send after send.
 -- ARGV[1]: now, in milliseconds of the caller's clock (see mod.rs for why not Redis TIME).
--- ARGV[2i], ARGV[2i+1]: count and per (milliseconds) of KEYS[i].
--- Returns {1, now} when every limit allows (and then each records the send), or {0, until}
--- when any refuses: until is the earliest time at which all of them would allow, and nothing
--- is recorded, so a refused call costs no capacity.
+-- Then per send: its number of limits n, then n pairs of count and per (milliseconds), for
+-- its n keys in KEYS.
+-- Returns one number per send: 0 when every one of its limits allows (and then each records
+-- the send), or the earliest time at which all of them would allow, when any refuses; nothing
+-- is then recorded, so a refused send costs no capacity.
 local now = tonumber(ARGV[1])
-local refused = false
-local wait_until = now
-for i, key in ipairs(KEYS) do
-  local count = tonumber(ARGV[2 * i])
-  local per = tonumber(ARGV[2 * i + 1])
-  if redis.call('LLEN', key) >= count then
-    -- The count-th latest send; the window has room again once it is per old.
-    local free_at = tonumber(redis.call('LINDEX', key, -count)) + per
-    if free_at > now then
-      refused = true
-      if free_at > wait_until then wait_until = free_at end
+local answers = {}
+local k, a = 1, 2
+while a <= #ARGV do
+  local n = tonumber(ARGV[a])
+  local refused = false
+  local wait_until = now
+  for i = 0, n - 1 do
+    local key = KEYS[k + i]
+    local count = tonumber(ARGV[a + 1 + 2 * i])
+    local per = tonumber(ARGV[a + 2 + 2 * i])
+    if redis.call('LLEN', key) >= count then
+      -- The count-th latest send; the window has room again once it is per old.
+      local free_at = tonumber(redis.call('LINDEX', key, -count)) + per
+      if free_at > now then
+        refused = true
+        if free_at > wait_until then wait_until = free_at end
+      end
     end
   end
+  if refused then
+    answers[#answers + 1] = wait_until
+  else
+    for i = 0, n - 1 do
+      local key = KEYS[k + i]
+      local count = tonumber(ARGV[a + 1 + 2 * i])
+      local per = tonumber(ARGV[a + 2 + 2 * i])
+      -- A replica whose clock lags may call with a now older than the latest entry; recording
+      -- the later of the two keeps the log sorted, and a later time only holds the window shut
+      -- longer.
+      local at = math.max(now, tonumber(redis.call('LINDEX', key, -1) or now))
+      -- Formatted as an integer: Lua holds numbers as doubles.
+      redis.call('RPUSH', key, string.format('%d', at))
+      redis.call('LTRIM', key, -count, -1)
+      -- The log matters until its newest entry leaves the window; an idle key then vanishes.
+      redis.call('PEXPIRE', key, string.format('%d', at - now + per))
+    end
+    answers[#answers + 1] = 0
+  end
+  k = k + n
+  a = a + 1 + 2 * n
 end
-if refused then
-  return {0, wait_until}
-end
-for i, key in ipairs(KEYS) do
-  local count = tonumber(ARGV[2 * i])
-  local per = tonumber(ARGV[2 * i + 1])
-  -- A replica whose clock lags may call with a now older than the latest entry; recording the
-  -- later of the two keeps the log sorted, and a later time only holds the window shut longer.
-  local at = math.max(now, tonumber(redis.call('LINDEX', key, -1) or now))
-  -- Formatted as an integer: Lua holds numbers as doubles.
-  redis.call('RPUSH', key, string.format('%d', at))
-  redis.call('LTRIM', key, -count, -1)
-  -- The log matters until its newest entry leaves the window; an idle key then vanishes.
-  redis.call('PEXPIRE', key, string.format('%d', at - now + per))
-end
-return {1, now}
+return answers
