@@ -338,15 +338,9 @@ async fn measure(s: &Settings, args: &Args, fake: Option<&FakeSms>) -> anyhow::R
         for i in 0..count {
             let event = EventId::new_v7();
             caused.push(event.0);
-            let body = serde_json::to_vec(
-                &system_envelope(
-                    ROUTING_KEY,
-                    Utc::now(),
-                    serde_json::to_value(request(i, event)).expect("serializes"),
-                )
-                .1,
-            )
-            .expect("serializes");
+            let body = system_envelope(ROUTING_KEY, Utc::now(), request(i, event))
+                .1
+                .into_bytes();
             batch.push(Outgoing {
                 exchange: exchange.clone(),
                 routing_key: ROUTING_KEY.into(),

@@ -1,23 +1,12 @@
 //! The notifier's intake under bad input: a request it cannot take is parked with a reason,
 //! and the requests beside it are taken in (DESIGN.md section 2: no input stops a consumer).
 
-use hongyan_domain::envelope::system_envelope;
-
-use crate::notifier::{morning, request, start};
+use crate::notifier::{envelope, morning, request, start};
 
 const EV1: &str = "7d0c8a8e-5a1e-4f7e-9b8e-000000000011";
 const EV2: &str = "7d0c8a8e-5a1e-4f7e-9b8e-000000000012";
 const EV3: &str = "7d0c8a8e-5a1e-4f7e-9b8e-000000000013";
 const EV4: &str = "7d0c8a8e-5a1e-4f7e-9b8e-000000000014";
-
-fn envelope(r: &hongyan_domain::notify::NotificationRequest) -> serde_json::Value {
-    system_envelope(
-        hongyan_domain::notify::ROUTING_KEY,
-        morning(),
-        serde_json::to_value(r).unwrap(),
-    )
-    .1
-}
 
 #[tokio::test]
 async fn requests_that_cannot_be_taken_are_parked_with_what_to_do_and_the_rest_go_on() {
@@ -31,10 +20,10 @@ async fn requests_that_cannot_be_taken_are_parked_with_what_to_do_and_the_rest_g
     long_key.key = "k".repeat(600);
     e.env
         .publish_all(&[
-            envelope(&no_template),
-            envelope(&good),
-            envelope(&control_key),
-            envelope(&long_key),
+            envelope(&no_template, morning()),
+            envelope(&good, morning()),
+            envelope(&control_key, morning()),
+            envelope(&long_key, morning()),
         ])
         .await;
     e.env

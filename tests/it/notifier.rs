@@ -93,19 +93,16 @@ pub(crate) fn checked_in_params() -> [(&'static str, String); 6] {
     ]
 }
 
+/// A request in the envelope the registry sends it in.
+pub(crate) fn envelope(r: &NotificationRequest, now: DateTime<Utc>) -> serde_json::Value {
+    let (_, json) = system_envelope(hongyan_domain::notify::ROUTING_KEY, now, r);
+    serde_json::from_str(&json).unwrap()
+}
+
 impl Env {
     pub(crate) async fn send(&self, reqs: &[NotificationRequest]) {
-        let envelopes: Vec<serde_json::Value> = reqs
-            .iter()
-            .map(|r| {
-                system_envelope(
-                    hongyan_domain::notify::ROUTING_KEY,
-                    morning(),
-                    serde_json::to_value(r).unwrap(),
-                )
-                .1
-            })
-            .collect();
+        let envelopes: Vec<serde_json::Value> =
+            reqs.iter().map(|r| envelope(r, morning())).collect();
         self.env.publish_all(&envelopes).await;
     }
 

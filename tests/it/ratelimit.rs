@@ -287,7 +287,10 @@ async fn a_round_of_sends_asked_at_once_is_answered_in_order() {
     let (now, later) = decisions[5..].split_at(497);
     assert!(now.iter().all(Decision::is_allowed));
     assert!(
-        later.iter().all(|d| *d == Decision::Wait { until_ms: T0 + 1_000 }),
+        later.iter().all(|d| *d
+            == Decision::Wait {
+                until_ms: T0 + 1_000
+            }),
         "the rest wait for the provider's next second: {later:?}"
     );
 }

@@ -6,11 +6,10 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use hongyan_domain::envelope::system_envelope;
 
 use crate::env::{TestEnv, config_dir};
 use crate::fakes;
-use crate::notifier::{morning, request, start, use_aliyun};
+use crate::notifier::{envelope, morning, request, start, use_aliyun};
 
 const EV1: &str = "7d0c8a8e-5a1e-4f7e-9b8e-000000000001";
 
@@ -140,12 +139,7 @@ async fn the_notifier_killed_mid_burst_sends_nothing_twice_and_loses_nothing() {
         .map(|i| {
             let ev = format!("7d0c8a8e-5a1e-4f7e-9b8e-{i:012}");
             let r = request(&ev, &format!("1391{i:07}"), &["sms"]);
-            system_envelope(
-                hongyan_domain::notify::ROUTING_KEY,
-                Utc::now(),
-                serde_json::to_value(&r).unwrap(),
-            )
-            .1
+            envelope(&r, Utc::now())
         })
         .collect();
     env.publish_all(&reqs).await;

@@ -7,7 +7,6 @@ use chrono::{DateTime, Utc};
 use hongyan_adapters::store::rows::{OutboxRow, Park};
 use hongyan_domain::envelope::system_envelope;
 use hongyan_domain::notify::{self, NotificationRequest};
-use serde_json::json;
 use uuid::Uuid;
 
 /// A notification at its end, as the announcements describe it.
@@ -29,11 +28,7 @@ pub fn delivered(end: End<'_>) -> OutboxRow {
 /// `notification.failed` with the reason, and the request parked for `parked replay` to send
 /// back to `source_queue` (the notifier's).
 pub fn failed(end: End<'_>, reason: &str, source_queue: &str) -> [OutboxRow; 2] {
-    let (message_id, payload) = system_envelope(
-        notify::ROUTING_KEY,
-        end.now,
-        serde_json::to_value(end.request).expect("requests serialize"),
-    );
+    let (message_id, payload) = system_envelope(notify::ROUTING_KEY, end.now, end.request);
     let parked = OutboxRow {
         routing_key: notify::ROUTING_KEY.into(),
         message_id,
@@ -46,21 +41,35 @@ pub fn failed(end: End<'_>, reason: &str, source_queue: &str) -> [OutboxRow; 2] 
     [event("notification.failed", end, Some(reason)), parked]
 }
 
+/// The data of `notification.delivered` and `notification.failed` (DESIGN.md section 2).
+#[derive(serde::Serialize)]
+struct Announced<'a> {
+    notification_id: Uuid,
+    key: &'a str,
+    channel: &'a str,
+    provider: &'a str,
+    recipient: String,
+    template: &'a str,
+    attempts: u32,
+    error: Option<&'a str>,
+    caused_by: hongyan_domain::ids::EventId,
+}
+
 fn event(kind: &str, end: End<'_>, error: Option<&str>) -> OutboxRow {
     let (message_id, payload) = system_envelope(
         kind,
         end.now,
-        json!({
-            "notification_id": end.id,
-            "key": end.request.key,
-            "channel": end.channel,
-            "provider": end.provider,
-            "recipient": end.request.to_masked(),
-            "template": end.request.template,
-            "attempts": end.attempts,
-            "error": error,
-            "caused_by": end.request.caused_by,
-        }),
+        Announced {
+            notification_id: end.id,
+            key: &end.request.key,
+            channel: end.channel,
+            provider: end.provider,
+            recipient: end.request.to_masked(),
+            template: &end.request.template,
+            attempts: end.attempts,
+            error,
+            caused_by: end.request.caused_by,
+        },
     );
     OutboxRow {
         routing_key: kind.into(),

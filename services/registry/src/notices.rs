@@ -34,11 +34,7 @@ pub fn ledger_changed(rec: &FlowRecord, caused_by: EventId, now: DateTime<Utc>) 
 }
 
 pub fn notification(req: &NotificationRequest, now: DateTime<Utc>) -> OutboxRow {
-    let (message_id, payload) = system_envelope(
-        notify::ROUTING_KEY,
-        now,
-        serde_json::to_value(req).expect("requests serialize"),
-    );
+    let (message_id, payload) = system_envelope(notify::ROUTING_KEY, now, req);
     OutboxRow {
         routing_key: notify::ROUTING_KEY.into(),
         message_id,

@@ -262,22 +262,39 @@ impl Envelope {
 }
 
 /// An event hongyan itself publishes (`ledger.changed`, `notification.delivered`, ...), in the
-/// same envelope with `actor: {"system": "hongyan"}`. Returns the event id and the envelope.
+/// same envelope with `actor: {"system": "hongyan"}`. Returns the event id and the envelope as
+/// JSON text, serialized straight from `data` (no intermediate JSON tree: the notifier writes
+/// one per notification).
 pub fn system_envelope(
     kind: &str,
     now: chrono::DateTime<chrono::Utc>,
-    data: Value,
-) -> (String, Value) {
-    let id = EventId::new_v7();
-    let env = json!({
-        "event_id": id,
-        "type": kind,
-        "schema_version": SCHEMA_VERSION,
-        "occurred_at": now.with_timezone(&crate::TZ).to_rfc3339(),
-        "actor": {"system": "hongyan"},
-        "data": data,
-    });
-    (id.to_string(), env)
+    data: impl Serialize,
+) -> (String, String) {
+    #[derive(Serialize)]
+    struct System {
+        system: &'static str,
+    }
+    #[derive(Serialize)]
+    struct Envelope<'a, T> {
+        event_id: EventId,
+        #[serde(rename = "type")]
+        kind: &'a str,
+        schema_version: u32,
+        occurred_at: String,
+        actor: System,
+        data: T,
+    }
+    let event_id = EventId::new_v7();
+    let env = Envelope {
+        event_id,
+        kind,
+        schema_version: SCHEMA_VERSION,
+        occurred_at: now.with_timezone(&crate::TZ).to_rfc3339(),
+        actor: System { system: "hongyan" },
+        data,
+    };
+    let json = serde_json::to_string(&env).expect("an envelope of serializable data serializes");
+    (event_id.to_string(), json)
 }
 
 fn read_actor(a: Obj<'_>) -> Result<Actor, FieldError> {

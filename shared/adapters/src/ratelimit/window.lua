@@ -18,11 +18,15 @@ while a <= #ARGV do
   local n = tonumber(ARGV[a])
   local refused = false
   local wait_until = now
+  -- Each key's length, read once: the record below needs it too.
+  local lengths = {}
   for i = 0, n - 1 do
     local key = KEYS[k + i]
     local count = tonumber(ARGV[a + 1 + 2 * i])
     local per = tonumber(ARGV[a + 2 + 2 * i])
-    if redis.call('LLEN', key) >= count then
+    local length = redis.call('LLEN', key)
+    lengths[i] = length
+    if length >= count then
       -- The count-th latest send; the window has room again once it is per old.
       local free_at = tonumber(redis.call('LINDEX', key, -count)) + per
       if free_at > now then
@@ -41,10 +45,14 @@ while a <= #ARGV do
       -- A replica whose clock lags may call with a now older than the latest entry; recording
       -- the later of the two keeps the log sorted, and a later time only holds the window shut
       -- longer.
-      local at = math.max(now, tonumber(redis.call('LINDEX', key, -1) or now))
-      -- Formatted as an integer: Lua holds numbers as doubles.
-      redis.call('RPUSH', key, string.format('%d', at))
-      redis.call('LTRIM', key, -count, -1)
+      local at = now
+      if lengths[i] > 0 then
+        at = math.max(now, tonumber(redis.call('LINDEX', key, -1)))
+      end
+      -- Formatted as an integer: Lua holds numbers as doubles. The log keeps the last count.
+      if redis.call('RPUSH', key, string.format('%d', at)) > count then
+        redis.call('LTRIM', key, -count, -1)
+      end
       -- The log matters until its newest entry leaves the window; an idle key then vanishes.
       redis.call('PEXPIRE', key, string.format('%d', at - now + per))
     end

@@ -52,7 +52,8 @@ pub struct HistoryRow {
 pub struct OutboxRow {
     pub routing_key: String,
     pub message_id: String,
-    pub payload: Value,
+    /// The envelope, as JSON text.
+    pub payload: String,
     /// Set for a copy that goes to `hongyan.parked` rather than to the events exchange.
     pub park: Option<Park>,
 }

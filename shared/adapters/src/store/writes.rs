@@ -198,7 +198,7 @@ pub async fn outbox(conn: &mut PgConnection, rows: &[OutboxRow]) -> sqlx::Result
     }
     let keys: Vec<&str> = rows.iter().map(|r| r.routing_key.as_str()).collect();
     let ids: Vec<&str> = rows.iter().map(|r| r.message_id.as_str()).collect();
-    let payloads: Vec<String> = rows.iter().map(|r| r.payload.to_string()).collect();
+    let payloads: Vec<&str> = rows.iter().map(|r| r.payload.as_str()).collect();
     let reasons: Vec<Option<&str>> = rows
         .iter()
         .map(|r| r.park.as_ref().map(|p| p.reason.as_str()))
