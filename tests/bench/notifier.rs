@@ -461,7 +461,7 @@ async fn measure(s: &Settings, args: &Args, fake: Option<&FakeSms>) -> anyhow::R
     conn.close(200, "done".into()).await.ok();
     let sent = match fake {
         Some(f) => f.answered.load(Ordering::Relaxed),
-        None => console.sent().len() as u64,
+        None => console.sent_count(),
     };
     Ok(Figures {
         rate: count as f64 / elapsed.as_secs_f64(),

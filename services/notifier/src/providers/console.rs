@@ -1,7 +1,8 @@
-//! The console provider: prints what would have been sent and keeps it in memory. The default
-//! channel (DESIGN.md section 5), so the quick start needs no account anywhere, and the one
-//! tests of the notifier read back.
+//! The console provider: prints what would have been sent and keeps the latest in memory. The
+//! default channel (DESIGN.md section 5), so the quick start needs no account anywhere, and the
+//! one tests of the notifier read back.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -25,11 +26,21 @@ pub struct ConsoleRecord {
     pub at: DateTime<Utc>,
 }
 
-/// Records every message; clones share the list, so a test keeps one clone and hands the
-/// other to the notifier.
+/// How many of the latest messages the console keeps: a notifier left running on the console
+/// for months must not grow without end.
+pub const KEPT: usize = 10_000;
+
+/// Records the latest [`KEPT`] messages and counts all; clones share them, so a test keeps one
+/// clone and hands the other to the notifier.
 #[derive(Clone, Debug, Default)]
 pub struct Console {
-    sent: Arc<Mutex<Vec<ConsoleRecord>>>,
+    sent: Arc<Mutex<Sent>>,
+}
+
+#[derive(Debug, Default)]
+struct Sent {
+    latest: VecDeque<ConsoleRecord>,
+    count: u64,
 }
 
 impl Console {
@@ -37,9 +48,15 @@ impl Console {
         Self::default()
     }
 
-    /// Everything sent so far, oldest first.
+    /// The latest [`KEPT`] messages sent, oldest first.
     pub fn sent(&self) -> Vec<ConsoleRecord> {
-        self.sent.lock().expect("console list poisoned").clone()
+        let sent = self.sent.lock().expect("console list poisoned");
+        sent.latest.iter().cloned().collect()
+    }
+
+    /// How many messages were sent in all.
+    pub fn sent_count(&self) -> u64 {
+        self.sent.lock().expect("console list poisoned").count
     }
 
     /// Logs and records the message; the console always delivers.
@@ -49,16 +66,18 @@ impl Console {
         let line = mask_phones_in(&text);
         // INFO, unlike other per-message logs (STYLE.md): printing is this channel's delivery.
         tracing::info!(channel = message.kind(), to = %to, text = %line, "Console message.");
-        self.sent
-            .lock()
-            .expect("console list poisoned")
-            .push(ConsoleRecord {
-                channel: message.kind(),
-                phone,
-                text,
-                line,
-                at: ctx.now,
-            });
+        let mut sent = self.sent.lock().expect("console list poisoned");
+        if sent.latest.len() == KEPT {
+            sent.latest.pop_front();
+        }
+        sent.latest.push_back(ConsoleRecord {
+            channel: message.kind(),
+            phone,
+            text,
+            line,
+            at: ctx.now,
+        });
+        sent.count += 1;
         SendOutcome::delivered(None)
     }
 }
@@ -132,5 +151,26 @@ mod tests {
         assert_eq!(sent[0].phone.as_deref(), Some("13812345678"));
         assert_eq!(sent[0].text, "[SMS_1] contact=13900001111");
         assert_eq!(sent[0].line, "[SMS_1] contact=139****1111");
+    }
+
+    #[test]
+    fn keeps_the_latest_messages_and_counts_them_all() {
+        let console = Console::new();
+        let sms = |i: usize| {
+            Message::Sms(SmsMessage {
+                notification_id: format!("n-{i}"),
+                phone: hongyan_domain::Phone::parse("13812345678").unwrap(),
+                template: "SMS_1".into(),
+                params: vec![("i".into(), i.to_string())],
+            })
+        };
+        for i in 0..KEPT + 5 {
+            console.send(&sms(i), &SendContext::fresh());
+        }
+        let sent = console.sent();
+        assert_eq!(sent.len(), KEPT);
+        assert_eq!(sent[0].text, "[SMS_1] i=5", "the oldest five made room");
+        assert_eq!(sent[KEPT - 1].text, format!("[SMS_1] i={}", KEPT + 4));
+        assert_eq!(console.sent_count(), (KEPT + 5) as u64);
     }
 }
