@@ -17,17 +17,19 @@ use crate::store;
 
 pub struct Intake<'a>(pub &'a Notifier);
 
-/// The part of a `notification.requested` envelope intake reads, parsed in one pass.
+/// The part of a `notification.requested` envelope intake reads; `data` is kept as its text
+/// and read once the type is known to be a request.
 #[derive(serde::Deserialize)]
-struct Envelope {
+struct Envelope<'a> {
     #[serde(rename = "type")]
-    kind: String,
-    data: serde_json::Value,
+    kind: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    data: &'a serde_json::value::RawValue,
 }
 
 /// Reads a `notification.requested` envelope.
 pub fn read(body: &[u8]) -> Result<NotificationRequest, String> {
-    let v: Envelope = serde_json::from_slice(body).map_err(|e| {
+    let v: Envelope<'_> = serde_json::from_slice(body).map_err(|e| {
         format!("The message is not a JSON envelope with type and data ({e}); send a UTF-8 JSON envelope.")
     })?;
     if v.kind != ROUTING_KEY {
@@ -36,7 +38,7 @@ pub fn read(body: &[u8]) -> Result<NotificationRequest, String> {
             v.kind
         ));
     }
-    serde_json::from_value(v.data)
+    serde_json::from_str(v.data.get())
         .map_err(|e| format!("The notification request does not fit ({e}); send key, template, recipient or org, params and caused_by."))
 }
 
