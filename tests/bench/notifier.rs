@@ -27,8 +27,10 @@ use lapin::options::{QueueDeclareOptions, QueueDeleteOptions};
 use lapin::types::FieldTable;
 use tokio_util::sync::CancellationToken;
 
+mod cpu;
 mod fake_sms;
 
+use cpu::CpuUse;
 use fake_sms::FakeSms;
 
 #[derive(Parser)]
@@ -83,68 +85,6 @@ struct Figures {
     other_attempts: i64,
     sent: u64,
     cpu: CpuUse,
-}
-
-/// CPU time the whole machine and this process spent over the timed part of a run, in
-/// jiffies (1/100 s): a cost per notification that, unlike the rate, does not depend on what
-/// else the machine is doing.
-#[derive(Clone, Copy)]
-struct CpuUse {
-    machine: u64,
-    this_process: u64,
-}
-
-impl CpuUse {
-    /// Busy time so far: user, nice, system, irq and softirq of `/proc/stat`, and utime plus
-    /// stime of `/proc/self/stat`. Zero where /proc is missing.
-    fn now() -> Self {
-        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-        let machine = stat
-            .lines()
-            .next()
-            .map(|l| {
-                let f: Vec<u64> = l
-                    .split_whitespace()
-                    .skip(1)
-                    .filter_map(|v| v.parse().ok())
-                    .collect();
-                [0, 1, 2, 5, 6].iter().filter_map(|&i| f.get(i)).sum()
-            })
-            .unwrap_or(0);
-        let own = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-        // The fields after the command name, which is in parentheses and may hold spaces:
-        // state, then ppid (field 4) on; utime and stime are fields 14 and 15.
-        let after = own.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-        let field = |n: usize| -> u64 {
-            after
-                .split_whitespace()
-                .nth(n - 3)
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0)
-        };
-        let this_process = field(14) + field(15);
-        Self {
-            machine,
-            this_process,
-        }
-    }
-
-    fn since(self, start: Self) -> Self {
-        Self {
-            machine: self.machine.saturating_sub(start.machine),
-            this_process: self.this_process.saturating_sub(start.this_process),
-        }
-    }
-
-    /// `machine … ms, of which this process … ms, per 1000 notifications`.
-    fn per_thousand(self, count: usize) -> String {
-        let ms = |j: u64| j as f64 * 10.0 * 1000.0 / count as f64;
-        format!(
-            "CPU per 1000 notifications: {:.0} ms on the whole machine, of which {:.0} ms in this process",
-            ms(self.machine),
-            ms(self.this_process)
-        )
-    }
 }
 
 fn rss_mib() -> (f64, f64) {
