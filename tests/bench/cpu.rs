@@ -1,4 +1,4 @@
-//! CPU time spent over a benchmark's timed part, from /proc.
+//! What a run costs the machine and this process, from /proc: CPU time and memory.
 
 /// CPU time the whole machine and this process spent over the timed part of a run, in
 /// jiffies (1/100 s): a cost per notification that moves less between runs than the rate
@@ -60,4 +60,17 @@ impl CpuUse {
             ms(self.this_process)
         )
     }
+}
+
+/// This process's resident memory now and at its peak, in MiB.
+pub fn rss_mib() -> (f64, f64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kb = |k: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(k))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (kb("VmRSS:") / 1024.0, kb("VmHWM:") / 1024.0)
 }

@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 mod cpu;
 mod fake_sms;
 
-use cpu::CpuUse;
+use cpu::{CpuUse, rss_mib};
 use fake_sms::FakeSms;
 
 #[derive(Parser)]
@@ -85,18 +85,6 @@ struct Figures {
     other_attempts: i64,
     sent: u64,
     cpu: CpuUse,
-}
-
-fn rss_mib() -> (f64, f64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kb = |k: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(k))
-            .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (kb("VmRSS:") / 1024.0, kb("VmHWM:") / 1024.0)
 }
 
 // glibc's allocator showed up at about 9% of the machine in the benchmark profiles; mimalloc
