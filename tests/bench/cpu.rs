@@ -1,7 +1,7 @@
 //! What a run costs the machine and this process, from /proc: CPU time and memory.
 
 /// CPU time the whole machine and this process spent over the timed part of a run, in
-/// jiffies (1/100 s): a cost per notification that moves less between runs than the rate
+/// jiffies (1/100 s): a cost per message that moves less between runs than the rate
 /// does. The machine's figure counts everything running, so read it on a quiet machine.
 #[derive(Clone, Copy)]
 pub struct CpuUse {
@@ -51,11 +51,11 @@ impl CpuUse {
         }
     }
 
-    /// `machine … ms, of which this process … ms, per 1000 notifications`.
-    pub fn per_thousand(self, count: usize) -> String {
+    /// `CPU per 1000 <what>: … ms on the whole machine, of which … ms in this process`.
+    pub fn per_thousand(self, count: usize, what: &str) -> String {
         let ms = |j: u64| j as f64 * 10.0 * 1000.0 / count as f64;
         format!(
-            "CPU per 1000 notifications: {:.0} ms on the whole machine, of which {:.0} ms in this process",
+            "CPU per 1000 {what}: {:.0} ms on the whole machine, of which {:.0} ms in this process",
             ms(self.machine),
             ms(self.this_process)
         )

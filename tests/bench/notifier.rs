@@ -118,7 +118,7 @@ async fn main() -> anyhow::Result<()> {
                 f.rate,
                 f.elapsed.as_secs_f64()
             );
-            println!("  {}", f.cpu.per_thousand(args.count));
+            println!("  {}", f.cpu.per_thousand(args.count, "notifications"));
             println!(
                 "  check: {} sent by the sink, {} failed, {} attempts other than delivered",
                 f.sent, f.failed, f.other_attempts
@@ -145,7 +145,7 @@ async fn main() -> anyhow::Result<()> {
             "  after the last publish confirm: {:.0} notifications/s",
             f.rate_after
         );
-        println!("  {}", f.cpu.per_thousand(args.count));
+        println!("  {}", f.cpu.per_thousand(args.count, "notifications"));
         println!("  enqueue to recorded delivery: {}", ms(f.total));
         println!("    of which enqueue to intake: {}", ms(f.intake));
         println!("    and intake to recorded delivery: {}", ms(f.delivery));

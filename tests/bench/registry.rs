@@ -28,6 +28,10 @@ use lapin::types::{AMQPValue, FieldTable};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+mod cpu;
+
+use cpu::{CpuUse, rss_mib};
+
 #[derive(Parser)]
 struct Args {
     #[arg(long, default_value_t = 100_000)]
@@ -37,18 +41,6 @@ struct Args {
     /// Messages for the raw RabbitMQ and PostgreSQL measurements.
     #[arg(long, default_value_t = 200_000)]
     raw: usize,
-}
-
-fn rss_mib() -> (f64, f64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kb = |k: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(k))
-            .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (kb("VmRSS:") / 1024.0, kb("VmHWM:") / 1024.0)
 }
 
 // glibc's allocator showed up at about 9% of the machine in the benchmark profiles; mimalloc
@@ -102,7 +94,7 @@ async fn main() -> anyhow::Result<()> {
     wait_for_consumers(&conn, &names.registry()).await?;
 
     let publisher = Publisher::open(&conn).await?;
-    let start = Instant::now();
+    let (start, cpu_at_start) = (Instant::now(), CpuUse::now());
     let exchange = names.exchange();
     let members = args.members;
     let events = args.events;
@@ -147,7 +139,7 @@ async fn main() -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    let elapsed = start.elapsed();
+    let (elapsed, cpu) = (start.elapsed(), CpuUse::now().since(cpu_at_start));
     let published = publishing.await?.duration_since(start);
     let rate = events as f64 / elapsed.as_secs_f64();
     let (rss, hwm) = rss_mib();
@@ -169,6 +161,7 @@ async fn main() -> anyhow::Result<()> {
         "  ratio to raw PostgreSQL batched upsert: {:.2}",
         rate / raw_pg
     );
+    println!("  {}", cpu.per_thousand(events, "events"));
     println!(
         "  process RSS now {rss:.0} MiB, peak {hwm:.0} MiB (registry, publisher and this driver in one process)"
     );
