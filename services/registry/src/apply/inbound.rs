@@ -1,0 +1,152 @@
+//! `registration.inbound`: a member arrives at an inflow org, matched or not.
+
+use super::*;
+
+impl Applier<'_> {
+    pub(super) async fn inbound(&mut self, ev: &Envelope, i: &Inbound) -> sqlx::Result<Step> {
+        let Some(receiving_id) = ev.actor.org_id().cloned() else {
+            return Ok(Err(Rejection::Forbidden(
+                "An arrival is registered by the receiving org; send it with actor.org_id.".into(),
+            )));
+        };
+        let receiving = match self.org(&receiving_id, "actor.org_id") {
+            Ok(r) => r.clone(),
+            Err(e) => return Ok(Err(e)),
+        };
+        let member_id = match &i.key {
+            ArrivalKey::Certificate(c) => match self.ws.by_certificate.get(c) {
+                Some(m) => m.clone(),
+                None => {
+                    return Ok(Err(Rejection::Unknown(format!(
+                        "Certificate {c} matches no open flow record; check the number, or send member_id or member {{name, phone}} instead."
+                    ))));
+                }
+            },
+            ArrivalKey::MemberId(id) => match self.member(id) {
+                Ok(_) => id.clone(),
+                Err(e) => return Ok(Err(e)),
+            },
+            ArrivalKey::Person {
+                name,
+                phone,
+                home_org_id,
+            } => {
+                let mut found: Vec<&MemberRow> = self
+                    .ws
+                    .members
+                    .values()
+                    .filter(|m| &m.member.phone == phone)
+                    .collect();
+                if found.len() > 1 {
+                    found.retain(|m| {
+                        &m.member.name == name
+                            || home_org_id.as_ref() == Some(&m.member.home_org_id)
+                    });
+                }
+                match found.as_slice() {
+                    [one] => one.member.id.clone(),
+                    _ => {
+                        return self
+                            .unmatched(ev, i, &receiving, name, phone.as_str())
+                            .await;
+                    }
+                }
+            }
+        };
+        let member = self.ws.members[&member_id].member.clone();
+        let home = match self.org(&member.home_org_id, "the member's home org") {
+            Ok(h) => h.clone(),
+            Err(e) => return Ok(Err(e)),
+        };
+        let (rec, unreported) = match self.ws.open_record(&member_id).cloned() {
+            Some(open) if open.is_newer_than(ev.occurred_at) => {
+                return Ok(Ok(Outcome::Stale(format!(
+                    "member {member_id}'s record already holds newer events"
+                ))));
+            }
+            Some(mut open) => {
+                ledger::check_in(&mut open, &receiving_id, i, ev.occurred_at);
+                (open, false)
+            }
+            None => {
+                if let Some(last) = self.ws.latest_record(&member_id)
+                    && last.is_newer_than(ev.occurred_at)
+                {
+                    return Ok(Ok(Outcome::Stale(format!(
+                        "member {member_id}'s ledger already holds newer events"
+                    ))));
+                }
+                (
+                    ledger::open_unreported(
+                        &member,
+                        &receiving_id,
+                        i,
+                        self.ws.last_version(&member_id),
+                        ev.occurred_at,
+                    ),
+                    true,
+                )
+            }
+        };
+        let template = if unreported {
+            templates::UNREPORTED_BRANCH
+        } else {
+            templates::CHECKED_IN_BRANCH
+        };
+        self.notify(NotificationRequest::new(
+            template,
+            Recipient::org_contact(&home.org.id, &home.org.contact),
+            ev.event_id,
+            &[
+                ("member_name", member.name.clone()),
+                ("receiving_org", receiving.org.name.clone()),
+                ("receiving_contact", receiving.org.contact.name.clone()),
+                ("receiving_phone", receiving.org.contact.phone.to_string()),
+                ("arrived_on", i.arrived_on.to_string()),
+                ("address", i.location.address.clone()),
+            ],
+        ));
+        let note = if unreported {
+            format!(
+                "{} ({member_id}) checked in with {} without a registered departure: record opened, flagged",
+                member.name, receiving.org.name
+            )
+        } else {
+            format!(
+                "{} ({member_id}) checked in with {}",
+                member.name, receiving.org.name
+            )
+        };
+        Ok(Ok(self.changed(ev, rec, note)))
+    }
+
+    /// An arrival that matches no member waits in the receiving org's and county's list.
+    async fn unmatched(
+        &mut self,
+        ev: &Envelope,
+        i: &Inbound,
+        receiving: &OrgRow,
+        name: &str,
+        phone: &str,
+    ) -> sqlx::Result<Step> {
+        self.ws.unmatched.push(UnmatchedRow {
+            event_id: ev.event_id,
+            receiving_org_id: receiving.org.id.clone(),
+            county: i.location.region_code.county(),
+            name: name.to_owned(),
+            phone: phone.to_owned(),
+            arrived_on: i.arrived_on,
+            location: serde_json::to_value(&i.location).expect("locations serialize"),
+        });
+        self.history(
+            ev,
+            None,
+            true,
+            Some("matched no member: kept in the unmatched list".into()),
+        );
+        Ok(Ok(Outcome::Applied(format!(
+            "an arrival at {} matched no member and waits in the unmatched list",
+            receiving.org.name
+        ))))
+    }
+}

@@ -1,0 +1,160 @@
+//! `registration.outbound`: a member leaves, and who is told.
+
+use super::*;
+
+impl Applier<'_> {
+    pub(super) async fn outbound(&mut self, ev: &Envelope, o: &Outbound) -> sqlx::Result<Step> {
+        let member = match &o.subject {
+            Subject::Full(m) => {
+                if let Err(e) = self.member_upserted(ev, m.clone()) {
+                    return Ok(Err(e));
+                }
+                self.ws.members[&m.id].member.clone()
+            }
+            Subject::Known(id) => match self.member(id) {
+                Ok(row) => row.member.clone(),
+                Err(e) => return Ok(Err(e)),
+            },
+        };
+        let home = match self.org(&member.home_org_id, "the member's home org") {
+            Ok(h) => h.clone(),
+            Err(e) => return Ok(Err(e)),
+        };
+        if let Err(e) = rights::may_act_for_member(&ev.actor, &member.id, &home.node()) {
+            return Ok(Err(e));
+        }
+        let inflow = match &o.inflow_org_id {
+            Some(id) => match self.org(id, "data.destination.inflow_org_id") {
+                Ok(row) => Some(row.clone()),
+                Err(e) => return Ok(Err(e)),
+            },
+            None => None,
+        };
+        if let Some(open) = self.ws.open_record(&member.id) {
+            if open.is_newer_than(ev.occurred_at) {
+                return Ok(Ok(Outcome::Stale(format!(
+                    "member {} has a newer open record",
+                    member.id
+                ))));
+            }
+            return Ok(Err(Rejection::Conflict(format!(
+                "Member {} already has an open flow record ({} since {}); register the return or transfer first, then replay this departure.",
+                member.id,
+                open.status.as_str(),
+                open.left_on
+                    .or(open.arrived_on)
+                    .map(|d| d.to_string())
+                    .unwrap_or_default()
+            ))));
+        }
+        if let Some(last) = self.ws.latest_record(&member.id)
+            && last.is_newer_than(ev.occurred_at)
+        {
+            return Ok(Ok(Outcome::Stale(format!(
+                "member {}'s ledger already holds newer events",
+                member.id
+            ))));
+        }
+        let mut rec = ledger::open_outbound(
+            self.policy,
+            &member,
+            o,
+            self.ws.last_version(&member.id),
+            ev.occurred_at,
+        );
+        if ledger::certificate_due(self.policy, o) {
+            let county = home.org.region_code.county();
+            let year = ledger::certificate_year(o);
+            let seq = writes::next_certificate_seq(self.conn, &county, year).await?;
+            rec.certificate_no = Some(CertificateNo::compose(&county, year, seq as u32));
+        }
+        self.tell_outbound(ev, &member, &home, inflow.as_ref(), &rec);
+        let note = format!(
+            "{} ({}) left for {}{}",
+            member.name,
+            member.id,
+            rec.location.region_code,
+            rec.certificate_no
+                .as_ref()
+                .map(|c| format!(", certificate {c}"))
+                .unwrap_or_else(|| ", asked to transfer the relationship".into())
+        );
+        Ok(Ok(self.changed(ev, rec, note)))
+    }
+
+    fn tell_outbound(
+        &mut self,
+        ev: &Envelope,
+        member: &Member,
+        home: &OrgRow,
+        inflow: Option<&OrgRow>,
+        rec: &FlowRecord,
+    ) {
+        let station =
+            station::nearest_by_region(&self.ws.stations, &rec.location.region_code).cloned();
+        let station_contact = station
+            .as_ref()
+            .and_then(|s| self.ws.orgs.get(&s.id))
+            .map(|s| s.org.contact.clone());
+        let certificate = rec
+            .certificate_no
+            .as_ref()
+            .map(|c| c.to_string())
+            .unwrap_or_default();
+        let to_member = Recipient {
+            role: Role::Member,
+            name: member.name.clone(),
+            phone: member.phone.clone(),
+            channels: member.channels.clone(),
+            member_id: Some(member.id.clone()),
+            org_id: None,
+        };
+        self.notify(NotificationRequest::new(
+            templates::OUTBOUND_MEMBER,
+            to_member,
+            ev.event_id,
+            &[
+                ("member_name", member.name.clone()),
+                ("certificate_no", certificate.clone()),
+                (
+                    "station_name",
+                    station.as_ref().map(|s| s.name.clone()).unwrap_or_default(),
+                ),
+                (
+                    "station_phone",
+                    station_contact
+                        .map(|c| c.phone.to_string())
+                        .unwrap_or_default(),
+                ),
+                ("branch_name", home.org.name.clone()),
+                ("branch_contact", home.org.contact.name.clone()),
+                ("branch_phone", home.org.contact.phone.to_string()),
+            ],
+        ));
+        if let Some(inflow) = inflow {
+            self.notify(NotificationRequest::new(
+                templates::OUTBOUND_INFLOW,
+                Recipient::org_contact(&inflow.org.id, &inflow.org.contact),
+                ev.event_id,
+                &[
+                    ("member_name", member.name.clone()),
+                    ("member_phone", member.phone.to_string()),
+                    ("home_branch", home.org.name.clone()),
+                    ("branch_phone", home.org.contact.phone.to_string()),
+                    ("address", rec.location.address.clone()),
+                ],
+            ));
+        }
+        self.notify(NotificationRequest::new(
+            templates::OUTBOUND_BRANCH,
+            Recipient::org_contact(&home.org.id, &home.org.contact),
+            ev.event_id,
+            &[
+                ("member_name", member.name.clone()),
+                ("certificate_no", certificate),
+                ("transfer_suggested", rec.transfer_suggested.to_string()),
+                ("region_code", rec.location.region_code.to_string()),
+            ],
+        ));
+    }
+}
