@@ -7,8 +7,11 @@ pub mod envelope;
 pub mod fields;
 pub mod ids;
 pub mod ledger;
+pub mod link;
+pub mod month;
 pub mod notify;
 pub mod payloads;
+pub mod regions;
 pub mod rights;
 pub mod station;
 
