@@ -176,6 +176,7 @@ fn spawn_registry(env: &TestEnv) -> tokio::process::Child {
     let mut cmd = env.hongyan();
     cmd.arg("registry")
         .env("HONGYAN__REGISTRY__BATCH_SIZE", "100")
+        .env("HONGYAN__NOTIFIER__INTAKE_BATCH_SIZE", "100")
         .env("HONGYAN__AMQP__PREFETCH", "200")
         .kill_on_drop(true);
     cmd.spawn().expect("hongyan starts")

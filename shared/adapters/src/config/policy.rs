@@ -1,0 +1,102 @@
+//! Section 4's rules as settings: the policy's numbers and the schedules' cron expressions.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use serde::Deserialize;
+
+/// The numbers of DESIGN.md section 4, every one configurable.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySettings {
+    /// Activity certificate only for absences of this many months or fewer (应转尽转).
+    pub certificate_max_months: u32,
+    /// Staleness ladder (in whole months without confirmation): marked `stale`.
+    pub stale_after_months: u32,
+    /// The branch contact gets the list of members this long unconfirmed.
+    pub branch_list_after_months: u32,
+    /// Marked `lost_contact` (失联), and the county department gets the list.
+    pub lost_contact_after_months: u32,
+    /// 党章 art. 9: six months without organizational life; the warning goes at five.
+    pub lapse_warning_after_months: u32,
+    /// Spot check (抽查) in the quarterly dispatch: this share of each branch's open records,
+    /// at least `spot_check_min`, at most `spot_check_max`.
+    pub spot_check_share: f64,
+    pub spot_check_min: u32,
+    pub spot_check_max: u32,
+    /// A member this many months at one place with an employer: the branch is asked to
+    /// transfer the relationship (应转尽转).
+    pub transfer_suggestion_after_months: u32,
+    /// Days before a return peak that branches are asked to plan training and home meetings.
+    pub return_peak_notice_days: u32,
+    /// When SMS is held, Asia/Shanghai (`21:00-08:00`); empty turns it off.
+    pub sms_quiet_hours: String,
+    /// The return peaks (春节, 五一, 国庆) per year: `2027 = ["2027-02-06", ...]`.
+    pub return_peaks: ReturnPeaks,
+}
+
+/// Return-peak dates by year, as written in `[policy.return_peaks]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(transparent)]
+pub struct ReturnPeaks(BTreeMap<String, Vec<String>>);
+
+impl ReturnPeaks {
+    /// Every listed date, checked: each is `YYYY-MM-DD` and lies in the year it is listed under.
+    pub fn dates(&self) -> anyhow::Result<Vec<NaiveDate>> {
+        let mut out = Vec::new();
+        for (year, days) in &self.0 {
+            for day in days {
+                let date = hongyan_domain::fields::parse_date(day)
+                    .map_err(|e| anyhow::anyhow!("policy.return_peaks.{year}: {e}"))?;
+                if date.format("%Y").to_string() != *year {
+                    anyhow::bail!(
+                        "policy.return_peaks.{year} lists {day}, which is not in {year}; move it under its own year"
+                    );
+                }
+                out.push(date);
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+}
+
+/// The schedules of DESIGN.md section 4, by name: 6-field cron expressions (seconds first, day
+/// names), Asia/Shanghai. The scheduler parses them at start and names any it cannot.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulesSettings {
+    pub monthly_review: String,
+    pub monthly_reminder: String,
+    pub monthly_second_nudge: String,
+    pub activity_day: String,
+    pub study_send_at: String,
+    pub quarterly_dispatch: String,
+    pub quarterly_talk: String,
+    pub quarterly_talk_followup: String,
+    pub family_visit: String,
+    pub political_birthday: String,
+    pub return_peaks: String,
+    /// A missed firing runs once after downtime if it is at most this old; older ones are
+    /// logged and skipped.
+    pub grace_minutes: u64,
+}
+
+impl SchedulesSettings {
+    /// Every schedule as (name, expression), in the order of DESIGN.md section 4.
+    pub fn all(&self) -> [(&'static str, &str); 11] {
+        [
+            ("monthly_review", &self.monthly_review),
+            ("monthly_reminder", &self.monthly_reminder),
+            ("monthly_second_nudge", &self.monthly_second_nudge),
+            ("activity_day", &self.activity_day),
+            ("study_send_at", &self.study_send_at),
+            ("quarterly_dispatch", &self.quarterly_dispatch),
+            ("quarterly_talk", &self.quarterly_talk),
+            ("quarterly_talk_followup", &self.quarterly_talk_followup),
+            ("family_visit", &self.family_visit),
+            ("political_birthday", &self.political_birthday),
+            ("return_peaks", &self.return_peaks),
+        ]
+    }
+}
