@@ -19,3 +19,4 @@ mod ordering;
 mod ratelimit;
 mod receipts;
 mod resilience;
+mod study;

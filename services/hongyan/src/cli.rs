@@ -25,6 +25,10 @@ pub enum Command {
     Registry,
     /// Deliver notifications: render, route, rate-limit, send, record, retry.
     Notifier,
+    /// Fire the schedules of DESIGN.md section 4 (monthly, quarterly, daily work).
+    Scheduler,
+    /// Serve the HTTP API and the members' update page on api.listen.
+    Api,
     /// Create the database if missing and apply the schema migrations.
     Migrate,
     /// Load orgs and members from CSV or JSON lines (the fields of org.upserted and
@@ -53,6 +57,72 @@ pub enum Command {
     },
     /// Exit 0 when RabbitMQ, PostgreSQL and Redis are reachable (for container health checks).
     Health,
+    /// The schedules: list them, or run one firing by hand.
+    Schedule {
+        #[command(subcommand)]
+        command: ScheduleCommand,
+    },
+    /// Print a member's update link (DESIGN.md section 7), for operators and tests.
+    Link {
+        /// The member's id.
+        #[arg(long)]
+        member: String,
+        /// The month the link confirms, YYYY-MM; default this month (Asia/Shanghai).
+        #[arg(long)]
+        month: Option<String>,
+    },
+    /// API keys of organizations.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Quarterly dispatch reports.
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ScheduleCommand {
+    /// Each schedule, its expression, its next five firings and its last firing.
+    List,
+    /// One firing of NAME as if at TIME (RFC 3339, or YYYY-MM-DDTHH:MM:SS in Asia/Shanghai). It
+    /// takes the same fire key as the real firing, so it can never double one.
+    Run {
+        name: String,
+        #[arg(long)]
+        at: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Make a new key for an org and print it once (only its SHA-256 is stored).
+    Create {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// An org's keys: ids, names, last use.
+    List {
+        #[arg(long)]
+        org: String,
+    },
+    /// Revoke a key by its id.
+    Revoke { id: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ReportCommand {
+    /// Print a stored report.
+    Show {
+        id: String,
+        /// json or csv.
+        #[arg(long, default_value = "json")]
+        format: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]

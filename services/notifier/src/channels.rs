@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use hongyan_adapters::config::NotifierSettings;
+use hongyan_adapters::config::{self, NotifierSettings};
 
 use hongyan_adapters::ratelimit::Limit;
 use sha2::{Digest, Sha256};
@@ -40,14 +40,14 @@ impl Channels {
                 provider: "http",
                 reason: e.to_string(),
             })?;
-        let secret = |v: &Option<String>| Secret::new(v.clone().unwrap_or_default());
+        let secret = |v: &Option<secrecy::SecretString>| Secret::new(config::expose(v));
         let sms = match s.sms.provider.as_str() {
             "aliyun" => {
                 let a = &s.sms.aliyun;
                 Provider::Aliyun(aliyun::AliyunSms::new(
                     aliyun::AliyunSettings {
                         base_url: a.base_url.clone(),
-                        access_key_id: a.access_key_id.clone().unwrap_or_default(),
+                        access_key_id: config::expose(&a.access_key_id).to_owned(),
                         access_key_secret: secret(&a.access_key_secret),
                         sign_name: a.sign_name.clone(),
                     },
@@ -59,7 +59,7 @@ impl Channels {
                 Provider::Tencent(tencent::TencentSms::new(
                     tencent::TencentSettings {
                         base_url: t.base_url.clone(),
-                        secret_id: t.secret_id.clone().unwrap_or_default(),
+                        secret_id: config::expose(&t.secret_id).to_owned(),
                         secret_key: secret(&t.secret_key),
                         sdk_app_id: t.sdk_app_id.clone(),
                         sign_name: t.sign_name.clone(),

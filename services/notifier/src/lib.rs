@@ -22,12 +22,12 @@ use hongyan_adapters::amqp::Names;
 use hongyan_adapters::amqp::consumer::{BatchOptions, consume_batches};
 use hongyan_adapters::ratelimit::RateLimiter;
 use hongyan_adapters::supervise::supervise;
+use hongyan_adapters::tasks::Tasks;
 use hongyan_adapters::{Settings, outbox, store as pg};
 use hongyan_domain::clock::{Clock, SystemClock};
 use sqlx::PgPool;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use crate::channels::Channels;
 use crate::providers::Provider;
@@ -103,7 +103,7 @@ pub async fn run_intake(n: Arc<Notifier>, stop: CancellationToken) {
         let opts = BatchOptions {
             queue: &queue,
             tag: &tag,
-            batch_size: n.settings.registry.batch_size,
+            batch_size: n.settings.notifier.intake_batch_size,
             linger: Duration::from_millis(5),
         };
         consume_batches(&n.settings.amqp, &n.names, opts, &stop, &handler)
@@ -113,11 +113,11 @@ pub async fn run_intake(n: Arc<Notifier>, stop: CancellationToken) {
 
 /// Runs a built notifier: intake, delivery, and an outbox relay for its announcements.
 pub async fn run_notifier(n: Arc<Notifier>, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let tasks = TaskTracker::new();
-    tasks.spawn(run_intake(n.clone(), shutdown.clone()));
+    let mut tasks = Tasks::new(&shutdown);
+    tasks.spawn("notifier intake", run_intake(n.clone(), shutdown.clone()));
     {
         let (n, stop) = (n.clone(), shutdown.clone());
-        tasks.spawn(async move {
+        tasks.spawn("notifier delivery", async move {
             supervise("notifier delivery", stop.clone(), || {
                 deliver::run(&n, &stop)
             })
@@ -126,7 +126,7 @@ pub async fn run_notifier(n: Arc<Notifier>, shutdown: CancellationToken) -> anyh
     }
     {
         let (n, stop) = (n.clone(), shutdown.clone());
-        tasks.spawn(async move {
+        tasks.spawn("outbox relay", async move {
             supervise("outbox relay", stop.clone(), || {
                 outbox::run(&n.settings, n.pool.clone(), stop.clone())
             })
@@ -135,15 +135,14 @@ pub async fn run_notifier(n: Arc<Notifier>, shutdown: CancellationToken) -> anyh
     }
     if !n.settings.notifier.receipts_listen.is_empty() {
         let (n, stop) = (n.clone(), shutdown.clone());
-        tasks.spawn(async move {
+        tasks.spawn("receipts endpoint", async move {
             supervise("receipts endpoint", stop.clone(), || {
                 receipts::serve(n.clone(), stop.clone())
             })
             .await
         });
     }
-    tasks.close();
-    tasks.wait().await;
+    let ended = tasks.wait().await;
     n.pool.close().await;
-    Ok(())
+    ended
 }

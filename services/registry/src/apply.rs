@@ -18,6 +18,7 @@ use crate::working::WorkingSet;
 
 mod inbound;
 mod outbound;
+mod study;
 
 /// What became of one event.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,12 +67,12 @@ impl Applier<'_> {
             EventData::MemberUpserted(m) => Ok(self.member_upserted(ev, m.clone())),
             EventData::Outbound(o) => self.outbound(ev, o).await,
             EventData::Inbound(i) => self.inbound(ev, i).await,
-            EventData::Update(_) | EventData::Return(_) | EventData::Transfer(_) | EventData::ContactRecorded(_) => {
-                Ok(self.on_open_record(ev))
-            }
-            EventData::Study(_) => Ok(Err(Rejection::Forbidden(
-                "study events belong to the scheduler, not the registry; publish them with their own type as the routing key.".into(),
-            ))),
+            EventData::Update(_)
+            | EventData::Return(_)
+            | EventData::Transfer(_)
+            | EventData::ContactRecorded(_) => Ok(self.on_open_record(ev)),
+            EventData::StudyPublished(p) => Ok(self.study_published(ev, p)),
+            EventData::StudyCompleted(c) => Ok(self.study_completed(ev, c)),
         }?;
         let outcome = step.unwrap_or_else(Outcome::Rejected);
         match &outcome {
@@ -96,6 +97,7 @@ impl Applier<'_> {
     ) {
         let org_id = match &ev.data {
             EventData::OrgUpserted(o) => Some(o.id.clone()),
+            EventData::StudyPublished(_) => ev.actor.org_id().cloned(),
             _ => None,
         };
         self.ws.history.push(HistoryRow {

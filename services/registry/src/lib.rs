@@ -5,6 +5,7 @@ mod apply;
 pub mod batch;
 mod consumer;
 mod notices;
+mod sql;
 mod working;
 
 pub use apply::Outcome;
@@ -15,14 +16,13 @@ use std::time::Duration;
 
 use hongyan_adapters::amqp::Names;
 use hongyan_adapters::directory::{self, Directory};
-use hongyan_adapters::shutdown::sleep_or_cancel;
-use hongyan_adapters::supervise::supervise;
+use hongyan_adapters::supervise::{supervise, wait_for};
+use hongyan_adapters::tasks::Tasks;
 use hongyan_adapters::{Settings, outbox, store};
 use hongyan_domain::clock::{Clock, SystemClock};
 use hongyan_domain::ledger::LedgerPolicy;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 /// How often the directory checks it is still there (a Redis restart or flush empties it).
 const DIRECTORY_CHECK: Duration = Duration::from_secs(2);
@@ -47,21 +47,10 @@ impl Registry {
         shutdown: &CancellationToken,
     ) -> anyhow::Result<Option<Self>> {
         let pool = store::pool(&settings.database)?;
-        let mut delay = Duration::from_millis(200);
-        let directory = loop {
-            match Directory::connect(&settings.redis).await {
-                Ok(d) => break d,
-                Err(e) => {
-                    tracing::warn!(
-                        error = format!("{e:#}"),
-                        "Redis not reachable yet; waiting."
-                    );
-                    if !sleep_or_cancel(delay, shutdown).await {
-                        return Ok(None);
-                    }
-                    delay = (delay * 2).min(Duration::from_secs(10));
-                }
-            }
+        let Some(directory) =
+            wait_for("Redis", shutdown, || Directory::connect(&settings.redis)).await
+        else {
+            return Ok(None);
         };
         Ok(Some(Self {
             names: Names::new(&settings.amqp.prefix),
@@ -92,10 +81,10 @@ pub async fn run_with_clock(
         return Ok(());
     };
     let reg = Arc::new(reg);
-    let tasks = TaskTracker::new();
+    let mut tasks = Tasks::new(&shutdown);
     for n in 0..reg.settings.registry.consumers.max(1) {
         let (reg, stop) = (reg.clone(), shutdown.clone());
-        tasks.spawn(async move {
+        tasks.spawn("registry consumer", async move {
             let tag = format!("registry-{n}-{}", std::process::id());
             supervise("registry consumer", stop.clone(), || {
                 consumer::consume(&reg, &tag, &stop)
@@ -105,22 +94,24 @@ pub async fn run_with_clock(
     }
     {
         let (reg, stop) = (reg.clone(), shutdown.clone());
-        tasks.spawn(async move {
+        tasks.spawn("outbox relay", async move {
             supervise("outbox relay", stop.clone(), || {
                 outbox::run(&reg.settings, reg.pool.clone(), stop.clone())
             })
             .await;
         });
     }
-    tasks.spawn(directory::watch(
-        reg.directory.clone(),
-        reg.pool.clone(),
-        DIRECTORY_CHECK,
-        reg.directory_behind.clone(),
-        shutdown.clone(),
-    ));
-    tasks.close();
-    tasks.wait().await;
+    tasks.spawn(
+        "directory watch",
+        directory::watch(
+            reg.directory.clone(),
+            reg.pool.clone(),
+            DIRECTORY_CHECK,
+            reg.directory_behind.clone(),
+            shutdown.clone(),
+        ),
+    );
+    let ended = tasks.wait().await;
     reg.pool.close().await;
-    Ok(())
+    ended
 }

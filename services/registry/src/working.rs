@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use chrono::{DateTime, FixedOffset};
 use hongyan_adapters::store::rows::{HistoryRow, MemberRow, OrgRow, OutboxRow, UnmatchedRow};
 use hongyan_adapters::store::{reads, writes};
 use hongyan_domain::Envelope;
@@ -12,6 +13,8 @@ use hongyan_domain::ledger::FlowRecord;
 use hongyan_domain::payloads::{ArrivalKey, NewOrg, Subject};
 use hongyan_domain::station::StationRef;
 use sqlx::PgConnection;
+
+use crate::sql::study;
 use uuid::Uuid;
 
 #[derive(Default)]
@@ -36,6 +39,12 @@ pub struct WorkingSet {
     pub outbox: Vec<OutboxRow>,
     pub unmatched: Vec<UnmatchedRow>,
     pub applied: Vec<Uuid>,
+    /// Study packs that exist, with the time of the event that last set each.
+    pub packs: HashMap<String, DateTime<FixedOffset>>,
+    /// (member, pack) completions already recorded.
+    pub completed: HashSet<(String, String)>,
+    pub new_packs: Vec<study::PackRow>,
+    pub new_completions: Vec<study::CompletionRow>,
 }
 
 fn strings<'a>(ids: impl IntoIterator<Item = &'a str>) -> Vec<String> {
@@ -55,6 +64,7 @@ impl WorkingSet {
         let mut member_ids: Vec<&str> = Vec::new();
         let mut org_ids: Vec<&str> = Vec::new();
         let (mut phones, mut certs) = (Vec::new(), Vec::new());
+        let (mut pack_ids, mut done_members, mut done_packs) = (Vec::new(), Vec::new(), Vec::new());
         let mut any_outbound = false;
         for e in events {
             if let Some(org) = e.actor.org_id() {
@@ -90,6 +100,15 @@ impl WorkingSet {
                     if let NewOrg::Known(id) = &t.new_org {
                         org_ids.push(id.as_str());
                     }
+                }
+                EventData::StudyPublished(p) => {
+                    pack_ids.push(p.pack_id.as_str());
+                    org_ids.extend(p.audience.org_ids.iter().map(|o| o.as_str()));
+                }
+                EventData::StudyCompleted(c) => {
+                    pack_ids.push(c.pack_id.as_str());
+                    done_members.push(c.member_id.as_str().to_owned());
+                    done_packs.push(c.pack_id.as_str().to_owned());
                 }
                 _ => {}
             }
@@ -147,6 +166,10 @@ impl WorkingSet {
         if any_outbound {
             ws.stations = reads::stations(conn).await?;
         }
+        for (id, at) in study::packs(conn, &strings(pack_ids)).await? {
+            ws.packs.insert(id, at.fixed_offset());
+        }
+        ws.completed = study::completions(conn, &done_members, &done_packs).await?;
         Ok(ws)
     }
 
@@ -242,6 +265,8 @@ impl WorkingSet {
         for u in &self.unmatched {
             writes::unmatched(conn, u).await?;
         }
+        study::write_packs(conn, &self.new_packs).await?;
+        study::write_completions(conn, &self.new_completions).await?;
         let fresh = writes::processed(conn, &self.applied).await?;
         Ok(fresh == self.applied.len() as u64)
     }

@@ -4,11 +4,13 @@
 pub mod amqp;
 pub mod config;
 pub mod directory;
+pub mod metrics;
 pub mod outbox;
 pub mod ratelimit;
 pub mod shutdown;
 pub mod store;
 pub mod supervise;
+pub mod tasks;
 pub mod telemetry;
 
 pub use config::Settings;

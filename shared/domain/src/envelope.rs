@@ -9,6 +9,7 @@ use crate::ids::{EventId, MemberId, OrgId};
 use crate::payloads::{
     ContactRecorded, Inbound, MemberUpsert, OrgUpsert, Outbound, Return, Transfer, Update,
 };
+use crate::study::{StudyCompleted, StudyPublished};
 
 /// The schema versions this build understands.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -122,8 +123,8 @@ pub enum EventData {
     Return(Return),
     Transfer(Transfer),
     ContactRecorded(ContactRecorded),
-    /// Study events are the scheduler's; the registry only checks their envelope.
-    Study(Value),
+    StudyPublished(StudyPublished),
+    StudyCompleted(StudyCompleted),
 }
 
 impl EventData {
@@ -140,7 +141,8 @@ impl EventData {
             EventData::Return(r) => Some(&r.member_id),
             EventData::Transfer(t) => Some(&t.member_id),
             EventData::ContactRecorded(c) => Some(&c.member_id),
-            EventData::OrgUpserted(_) | EventData::Study(_) => None,
+            EventData::StudyCompleted(c) => Some(&c.member_id),
+            EventData::OrgUpserted(_) | EventData::StudyPublished(_) => None,
         }
     }
 }
@@ -225,9 +227,8 @@ impl Envelope {
             EventType::Return => EventData::Return(Return::read(d)?),
             EventType::Transfer => EventData::Transfer(Transfer::read(d)?),
             EventType::ContactRecorded => EventData::ContactRecorded(ContactRecorded::read(d)?),
-            EventType::StudyPublished | EventType::StudyCompleted => {
-                EventData::Study(raw_data.clone())
-            }
+            EventType::StudyPublished => EventData::StudyPublished(StudyPublished::read(d)?),
+            EventType::StudyCompleted => EventData::StudyCompleted(StudyCompleted::read(d)?),
         };
         if matches!(actor, Actor::Member { .. })
             && kind != EventType::Update

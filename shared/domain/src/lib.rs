@@ -14,6 +14,7 @@ pub mod payloads;
 pub mod regions;
 pub mod rights;
 pub mod station;
+pub mod study;
 
 pub use envelope::{Actor, Envelope, EventType, Rejection};
 pub use ids::{

@@ -94,6 +94,58 @@ pub fn may_update(
     }
 }
 
+/// `study.published`: from a department, for audiences inside its own subtree or region.
+/// `department` is the actor's org with its region code; `audience_orgs` the audience's orgs
+/// as found in the ledger.
+pub fn may_publish_study(
+    actor: &Actor,
+    department: &OrgNode,
+    department_region: &str,
+    audience_orgs: &[&OrgNode],
+    audience_regions: &[String],
+) -> Result<(), Rejection> {
+    if !matches!(actor, Actor::Operator { .. }) && department.kind != OrgKind::Department {
+        return Err(forbidden(
+            actor,
+            "publish study packs (only a department may)",
+        ));
+    }
+    if let Some(outside) = audience_orgs.iter().find(|o| !o.is_within(&department.id)) {
+        return Err(forbidden(
+            actor,
+            &format!(
+                "publish for org {} (outside {}'s subtree)",
+                outside.id, department.id
+            ),
+        ));
+    }
+    if let Some(outside) = audience_regions
+        .iter()
+        .find(|r| !crate::regions::is_within(r, department_region))
+    {
+        return Err(forbidden(
+            actor,
+            &format!(
+                "publish for region {outside} (outside {}'s region {department_region})",
+                department.id
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `study.completed`: the member themselves (through the API), or their home side.
+pub fn may_complete_study(
+    actor: &Actor,
+    member: &MemberId,
+    home: &OrgNode,
+) -> Result<(), Rejection> {
+    match actor {
+        Actor::Member { member_id } if member_id == member => Ok(()),
+        _ => may_act_for_member(actor, member, home),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,6 +236,23 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn a_department_publishes_study_packs_inside_its_subtree_and_region_only() {
+        let dept = node(&["county"], OrgKind::Department);
+        let branch = node(&["county", "town", "b1"], OrgKind::Branch);
+        let elsewhere = node(&["other", "b9"], OrgKind::Branch);
+        let county = org("county");
+        assert!(
+            may_publish_study(&county, &dept, "522636", &[&branch], &["522636100".into()]).is_ok()
+        );
+        assert!(may_publish_study(&county, &dept, "522636", &[&elsewhere], &[]).is_err());
+        assert!(may_publish_study(&county, &dept, "522636", &[], &["440300".into()]).is_err());
+        let city = node(&["city"], OrgKind::Department);
+        assert!(may_publish_study(&org("city"), &city, "440300", &[], &["440305".into()]).is_ok());
+        let town = node(&["county", "town"], OrgKind::Committee);
+        assert!(may_publish_study(&org("town"), &town, "522636100", &[&branch], &[]).is_err());
     }
 
     #[test]

@@ -2,8 +2,12 @@
 
 mod health;
 mod import;
+mod keys;
+mod link;
 mod parked;
 mod publish;
+mod report;
+mod schedule;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -13,6 +17,9 @@ use hongyan_adapters::directory::{self, Directory};
 use hongyan_adapters::{Settings, shutdown, store};
 
 use crate::cli::{Command, DirectoryCommand};
+
+/// Every role, as `hongyan all` runs them (DESIGN.md section 1).
+const ROLES: &[&str] = &["registry", "notifier"];
 
 /// Runs roles until SIGTERM or Ctrl-C, then gives in-flight work `shutdown.deadline_secs`.
 async fn serve(settings: Settings, roles: &[&'static str]) -> anyhow::Result<ExitCode> {
@@ -26,7 +33,13 @@ async fn serve(settings: Settings, roles: &[&'static str]) -> anyhow::Result<Exi
             "registry" => {
                 running.spawn(async move { (role, hongyan_registry::run(s, stop).await) })
             }
-            _ => running.spawn(async move { (role, hongyan_notifier::run(s, stop).await) }),
+            "notifier" => {
+                running.spawn(async move { (role, hongyan_notifier::run(s, stop).await) })
+            }
+            "scheduler" => {
+                running.spawn(async move { (role, hongyan_scheduler::run(s, stop).await) })
+            }
+            _ => running.spawn(async move { (role, hongyan_api::run(s, stop).await) }),
         };
     }
     // A role that ends by itself (say, with a configuration error) stops the others too.
@@ -64,9 +77,11 @@ async fn serve(settings: Settings, roles: &[&'static str]) -> anyhow::Result<Exi
 
 pub async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
     match command {
-        Command::All => serve(settings, &["registry", "notifier"]).await,
+        Command::All => serve(settings, ROLES).await,
         Command::Registry => serve(settings, &["registry"]).await,
         Command::Notifier => serve(settings, &["notifier"]).await,
+        Command::Scheduler => serve(settings, &["scheduler"]).await,
+        Command::Api => serve(settings, &["api"]).await,
         Command::Migrate => {
             store::migrate(&settings.database).await?;
             tracing::info!("Migrations applied.");
@@ -87,5 +102,9 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCod
         }
         Command::Parked { command } => parked::run(&settings, command).await,
         Command::Health => health::run(&settings).await,
+        Command::Schedule { command } => schedule::run(&settings, command).await,
+        Command::Link { member, month } => link::run(&settings, &member, month.as_deref()),
+        Command::Keys { command } => keys::run(&settings, command).await,
+        Command::Report { command } => report::run(&settings, command).await,
     }
 }

@@ -18,7 +18,7 @@ use lapin::{Channel, ExchangeKind};
 use super::Names;
 use crate::config::AmqpSettings;
 
-/// The event types the registry applies (DESIGN.md section 2, all but `study.*`).
+/// The event types the registry applies (DESIGN.md section 2): every one org systems send.
 pub const REGISTRY_KEYS: &[&str] = &[
     "org.upserted",
     "member.upserted",
@@ -28,6 +28,8 @@ pub const REGISTRY_KEYS: &[&str] = &[
     "registration.return",
     "registration.transfer",
     "contact.recorded",
+    "study.published",
+    "study.completed",
 ];
 
 fn arg_str(t: &mut FieldTable, k: &str, v: &str) {

@@ -1,0 +1,3 @@
+//! The registry's own SQL (each role owns its statements).
+
+pub mod study;
