@@ -1,6 +1,9 @@
 //! The API role (DESIGN.md section 7): events in, the live directory, ledger exports, dispatch
 //! reports, study packs, and the members' update page.
 
+pub mod member_page;
+pub mod state;
+
 use hongyan_adapters::Settings;
 use tokio_util::sync::CancellationToken;
 

@@ -2,6 +2,10 @@
 //! the activity day, the quarterly dispatch report, and the daily greetings, each firing once
 //! across replicas and writing its work to the outbox.
 
+pub mod dispatch;
+pub mod firing;
+pub mod study;
+
 use hongyan_adapters::Settings;
 use tokio_util::sync::CancellationToken;
 
