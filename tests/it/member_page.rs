@@ -20,6 +20,8 @@ use serde_json::Value;
 use crate::env::TestEnv;
 use crate::fixtures::*;
 
+mod browser;
+
 const SECRET: &str = "member-page-test-secret";
 const PHONE: &str = "13812345678";
 
