@@ -60,7 +60,10 @@ impl Driver {
         let caps = json!({"capabilities": {"alwaysMatch": {"goog:chromeOptions": {
             "binary": chromium,
             "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                     "--window-size=360,780", "--disable-dev-shm-usage"]}}}});
+                     "--window-size=360,780", "--disable-dev-shm-usage"],
+            // Headless windows have a minimum width above 360 px; the phone's viewport is
+            // emulated so the page is laid out (and shot) at 360 CSS pixels.
+            "mobileEmulation": {"deviceMetrics": {"width": 360, "height": 780, "pixelRatio": 1.0}}}}}});
         let v: Value = http
             .post(format!("{base}/session"))
             .json(&caps)
@@ -123,6 +126,22 @@ impl Driver {
             .to_owned()
     }
 
+    /// The page once it contains `text` (a tap's navigation ends on its own time).
+    async fn source_with(&self, text: &str) -> String {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let page = self.source().await;
+            if page.contains(text) {
+                return page;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the page never showed {text:?}: {page}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     async fn screenshot(&self, name: &str) {
         let png = self.call(reqwest::Method::GET, "/screenshot", None).await;
         let bytes = base64::engine::general_purpose::STANDARD
@@ -168,8 +187,7 @@ async fn a_member_confirms_on_a_phone_and_the_link_is_then_spent() {
     );
     d.screenshot("open").await;
     d.tap("#confirm").await;
-    let page = d.source().await;
-    assert!(page.contains("谢谢"), "{page}");
+    d.source_with("谢谢，已收到").await;
     d.screenshot("thanks").await;
     p.env
         .eventually("the ledger records March's confirmation", || async {

@@ -51,7 +51,7 @@ pub fn record_page(v: &Visit, nonce: &str, draft: &Posted, problems: &Problems) 
         "流动党员信息确认",
         html! {
             h1 { "流动党员每月信息确认" }
-            p.note { (v.member.name) "同志，您好！请核对下面的登记信息（" (v.link.month) "）。" }
+            p.note { (v.member.name) "同志，您好！请核对下面的登记信息（" (month_words(v.link.month)) "）。" }
             div.card {
                 dl {
                     dt { "姓名" } dd { (v.member.name) }
@@ -132,6 +132,11 @@ fn region_select(name: &str, options: &[Region], chosen: &str, empty: &str) -> M
     }
 }
 
+/// `2026年3月`.
+fn month_words(m: hongyan_domain::month::Month) -> String {
+    format!("{}年{}月", m.year(), m.month())
+}
+
 /// After a confirmation or an edit was sent on.
 pub fn thanks(name: &str, changed: bool) -> String {
     page(
@@ -161,7 +166,7 @@ pub fn refusal(r: &Refusal) -> String {
         ),
         Refusal::Spent { month, branch } => (
             "本月已确认",
-            format!("您{month}的信息确认已经记录，这个链接已使用过。如信息又有变化，请联系您所在的党支部。"),
+            format!("您{}的信息确认已经记录，这个链接已使用过。如信息又有变化，请联系您所在的党支部。", month_words(*month)),
             branch.as_ref(),
         ),
         Refusal::NoRecord { branch } => (
