@@ -118,6 +118,17 @@ impl Driver {
         .await;
     }
 
+    /// Scrolls the element to the top of the screen (the edit form lies below the first one).
+    async fn scroll_to(&self, css: &str) {
+        let script = format!("document.querySelector({css:?}).scrollIntoView(true)");
+        self.call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({"script": script, "args": []})),
+        )
+        .await;
+    }
+
     async fn source(&self) -> String {
         self.call(reqwest::Method::GET, "/source", None)
             .await
@@ -144,12 +155,7 @@ impl Driver {
 
     async fn screenshot(&self, name: &str) {
         let png = self.call(reqwest::Method::GET, "/screenshot", None).await;
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(png.as_str().unwrap())
-            .unwrap();
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join(format!("member_page_{name}.png")), bytes).unwrap();
+        save(name, png.as_str().unwrap());
     }
 
     async fn quit(mut self) {
@@ -160,6 +166,15 @@ impl Driver {
             .await;
         let _ = self.child.kill().await;
     }
+}
+
+fn save(name: &str, png_base64: &str) {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(png_base64)
+        .unwrap();
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(format!("member_page_{name}.png")), bytes).unwrap();
 }
 
 #[tokio::test]
@@ -186,6 +201,8 @@ async fn a_member_confirms_on_a_phone_and_the_link_is_then_spent() {
         "{page}"
     );
     d.screenshot("open").await;
+    d.scroll_to("#edit").await;
+    d.screenshot("edit_form").await;
     d.tap("#confirm").await;
     d.source_with("谢谢，已收到").await;
     d.screenshot("thanks").await;
