@@ -203,6 +203,13 @@ async fn a_member_confirms_on_a_phone_and_the_link_is_then_spent() {
     d.screenshot("open").await;
     d.scroll_to("#edit").await;
     d.screenshot("edit_form").await;
+    // Choosing another city lists its counties: the page's script sends the form back.
+    d.tap("#city option[value='4403']").await;
+    let page = d.source_with(">南山区<").await;
+    assert!(
+        page.contains("天河路1号"),
+        "what was in the form stays: {page}"
+    );
     d.tap("#confirm").await;
     d.source_with("谢谢，已收到").await;
     d.screenshot("thanks").await;
