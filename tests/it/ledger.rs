@@ -339,3 +339,43 @@ async fn a_branch_may_not_update_another_branchs_member_but_the_receiving_org_ma
     );
     env.finish().await;
 }
+
+#[tokio::test]
+async fn the_last_certificate_number_of_a_year_is_99999_and_the_next_departure_is_refused() {
+    let mut env = TestEnv::new().await;
+    setup(
+        &mut env,
+        &[("m1", "b1", "13911110001"), ("m2", "b1", "13911110002")],
+    )
+    .await;
+    sqlx::query(
+        "INSERT INTO certificate_sequences (county, year, last_seq) VALUES ('522636', 2026, 99998)",
+    )
+    .execute(&env.pool)
+    .await
+    .unwrap();
+    let first = outbound("m1", "b1", "2026-03-01T09:00:00", 4, Some("某厂"));
+    env.publish(&first).await;
+    env.wait_processed(&evt_id(&first)).await;
+    let second = outbound("m2", "b1", "2026-03-02T09:00:00", 4, Some("某厂"));
+    env.publish(&second).await;
+
+    let parked = env.wait_parked(1).await;
+    assert_eq!(
+        env.record("m1").await.unwrap()["certificate_no"],
+        "522636202699999"
+    );
+    assert!(
+        parked[0]
+            .reason
+            .contains("all 99999 activity-certificate numbers of 2026"),
+        "{}",
+        parked[0].reason
+    );
+    assert_eq!(
+        env.record("m2").await,
+        None,
+        "a refused departure opens no record"
+    );
+    env.finish().await;
+}

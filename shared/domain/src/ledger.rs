@@ -190,6 +190,10 @@ pub fn open_outbound(
     }
 }
 
+/// The last sequence number a county may give out in a year: certificate numbers keep five
+/// digits for it (`CertificateNo`).
+pub const CERTIFICATE_SEQ_LAST: u32 = 99_999;
+
 /// The year a certificate is numbered in: the year the member left.
 pub fn certificate_year(ev: &Outbound) -> i32 {
     ev.left_on.year()

@@ -65,8 +65,15 @@ impl Applier<'_> {
         if ledger::certificate_due(self.policy, o) {
             let county = home.org.region_code.county();
             let year = ledger::certificate_year(o);
-            let seq = writes::next_certificate_seq(self.conn, &county, year).await?;
-            rec.certificate_no = Some(CertificateNo::compose(&county, year, seq as u32));
+            let last = ledger::CERTIFICATE_SEQ_LAST;
+            let Some(seq) = writes::next_certificate_seq(self.conn, &county, year, last).await?
+            else {
+                return Ok(Err(Rejection::Conflict(format!(
+                    "County {county} has given out all {last} activity-certificate numbers of {year}; a 16-digit number would not be a certificate number. Ask the county department to register member {} as a transfer of the relationship, or to issue the certificate by hand, then replay this departure.",
+                    member.id
+                ))));
+            };
+            rec.certificate_no = Some(CertificateNo::compose(&county, year, seq));
         }
         self.tell_outbound(ev, &member, &home, inflow.as_ref(), &rec);
         let note = format!(
