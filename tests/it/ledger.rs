@@ -379,3 +379,37 @@ async fn the_last_certificate_number_of_a_year_is_99999_and_the_next_departure_i
     );
     env.finish().await;
 }
+
+#[tokio::test]
+async fn a_refused_departure_carrying_a_full_member_changes_no_member() {
+    let mut env = TestEnv::new().await;
+    setup(&mut env, &[("m1", "b1", "13911110001")]).await;
+    let first = outbound("m1", "b1", "2026-03-01T09:00:00", 4, Some("某厂"));
+    env.publish(&first).await;
+    env.wait_processed(&evt_id(&first)).await;
+
+    // m1 is already away: a second departure is refused, and its member block must not land.
+    let mut second = outbound("m1", "b1", "2026-03-05T09:00:00", 4, Some("某厂"));
+    let data = second["data"].as_object_mut().unwrap();
+    data.remove("member_id");
+    data.insert(
+        "member".into(),
+        json!({"id": "m1", "name": "改了名字", "phone": "13911119999", "home_org_id": "b1",
+               "joined_party_on": "2010-07-01"}),
+    );
+    env.publish(&second).await;
+
+    let parked = env.wait_parked(1).await;
+    assert!(
+        parked[0].reason.contains("already has an open flow record"),
+        "{}",
+        parked[0].reason
+    );
+    let (name, phone): (String, String) =
+        sqlx::query_as("SELECT doc->>'name', phone FROM members WHERE id = 'm1'")
+            .fetch_one(&env.pool)
+            .await
+            .unwrap();
+    assert_eq!((name.as_str(), phone.as_str()), ("党员m1", "13911110001"));
+    env.finish().await;
+}

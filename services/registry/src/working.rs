@@ -17,6 +17,13 @@ use sqlx::PgConnection;
 use crate::sql::study;
 use uuid::Uuid;
 
+/// One member's entry as it was, see [`WorkingSet::snapshot_member`].
+pub struct MemberSnapshot {
+    id: MemberId,
+    row: Option<MemberRow>,
+    dirty: bool,
+}
+
 #[derive(Default)]
 pub struct WorkingSet {
     pub processed: HashSet<Uuid>,
@@ -221,6 +228,27 @@ impl WorkingSet {
             self.dirty_records.push(id);
         }
         self.records.insert(id, rec);
+    }
+
+    /// What `put_member` would change for `id`, to put back if the event is refused.
+    pub fn snapshot_member(&self, id: &MemberId) -> MemberSnapshot {
+        MemberSnapshot {
+            id: id.clone(),
+            row: self.members.get(id).cloned(),
+            dirty: self.dirty_members.contains(id),
+        }
+    }
+
+    /// Undoes the `put_member` calls made since `snapshot`.
+    pub fn restore_member(&mut self, snapshot: MemberSnapshot) {
+        let MemberSnapshot { id, row, dirty } = snapshot;
+        if !dirty {
+            self.dirty_members.retain(|d| d != &id);
+        }
+        match row {
+            Some(row) => self.members.insert(id, row),
+            None => self.members.remove(&id),
+        };
     }
 
     pub fn put_member(&mut self, row: MemberRow) {

@@ -3,7 +3,20 @@
 use super::*;
 
 impl Applier<'_> {
+    /// A refused departure changes nothing, not even the full `member` it carried.
     pub(super) async fn outbound(&mut self, ev: &Envelope, o: &Outbound) -> sqlx::Result<Step> {
+        let snapshot = match &o.subject {
+            Subject::Full(m) => Some(self.ws.snapshot_member(&m.id)),
+            Subject::Known(_) => None,
+        };
+        let step = self.depart(ev, o).await?;
+        if let (Err(_), Some(snapshot)) = (&step, snapshot) {
+            self.ws.restore_member(snapshot);
+        }
+        Ok(step)
+    }
+
+    async fn depart(&mut self, ev: &Envelope, o: &Outbound) -> sqlx::Result<Step> {
         let member = match &o.subject {
             Subject::Full(m) => {
                 if let Err(e) = self.member_upserted(ev, m.clone()) {
