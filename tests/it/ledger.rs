@@ -413,3 +413,63 @@ async fn a_refused_departure_carrying_a_full_member_changes_no_member() {
     assert_eq!((name.as_str(), phone.as_str()), ("党员m1", "13911110001"));
     env.finish().await;
 }
+
+#[tokio::test]
+async fn an_arrival_with_all_three_keys_is_matched_when_any_one_of_them_is_wrong() {
+    let mut env = TestEnv::new().await;
+    let people = [
+        ("m1", "13911110001"),
+        ("m2", "13911110002"),
+        ("m3", "13911110003"),
+        ("m4", "13911110004"),
+    ];
+    let members: Vec<_> = people.iter().map(|(m, p)| (*m, "b1", *p)).collect();
+    setup(&mut env, &members).await;
+    let outs: Vec<_> = people
+        .iter()
+        .enumerate()
+        .map(|(n, (m, _))| outbound(m, "b1", &format!("2026-03-0{}T09:00:00", n + 1), 4, None))
+        .collect();
+    env.publish_all(&outs).await;
+    for e in &outs {
+        env.wait_processed(&evt_id(e)).await;
+    }
+    let mut certs = Vec::new();
+    for (m, _) in &people {
+        certs.push(env.record(m).await.unwrap()["certificate_no"].clone());
+    }
+    let wrong_cert = json!("522636202609999");
+    let keys = |cert: &Value, member: &str, phone: &str| {
+        json!({"certificate_no": cert, "member_id": member,
+               "member": {"name": "某人", "phone": phone}})
+    };
+    let arrivals = [
+        // The certificate number is mistyped: the member id finds m1.
+        keys(&wrong_cert, "m1", "13911110001"),
+        // The member id is wrong: the certificate finds m2.
+        keys(&certs[1], "nobody", "13911110002"),
+        // The phone is wrong: the certificate finds m3.
+        keys(&certs[2], "m3", "13900009999"),
+        // Certificate and member id both wrong: the phone finds m4.
+        keys(&wrong_cert, "nobody", "13911110004"),
+    ]
+    .map(|key| inbound("gz-park", "2026-03-10T09:00:00", key));
+    env.publish_all(&arrivals).await;
+    for a in &arrivals {
+        env.wait_processed(&evt_id(a)).await;
+    }
+    for (m, _) in &people {
+        let r = env.record(m).await.unwrap();
+        assert_eq!(
+            (r["status"].as_str(), r["inflow_org_id"].as_str()),
+            (Some("checked_in"), Some("gz-park")),
+            "{m}"
+        );
+    }
+    assert_eq!(
+        env.scalar_i64("SELECT count(*) FROM unmatched_arrivals")
+            .await,
+        0
+    );
+    env.finish().await;
+}

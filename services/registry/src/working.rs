@@ -93,16 +93,20 @@ impl WorkingSet {
                     }
                     org_ids.extend(o.inflow_org_id.as_ref().map(|p| p.as_str()));
                 }
-                EventData::Inbound(i) => match &i.key {
-                    ArrivalKey::Certificate(c) => certs.push(c.as_str()),
-                    ArrivalKey::Person {
-                        phone, home_org_id, ..
-                    } => {
-                        phones.push(phone.as_str());
-                        org_ids.extend(home_org_id.as_ref().map(|p| p.as_str()));
+                EventData::Inbound(i) => {
+                    for key in &i.keys {
+                        match key {
+                            ArrivalKey::Certificate(c) => certs.push(c.as_str()),
+                            ArrivalKey::Person {
+                                phone, home_org_id, ..
+                            } => {
+                                phones.push(phone.as_str());
+                                org_ids.extend(home_org_id.as_ref().map(|p| p.as_str()));
+                            }
+                            ArrivalKey::MemberId(_) => {}
+                        }
                     }
-                    ArrivalKey::MemberId(_) => {}
-                },
+                }
                 EventData::Transfer(t) => {
                     if let NewOrg::Known(id) = &t.new_org {
                         org_ids.push(id.as_str());

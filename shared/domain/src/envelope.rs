@@ -133,10 +133,10 @@ impl EventData {
         match self {
             EventData::MemberUpserted(m) => Some(&m.id),
             EventData::Outbound(o) => Some(o.subject.member_id()),
-            EventData::Inbound(i) => match &i.key {
+            EventData::Inbound(i) => i.keys.iter().find_map(|k| match k {
                 crate::payloads::ArrivalKey::MemberId(id) => Some(id),
                 _ => None,
-            },
+            }),
             EventData::Update(u) => Some(&u.member_id),
             EventData::Return(r) => Some(&r.member_id),
             EventData::Transfer(t) => Some(&t.member_id),

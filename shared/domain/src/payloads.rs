@@ -272,7 +272,9 @@ pub enum ArrivalKey {
 /// Inbound registration (报到) by the receiving org.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Inbound {
-    pub key: ArrivalKey,
+    /// Every key the arrival carries, tried in this order: certificate number, member id,
+    /// then name and phone. Never empty.
+    pub keys: Vec<ArrivalKey>,
     pub arrived_on: NaiveDate,
     pub location: Location,
 }
@@ -281,24 +283,30 @@ impl Inbound {
     pub fn read(o: Obj<'_>) -> Result<Self, FieldError> {
         let member_path = join(o.path(), "member");
         let loc_path = join(o.path(), "location");
-        let key = if o.has("certificate_no") {
-            ArrivalKey::Certificate(o.parse("certificate_no", CertificateNo::parse)?)
-        } else if o.has("member_id") {
-            ArrivalKey::MemberId(o.parse("member_id", MemberId::parse)?)
-        } else if let Some(m) = o.opt_obj("member", &member_path)? {
-            ArrivalKey::Person {
+        let mut keys = Vec::new();
+        if o.has("certificate_no") {
+            keys.push(ArrivalKey::Certificate(
+                o.parse("certificate_no", CertificateNo::parse)?,
+            ));
+        }
+        if o.has("member_id") {
+            keys.push(ArrivalKey::MemberId(o.parse("member_id", MemberId::parse)?));
+        }
+        if let Some(m) = o.opt_obj("member", &member_path)? {
+            keys.push(ArrivalKey::Person {
                 name: m.text("name")?,
                 phone: m.parse("phone", Phone::parse)?,
                 home_org_id: m.opt_parse("home_org_id", OrgId::parse)?,
-            }
-        } else {
+            });
+        }
+        if keys.is_empty() {
             return Err(FieldError::new(
                 join(o.path(), "member_id"),
                 "is missing: send one of member_id, certificate_no or member {name, phone}",
             ));
-        };
+        }
         Ok(Self {
-            key,
+            keys,
             arrived_on: o.date("arrived_on")?,
             location: Location::read(o.obj("location", &loc_path)?)?,
         })

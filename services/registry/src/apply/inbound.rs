@@ -1,8 +1,74 @@
 //! `registration.inbound`: a member arrives at an inflow org, matched or not.
 
 use super::*;
+use hongyan_domain::ids::Phone;
+
+/// Whom an arrival's keys name.
+enum Match {
+    Member(MemberId),
+    /// No key matched and the arrival named no person to keep on the unmatched list.
+    Unknown(Rejection),
+    /// No key matched; the person goes on the unmatched list (待匹配).
+    Nobody {
+        name: String,
+        phone: Phone,
+    },
+}
 
 impl Applier<'_> {
+    /// Tries the arrival's keys in order (certificate, member id, name and phone): the first
+    /// that names one member wins, so a mistyped certificate number falls back to the others.
+    fn match_arrival(&self, i: &Inbound) -> Match {
+        let mut first_miss = None;
+        for key in &i.keys {
+            let miss = match key {
+                ArrivalKey::Certificate(c) => match self.ws.by_certificate.get(c) {
+                    Some(m) => return Match::Member(m.clone()),
+                    None => Match::Unknown(Rejection::Unknown(format!(
+                        "Certificate {c} matches no open flow record; check the number, or send member_id or member {{name, phone}} instead."
+                    ))),
+                },
+                ArrivalKey::MemberId(id) => match self.member(id) {
+                    Ok(_) => return Match::Member(id.clone()),
+                    Err(e) => Match::Unknown(e),
+                },
+                ArrivalKey::Person {
+                    name,
+                    phone,
+                    home_org_id,
+                } => match self.by_person(name, phone, home_org_id.as_ref()) {
+                    Some(id) => return Match::Member(id),
+                    None => Match::Nobody {
+                        name: name.clone(),
+                        phone: phone.clone(),
+                    },
+                },
+            };
+            // A person to list beats an unknown-id rejection: the arrival is kept, not parked.
+            if first_miss.is_none() || matches!(miss, Match::Nobody { .. }) {
+                first_miss = Some(miss);
+            }
+        }
+        first_miss.expect("an arrival carries at least one key")
+    }
+
+    /// The one member with this phone (and, if several share it, this name or home org).
+    fn by_person(&self, name: &str, phone: &Phone, home: Option<&OrgId>) -> Option<MemberId> {
+        let mut found: Vec<&MemberRow> = self
+            .ws
+            .members
+            .values()
+            .filter(|m| &m.member.phone == phone)
+            .collect();
+        if found.len() > 1 {
+            found.retain(|m| m.member.name == name || home == Some(&m.member.home_org_id));
+        }
+        match found.as_slice() {
+            [one] => Some(one.member.id.clone()),
+            _ => None,
+        }
+    }
+
     pub(super) async fn inbound(&mut self, ev: &Envelope, i: &Inbound) -> sqlx::Result<Step> {
         let Some(receiving_id) = ev.actor.org_id().cloned() else {
             return Ok(Err(Rejection::Forbidden(
@@ -13,44 +79,13 @@ impl Applier<'_> {
             Ok(r) => r.clone(),
             Err(e) => return Ok(Err(e)),
         };
-        let member_id = match &i.key {
-            ArrivalKey::Certificate(c) => match self.ws.by_certificate.get(c) {
-                Some(m) => m.clone(),
-                None => {
-                    return Ok(Err(Rejection::Unknown(format!(
-                        "Certificate {c} matches no open flow record; check the number, or send member_id or member {{name, phone}} instead."
-                    ))));
-                }
-            },
-            ArrivalKey::MemberId(id) => match self.member(id) {
-                Ok(_) => id.clone(),
-                Err(e) => return Ok(Err(e)),
-            },
-            ArrivalKey::Person {
-                name,
-                phone,
-                home_org_id,
-            } => {
-                let mut found: Vec<&MemberRow> = self
-                    .ws
-                    .members
-                    .values()
-                    .filter(|m| &m.member.phone == phone)
-                    .collect();
-                if found.len() > 1 {
-                    found.retain(|m| {
-                        &m.member.name == name
-                            || home_org_id.as_ref() == Some(&m.member.home_org_id)
-                    });
-                }
-                match found.as_slice() {
-                    [one] => one.member.id.clone(),
-                    _ => {
-                        return self
-                            .unmatched(ev, i, &receiving, name, phone.as_str())
-                            .await;
-                    }
-                }
+        let member_id = match self.match_arrival(i) {
+            Match::Member(id) => id,
+            Match::Unknown(e) => return Ok(Err(e)),
+            Match::Nobody { name, phone } => {
+                return self
+                    .unmatched(ev, i, &receiving, &name, phone.as_str())
+                    .await;
             }
         };
         let member = self.ws.members[&member_id].member.clone();
