@@ -103,3 +103,31 @@ async fn a_request_the_database_refuses_is_parked_and_the_queue_keeps_moving() {
     assert_eq!(keys, expected);
     e.finish().await;
 }
+
+#[tokio::test]
+async fn a_short_phone_or_a_bad_org_id_is_parked_and_delivery_goes_on() {
+    let e = start(|_| {}).await;
+    let good = request(EV1, "13911110001", &["sms"]);
+    let mut short_phone = envelope(&request(EV2, "13911110002", &["sms"]), morning());
+    short_phone["data"]["recipient"]["phone"] = "12".into();
+    let mut bad_org = envelope(&request(EV3, "13911110003", &["sms"]), morning());
+    bad_org["data"]["recipient"]["org_id"] = "张三".into();
+    let mut bad_member = envelope(&request(EV4, "13911110004", &["sms"]), morning());
+    bad_member["data"]["recipient"]["member_id"] = "".into();
+    e.env
+        .publish_all(&[short_phone, bad_org, bad_member, envelope(&good, morning())])
+        .await;
+
+    let parked = e.env.wait_parked(3).await;
+    let reasons: Vec<&str> = parked.iter().map(|p| p.reason.as_str()).collect();
+    for says in ["not a mainland mobile", "\"张三\" is not an id", "\"\" is not an id"] {
+        assert!(
+            reasons.iter().any(|r| r.contains(says)),
+            "parked saying {says:?}: {reasons:?}"
+        );
+    }
+    e.wait_rows(1).await;
+    assert_eq!(e.round().await, 1);
+    assert_eq!(e.console.sent().len(), 1, "the good request went out");
+    e.finish().await;
+}

@@ -10,8 +10,23 @@ macro_rules! string_newtype {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
         #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[serde(transparent)]
+        #[serde(try_from = "String", into = "String")]
         pub struct $name(String);
+
+        /// Deserializing goes through `parse`, so no value skips the checks.
+        impl TryFrom<String> for $name {
+            type Error = String;
+
+            fn try_from(s: String) -> Result<Self, String> {
+                Self::parse(&s)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(v: $name) -> String {
+                v.0
+            }
+        }
 
         impl $name {
             pub fn as_str(&self) -> &str {
@@ -92,9 +107,24 @@ impl Phone {
     }
 
     /// The number as logs and group channels may show it: `138****5678`.
+    /// Never panics, whatever the stored text.
     pub fn masked(&self) -> String {
-        format!("{}****{}", &self.0[..3], &self.0[7..])
+        mask_digits(&self.0)
     }
+}
+
+/// `138****5678` for 11 characters; shorter or longer text keeps at most its first three and
+/// last four characters, and never more than half of it, so a short value shows no digit.
+fn mask_digits(s: &str) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    let (head, tail) = if chars.len() >= 11 {
+        (3, 4)
+    } else {
+        (0, 0)
+    };
+    let h: String = chars[..head].iter().collect();
+    let t: String = chars[chars.len() - tail..].iter().collect();
+    format!("{h}****{t}")
 }
 
 /// Masks what looks like a phone in text that failed to parse, so even a rejection never logs
@@ -311,6 +341,27 @@ mod tests {
         ] {
             assert!(Phone::parse(bad).is_err(), "{bad} should be rejected");
         }
+    }
+
+    #[test]
+    fn masking_a_short_or_odd_phone_never_panics() {
+        for odd in ["12", "", "1234567", "张三李四王五赵六钱七孙八"] {
+            let masked = Phone(odd.to_owned()).masked();
+            assert!(masked.contains("****"), "{odd} -> {masked}");
+        }
+        assert_eq!(Phone("12".to_owned()).masked(), "****");
+    }
+
+    #[test]
+    fn newtypes_deserialize_through_parse_only() {
+        let err = serde_json::from_str::<Phone>(r#""12""#).unwrap_err().to_string();
+        assert!(err.contains("not a mainland mobile"), "{err}");
+        assert!(serde_json::from_str::<OrgId>(r#""张三""#).is_err());
+        assert!(serde_json::from_str::<MemberId>(r#""""#).is_err());
+        assert!(serde_json::from_str::<RegionCode>(r#""5226""#).is_err());
+        assert!(serde_json::from_str::<CertificateNo>(r#""1""#).is_err());
+        let p: Phone = serde_json::from_str(r#""+8613912345678""#).unwrap();
+        assert_eq!(serde_json::to_string(&p).unwrap(), r#""13912345678""#);
     }
 
     #[test]
