@@ -131,3 +131,32 @@ async fn a_short_phone_or_a_bad_org_id_is_parked_and_delivery_goes_on() {
     assert_eq!(e.console.sent().len(), 1, "the good request went out");
     e.finish().await;
 }
+
+#[tokio::test]
+async fn a_stored_row_that_does_not_read_back_fails_alone_and_its_batch_goes_on() {
+    let e = start(|_| {}).await;
+    let good = request(EV1, "13911110001", &["sms"]);
+    let broken = request(EV2, "13911110002", &["sms"]);
+    e.send(&[good.clone(), broken.clone()]).await;
+    e.wait_rows(2).await;
+    // An org id that no longer reads back (stored before a stricter rule, or by hand).
+    sqlx::query("UPDATE notifications SET recipient = NULL, audience_org = 'not an id!' WHERE key = $1")
+        .bind(&broken.key)
+        .execute(&e.env.pool)
+        .await
+        .unwrap();
+
+    assert_eq!(e.round().await, 1, "the readable one is worked on");
+    assert_eq!(e.console.sent().len(), 1, "the good request went out");
+    let (status, error): (String, Option<String>) =
+        sqlx::query_as("SELECT status, last_error FROM notifications WHERE key = $1")
+            .bind(&broken.key)
+            .fetch_one(&e.env.pool)
+            .await
+            .unwrap();
+    assert_eq!(status, "failed");
+    let error = error.unwrap_or_default();
+    assert!(error.contains("not an id") && error.contains("replay"), "{error}");
+    assert_eq!(e.round().await, 0, "the failed row is not claimed again");
+    e.finish().await;
+}
