@@ -413,3 +413,72 @@ async fn the_notifier_waits_for_redis_at_start_instead_of_giving_up() {
     stop.cancel();
     redis.kill().await.ok();
 }
+
+/// Every stored, announced or logged reason of `e`, for a scan for whole phones.
+async fn every_reason(e: &Env) -> Vec<String> {
+    let mut all: Vec<String> =
+        sqlx::query_scalar("SELECT coalesce(error, '') FROM delivery_attempts")
+            .fetch_all(&e.env.pool)
+            .await
+            .unwrap();
+    all.extend(
+        sqlx::query_scalar::<_, String>("SELECT coalesce(last_error, '') FROM notifications")
+            .fetch_all(&e.env.pool)
+            .await
+            .unwrap(),
+    );
+    for failed in e.announced("notification.failed").await {
+        all.push(failed.to_string());
+    }
+    all
+}
+
+#[tokio::test]
+async fn provider_error_bodies_that_echo_phones_are_masked_everywhere() {
+    // Aliyun's SignatureDoesNotMatch echoes the whole string to sign, phone included.
+    let aliyun = fakes::aliyun::start("test-key-id", "another-secret", morning()).await;
+    let url = aliyun.base_url.clone();
+    let e = start(move |s| use_aliyun(s, url)).await;
+    e.send(&[request(EV1, "13911110001", &["sms"])]).await;
+    e.wait_rows(1).await;
+    e.round().await;
+    let reasons = every_reason(&e).await;
+    assert!(
+        reasons.iter().any(|r| r.contains("string to sign")),
+        "the echo is kept, masked: {reasons:?}"
+    );
+    assert!(
+        reasons.iter().all(|r| !r.contains("13911110001")),
+        "a whole phone in {reasons:?}"
+    );
+    e.finish().await;
+
+    // Tencent names the refused number in E.164.
+    let tencent = fakes::tencent::start("tc-id", "tc-key", morning()).await;
+    tencent.script(Script::Fail("InvalidParameterValue.IncorrectPhoneNumber".into()));
+    let url = tencent.base_url.clone();
+    let e = start(move |s| {
+        s.notifier.sms.provider = "tencent".into();
+        s.notifier.sms.tencent.base_url = url;
+        s.notifier.sms.tencent.secret_id = Some("tc-id".into());
+        s.notifier.sms.tencent.secret_key = Some("tc-key".into());
+        s.notifier
+            .sms
+            .templates
+            .insert("checked_in_branch".into(), "100001".into());
+    })
+    .await;
+    e.send(&[request(EV2, "13911110002", &["sms"])]).await;
+    e.wait_rows(1).await;
+    e.round().await;
+    let reasons = every_reason(&e).await;
+    assert!(
+        reasons.iter().any(|r| r.contains("+86139****0002")),
+        "the refused number is named, masked: {reasons:?}"
+    );
+    assert!(
+        reasons.iter().all(|r| !r.contains("13911110002")),
+        "a whole phone in {reasons:?}"
+    );
+    e.finish().await;
+}

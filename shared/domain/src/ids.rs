@@ -140,9 +140,13 @@ fn mask_text(s: &str) -> String {
     format!("\"{head}****{tail}\"")
 }
 
-/// Masks every run of 11 digits that looks like a mainland mobile in free text (a message
-/// body shown to an operator, say): `13900001111` becomes `139****1111`.
-pub fn mask_phones_in_text(text: &str) -> String {
+/// Masks every mainland mobile number in free text, the one masking pass for reasons, provider
+/// error bodies and log lines: 11 digits `1[3-9]…` on their own, after `86` or `+86`, or
+/// right after a percent escape (`%2B86…`, `%20…`, `%3D…` as a signed query string echoes
+/// them). `13900001111`, `8613900001111` and `+8613900001111` become `139****1111`,
+/// `86139****1111` and `+86139****1111`; a longer run of digits (a certificate number) is not a
+/// phone and is left alone.
+pub fn mask_phones(text: &str) -> String {
     let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
@@ -153,14 +157,36 @@ pub fn mask_phones_in_text(text: &str) -> String {
             i += 1;
             continue;
         }
-        let digits: String = chars[i..i + run].iter().collect();
-        match Phone::parse(&digits) {
-            Ok(p) => out.push_str(&p.masked()),
-            Err(_) => out.push_str(&digits),
+        let mut digits: String = chars[i..i + run].iter().collect();
+        // The two hex digits of a percent escape are not part of what follows them.
+        if i > 0 && chars[i - 1] == '%' && run > 2 {
+            out.push_str(&digits[..2]);
+            digits.drain(..2);
         }
+        out.push_str(&mask_digit_run(&digits));
         i += run;
     }
     out
+}
+
+/// A run of digits with its phone masked, if it is one (with or without `86` before it).
+fn mask_digit_run(digits: &str) -> String {
+    let is_mobile = |d: &str| {
+        let b = d.as_bytes();
+        b.len() == 11 && b[0] == b'1' && (b'3'..=b'9').contains(&b[1])
+    };
+    if is_mobile(digits) {
+        return mask_digits(digits);
+    }
+    match digits.strip_prefix("86") {
+        Some(rest) if is_mobile(rest) => format!("86{}", mask_digits(rest)),
+        _ => digits.to_owned(),
+    }
+}
+
+/// The former name of [`mask_phones`].
+pub fn mask_phones_in_text(text: &str) -> String {
+    mask_phones(text)
 }
 
 string_newtype!(
@@ -379,6 +405,24 @@ mod tests {
             s,
             r#"{"phone":"139****1111","region":"440106001","n":139000011112}"#
         );
+    }
+
+    #[test]
+    fn phones_are_masked_with_or_without_the_country_code_and_inside_escapes() {
+        // Aliyun's SignatureDoesNotMatch echoes the string to sign, percent-encoded.
+        let aliyun = "Specified signature is not matched with our calculation. server string to sign is:POST&%2F&AccessKeyId%3Dak%26PhoneNumbers%3D13900001111%252C%252B8613900002222%26Extra%3D%2013900003333";
+        let masked = mask_phones(aliyun);
+        for whole in ["13900001111", "13900002222", "13900003333"] {
+            assert!(!masked.contains(whole), "{masked}");
+        }
+        assert!(masked.contains("%3D139****1111"), "{masked}");
+        // Tencent echoes numbers in E.164.
+        let tencent = r#"{"Response":{"Error":{"Code":"InvalidParameterValue.IncorrectPhoneNumber","Message":"+8613900004444 and 8613900005555 are wrong"}}}"#;
+        assert_eq!(
+            mask_phones(tencent),
+            r#"{"Response":{"Error":{"Code":"InvalidParameterValue.IncorrectPhoneNumber","Message":"+86139****4444 and 86139****5555 are wrong"}}}"#
+        );
+        assert_eq!(mask_phones("522627202600012 86"), "522627202600012 86");
     }
 
     #[test]
