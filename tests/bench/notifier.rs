@@ -227,9 +227,11 @@ async fn measure(s: &Settings, args: &Args, fake: Option<&FakeSms>) -> anyhow::R
         .connect(&s.database.url)
         .await?;
     let console = Console::new();
-    let notifier =
-        Arc::new(Notifier::new(s.clone(), Arc::new(SystemClock), console.clone()).await?);
     let stop = CancellationToken::new();
+    let notifier = Notifier::new(s.clone(), Arc::new(SystemClock), console.clone(), &stop)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("stopped while waiting for Redis"))?;
+    let notifier = Arc::new(notifier);
     // Stops the notifier also when the run ends early with an error.
     let _stop_on_error = stop.clone().drop_guard();
     let conn = amqp::connect(&s.amqp, "bench-publisher").await?;

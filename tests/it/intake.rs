@@ -103,3 +103,60 @@ async fn a_request_the_database_refuses_is_parked_and_the_queue_keeps_moving() {
     assert_eq!(keys, expected);
     e.finish().await;
 }
+
+#[tokio::test]
+async fn a_short_phone_or_a_bad_org_id_is_parked_and_delivery_goes_on() {
+    let e = start(|_| {}).await;
+    let good = request(EV1, "13911110001", &["sms"]);
+    let mut short_phone = envelope(&request(EV2, "13911110002", &["sms"]), morning());
+    short_phone["data"]["recipient"]["phone"] = "12".into();
+    let mut bad_org = envelope(&request(EV3, "13911110003", &["sms"]), morning());
+    bad_org["data"]["recipient"]["org_id"] = "张三".into();
+    let mut bad_member = envelope(&request(EV4, "13911110004", &["sms"]), morning());
+    bad_member["data"]["recipient"]["member_id"] = "".into();
+    e.env
+        .publish_all(&[short_phone, bad_org, bad_member, envelope(&good, morning())])
+        .await;
+
+    let parked = e.env.wait_parked(3).await;
+    let reasons: Vec<&str> = parked.iter().map(|p| p.reason.as_str()).collect();
+    for says in ["not a mainland mobile", "\"张三\" is not an id", "\"\" is not an id"] {
+        assert!(
+            reasons.iter().any(|r| r.contains(says)),
+            "parked saying {says:?}: {reasons:?}"
+        );
+    }
+    e.wait_rows(1).await;
+    assert_eq!(e.round().await, 1);
+    assert_eq!(e.console.sent().len(), 1, "the good request went out");
+    e.finish().await;
+}
+
+#[tokio::test]
+async fn a_stored_row_that_does_not_read_back_fails_alone_and_its_batch_goes_on() {
+    let e = start(|_| {}).await;
+    let good = request(EV1, "13911110001", &["sms"]);
+    let broken = request(EV2, "13911110002", &["sms"]);
+    e.send(&[good.clone(), broken.clone()]).await;
+    e.wait_rows(2).await;
+    // An org id that no longer reads back (stored before a stricter rule, or by hand).
+    sqlx::query("UPDATE notifications SET recipient = NULL, audience_org = 'not an id!' WHERE key = $1")
+        .bind(&broken.key)
+        .execute(&e.env.pool)
+        .await
+        .unwrap();
+
+    assert_eq!(e.round().await, 1, "the readable one is worked on");
+    assert_eq!(e.console.sent().len(), 1, "the good request went out");
+    let (status, error): (String, Option<String>) =
+        sqlx::query_as("SELECT status, last_error FROM notifications WHERE key = $1")
+            .bind(&broken.key)
+            .fetch_one(&e.env.pool)
+            .await
+            .unwrap();
+    assert_eq!(status, "failed");
+    let error = error.unwrap_or_default();
+    assert!(error.contains("not an id") && error.contains("replay"), "{error}");
+    assert_eq!(e.round().await, 0, "the failed row is not claimed again");
+    e.finish().await;
+}

@@ -57,6 +57,8 @@ impl BatchHandler for Intake<'_> {
         let mut from: Vec<(usize, bool)> = Vec::with_capacity(batch.len());
         let mut parked: Vec<Outgoing> = Vec::new();
         let park = |d: &Delivery, reason: &str, parked: &mut Vec<Outgoing>| {
+            // serde's error text quotes what it could not read, a phone among it.
+            let reason = &hongyan_domain::ids::mask_phones(reason);
             let received =
                 Received::from_delivery(d.routing_key.as_str(), &d.properties, d.data.clone());
             tracing::warn!(reason = %reason, "Notification request parked.");

@@ -21,7 +21,7 @@ use anyhow::Context;
 use hongyan_adapters::amqp::Names;
 use hongyan_adapters::amqp::consumer::{BatchOptions, consume_batches};
 use hongyan_adapters::ratelimit::RateLimiter;
-use hongyan_adapters::supervise::supervise;
+use hongyan_adapters::supervise::{supervise, wait_for};
 use hongyan_adapters::tasks::Tasks;
 use hongyan_adapters::{Settings, outbox, store as pg};
 use hongyan_domain::clock::{Clock, SystemClock};
@@ -53,12 +53,14 @@ pub struct Notifier {
 
 impl Notifier {
     /// Builds the notifier: templates, providers, the rate limiter. Fails with a message naming
-    /// the bad template or setting.
+    /// the bad template or setting; waits for Redis like the registry does, and gives `None`
+    /// if `shutdown` fires first.
     pub async fn new(
         settings: Settings,
         clock: Arc<dyn Clock>,
         console: Console,
-    ) -> anyhow::Result<Self> {
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<Option<Self>> {
         let templates =
             Templates::load(Path::new(&settings.notifier.templates_dir)).with_context(|| {
                 format!(
@@ -70,10 +72,20 @@ impl Notifier {
         let channels = Channels::from_settings(&settings.notifier, console.clone())?;
         let client = redis::Client::open(settings.redis.url.as_str())
             .context("redis.url is not a Redis URL")?;
-        let conn = redis::aio::ConnectionManager::new(client)
-            .await
-            .context("Could not connect to Redis; start it (scripts/services) or fix redis.url")?;
-        Ok(Self {
+        // Each try is short: `wait_for` does the waiting, and says so in the log.
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(5)))
+            .set_number_of_retries(2);
+        let connect = || async {
+            redis::aio::ConnectionManager::new_with_config(client.clone(), config.clone())
+                .await
+                .context("Could not connect to Redis; start it (scripts/services) or fix redis.url")
+        };
+        let Some(conn) = wait_for("Redis", shutdown, connect).await else {
+            return Ok(None);
+        };
+        Ok(Some(Self {
             pool: pg::pool(&settings.database)?,
             names: Names::new(&settings.amqp.prefix),
             limiter: RateLimiter::new(conn, &settings.redis.prefix),
@@ -84,13 +96,17 @@ impl Notifier {
             channels,
             quiet,
             wake: Notify::new(),
-        })
+        }))
     }
 }
 
 /// Runs the notifier until `shutdown` fires.
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let n = Arc::new(Notifier::new(settings, Arc::new(SystemClock), Console::new()).await?);
+    let Some(n) = Notifier::new(settings, Arc::new(SystemClock), Console::new(), &shutdown).await?
+    else {
+        return Ok(());
+    };
+    let n = Arc::new(n);
     run_notifier(n, shutdown).await
 }
 

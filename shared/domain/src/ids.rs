@@ -10,8 +10,23 @@ macro_rules! string_newtype {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
         #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[serde(transparent)]
+        #[serde(try_from = "String", into = "String")]
         pub struct $name(String);
+
+        /// Deserializing goes through `parse`, so no value skips the checks.
+        impl TryFrom<String> for $name {
+            type Error = String;
+
+            fn try_from(s: String) -> Result<Self, String> {
+                Self::parse(&s)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(v: $name) -> String {
+                v.0
+            }
+        }
 
         impl $name {
             pub fn as_str(&self) -> &str {
@@ -92,9 +107,24 @@ impl Phone {
     }
 
     /// The number as logs and group channels may show it: `138****5678`.
+    /// Never panics, whatever the stored text.
     pub fn masked(&self) -> String {
-        format!("{}****{}", &self.0[..3], &self.0[7..])
+        mask_digits(&self.0)
     }
+}
+
+/// `138****5678` for 11 characters; shorter or longer text keeps at most its first three and
+/// last four characters, and never more than half of it, so a short value shows no digit.
+fn mask_digits(s: &str) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    let (head, tail) = if chars.len() >= 11 {
+        (3, 4)
+    } else {
+        (0, 0)
+    };
+    let h: String = chars[..head].iter().collect();
+    let t: String = chars[chars.len() - tail..].iter().collect();
+    format!("{h}****{t}")
 }
 
 /// Masks what looks like a phone in text that failed to parse, so even a rejection never logs
@@ -110,9 +140,13 @@ fn mask_text(s: &str) -> String {
     format!("\"{head}****{tail}\"")
 }
 
-/// Masks every run of 11 digits that looks like a mainland mobile in free text (a message
-/// body shown to an operator, say): `13900001111` becomes `139****1111`.
-pub fn mask_phones_in_text(text: &str) -> String {
+/// Masks every mainland mobile number in free text, the one masking pass for reasons, provider
+/// error bodies and log lines: 11 digits `1[3-9]…` on their own, after `86` or `+86`, or
+/// right after a percent escape (`%2B86…`, `%20…`, `%3D…` as a signed query string echoes
+/// them). `13900001111`, `8613900001111` and `+8613900001111` become `139****1111`,
+/// `86139****1111` and `+86139****1111`; a longer run of digits (a certificate number) is not a
+/// phone and is left alone.
+pub fn mask_phones(text: &str) -> String {
     let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
@@ -123,14 +157,36 @@ pub fn mask_phones_in_text(text: &str) -> String {
             i += 1;
             continue;
         }
-        let digits: String = chars[i..i + run].iter().collect();
-        match Phone::parse(&digits) {
-            Ok(p) => out.push_str(&p.masked()),
-            Err(_) => out.push_str(&digits),
+        let mut digits: String = chars[i..i + run].iter().collect();
+        // The two hex digits of a percent escape are not part of what follows them.
+        if i > 0 && chars[i - 1] == '%' && run > 2 {
+            out.push_str(&digits[..2]);
+            digits.drain(..2);
         }
+        out.push_str(&mask_digit_run(&digits));
         i += run;
     }
     out
+}
+
+/// A run of digits with its phone masked, if it is one (with or without `86` before it).
+fn mask_digit_run(digits: &str) -> String {
+    let is_mobile = |d: &str| {
+        let b = d.as_bytes();
+        b.len() == 11 && b[0] == b'1' && (b'3'..=b'9').contains(&b[1])
+    };
+    if is_mobile(digits) {
+        return mask_digits(digits);
+    }
+    match digits.strip_prefix("86") {
+        Some(rest) if is_mobile(rest) => format!("86{}", mask_digits(rest)),
+        _ => digits.to_owned(),
+    }
+}
+
+/// The former name of [`mask_phones`].
+pub fn mask_phones_in_text(text: &str) -> String {
+    mask_phones(text)
 }
 
 string_newtype!(
@@ -314,6 +370,27 @@ mod tests {
     }
 
     #[test]
+    fn masking_a_short_or_odd_phone_never_panics() {
+        for odd in ["12", "", "1234567", "张三李四王五赵六钱七孙八"] {
+            let masked = Phone(odd.to_owned()).masked();
+            assert!(masked.contains("****"), "{odd} -> {masked}");
+        }
+        assert_eq!(Phone("12".to_owned()).masked(), "****");
+    }
+
+    #[test]
+    fn newtypes_deserialize_through_parse_only() {
+        let err = serde_json::from_str::<Phone>(r#""12""#).unwrap_err().to_string();
+        assert!(err.contains("not a mainland mobile"), "{err}");
+        assert!(serde_json::from_str::<OrgId>(r#""张三""#).is_err());
+        assert!(serde_json::from_str::<MemberId>(r#""""#).is_err());
+        assert!(serde_json::from_str::<RegionCode>(r#""5226""#).is_err());
+        assert!(serde_json::from_str::<CertificateNo>(r#""1""#).is_err());
+        let p: Phone = serde_json::from_str(r#""+8613912345678""#).unwrap();
+        assert_eq!(serde_json::to_string(&p).unwrap(), r#""13912345678""#);
+    }
+
+    #[test]
     fn a_rejected_phone_is_masked_in_the_message() {
         let err = Phone::parse("2391234567899").unwrap_err();
         assert!(!err.contains("2391234567899"), "{err}");
@@ -328,6 +405,24 @@ mod tests {
             s,
             r#"{"phone":"139****1111","region":"440106001","n":139000011112}"#
         );
+    }
+
+    #[test]
+    fn phones_are_masked_with_or_without_the_country_code_and_inside_escapes() {
+        // Aliyun's SignatureDoesNotMatch echoes the string to sign, percent-encoded.
+        let aliyun = "Specified signature is not matched with our calculation. server string to sign is:POST&%2F&AccessKeyId%3Dak%26PhoneNumbers%3D13900001111%252C%252B8613900002222%26Extra%3D%2013900003333";
+        let masked = mask_phones(aliyun);
+        for whole in ["13900001111", "13900002222", "13900003333"] {
+            assert!(!masked.contains(whole), "{masked}");
+        }
+        assert!(masked.contains("%3D139****1111"), "{masked}");
+        // Tencent echoes numbers in E.164.
+        let tencent = r#"{"Response":{"Error":{"Code":"InvalidParameterValue.IncorrectPhoneNumber","Message":"+8613900004444 and 8613900005555 are wrong"}}}"#;
+        assert_eq!(
+            mask_phones(tencent),
+            r#"{"Response":{"Error":{"Code":"InvalidParameterValue.IncorrectPhoneNumber","Message":"+86139****4444 and 86139****5555 are wrong"}}}"#
+        );
+        assert_eq!(mask_phones("522627202600012 86"), "522627202600012 86");
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use hongyan_adapters::Settings;
 use hongyan_adapters::amqp::{self, Names, parked};
-use hongyan_domain::ids::mask_phones_in_text;
+use hongyan_domain::ids::mask_phones;
 
 use crate::cli::ParkedCommand;
 
@@ -25,7 +25,7 @@ pub async fn run(settings: &Settings, command: ParkedCommand) -> anyhow::Result<
             }
             for (i, m) in list.iter().enumerate() {
                 let body = String::from_utf8_lossy(&m.body);
-                let body: String = mask_phones_in_text(&body).chars().take(600).collect();
+                let body: String = mask_phones(&body).chars().take(600).collect();
                 println!(
                     "#{n} event {id} ({key}) from {src}, {attempts} attempt(s)\n   reason: {reason}\n   body: {body}\n",
                     n = i + 1,
@@ -33,7 +33,7 @@ pub async fn run(settings: &Settings, command: ParkedCommand) -> anyhow::Result<
                     key = m.routing_key,
                     src = m.source_queue,
                     attempts = m.attempts,
-                    reason = m.reason,
+                    reason = mask_phones(&m.reason),
                 );
             }
         }

@@ -28,7 +28,7 @@ pub(super) async fn send(n: &Notifier, out: &Settlements, r: Ready<'_>, now: Dat
         now,
         nonce: uuid::Uuid::new_v4().to_string(),
     };
-    let outcome = provider.send(&message, &ctx).await;
+    let outcome = provider.send(&message, &ctx).await.map(SendOutcome::masked);
     let latency_ms = started.elapsed().as_millis().min(i32::MAX as u128) as i32;
     let attempt = |status: &'static str| Attempt {
         channel,
@@ -96,7 +96,10 @@ pub(super) async fn send(n: &Notifier, out: &Settlements, r: Ready<'_>, now: Dat
             let at = now + chrono::Duration::seconds(n.settings.notifier.pause_secs as i64);
             try_again_at(out, d, a, at);
         }
-        Err(e) => fall_back(n, out, d, &plan, None, via, &e.to_string()),
+        Err(e) => {
+            let why = hongyan_domain::ids::mask_phones(&e.to_string());
+            fall_back(n, out, d, &plan, None, via, &why)
+        }
     }
 }
 
@@ -127,6 +130,7 @@ pub(super) fn fail(
     via: (&str, &str),
     reason: String,
 ) {
+    let reason = hongyan_domain::ids::mask_phones(&reason);
     tracing::warn!(notification = %d.id, template = %d.request.template, to = %d.request.to_masked(), reason = %reason, "Notification failed.");
     let rows = announce::failed(end(d, via, n.clock.now()), &reason, &n.names.notifier());
     out.settle(d, attempt, &Next::Failed { reason }, rows);

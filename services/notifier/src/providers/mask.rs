@@ -19,31 +19,10 @@ pub fn mask_phone(phone: &str) -> String {
     format!("{prefix}{head}****{tail}")
 }
 
-/// Masks every mainland mobile number (11 digits starting with 1, not inside a longer run of
-/// digits) in free text, so a rendered message can be logged: a check-in notice may carry the
-/// responsible contact's phone.
+/// Masks every mainland mobile number in free text (with or without `+86`), so a rendered
+/// message or a provider's error body can be logged: the domain's one masking pass.
 pub fn mask_phones_in(text: &str) -> String {
-    let chars: Vec<char> = text.chars().collect();
-    let mut out = String::with_capacity(text.len());
-    let mut i = 0;
-    while i < chars.len() {
-        if !chars[i].is_ascii_digit() {
-            out.push(chars[i]);
-            i += 1;
-            continue;
-        }
-        let start = i;
-        while i < chars.len() && chars[i].is_ascii_digit() {
-            i += 1;
-        }
-        let run: String = chars[start..i].iter().collect();
-        if run.len() == 11 && run.starts_with('1') {
-            out.push_str(&mask_phone(&run));
-        } else {
-            out.push_str(&run);
-        }
-    }
-    out
+    hongyan_domain::ids::mask_phones(text)
 }
 
 #[cfg(test)]

@@ -35,6 +35,34 @@ pub enum SendOutcome {
 }
 
 impl SendOutcome {
+    /// The outcome with every phone in its reason masked: providers echo numbers (Tencent's
+    /// `+86…`, Aliyun's string to sign), and reasons are stored, announced and logged.
+    pub fn masked(self) -> Self {
+        let m = |s: String| hongyan_domain::ids::mask_phones(&s);
+        match self {
+            Self::Retry {
+                code,
+                reason,
+                not_before,
+                maybe_delivered,
+            } => Self::Retry {
+                code: m(code),
+                reason: m(reason),
+                not_before,
+                maybe_delivered,
+            },
+            Self::Permanent { code, reason } => Self::Permanent {
+                code: m(code),
+                reason: m(reason),
+            },
+            Self::PauseChannel { code, reason } => Self::PauseChannel {
+                code: m(code),
+                reason: m(reason),
+            },
+            delivered @ Self::Delivered { .. } => delivered,
+        }
+    }
+
     /// An accepted send.
     pub fn delivered(provider_message_id: Option<String>) -> Self {
         Self::Delivered {

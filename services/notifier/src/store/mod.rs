@@ -144,20 +144,59 @@ pub async fn claim(
     .bind(limit)
     .fetch_all(pool)
     .await?;
-    rows.into_iter()
-        .map(|r| {
-            Ok(Due {
-                id: r.try_get("id")?,
-                request: read_request(&r)?,
-                channels: r.try_get("channels")?,
-                channel_index: r.try_get::<i32, _>("channel_index")? as usize,
-                attempt: r.try_get::<i32, _>("attempts")? as u32,
-                useful_until: r.try_get("useful_until")?,
-                abandoned: r.try_get::<&str, _>("was")? == "sending",
-                uncertain_since: r.try_get("uncertain_since")?,
-            })
+    let mut due = Vec::with_capacity(rows.len());
+    let mut unreadable: Vec<(Uuid, String)> = Vec::new();
+    for r in rows {
+        match read_due(&r) {
+            Ok(d) => due.push(d),
+            Err(e) => unreadable.push((r.try_get("id")?, e.to_string())),
+        }
+    }
+    fail_unreadable(pool, &unreadable).await?;
+    Ok(due)
+}
+
+/// One claimed row as the delivery loop works on it.
+fn read_due(r: &sqlx::postgres::PgRow) -> sqlx::Result<Due> {
+    Ok(Due {
+        id: r.try_get("id")?,
+        request: read_request(r)?,
+        channels: r.try_get("channels")?,
+        channel_index: r.try_get::<i32, _>("channel_index")? as usize,
+        attempt: r.try_get::<i32, _>("attempts")? as u32,
+        useful_until: r.try_get("useful_until")?,
+        abandoned: r.try_get::<&str, _>("was")? == "sending",
+        uncertain_since: r.try_get("uncertain_since")?,
+    })
+}
+
+/// A claimed row that does not read back fails on its own, saying why, so the rest of its
+/// batch goes on and it is never claimed again.
+async fn fail_unreadable(pool: &PgPool, rows: &[(Uuid, String)]) -> sqlx::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = rows.iter().map(|(id, _)| *id).collect();
+    let reasons: Vec<String> = rows
+        .iter()
+        .map(|(_, e)| {
+            hongyan_domain::ids::mask_phones_in_text(&format!(
+                "{e}; hongyan stored something it cannot read: fix the row (or its ledger entry) and replay the request."
+            ))
         })
-        .collect()
+        .collect();
+    for (id, reason) in ids.iter().zip(&reasons) {
+        tracing::error!(notification_id = %id, reason = %reason, "A claimed notification does not read back; it is failed alone and the round goes on.");
+    }
+    sqlx::query(
+        "UPDATE notifications n SET status = 'failed', last_error = u.reason, claimed_until = NULL, updated_at = now()
+         FROM UNNEST($1::uuid[], $2::text[]) AS u(id, reason) WHERE n.id = u.id",
+    )
+    .bind(ids)
+    .bind(reasons)
+    .execute(pool)
+    .await?;
+    Ok(())
 }
 
 /// A stored request, from the `request_columns!()` of a row.

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use hongyan_adapters::store::rows::OutboxRow;
 use hongyan_adapters::store::writes;
 use sqlx::PgPool;
+use hongyan_domain::ids::mask_phones;
 use uuid::Uuid;
 
 use super::Due;
@@ -87,14 +88,22 @@ impl Settlements {
             provider_message_id: a.provider_message_id.map(str::to_owned),
             status: a.status.to_owned(),
             error_code: a.error_code.map(str::to_owned),
-            error: a.error.map(str::to_owned),
+            error: a.error.map(mask_phones),
             latency_ms: a.latency_ms,
         });
+        // Every reason a provider or a check gave passes the one masking pass before it is
+        // stored, announced or logged.
+        let next = match next {
+            Next::Failed { reason } => Next::Failed {
+                reason: mask_phones(reason),
+            },
+            other => other.clone(),
+        };
         let s = Settlement {
             id: due.id,
             attempt_no: due.attempt as i32,
             attempt,
-            next: next.clone(),
+            next,
             announce: announce.into_iter().collect(),
         };
         self.0.lock().expect("settlements lock").push(s);

@@ -125,7 +125,8 @@ impl Behaviour for Tencent {
                 json!({"SerialNo": format!("2106:{}", 3300 + i), "PhoneNumber": phone,
                     "Fee": 1, "SessionContext": body["SessionContext"],
                     "Code": failed.unwrap_or("Ok"),
-                    "Message": if failed.is_some() { "scripted failure" } else { "send success" },
+                    // As the API does, a per-number error names the number it refused.
+                    "Message": if failed.is_some() { format!("{} is not a number we can send to", phone.as_str().unwrap_or_default()) } else { "send success".into() },
                     "IsoCode": "CN"})
             })
             .collect();
