@@ -197,3 +197,46 @@ async fn the_nearest_station_is_found_by_geosearch() {
     assert!(near[0].km < 1.0, "{near:?}");
     env.finish().await;
 }
+
+#[tokio::test]
+async fn a_rebuild_removes_an_entry_whose_record_closed_while_redis_was_away() {
+    let mut env = TestEnv::new().await;
+    member_away(&mut env).await;
+    let stale = env.directory.get("m1").await.unwrap().unwrap();
+    let home = event(
+        "registration.return",
+        "b1",
+        "2026-06-01T09:00:00",
+        json!({"member_id": "m1", "returned_on": "2026-06-01", "permanent": true}),
+    );
+    env.publish(&home).await;
+    env.wait_processed(&evt_id(&home)).await;
+    env.eventually("m1 gone from the directory", || async {
+        env.directory.get("m1").await.unwrap().is_none()
+    })
+    .await;
+    // As if the return's write-through had failed while Redis was away: Redis still holds the
+    // open entry of before.
+    let mut redis = redis::Client::open(env.settings.redis.url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let key = format!("{}member:m1", env.settings.redis.prefix);
+    let _: () = redis::cmd("DEL")
+        .arg(&key)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    env.directory.put(&[stale]).await.unwrap();
+    assert!(env.directory.get("m1").await.unwrap().is_some());
+
+    let away = hongyan_adapters::directory::rebuild(&env.directory, &env.pool)
+        .await
+        .unwrap();
+    assert_eq!(away, 0, "nobody is away in PostgreSQL");
+    assert!(env.directory.get("m1").await.unwrap().is_none());
+    assert!(env.directory.in_region("440106").await.unwrap().is_empty());
+    assert!(env.directory.of_branch("b1").await.unwrap().is_empty());
+    env.finish().await;
+}

@@ -399,7 +399,16 @@ async fn the_notifier_waits_for_redis_at_start_instead_of_giving_up() {
     assert!(early.is_err(), "the notifier gave up while Redis was away");
 
     let mut redis = tokio::process::Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
         .stdout(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn()
@@ -455,7 +464,9 @@ async fn provider_error_bodies_that_echo_phones_are_masked_everywhere() {
 
     // Tencent names the refused number in E.164.
     let tencent = fakes::tencent::start("tc-id", "tc-key", morning()).await;
-    tencent.script(Script::Fail("InvalidParameterValue.IncorrectPhoneNumber".into()));
+    tencent.script(Script::Fail(
+        "InvalidParameterValue.IncorrectPhoneNumber".into(),
+    ));
     let url = tencent.base_url.clone();
     let e = start(move |s| {
         s.notifier.sms.provider = "tencent".into();

@@ -4,8 +4,8 @@
 use chrono::{DateTime, Utc};
 use hongyan_adapters::store::rows::OutboxRow;
 use hongyan_adapters::store::writes;
-use sqlx::PgPool;
 use hongyan_domain::ids::mask_phones;
+use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::Due;

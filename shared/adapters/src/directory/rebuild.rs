@@ -12,25 +12,26 @@ use crate::store::reads;
 
 const PAGE: i64 = 2_000;
 
-/// Writes every open record and every station into Redis, then marks the directory built.
+/// Writes each member's newest record (open ones as entries, closed ones as tombstones that
+/// replace a stale open entry) and every station into Redis, then marks the directory built.
 /// Safe while consumers write through: both go through the version check, so whichever is
-/// newer stays. Returns how many members were written.
+/// newer stays. Returns how many members are away.
 pub async fn rebuild(dir: &Directory, pool: &sqlx::PgPool) -> anyhow::Result<usize> {
     let mut conn = pool.acquire().await?;
     let mut after = String::new();
-    let mut total = 0;
+    let mut away = 0;
     loop {
-        let page = reads::open_records_page(&mut conn, &after, PAGE).await?;
+        let page = reads::latest_records_page(&mut conn, &after, PAGE).await?;
         let Some(last) = page.last() else { break };
         after = last.member_id.as_str().to_owned();
         let places: Vec<Place> = page.iter().map(Place::of).collect();
         dir.put(&places).await?;
-        total += places.len();
+        away += places.iter().filter(|p| p.is_open()).count();
     }
     dir.put_stations(&reads::station_points(&mut conn).await?)
         .await?;
     dir.mark_built().await?;
-    Ok(total)
+    Ok(away)
 }
 
 /// Keeps the directory present: checks every `every` that it is built (a Redis restart or

@@ -185,6 +185,25 @@ pub async fn open_records_page(
     rows.into_iter().map(record_row).collect()
 }
 
+/// One page of each member's newest record, open or closed, by member id: rebuilding the
+/// directory from these leaves it equal to PostgreSQL (a closed one replaces an open entry
+/// that a failed write-through left behind).
+pub async fn latest_records_page(
+    conn: &mut PgConnection,
+    after: &str,
+    limit: i64,
+) -> sqlx::Result<Vec<FlowRecord>> {
+    let rows = sqlx::query(
+        "SELECT DISTINCT ON (member_id) doc FROM flow_records WHERE member_id > $1
+         ORDER BY member_id, version DESC LIMIT $2",
+    )
+    .bind(after)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter().map(record_row).collect()
+}
+
 /// The open record of one member, for directory reads that miss.
 pub async fn open_record(
     conn: &mut PgConnection,
