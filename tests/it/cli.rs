@@ -89,6 +89,16 @@ async fn import_reads_csv_and_json_lines_reports_bad_lines_and_is_idempotent() {
         .await
         .unwrap();
     assert_eq!(phone, "13900000002", "+86 stripped");
+    let near = env
+        .directory
+        .nearest_stations(107.9, 26.2, 5.0, 3)
+        .await
+        .unwrap();
+    assert_eq!(
+        near.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+        ["s1"],
+        "an imported station is in the live directory at once"
+    );
 
     // The same files again: nothing changes.
     let history = env.scalar_i64("SELECT count(*) FROM history").await;

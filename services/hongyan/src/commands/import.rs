@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use chrono::Utc;
+use hongyan_adapters::directory::{Directory, Place};
 use hongyan_adapters::{Settings, store};
 use hongyan_domain::Envelope;
 use hongyan_domain::envelope::{Actor, EventData, EventType};
@@ -16,6 +17,7 @@ use hongyan_domain::ledger::LedgerPolicy;
 use hongyan_domain::payloads::{MemberUpsert, OrgUpsert};
 use hongyan_registry::Outcome;
 use serde_json::{Map, Value, json};
+use sqlx::PgPool;
 
 const CHUNK: usize = 500;
 
@@ -32,6 +34,7 @@ pub async fn run(
         certificate_max_months: settings.policy.certificate_max_months,
     };
     let mut bad = 0;
+    let mut written = Written::default();
     for (path, kind) in [
         (orgs, EventType::OrgUpserted),
         (members, EventType::MemberUpserted),
@@ -55,6 +58,8 @@ pub async fn run(
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))
                 .with_context(|| format!("Could not import {}", path.display()))?;
+            written.places.extend(result.places);
+            written.stations_changed |= result.stations_changed;
             for ((line, _), outcome) in chunk.iter().zip(result.outcomes) {
                 match outcome {
                     Outcome::Applied(_) => applied += 1,
@@ -75,6 +80,7 @@ pub async fn run(
             path.display()
         );
     }
+    written.write_to_directory(settings, &pool).await;
     if bad > 0 {
         eprintln!(
             "{bad} line(s) were not imported; fix them and import again (lines already imported stay as they are)."
@@ -82,6 +88,39 @@ pub async fn run(
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the import changed that the live directory shows, written after the commits like the
+/// registry's write-through.
+#[derive(Default)]
+struct Written {
+    places: Vec<Place>,
+    stations_changed: bool,
+}
+
+impl Written {
+    /// A failure loses nothing (PostgreSQL holds the import); it says how to catch up.
+    async fn write_to_directory(self, settings: &Settings, pool: &PgPool) {
+        if self.places.is_empty() && !self.stations_changed {
+            return;
+        }
+        if let Err(e) = self.write(settings, pool).await {
+            eprintln!(
+                "The import is in the ledger, but the live directory was not updated ({e:#}); run `hongyan directory rebuild` once Redis answers."
+            );
+        }
+    }
+
+    async fn write(&self, settings: &Settings, pool: &PgPool) -> anyhow::Result<()> {
+        let dir = Directory::connect(&settings.redis).await?;
+        dir.put(&self.places).await?;
+        if self.stations_changed {
+            let mut conn = pool.acquire().await?;
+            dir.put_stations(&store::reads::station_points(&mut conn).await?)
+                .await?;
+        }
+        Ok(())
+    }
 }
 
 fn to_envelope(kind: EventType, line: usize, value: Value) -> Result<Envelope, String> {
