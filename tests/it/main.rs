@@ -8,6 +8,7 @@ mod env;
 mod fakes;
 mod fixtures;
 
+mod amqp;
 mod bad_input;
 mod broadcast;
 mod cli;
