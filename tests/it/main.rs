@@ -17,6 +17,7 @@ mod intake;
 mod ledger;
 mod notifier;
 mod ordering;
+mod permissions;
 mod ratelimit;
 mod receipts;
 mod resilience;

@@ -36,9 +36,10 @@ pub async fn relay_once(
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
         ids.push(r.try_get::<i64, _>("id")?);
+        let routing_key: String = r.try_get("routing_key")?;
         let event = Outgoing {
-            exchange: names.exchange(),
-            routing_key: r.try_get("routing_key")?,
+            exchange: names.exchange_for(&routing_key),
+            routing_key,
             body: r.try_get::<String, _>("body")?.into_bytes(),
             headers: FieldTable::default(),
             message_id: Some(r.try_get("message_id")?),
