@@ -254,7 +254,7 @@ async fn measure(s: &Settings, args: &Args, fake: Option<&FakeSms>) -> anyhow::R
     };
 
     let publisher = Publisher::open(&conn).await?;
-    let exchange = names.exchange();
+    let exchange = names.internal_exchange();
     let (start, started_at, cpu_at_start) = (Instant::now(), Utc::now(), CpuUse::now());
     // Latency from enqueue: a request's row gets `created_at` only at intake, so the driver
     // keeps, per request (by its distinct `caused_by`), the wall-clock time at which its chunk

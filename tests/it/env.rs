@@ -127,7 +127,7 @@ impl TestEnv {
         let out: Vec<Outgoing> = envelopes
             .iter()
             .map(|e| Outgoing {
-                exchange: self.names.exchange(),
+                exchange: self.names.exchange_for(e["type"].as_str().unwrap()),
                 routing_key: e["type"].as_str().unwrap().to_owned(),
                 body: serde_json::to_vec(e).unwrap(),
                 headers: FieldTable::default(),
@@ -141,7 +141,7 @@ impl TestEnv {
 
     pub async fn publish_raw(&self, routing_key: &str, body: Vec<u8>) {
         let m = Outgoing {
-            exchange: self.names.exchange(),
+            exchange: self.names.exchange_for(routing_key),
             routing_key: routing_key.into(),
             body,
             headers: FieldTable::default(),
@@ -236,7 +236,7 @@ impl TestEnv {
             .unwrap();
         ch.queue_bind(
             q.as_str().into(),
-            self.names.exchange().into(),
+            self.names.exchange_for(routing_key).as_str().into(),
             routing_key.into(),
             QueueBindOptions::default(),
             FieldTable::default(),

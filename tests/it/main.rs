@@ -8,6 +8,7 @@ mod env;
 mod fakes;
 mod fixtures;
 
+mod amqp;
 mod bad_input;
 mod broadcast;
 mod cli;
@@ -17,6 +18,7 @@ mod ledger;
 mod member_page;
 mod notifier;
 mod ordering;
+mod permissions;
 mod ratelimit;
 mod receipts;
 mod resilience;

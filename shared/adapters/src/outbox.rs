@@ -11,11 +11,12 @@ use sqlx::{PgPool, Row};
 use tokio_util::sync::CancellationToken;
 
 use crate::amqp::parked::Received;
-use crate::amqp::publisher::{Outgoing, Publisher};
-use crate::amqp::{self, Names};
+use crate::amqp::publisher::{Outgoing, PublishError, Publisher, Routed, Routing};
+use crate::amqp::{self, ANNOUNCEMENT_KEYS, Names};
 use crate::config::Settings;
 
-/// Relays one batch. Returns how many messages went out.
+/// Relays one batch. Returns how many messages went out. A message no queue took stays in the
+/// outbox and makes the call fail (after the others are relayed), naming its routing key.
 pub async fn relay_once(
     pool: &PgPool,
     publisher: &Publisher,
@@ -35,9 +36,10 @@ pub async fn relay_once(
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
         ids.push(r.try_get::<i64, _>("id")?);
+        let routing_key: String = r.try_get("routing_key")?;
         let event = Outgoing {
-            exchange: names.exchange(),
-            routing_key: r.try_get("routing_key")?,
+            exchange: names.exchange_for(&routing_key),
+            routing_key,
             body: r.try_get::<String, _>("body")?.into_bytes(),
             headers: FieldTable::default(),
             message_id: Some(r.try_get("message_id")?),
@@ -49,13 +51,53 @@ pub async fn relay_once(
             _ => event,
         });
     }
-    publisher.publish_all(&out).await?;
+    let routed = publisher
+        .publish_each(&out, |m| routing_of(names, m))
+        .await?;
+    let (sent, kept) = split_routed(&ids, &out, &routed);
     sqlx::query("DELETE FROM outbox WHERE id = ANY($1)")
-        .bind(&ids)
+        .bind(&sent)
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    Ok(ids.len())
+    match kept.first() {
+        // The returned rows stay in the outbox; the supervisor tries again after its backoff.
+        Some(first) => Err(anyhow::Error::new(PublishError::Unroutable {
+            exchange: first.exchange.clone(),
+            routing_key: first.routing_key.clone(),
+        })
+        .context(format!(
+            "{} outbox message(s) were kept because no queue took them",
+            kept.len()
+        ))),
+        None => Ok(sent.len()),
+    }
+}
+
+/// Announcements may go unheard; work and parked copies must reach a queue.
+fn routing_of(names: &Names, m: &Outgoing) -> Routing {
+    if m.exchange == names.exchange() && ANNOUNCEMENT_KEYS.contains(&m.routing_key.as_str()) {
+        Routing::MayBeUnbound
+    } else {
+        Routing::Mandatory
+    }
+}
+
+/// The ids of the rows a queue took, and the messages the broker returned.
+fn split_routed<'a>(
+    ids: &[i64],
+    out: &'a [Outgoing],
+    routed: &[Routed],
+) -> (Vec<i64>, Vec<&'a Outgoing>) {
+    let mut sent = Vec::with_capacity(ids.len());
+    let mut kept = Vec::new();
+    for ((id, m), r) in ids.iter().zip(out).zip(routed) {
+        match r {
+            Routed::Queued => sent.push(*id),
+            Routed::Returned => kept.push(m),
+        }
+    }
+    (sent, kept)
 }
 
 /// The `hongyan.parked` copy of `event`, with the headers of DESIGN.md section 2.

@@ -41,7 +41,7 @@ pub async fn run(settings: &Settings, command: ParkedCommand) -> anyhow::Result<
             event_id: only,
             reason_contains,
         } => {
-            let n = parked::replay(&conn, &names, |m| {
+            let report = parked::replay_report(&conn, &names, |m| {
                 only.as_ref()
                     .is_none_or(|id| event_id(&m.body).as_deref() == Some(id.as_str()))
                     && reason_contains
@@ -49,7 +49,18 @@ pub async fn run(settings: &Settings, command: ParkedCommand) -> anyhow::Result<
                         .is_none_or(|t| m.reason.contains(t.as_str()))
             })
             .await?;
-            println!("Sent {n} parked event(s) back to their queues.");
+            println!("Sent {} parked event(s) back to their queues.", report.sent);
+            if !report.unroutable.is_empty() {
+                let mut queues = report.unroutable.clone();
+                queues.sort();
+                queues.dedup();
+                eprintln!(
+                    "Kept {} parked event(s): their source queue ({}) does not exist, so the broker returned them. Start the role that owns the queue (it declares it) and replay again.",
+                    report.unroutable.len(),
+                    queues.join(", ")
+                );
+                return Ok(ExitCode::FAILURE);
+            }
         }
     }
     let _ = conn.close(200, "done".into()).await;

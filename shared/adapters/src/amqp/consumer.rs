@@ -43,7 +43,7 @@ pub async fn consume_batches(
 ) -> anyhow::Result<()> {
     let conn = super::connect(settings, opts.tag).await?;
     let ch = conn.create_channel().await?;
-    topology::declare_all(&ch, names, settings)
+    topology::declare_for_consumer(&ch, names, settings, opts.queue)
         .await
         .context("Could not declare the topology")?;
     ch.basic_qos(settings.prefetch, BasicQosOptions::default())

@@ -11,6 +11,18 @@ use lapin::{Connection, ConnectionProperties};
 
 use crate::config::{AmqpSettings, redact};
 
+/// Routing keys only hongyan itself publishes, on the internal exchange.
+pub const INTERNAL_KEYS: &[&str] = &[hongyan_domain::notify::ROUTING_KEY];
+
+/// What hongyan announces to the world on `hongyan.events` (DESIGN.md section 2). Nobody may be
+/// subscribed, so these are published without `mandatory`; everything else must reach a queue.
+pub const ANNOUNCEMENT_KEYS: &[&str] = &[
+    "ledger.changed",
+    "notification.delivered",
+    "notification.failed",
+    "dispatch.report_ready",
+];
+
 /// The names of everything hongyan declares, with the configured prefix.
 #[derive(Clone, Debug)]
 pub struct Names {
@@ -27,6 +39,23 @@ impl Names {
     /// The topic exchange every event goes through.
     pub fn exchange(&self) -> String {
         format!("{}hongyan.events", self.prefix)
+    }
+
+    /// The topic exchange only hongyan's own user may write to: notification requests go
+    /// through it, so an org system that may publish on `hongyan.events` cannot make hongyan
+    /// send anything (README, "Deployment": users and permissions).
+    pub fn internal_exchange(&self) -> String {
+        format!("{}hongyan.internal", self.prefix)
+    }
+
+    /// The exchange a message with this routing key is published on: hongyan's own requests
+    /// ([`INTERNAL_KEYS`]) on the internal exchange, every other event on `hongyan.events`.
+    pub fn exchange_for(&self, routing_key: &str) -> String {
+        if INTERNAL_KEYS.contains(&routing_key) {
+            self.internal_exchange()
+        } else {
+            self.exchange()
+        }
     }
 
     /// The registry's work queue.

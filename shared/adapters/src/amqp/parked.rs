@@ -11,7 +11,7 @@ use lapin::{BasicProperties, Connection};
 
 use super::Names;
 use super::headers::{self, ATTEMPTS, REASON, REPLAYED, ROUTING_KEY, SOURCE_QUEUE};
-use super::publisher::{Outgoing, Publisher};
+use super::publisher::{Outgoing, Publisher, Routed, Routing};
 
 /// A message as received, enough to park or retry it.
 #[derive(Clone, Debug)]
@@ -152,6 +152,16 @@ pub async fn list(
     Ok(out)
 }
 
+/// What `parked replay` did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Replayed {
+    /// Sent back to their source queues (and taken off `hongyan.parked`).
+    pub sent: usize,
+    /// Selected but kept parked because their source queue does not exist any more (or not
+    /// yet): the broker returned them. Their source queues, one per message.
+    pub unroutable: Vec<String>,
+}
+
 /// Sends parked messages back to their source queues with their attempts reset. `select`
 /// chooses which; the rest stay parked. Returns how many were sent back.
 pub async fn replay(
@@ -159,10 +169,19 @@ pub async fn replay(
     names: &Names,
     select: impl Fn(&ParkedMessage) -> bool,
 ) -> anyhow::Result<usize> {
+    Ok(replay_report(conn, names, select).await?.sent)
+}
+
+/// Like [`replay`], and says which selected messages could not be routed (they stay parked).
+pub async fn replay_report(
+    conn: &Connection,
+    names: &Names,
+    select: impl Fn(&ParkedMessage) -> bool,
+) -> anyhow::Result<Replayed> {
     let total = parked_count(conn, names).await?;
     let publisher = Publisher::open(conn).await?;
     let ch = conn.create_channel().await?;
-    let mut sent = 0;
+    let mut report = Replayed::default();
     for _ in 0..total {
         let Some(m) = ch
             .basic_get(names.parked().into(), BasicGetOptions { no_ack: false })
@@ -174,22 +193,34 @@ pub async fn replay(
         if parked.source_queue.is_empty() || !select(&parked) {
             continue;
         }
-        let before = m.delivery.properties.headers().as_ref();
-        let mut h = headers::carried_over(before);
-        headers::set_u32(&mut h, ATTEMPTS, 0);
-        let replays = headers::get_u32(before, REPLAYED).unwrap_or(0);
-        headers::set_u32(&mut h, REPLAYED, replays + 1);
-        let back = Outgoing {
-            exchange: String::new(),
-            routing_key: parked.source_queue.clone(),
-            body: parked.body.clone(),
-            headers: h,
-            message_id: parked.message_id.clone(),
-        };
-        publisher.publish_all(std::slice::from_ref(&back)).await?;
-        m.delivery.acker.ack(BasicAckOptions::default()).await?;
-        sent += 1;
+        let back = sent_back(&parked, m.delivery.properties.headers().as_ref());
+        let routed = publisher
+            .publish_each(std::slice::from_ref(&back), |_| Routing::Mandatory)
+            .await?;
+        if routed.first() == Some(&Routed::Queued) {
+            m.delivery.acker.ack(BasicAckOptions::default()).await?;
+            report.sent += 1;
+        } else {
+            // Not acknowledged: the broker puts it back in `hongyan.parked` when the channel
+            // closes.
+            report.unroutable.push(parked.source_queue.clone());
+        }
     }
     ch.close(200, "replayed".into()).await.ok();
-    Ok(sent)
+    Ok(report)
+}
+
+/// The copy that goes back to the source queue: attempts reset, replays counted.
+fn sent_back(parked: &ParkedMessage, before: Option<&FieldTable>) -> Outgoing {
+    let mut h = headers::carried_over(before);
+    headers::set_u32(&mut h, ATTEMPTS, 0);
+    let replays = headers::get_u32(before, REPLAYED).unwrap_or(0);
+    headers::set_u32(&mut h, REPLAYED, replays + 1);
+    Outgoing {
+        exchange: String::new(),
+        routing_key: parked.source_queue.clone(),
+        body: parked.body.clone(),
+        headers: h,
+        message_id: parked.message_id.clone(),
+    }
 }

@@ -1,6 +1,14 @@
 //! Declares exchanges and queues at start, idempotently (declaring what exists is a no-op).
 //!
-//! - `hongyan.events`: topic exchange, durable.
+//! - `hongyan.events`: topic exchange, durable: the contract's exchange, where org systems
+//!   publish (each only the keys of [`ORG_SYSTEM_KEYS`], by RabbitMQ topic permissions) and
+//!   hongyan announces.
+//! - `hongyan.internal`: topic exchange, durable, written only by hongyan's own user: the
+//!   notifier's queue takes `notification.requested` from here and from nowhere else, so whoever
+//!   may publish on `hongyan.events` still cannot make hongyan send.
+//!
+//! Each role declares its own queues ([`declare_registry`], [`declare_notifier`]); tests and
+//! operator tools that publish before any role ran declare everything ([`declare_all`]).
 //! - Work queues (`hongyan.registry`, `hongyan.notifier`): quorum queues (replicated, and
 //!   RabbitMQ's recommended type for durable work), dead-lettering to `hongyan.parked` so a
 //!   message the broker gives up on is kept, not dropped.
@@ -32,6 +40,31 @@ pub const REGISTRY_KEYS: &[&str] = &[
     "study.completed",
 ];
 
+/// The event types an org system may publish on `hongyan.events` (DESIGN.md section 2, "sent
+/// by"): everything the registry applies except `study.completed`, which members send through
+/// hongyan's API.
+pub const ORG_SYSTEM_KEYS: &[&str] = &[
+    "org.upserted",
+    "member.upserted",
+    "registration.outbound",
+    "registration.inbound",
+    "registration.update",
+    "registration.return",
+    "registration.transfer",
+    "contact.recorded",
+    "study.published",
+];
+
+/// The write pattern of an org system's topic permission on `hongyan.events`
+/// (`rabbitmqctl set_topic_permissions USER hongyan.events PATTERN '^$'`, README "Deployment").
+pub fn org_system_topic_pattern() -> String {
+    let keys: Vec<String> = ORG_SYSTEM_KEYS
+        .iter()
+        .map(|k| k.replace('.', "\\."))
+        .collect();
+    format!("^({})$", keys.join("|"))
+}
+
 fn arg_str(t: &mut FieldTable, k: &str, v: &str) {
     t.insert(
         ShortString::from(k),
@@ -58,12 +91,24 @@ fn durable() -> QueueDeclareOptions {
     }
 }
 
-/// Declares the exchange, the parked queue, and one work queue with its retry tiers and
-/// bindings.
+/// Declares the exchanges, the parked queue, and one work queue bound on `hongyan.events`
+/// with its retry tiers.
 pub async fn declare_work_queue(
     ch: &Channel,
     names: &Names,
     settings: &AmqpSettings,
+    queue: &str,
+    routing_keys: &[&str],
+) -> lapin::Result<()> {
+    declare_work_queue_on(ch, names, settings, &names.exchange(), queue, routing_keys).await
+}
+
+/// Like [`declare_work_queue`], with the queue's bindings on `exchange`.
+pub async fn declare_work_queue_on(
+    ch: &Channel,
+    names: &Names,
+    settings: &AmqpSettings,
+    exchange: &str,
     queue: &str,
     routing_keys: &[&str],
 ) -> lapin::Result<()> {
@@ -76,7 +121,7 @@ pub async fn declare_work_queue(
     for key in routing_keys {
         ch.queue_bind(
             queue.into(),
-            names.exchange().into(),
+            exchange.into(),
             (*key).into(),
             QueueBindOptions::default(),
             FieldTable::default(),
@@ -94,7 +139,7 @@ pub async fn declare_work_queue(
     Ok(())
 }
 
-/// Declares the exchange and the parked queue.
+/// Declares both exchanges and the parked queue.
 pub async fn declare_base(
     ch: &Channel,
     names: &Names,
@@ -108,32 +153,68 @@ pub async fn declare_base(
         auto_delete: test_mode,
         ..ExchangeDeclareOptions::default()
     };
-    ch.exchange_declare(
-        names.exchange().into(),
-        ExchangeKind::Topic,
-        opts,
-        FieldTable::default(),
-    )
-    .await?;
+    for exchange in [names.exchange(), names.internal_exchange()] {
+        ch.exchange_declare(
+            exchange.as_str().into(),
+            ExchangeKind::Topic,
+            opts,
+            FieldTable::default(),
+        )
+        .await?;
+    }
     ch.queue_declare(names.parked().into(), durable(), base_args(settings))
         .await?;
     Ok(())
 }
 
-/// The whole topology of the roles built so far.
+/// The registry's queue: every event type org systems and hongyan's API send.
+pub async fn declare_registry(
+    ch: &Channel,
+    names: &Names,
+    settings: &AmqpSettings,
+) -> lapin::Result<()> {
+    declare_work_queue(ch, names, settings, &names.registry(), REGISTRY_KEYS).await
+}
+
+/// The notifier's queue: notification requests, from the internal exchange only.
+pub async fn declare_notifier(
+    ch: &Channel,
+    names: &Names,
+    settings: &AmqpSettings,
+) -> lapin::Result<()> {
+    declare_work_queue_on(
+        ch,
+        names,
+        settings,
+        &names.internal_exchange(),
+        &names.notifier(),
+        &[hongyan_domain::notify::ROUTING_KEY],
+    )
+    .await
+}
+
+/// The queues a consumer of `queue` declares: its own role's.
+pub async fn declare_for_consumer(
+    ch: &Channel,
+    names: &Names,
+    settings: &AmqpSettings,
+    queue: &str,
+) -> lapin::Result<()> {
+    if queue == names.registry() {
+        declare_registry(ch, names, settings).await
+    } else if queue == names.notifier() {
+        declare_notifier(ch, names, settings).await
+    } else {
+        declare_all(ch, names, settings).await
+    }
+}
+
+/// The whole topology of the roles built so far (tests, `hongyan publish`, benchmarks).
 pub async fn declare_all(
     ch: &Channel,
     names: &Names,
     settings: &AmqpSettings,
 ) -> lapin::Result<()> {
-    declare_work_queue(ch, names, settings, &names.registry(), REGISTRY_KEYS).await?;
-    declare_work_queue(
-        ch,
-        names,
-        settings,
-        &names.notifier(),
-        &[hongyan_domain::notify::ROUTING_KEY],
-    )
-    .await?;
-    Ok(())
+    declare_registry(ch, names, settings).await?;
+    declare_notifier(ch, names, settings).await
 }
