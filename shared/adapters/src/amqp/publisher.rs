@@ -44,16 +44,16 @@ pub enum Routed {
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
     #[error("Could not open a RabbitMQ publishing channel")]
-    Open(#[source] lapin::Error),
+    Open(#[source] Box<lapin::Error>),
     #[error("Could not publish to exchange {exchange:?} with key {routing_key:?}")]
     Send {
         exchange: String,
         routing_key: String,
         #[source]
-        source: lapin::Error,
+        source: Box<lapin::Error>,
     },
     #[error("The broker did not confirm a publish (connection lost?); it will be tried again")]
-    Confirm(#[source] lapin::Error),
+    Confirm(#[source] Box<lapin::Error>),
     #[error("The broker refused (nack) a published message; it will be tried again")]
     Nacked,
     #[error(
@@ -75,11 +75,11 @@ pub struct Publisher {
 
 impl Publisher {
     pub async fn open(conn: &Connection) -> Result<Self, PublishError> {
-        let channel = conn.create_channel().await.map_err(PublishError::Open)?;
+        let channel = conn.create_channel().await.map_err(|e| PublishError::Open(Box::new(e)))?;
         channel
             .confirm_select(ConfirmSelectOptions::default())
             .await
-            .map_err(PublishError::Open)?;
+            .map_err(|e| PublishError::Open(Box::new(e)))?;
         Ok(Self { channel })
     }
 
@@ -114,7 +114,7 @@ impl Publisher {
         }
         let mut routed = Vec::with_capacity(confirms.len());
         for c in confirms {
-            routed.push(settled(c.await.map_err(PublishError::Confirm)?)?);
+            routed.push(settled(c.await.map_err(|e| PublishError::Confirm(Box::new(e)))?)?);
         }
         Ok(routed)
     }
@@ -143,7 +143,7 @@ impl Publisher {
             .map_err(|source| PublishError::Send {
                 exchange: m.exchange.clone(),
                 routing_key: m.routing_key.clone(),
-                source,
+                source: Box::new(source),
             })
     }
 }
