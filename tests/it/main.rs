@@ -12,6 +12,7 @@ mod bad_input;
 mod broadcast;
 mod cli;
 mod directory;
+mod dispatch;
 mod intake;
 mod ledger;
 mod notifier;

@@ -53,8 +53,10 @@ const OPEN: &str = "open AS (
                     r.opened_at::date) AS confirmed_on
     FROM flow_records r JOIN branches b ON b.id = r.home_org_id
     WHERE r.is_open
-      AND COALESCE((r.doc->>'left_on')::date, (r.doc->>'arrived_on')::date, r.opened_at::date) <= $3),
-  life AS (
+      AND COALESCE((r.doc->>'left_on')::date, (r.doc->>'arrived_on')::date, r.opened_at::date) <= $3)";
+
+/// The open records with their whole months unconfirmed and without organizational life.
+const AGED: &str = "life AS (
     SELECT o.*, GREATEST(o.confirmed_on, (o.doc->'contacts'->>'talk')::date,
              (o.doc->'contacts'->>'family_visit')::date, (o.doc->'contacts'->>'home_meeting')::date,
              (o.doc->'contacts'->>'phone')::date,
@@ -63,7 +65,7 @@ const OPEN: &str = "open AS (
     FROM open o),
   aged AS (
     SELECT l.*,
-           $4 - (extract(year FROM l.confirmed_on)::int * 12 + extract(month FROM l.confirmed_on)::int - 1) - 1 AS months_unconfirmed,
+           $4 - (extract(year FROM l.confirmed_on)::int * 12 + extract(month FROM l.confirmed_on)::int - 1) - 1 AS unconfirmed_months,
            $4 - (extract(year FROM l.life_on)::int * 12 + extract(month FROM l.life_on)::int - 1) - 1 AS months_without_life
     FROM life l)";
 
@@ -88,7 +90,7 @@ struct StateRow {
 /// Every branch with the figures "as of the quarter's last day".
 async fn state(conn: &mut PgConnection, org: &str, p: &Period) -> sqlx::Result<Vec<StateRow>> {
     let sql = format!(
-        "WITH {BRANCHES}, {OPEN}
+        "WITH {BRANCHES}, {OPEN}, {AGED}
         SELECT b.id, b.name,
           count(a.id) AS open,
           count(a.id) FILTER (WHERE a.status = 'out') AS out,
@@ -100,9 +102,9 @@ async fn state(conn: &mut PgConnection, org: &str, p: &Period) -> sqlx::Result<V
           count(a.id) FILTER (WHERE left(a.region_code, 4) = left(a.home_region, 4)) AS in_city,
           count(a.id) FILTER (WHERE a.certificate_no IS NOT NULL) AS certificate_holders,
           COALESCE(array_agg(a.member_id ORDER BY a.member_id)
-            FILTER (WHERE a.months_unconfirmed >= $5 AND a.months_unconfirmed < $6), '{{}}') AS stale,
+            FILTER (WHERE a.unconfirmed_months >= $5 AND a.unconfirmed_months < $6), '{{}}') AS stale,
           COALESCE(array_agg(a.member_id ORDER BY a.member_id)
-            FILTER (WHERE a.months_unconfirmed >= $6), '{{}}') AS lost_contact,
+            FILTER (WHERE a.unconfirmed_months >= $6), '{{}}') AS lost_contact,
           COALESCE(array_agg(a.member_id ORDER BY a.member_id)
             FILTER (WHERE a.months_without_life >= $7), '{{}}') AS lapse_risk,
           COALESCE(array_agg(a.member_id ORDER BY a.member_id)
