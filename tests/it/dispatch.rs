@@ -440,3 +440,54 @@ async fn dispatch_reports_the_quarter_per_department_once() {
     );
     env.finish().await;
 }
+
+async fn show(env: &TestEnv, args: &[&str]) -> (bool, String, String) {
+    let out = env
+        .hongyan()
+        .args(args)
+        .output()
+        .await
+        .expect("hongyan runs");
+    (
+        out.status.success(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn report_show_prints_the_stored_report_as_json_and_csv() {
+    let env = TestEnv::new().await;
+    county(&env).await;
+    fire(&env).await;
+    let qx = report(&env, "qx").await;
+    let id = qx["report_id"].as_str().unwrap().to_owned();
+
+    let (ok, json_out, err) = show(&env, &["report", "show", &id]).await;
+    assert!(ok, "{err}");
+    assert_eq!(serde_json::from_str::<Value>(&json_out).unwrap(), qx);
+
+    let (ok, csv_out, err) = show(&env, &["report", "show", &id, "--format", "csv"]).await;
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = csv_out.lines().collect();
+    assert_eq!(lines.len(), 3, "a header and one row per branch: {csv_out}");
+    let header: Vec<&str> = lines[0].split(',').collect();
+    let b2: Vec<&str> = lines[2].split(',').collect();
+    let col = |name: &str| b2[header.iter().position(|h| *h == name).unwrap()];
+    assert_eq!(col("org_id"), "b2");
+    assert_eq!(col("open"), "2");
+    assert_eq!(col("transfers"), "1");
+    assert_eq!(col("lost_contact"), "1");
+    assert_eq!(col("employer_self_employed"), "1");
+    assert_eq!(col("employer_state_owned"), "0");
+    assert_eq!(col("open_2026-09"), "3");
+    assert_eq!(col("confirmed_2026-09"), "1");
+
+    let (ok, _, err) = show(&env, &["report", "show", &uuid::Uuid::new_v4().to_string()]).await;
+    assert!(!ok);
+    assert!(err.contains("No dispatch report has id"), "{err}");
+    let (ok, _, err) = show(&env, &["report", "show", &id, "--format", "xml"]).await;
+    assert!(!ok);
+    assert!(err.contains("use json or csv"), "{err}");
+    env.finish().await;
+}
