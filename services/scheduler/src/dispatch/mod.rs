@@ -17,7 +17,7 @@ use figures::Period;
 
 /// Whether a department's report was written now or already stood from an earlier run.
 enum Stored {
-    New(DispatchReport),
+    New,
     AlreadyThere,
 }
 
@@ -35,7 +35,7 @@ pub async fn quarterly_dispatch(
     for org in departments(conn).await? {
         let report = build(conn, &org, &period, firing.due).await?;
         match store(conn, &report).await? {
-            Stored::New(report) => rows.push(report_ready(&report, quarter, firing.due)),
+            Stored::New => rows.push(report_ready(&report, quarter, firing.due)),
             Stored::AlreadyThere => {}
         }
     }
@@ -94,7 +94,7 @@ async fn store(conn: &mut PgConnection, report: &DispatchReport) -> sqlx::Result
     .await?
     .rows_affected();
     Ok(if inserted == 1 {
-        Stored::New(report.clone())
+        Stored::New
     } else {
         Stored::AlreadyThere
     })
