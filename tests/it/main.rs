@@ -13,6 +13,7 @@ mod bad_input;
 mod broadcast;
 mod cli;
 mod directory;
+mod dispatch;
 mod intake;
 mod ledger;
 mod member_page;

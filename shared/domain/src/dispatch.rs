@@ -1,0 +1,332 @@
+//! Pure rules of the quarterly dispatch report (DESIGN.md section 4): which quarter a firing
+//! reports on, and how many open records of a branch the spot check draws.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::month::Month;
+
+/// A calendar quarter, written `YYYYQn` as in `dispatch_reports.quarter`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Quarter {
+    year: i32,
+    number: u32,
+}
+
+impl Quarter {
+    /// The quarter that holds `month`.
+    pub fn of_month(month: Month) -> Self {
+        Self {
+            year: month.year(),
+            number: (month.month() - 1) / 3 + 1,
+        }
+    }
+
+    /// The quarter just ended at `due`, counted in Asia/Shanghai: a firing on 1 April
+    /// reports on Q1, one on 1 January on Q4 of the year before.
+    pub fn just_ended(due: DateTime<Utc>) -> Self {
+        Self::of_month(Month::of_instant(due)).prev()
+    }
+
+    pub fn prev(self) -> Self {
+        if self.number == 1 {
+            Self {
+                year: self.year - 1,
+                number: 4,
+            }
+        } else {
+            Self {
+                year: self.year,
+                number: self.number - 1,
+            }
+        }
+    }
+
+    /// The first month of the quarter.
+    pub fn first_month(self) -> Month {
+        Month::new(self.year, (self.number - 1) * 3 + 1).expect("quarter months are 1..=12")
+    }
+
+    /// The last month of the quarter.
+    pub fn last_month(self) -> Month {
+        self.first_month().plus(2)
+    }
+}
+
+impl fmt::Display for Quarter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}Q{}", self.year, self.number)
+    }
+}
+
+/// How many of a branch's `open` records the spot check draws: 10%, rounded up, at least 1
+/// and at most 5; none when the branch has no open record.
+pub fn spot_check_size(open: u64) -> u64 {
+    if open == 0 {
+        return 0;
+    }
+    open.div_ceil(10).clamp(1, 5)
+}
+
+/// The seed the spot check orders by (`md5(seed || member_id)`), the same for a rerun of one
+/// quarter and different for the next quarter.
+pub fn spot_check_seed(org_id: &str, quarter: Quarter) -> String {
+    format!("{org_id}/{quarter}")
+}
+
+/// The figures of one branch, or of a department's whole subtree (DESIGN.md section 4).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Figures {
+    pub open: u64,
+    pub by_status: ByStatus,
+    pub departures: u64,
+    pub arrivals: u64,
+    pub returns: u64,
+    pub transfers: u64,
+    pub destinations: Destinations,
+    pub by_employer_type: BTreeMap<String, u64>,
+    pub certificate_holders: u64,
+    pub monthly_compliance: Vec<MonthCompliance>,
+    pub stale: Vec<String>,
+    pub lost_contact: Vec<String>,
+    pub lapse_risk: Vec<String>,
+    pub transfer_suggested: Vec<String>,
+    pub unmatched_arrivals: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ByStatus {
+    pub out: u64,
+    pub checked_in: u64,
+    pub home_visit: u64,
+}
+
+/// Where open records went, compared with the home branch's region code.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Destinations {
+    pub cross_province: u64,
+    pub in_province_cross_city: u64,
+    pub in_city: u64,
+}
+
+/// Monthly update (一月一更新) in one month of the quarter: records open then, and how many of
+/// them were confirmed in that month.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MonthCompliance {
+    pub month: String,
+    pub open: u64,
+    pub confirmed: u64,
+}
+
+impl Figures {
+    /// The department's totals: counts summed, id lists joined (sorted), month by month.
+    pub fn total<'a>(parts: impl IntoIterator<Item = &'a Figures>, quarter: Quarter) -> Figures {
+        let mut t = Figures {
+            monthly_compliance: quarter.empty_compliance(),
+            ..Figures::default()
+        };
+        for f in parts {
+            t.open += f.open;
+            t.by_status.out += f.by_status.out;
+            t.by_status.checked_in += f.by_status.checked_in;
+            t.by_status.home_visit += f.by_status.home_visit;
+            t.departures += f.departures;
+            t.arrivals += f.arrivals;
+            t.returns += f.returns;
+            t.transfers += f.transfers;
+            t.destinations.cross_province += f.destinations.cross_province;
+            t.destinations.in_province_cross_city += f.destinations.in_province_cross_city;
+            t.destinations.in_city += f.destinations.in_city;
+            for (k, n) in &f.by_employer_type {
+                *t.by_employer_type.entry(k.clone()).or_default() += n;
+            }
+            t.certificate_holders += f.certificate_holders;
+            for (tm, m) in t.monthly_compliance.iter_mut().zip(&f.monthly_compliance) {
+                tm.open += m.open;
+                tm.confirmed += m.confirmed;
+            }
+            t.stale.extend(f.stale.iter().cloned());
+            t.lost_contact.extend(f.lost_contact.iter().cloned());
+            t.lapse_risk.extend(f.lapse_risk.iter().cloned());
+            t.transfer_suggested
+                .extend(f.transfer_suggested.iter().cloned());
+            t.unmatched_arrivals += f.unmatched_arrivals;
+        }
+        for list in [
+            &mut t.stale,
+            &mut t.lost_contact,
+            &mut t.lapse_risk,
+            &mut t.transfer_suggested,
+        ] {
+            list.sort();
+            list.dedup();
+        }
+        t
+    }
+}
+
+impl Quarter {
+    /// The quarter's three months with nothing counted yet.
+    pub fn empty_compliance(self) -> Vec<MonthCompliance> {
+        (0..3)
+            .map(|i| MonthCompliance {
+                month: self.first_month().plus(i).to_string(),
+                open: 0,
+                confirmed: 0,
+            })
+            .collect()
+    }
+}
+
+/// One branch's line in the report.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BranchReport {
+    pub org_id: String,
+    pub name: String,
+    pub figures: Figures,
+}
+
+/// The members the spot check (抽查) draws in one branch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpotCheck {
+    pub org_id: String,
+    pub member_ids: Vec<String>,
+}
+
+/// The dispatch report (一季一调度) as stored and served, in the shape of DESIGN.md section 4.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DispatchReport {
+    pub report_id: uuid::Uuid,
+    pub org_id: String,
+    pub quarter: String,
+    pub generated_at: String,
+    pub totals: Figures,
+    pub branches: Vec<BranchReport>,
+    pub spot_check: Vec<SpotCheck>,
+}
+
+/// The report's id: the same for a rerun of one department and quarter.
+pub fn report_id(org_id: &str, quarter: Quarter) -> uuid::Uuid {
+    uuid::Uuid::new_v5(
+        &uuid::Uuid::NAMESPACE_OID,
+        format!("dispatch-report/{org_id}/{quarter}").as_bytes(),
+    )
+}
+
+/// The id of the `dispatch.report_ready` message: one per department and quarter.
+pub fn ready_message_id(org_id: &str, quarter: Quarter) -> uuid::Uuid {
+    uuid::Uuid::new_v5(
+        &uuid::Uuid::NAMESPACE_OID,
+        format!("dispatch/{org_id}/{quarter}").as_bytes(),
+    )
+}
+
+/// Departments that get a report: a county department has a 6-digit region code not ending
+/// in `00`, a city department one ending in `00` but not `0000`.
+pub fn is_reported_department(kind: &str, region_code: &str) -> bool {
+    kind == "department"
+        && region_code.len() == 6
+        && region_code.bytes().all(|b| b.is_ascii_digit())
+        && !region_code.ends_with("0000")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Datelike, TimeZone};
+
+    fn shanghai(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
+        crate::TZ
+            .with_ymd_and_hms(y, m, d, h, min, 0)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn the_january_firing_reports_on_last_years_fourth_quarter() {
+        assert_eq!(
+            Quarter::just_ended(shanghai(2026, 1, 1, 9, 30)).to_string(),
+            "2025Q4"
+        );
+    }
+
+    #[test]
+    fn a_firing_just_after_midnight_shanghai_counts_the_new_quarter() {
+        // 1 April 00:10 in Shanghai is still 31 March in UTC.
+        assert_eq!(
+            Quarter::just_ended(shanghai(2026, 4, 1, 0, 10)).to_string(),
+            "2026Q1"
+        );
+        // 31 March 23:50 in Shanghai is inside Q1, so the quarter before it is Q4.
+        assert_eq!(
+            Quarter::just_ended(shanghai(2026, 3, 31, 23, 50)).to_string(),
+            "2025Q4"
+        );
+    }
+
+    #[test]
+    fn quarter_months_cover_the_quarter() {
+        let q = Quarter::just_ended(shanghai(2026, 10, 1, 9, 30));
+        assert_eq!(q.to_string(), "2026Q3");
+        assert_eq!(q.first_month().to_string(), "2026-07");
+        assert_eq!(q.last_month().to_string(), "2026-09");
+        assert_eq!(q.last_month().last_day().day(), 30);
+    }
+
+    #[test]
+    fn spot_check_is_ten_percent_between_one_and_five() {
+        assert_eq!(spot_check_size(0), 0);
+        assert_eq!(spot_check_size(1), 1);
+        assert_eq!(spot_check_size(10), 1);
+        assert_eq!(spot_check_size(11), 2);
+        assert_eq!(spot_check_size(50), 5);
+        assert_eq!(spot_check_size(51), 5);
+        assert_eq!(spot_check_size(1000), 5);
+    }
+
+    #[test]
+    fn the_seed_differs_by_quarter_and_not_by_rerun() {
+        let q = Quarter::just_ended(shanghai(2026, 4, 1, 9, 30));
+        assert_eq!(spot_check_seed("a", q), spot_check_seed("a", q));
+        assert_ne!(spot_check_seed("a", q), spot_check_seed("a", q.prev()));
+    }
+
+    #[test]
+    fn county_and_city_departments_are_reported_provinces_are_not() {
+        assert!(is_reported_department("department", "522627"));
+        assert!(is_reported_department("department", "522600"));
+        assert!(!is_reported_department("department", "520000"));
+        assert!(!is_reported_department("branch", "522627"));
+        assert!(!is_reported_department("department", "522627001"));
+    }
+
+    #[test]
+    fn totals_sum_counts_and_join_lists() {
+        let q = Quarter::just_ended(shanghai(2026, 10, 1, 9, 30));
+        let mut a = Figures {
+            open: 2,
+            stale: vec!["m2".into()],
+            monthly_compliance: q.empty_compliance(),
+            ..Figures::default()
+        };
+        a.by_employer_type.insert("private".into(), 2);
+        a.monthly_compliance[1].open = 2;
+        let mut b = a.clone();
+        b.stale = vec!["m1".into()];
+        b.monthly_compliance[1].confirmed = 1;
+        let t = Figures::total([&a, &b], q);
+        assert_eq!(t.open, 4);
+        assert_eq!(t.stale, vec!["m1".to_string(), "m2".to_string()]);
+        assert_eq!(t.by_employer_type["private"], 4);
+        assert_eq!(t.monthly_compliance[1].month, "2026-08");
+        assert_eq!(
+            (
+                t.monthly_compliance[1].open,
+                t.monthly_compliance[1].confirmed
+            ),
+            (4, 1)
+        );
+    }
+}

@@ -1,0 +1,493 @@
+//! The quarterly dispatch report (一季一调度, DESIGN.md section 4) against a real PostgreSQL.
+//! The ledger is written directly (orgs, members, flow records, a few history rows): the
+//! figures read only the tables, and this lets every date sit exactly where the test needs it.
+
+use chrono::{TimeZone, Utc};
+use hongyan_scheduler::dispatch::quarterly_dispatch;
+use hongyan_scheduler::firing::Firing;
+use serde_json::{Value, json};
+
+use crate::env::TestEnv;
+
+async fn org(env: &TestEnv, id: &str, kind: &str, path: &[&str], region: &str) {
+    let parent = (path.len() > 1).then(|| path[path.len() - 2]);
+    sqlx::query(
+        "INSERT INTO orgs (id, name, kind, parent_id, path, region_code, contact, state_at)
+         VALUES ($1, $1 || '党组织', $2, $3, $4, $5, '{\"name\": \"王书记\", \"phone\": \"13800000000\"}', now())",
+    )
+    .bind(id)
+    .bind(kind)
+    .bind(parent)
+    .bind(path)
+    .bind(region)
+    .execute(&env.pool)
+    .await
+    .unwrap();
+}
+
+/// One flow record: `(member, branch, status, region, left_on, arrived_on, last_confirmed_on,
+/// closed_on, employer_type, certificate, transfer_suggested, last talk)`.
+type Rec<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<&'a str>,
+    &'a str,
+    bool,
+    bool,
+    Option<&'a str>,
+);
+
+async fn record(env: &TestEnv, r: Rec<'_>) {
+    let (
+        member,
+        branch,
+        status,
+        region,
+        left,
+        arrived,
+        confirmed,
+        closed,
+        employer,
+        cert,
+        transfer,
+        talk,
+    ) = r;
+    sqlx::query(
+        "INSERT INTO members (id, home_org_id, phone, doc, state_at) VALUES ($1, $2, '13900000000', '{}', now())",
+    )
+    .bind(member)
+    .bind(branch)
+    .execute(&env.pool)
+    .await
+    .unwrap();
+    let doc = json!({
+        "member_id": member, "home_org_id": branch, "status": status,
+        "location": {"region_code": region, "address": "某路1号", "employer": "某公司", "employer_type": employer},
+        "left_on": left, "arrived_on": arrived, "last_confirmed_on": confirmed, "closed_on": closed,
+        "transfer_suggested": transfer,
+        "contacts": {"talk": talk, "family_visit": null, "home_meeting": null, "phone": null},
+        "flags": [],
+    });
+    let open = !matches!(status, "returned" | "transferred");
+    sqlx::query(
+        "INSERT INTO flow_records (id, member_id, home_org_id, status, is_open, region_code, certificate_no,
+           phone, last_confirmed_on, version, state_at, doc)
+         VALUES (gen_random_uuid(), $1, $2, $3, $4, $5, $6, '13900000000', $7::date, 1, now(), $8)",
+    )
+    .bind(member)
+    .bind(branch)
+    .bind(status)
+    .bind(open)
+    .bind(region)
+    .bind(cert.then(|| format!("5226272026{:05}", member.len() * 7 + member.as_bytes()[1] as usize)))
+    .bind(confirmed)
+    .bind(doc)
+    .execute(&env.pool)
+    .await
+    .unwrap();
+}
+
+async fn confirmed_by(env: &TestEnv, member: &str, kind: &str, at: &str) {
+    sqlx::query(
+        "INSERT INTO history (event_id, event_type, member_id, occurred_at, actor, data, applied)
+         VALUES (gen_random_uuid(), $1, $2, $3::timestamptz, '{}', '{}', true)",
+    )
+    .bind(kind)
+    .bind(member)
+    .bind(at)
+    .execute(&env.pool)
+    .await
+    .unwrap();
+}
+
+async fn unmatched(env: &TestEnv, org: &str, arrived: &str, resolved: Option<&str>) {
+    sqlx::query(
+        "INSERT INTO unmatched_arrivals (event_id, receiving_org_id, county, name, phone, arrived_on, location, resolved_at)
+         VALUES (gen_random_uuid(), $1, '522627', '张三', '13700000000', $2::date, '{}', $3::timestamptz)",
+    )
+    .bind(org)
+    .bind(arrived)
+    .bind(resolved)
+    .execute(&env.pool)
+    .await
+    .unwrap();
+}
+
+/// A city department (522600) over a county department (522627) with two branches.
+async fn county(env: &TestEnv) {
+    org(env, "qn", "department", &["qn"], "522600").await;
+    org(env, "qx", "department", &["qn", "qx"], "522627").await;
+    org(env, "b1", "branch", &["qn", "qx", "b1"], "522627001").await;
+    org(env, "b2", "branch", &["qn", "qx", "b2"], "522627002").await;
+    let (s, n) = (Some, None::<&str>);
+    let recs: [Rec<'_>; 9] = [
+        // b1: out to Shenzhen (cross-province), left in the quarter, confirmed in September.
+        (
+            "m1",
+            "b1",
+            "out",
+            "440305",
+            s("2026-07-10"),
+            n,
+            s("2026-09-05"),
+            n,
+            "private",
+            true,
+            false,
+            n,
+        ),
+        // b1: checked in at Guiyang (in province, other city), arrived in August: stale.
+        (
+            "m2",
+            "b1",
+            "checked_in",
+            "520102",
+            s("2026-03-01"),
+            s("2026-08-02"),
+            s("2026-08-02"),
+            n,
+            "state_owned",
+            false,
+            false,
+            n,
+        ),
+        // b1: home visit, same city, last confirmed in May: lost contact, but a talk in April
+        // keeps it under the five months of the lapse warning.
+        (
+            "m3",
+            "b1",
+            "home_visit",
+            "522601",
+            s("2025-11-01"),
+            n,
+            s("2026-05-10"),
+            n,
+            "private",
+            true,
+            false,
+            s("2026-04-01"),
+        ),
+        // b1: returned for good in August.
+        (
+            "m4",
+            "b1",
+            "returned",
+            "440305",
+            s("2026-01-05"),
+            n,
+            s("2026-01-05"),
+            s("2026-08-20"),
+            "private",
+            false,
+            false,
+            n,
+        ),
+        // b2: out to Hangzhou since February, last confirmed in March: lost contact, lapse risk.
+        (
+            "m5",
+            "b2",
+            "out",
+            "330106",
+            s("2026-02-01"),
+            n,
+            s("2026-03-15"),
+            n,
+            "private",
+            false,
+            true,
+            n,
+        ),
+        // b2: left on 1 October, after the quarter: not in any figure.
+        (
+            "m6",
+            "b2",
+            "out",
+            "330106",
+            s("2026-10-01"),
+            n,
+            s("2026-10-01"),
+            n,
+            "private",
+            true,
+            false,
+            n,
+        ),
+        // b2: transferred in September.
+        (
+            "m7",
+            "b2",
+            "transferred",
+            "330106",
+            s("2025-06-01"),
+            n,
+            s("2025-06-01"),
+            s("2026-09-10"),
+            "private",
+            false,
+            false,
+            n,
+        ),
+        // b2: returned in June, before the quarter.
+        (
+            "m8",
+            "b2",
+            "returned",
+            "330106",
+            s("2025-06-01"),
+            n,
+            s("2025-06-01"),
+            s("2026-06-30"),
+            "private",
+            false,
+            false,
+            n,
+        ),
+        // b2: left and checked in within the county in September.
+        (
+            "m9",
+            "b2",
+            "checked_in",
+            "522627",
+            s("2026-09-20"),
+            s("2026-09-25"),
+            s("2026-09-25"),
+            n,
+            "self_employed",
+            true,
+            false,
+            n,
+        ),
+    ];
+    for r in recs {
+        record(env, r).await;
+    }
+    confirmed_by(
+        env,
+        "m1",
+        "registration.outbound",
+        "2026-07-10T10:00:00+08:00",
+    )
+    .await;
+    confirmed_by(
+        env,
+        "m1",
+        "registration.update",
+        "2026-08-15T10:00:00+08:00",
+    )
+    .await;
+    // A contact is not a confirmation.
+    confirmed_by(env, "m2", "contact.recorded", "2026-09-15T10:00:00+08:00").await;
+    unmatched(env, "b1", "2026-09-01", None).await;
+    unmatched(env, "b1", "2026-09-01", Some("2026-09-15T10:00:00+08:00")).await;
+}
+
+async fn fire(env: &TestEnv) -> u64 {
+    let due = hongyan_domain::TZ
+        .with_ymd_and_hms(2026, 10, 1, 9, 30, 0)
+        .unwrap()
+        .with_timezone(&Utc);
+    let firing = Firing {
+        schedule: "quarterly_dispatch",
+        due,
+        settings: &env.settings,
+    };
+    let mut tx = env.pool.begin().await.unwrap();
+    let n = quarterly_dispatch(&mut tx, &firing).await.unwrap();
+    tx.commit().await.unwrap();
+    n
+}
+
+async fn report(env: &TestEnv, org: &str) -> Value {
+    let (v,): (Value,) =
+        sqlx::query_as("SELECT report::jsonb FROM dispatch_reports WHERE org_id = $1")
+            .bind(org)
+            .fetch_one(&env.pool)
+            .await
+            .unwrap();
+    v
+}
+
+fn compliance(v: &[(u64, u64); 3]) -> Value {
+    json!([
+        {"month": "2026-07", "open": v[0].0, "confirmed": v[0].1},
+        {"month": "2026-08", "open": v[1].0, "confirmed": v[1].1},
+        {"month": "2026-09", "open": v[2].0, "confirmed": v[2].1},
+    ])
+}
+
+#[tokio::test]
+async fn dispatch_reports_the_quarter_per_department_once() {
+    let env = TestEnv::new().await;
+    county(&env).await;
+
+    assert_eq!(
+        fire(&env).await,
+        2,
+        "one dispatch.report_ready per department (qn, qx)"
+    );
+    let qx = report(&env, "qx").await;
+    assert_eq!(qx["quarter"], "2026Q3");
+    assert_eq!(qx["org_id"], "qx");
+
+    let b1 = json!({
+        "open": 3, "by_status": {"out": 1, "checked_in": 1, "home_visit": 1},
+        "departures": 1, "arrivals": 1, "returns": 1, "transfers": 0,
+        "destinations": {"cross_province": 1, "in_province_cross_city": 1, "in_city": 1},
+        "by_employer_type": {"private": 2, "state_owned": 1},
+        "certificate_holders": 2,
+        "monthly_compliance": compliance(&[(4, 1), (4, 2), (3, 1)]),
+        "stale": ["m2"], "lost_contact": ["m3"], "lapse_risk": [], "transfer_suggested": [],
+        "unmatched_arrivals": 1,
+    });
+    let b2 = json!({
+        "open": 2, "by_status": {"out": 1, "checked_in": 1, "home_visit": 0},
+        "departures": 1, "arrivals": 1, "returns": 0, "transfers": 1,
+        "destinations": {"cross_province": 1, "in_province_cross_city": 0, "in_city": 1},
+        "by_employer_type": {"private": 1, "self_employed": 1},
+        "certificate_holders": 1,
+        "monthly_compliance": compliance(&[(2, 0), (2, 0), (3, 1)]),
+        "stale": [], "lost_contact": ["m5"], "lapse_risk": ["m5"], "transfer_suggested": ["m5"],
+        "unmatched_arrivals": 0,
+    });
+    let totals = json!({
+        "open": 5, "by_status": {"out": 2, "checked_in": 2, "home_visit": 1},
+        "departures": 2, "arrivals": 2, "returns": 1, "transfers": 1,
+        "destinations": {"cross_province": 2, "in_province_cross_city": 1, "in_city": 2},
+        "by_employer_type": {"private": 3, "self_employed": 1, "state_owned": 1},
+        "certificate_holders": 3,
+        "monthly_compliance": compliance(&[(6, 1), (6, 2), (6, 2)]),
+        "stale": ["m2"], "lost_contact": ["m3", "m5"], "lapse_risk": ["m5"], "transfer_suggested": ["m5"],
+        "unmatched_arrivals": 1,
+    });
+    assert_eq!(qx["branches"][0]["org_id"], "b1");
+    assert_eq!(qx["branches"][0]["name"], "b1党组织");
+    assert_eq!(qx["branches"][0]["figures"], b1);
+    assert_eq!(qx["branches"][1]["figures"], b2);
+    assert_eq!(qx["totals"], totals);
+    assert_eq!(qx["branches"].as_array().unwrap().len(), 2);
+    // The city department sees the same subtree here.
+    let qn = report(&env, "qn").await;
+    assert_eq!(qn["totals"], totals);
+
+    // Spot check: one of three open records in b1, one of two in b2, from the open ones.
+    let spot = qx["spot_check"].as_array().unwrap().clone();
+    assert_eq!(spot.len(), 2);
+    assert_eq!(spot[0]["org_id"], "b1");
+    let b1_pick = spot[0]["member_ids"].as_array().unwrap();
+    assert_eq!(b1_pick.len(), 1);
+    assert!(["m1", "m2", "m3"].contains(&b1_pick[0].as_str().unwrap()));
+    let b2_pick = spot[1]["member_ids"].as_array().unwrap();
+    assert_eq!(b2_pick.len(), 1);
+    assert!(["m5", "m9"].contains(&b2_pick[0].as_str().unwrap()));
+    assert_eq!(
+        qn["spot_check"], qx["spot_check"],
+        "a branch draws the same in both reports"
+    );
+
+    // The announcement, with a message id fixed by department and quarter.
+    let ready: Vec<(String, Value)> = sqlx::query_as(
+        "SELECT message_id, payload::jsonb FROM outbox WHERE routing_key = 'dispatch.report_ready' ORDER BY message_id",
+    )
+    .fetch_all(&env.pool)
+    .await
+    .unwrap();
+    assert_eq!(ready.len(), 2);
+    let qx_ready = ready
+        .iter()
+        .find(|(_, p)| p["data"]["org_id"] == "qx")
+        .unwrap();
+    assert_eq!(qx_ready.1["data"]["report_id"], qx["report_id"]);
+    assert_eq!(qx_ready.1["data"]["quarter"], "2026Q3");
+    assert_eq!(qx_ready.1["event_id"], json!(qx_ready.0));
+
+    // A rerun writes nothing new.
+    assert_eq!(fire(&env).await, 0);
+    assert_eq!(
+        env.scalar_i64("SELECT count(*) FROM dispatch_reports")
+            .await,
+        2
+    );
+    assert_eq!(
+        env.scalar_i64("SELECT count(*) FROM outbox WHERE routing_key = 'dispatch.report_ready'")
+            .await,
+        2
+    );
+
+    // Drawn again from scratch, the same quarter gives the very same report and message ids.
+    sqlx::query("DELETE FROM dispatch_reports")
+        .execute(&env.pool)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM outbox")
+        .execute(&env.pool)
+        .await
+        .unwrap();
+    assert_eq!(fire(&env).await, 2);
+    assert_eq!(report(&env, "qx").await, qx);
+    let again: Vec<(String,)> =
+        sqlx::query_as("SELECT message_id FROM outbox WHERE routing_key = 'dispatch.report_ready' ORDER BY message_id")
+            .fetch_all(&env.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        again.iter().map(|r| &r.0).collect::<Vec<_>>(),
+        ready.iter().map(|r| &r.0).collect::<Vec<_>>()
+    );
+    env.finish().await;
+}
+
+async fn show(env: &TestEnv, args: &[&str]) -> (bool, String, String) {
+    let out = env
+        .hongyan()
+        .args(args)
+        .output()
+        .await
+        .expect("hongyan runs");
+    (
+        out.status.success(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn report_show_prints_the_stored_report_as_json_and_csv() {
+    let env = TestEnv::new().await;
+    county(&env).await;
+    fire(&env).await;
+    let qx = report(&env, "qx").await;
+    let id = qx["report_id"].as_str().unwrap().to_owned();
+
+    let (ok, json_out, err) = show(&env, &["report", "show", &id]).await;
+    assert!(ok, "{err}");
+    assert_eq!(serde_json::from_str::<Value>(&json_out).unwrap(), qx);
+
+    let (ok, csv_out, err) = show(&env, &["report", "show", &id, "--format", "csv"]).await;
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = csv_out.lines().collect();
+    assert_eq!(lines.len(), 3, "a header and one row per branch: {csv_out}");
+    let header: Vec<&str> = lines[0].split(',').collect();
+    let b2: Vec<&str> = lines[2].split(',').collect();
+    let col = |name: &str| b2[header.iter().position(|h| *h == name).unwrap()];
+    assert_eq!(col("org_id"), "b2");
+    assert_eq!(col("open"), "2");
+    assert_eq!(col("transfers"), "1");
+    assert_eq!(col("lost_contact"), "1");
+    assert_eq!(col("employer_self_employed"), "1");
+    assert_eq!(col("employer_state_owned"), "0");
+    assert_eq!(col("open_2026-09"), "3");
+    assert_eq!(col("confirmed_2026-09"), "1");
+
+    let (ok, _, err) = show(&env, &["report", "show", &uuid::Uuid::new_v4().to_string()]).await;
+    assert!(!ok);
+    assert!(err.contains("No dispatch report has id"), "{err}");
+    let (ok, _, err) = show(&env, &["report", "show", &id, "--format", "xml"]).await;
+    assert!(!ok);
+    assert!(err.contains("use json or csv"), "{err}");
+    env.finish().await;
+}
