@@ -14,6 +14,7 @@ mod cli;
 mod directory;
 mod intake;
 mod ledger;
+mod member_page;
 mod notifier;
 mod ordering;
 mod ratelimit;

@@ -1,0 +1,208 @@
+//! The page's forms: the nonce that makes a POST CSRF-safe, and reading what the member sent.
+//!
+//! CSRF: the GET sets a random nonce in a `SameSite=Strict` cookie scoped to the link's path and
+//! puts the same nonce, with an HMAC binding it to the token, in the form. A POST counts only
+//! when the form's nonce is bound to this token and equals the cookie: another site can neither
+//! read the nonce nor make the browser send a Strict cookie with its request.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use hmac::{Hmac, Mac as _};
+use hongyan_domain::ids::{EmployerType, Phone, RegionCode};
+use hongyan_domain::payloads::Location;
+use hongyan_domain::regions;
+use serde::Deserialize;
+use sha2::Sha256;
+
+/// The cookie holding the nonce.
+pub const COOKIE: &str = "hy_member_form";
+
+fn tag(secret: &[u8], token: &str, random: &str) -> Hmac<Sha256> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
+    mac.update(b"member-form|");
+    mac.update(token.as_bytes());
+    mac.update(b"|");
+    mac.update(random.as_bytes());
+    mac
+}
+
+/// A new nonce for the page of `token`: `random.hmac`.
+pub fn new_nonce(secret: &[u8], token: &str) -> String {
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    let t = tag(secret, token, &random).finalize().into_bytes();
+    format!("{random}.{}", B64.encode(t))
+}
+
+/// True when the form's nonce was made for this token and matches the cookie.
+pub fn nonce_ok(secret: &[u8], token: &str, form_nonce: &str, cookie: Option<&str>) -> bool {
+    let Some((random, t)) = form_nonce.split_once('.') else {
+        return false;
+    };
+    let Ok(t) = B64.decode(t) else {
+        return false;
+    };
+    tag(secret, token, random).verify_slice(&t).is_ok() && cookie == Some(form_nonce)
+}
+
+/// The nonce from the request's `Cookie` header.
+pub fn cookie_nonce(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// Everything a POST may carry. All optional: a missing field is a validation message.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct Posted {
+    #[serde(default)]
+    pub nonce: String,
+    /// `confirm` (no change), `pick` (a picker level chosen; re-render), `save` (the edit).
+    #[serde(default)]
+    pub intent: String,
+    /// Set to `1` by the page's script when a picker level changed.
+    #[serde(default)]
+    pub picked: String,
+    #[serde(default)]
+    pub province: String,
+    #[serde(default)]
+    pub city: String,
+    #[serde(default)]
+    pub county: String,
+    #[serde(default)]
+    pub address: String,
+    #[serde(default)]
+    pub employer: String,
+    #[serde(default)]
+    pub employer_type: String,
+    #[serde(default)]
+    pub phone: String,
+}
+
+/// What the member asked for.
+pub enum Intent {
+    Confirm,
+    Pick,
+    Save,
+    Unknown,
+}
+
+impl Posted {
+    pub fn intent(&self) -> Intent {
+        if self.picked == "1" {
+            return Intent::Pick;
+        }
+        match self.intent.as_str() {
+            "confirm" => Intent::Confirm,
+            "pick" => Intent::Pick,
+            "save" => Intent::Save,
+            _ => Intent::Unknown,
+        }
+    }
+
+    /// Drops picker levels that do not lie in the level above (the province was changed).
+    pub fn consistent_picker(mut self) -> Self {
+        if !self.city.starts_with(&self.province) || self.province.is_empty() {
+            self.city.clear();
+        }
+        if !self.county.starts_with(&self.city) || self.city.is_empty() {
+            self.county.clear();
+        }
+        self
+    }
+}
+
+/// A checked edit: the new location, and the phone when it changes.
+pub struct Edit {
+    pub location: Location,
+    pub phone: Option<Phone>,
+}
+
+/// What was wrong with a field, in Chinese, to show beside it.
+#[derive(Clone, Debug, Default)]
+pub struct Problems {
+    pub region: Option<&'static str>,
+    pub address: Option<&'static str>,
+    pub employer_type: Option<&'static str>,
+    pub phone: Option<&'static str>,
+}
+
+impl Problems {
+    pub fn any(&self) -> bool {
+        self.region.is_some()
+            || self.address.is_some()
+            || self.employer_type.is_some()
+            || self.phone.is_some()
+    }
+}
+
+/// Checks an edit. `current` is the record's region: when the chosen county is its county, the
+/// finer township or village code already held is kept.
+pub fn validate(p: &Posted, current: &RegionCode) -> Result<Edit, Problems> {
+    let mut problems = Problems::default();
+    let region = if regions::level(&p.county) == Some(regions::Level::County)
+        && regions::name(&p.county).is_some()
+        && p.county.starts_with(&p.city)
+        && p.city.starts_with(&p.province)
+    {
+        let code = if current.county() == p.county {
+            current.clone()
+        } else {
+            RegionCode::parse(&p.county)
+                .ok()
+                .unwrap_or_else(|| current.clone())
+        };
+        Some(code)
+    } else {
+        problems.region = Some("请依次选择省、市、县（区）");
+        None
+    };
+    let address = p.address.trim();
+    if address.is_empty() {
+        problems.address = Some("请填写详细地址");
+    } else if address.chars().count() > 200 {
+        problems.address = Some("详细地址请不超过200字");
+    }
+    let employer_type = EmployerType::parse(&p.employer_type).ok();
+    if employer_type.is_none() {
+        problems.employer_type = Some("请选择单位类型");
+    }
+    let phone = match p.phone.trim() {
+        "" => Ok(None),
+        s => Phone::parse(s).map(Some),
+    };
+    if phone.is_err() {
+        problems.phone = Some("手机号码应为11位，以13至19开头；不变请留空");
+    }
+    if problems.any() {
+        return Err(problems);
+    }
+    let employer = p.employer.trim();
+    Ok(Edit {
+        location: Location {
+            region_code: region.expect("checked above"),
+            address: address.to_owned(),
+            employer: (!employer.is_empty()).then(|| employer.chars().take(200).collect()),
+            employer_type: employer_type.expect("checked above"),
+        },
+        phone: phone.expect("checked above"),
+    })
+}
+
+/// 单位类型 in the words of the statistics sheet (DESIGN.md section 3).
+pub fn employer_type_word(t: EmployerType) -> &'static str {
+    match t {
+        EmployerType::Government => "党政机关",
+        EmployerType::Institution => "事业单位",
+        EmployerType::StateOwned => "国有企业",
+        EmployerType::Private => "民营企业",
+        EmployerType::SelfEmployed => "个体经营",
+        EmployerType::Community => "社区",
+        EmployerType::Village => "村",
+        EmployerType::Other => "其他",
+    }
+}
