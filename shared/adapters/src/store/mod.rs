@@ -1,5 +1,6 @@
 //! PostgreSQL: connecting, migrating, and the ledger's reads and writes.
 
+pub mod keys;
 pub mod reads;
 pub mod rows;
 pub mod writes;
