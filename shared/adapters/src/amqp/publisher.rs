@@ -75,7 +75,10 @@ pub struct Publisher {
 
 impl Publisher {
     pub async fn open(conn: &Connection) -> Result<Self, PublishError> {
-        let channel = conn.create_channel().await.map_err(|e| PublishError::Open(Box::new(e)))?;
+        let channel = conn
+            .create_channel()
+            .await
+            .map_err(|e| PublishError::Open(Box::new(e)))?;
         channel
             .confirm_select(ConfirmSelectOptions::default())
             .await
@@ -114,7 +117,9 @@ impl Publisher {
         }
         let mut routed = Vec::with_capacity(confirms.len());
         for c in confirms {
-            routed.push(settled(c.await.map_err(|e| PublishError::Confirm(Box::new(e)))?)?);
+            routed.push(settled(
+                c.await.map_err(|e| PublishError::Confirm(Box::new(e)))?,
+            )?);
         }
         Ok(routed)
     }
