@@ -271,6 +271,21 @@ pub fn system_envelope(
     now: chrono::DateTime<chrono::Utc>,
     data: impl Serialize,
 ) -> (String, String) {
+    let event_id = EventId::new_v7();
+    (
+        event_id.to_string(),
+        keyed_envelope(kind, event_id, now, data),
+    )
+}
+
+/// The same envelope with a given `event_id`: what the scheduler sends, whose ids are
+/// deterministic (rule, subject, period) so that a repeat is dropped as a duplicate.
+pub fn keyed_envelope(
+    kind: &str,
+    event_id: EventId,
+    now: chrono::DateTime<chrono::Utc>,
+    data: impl Serialize,
+) -> String {
     #[derive(Serialize)]
     struct System {
         system: &'static str,
@@ -285,7 +300,6 @@ pub fn system_envelope(
         actor: System,
         data: T,
     }
-    let event_id = EventId::new_v7();
     let env = Envelope {
         event_id,
         kind,
@@ -294,8 +308,7 @@ pub fn system_envelope(
         actor: System { system: "hongyan" },
         data,
     };
-    let json = serde_json::to_string(&env).expect("an envelope of serializable data serializes");
-    (event_id.to_string(), json)
+    serde_json::to_string(&env).expect("an envelope of serializable data serializes")
 }
 
 fn read_actor(a: Obj<'_>) -> Result<Actor, FieldError> {

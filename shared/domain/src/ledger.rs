@@ -199,14 +199,23 @@ pub fn certificate_year(ev: &Outbound) -> i32 {
     ev.left_on.year()
 }
 
+/// A confirmation (一月一更新): this month is confirmed, and the staleness ladder's marks go
+/// (the monthly review set them; DESIGN.md section 4).
+fn confirm(rec: &mut FlowRecord, at: DateTime<FixedOffset>) {
+    use crate::rules::monthly::{FLAG_LOST_CONTACT, FLAG_STALE};
+    rec.last_confirmed_on = Some(local_date(at));
+    rec.months_unconfirmed = 0;
+    rec.flags
+        .retain(|f| f != FLAG_STALE && f != FLAG_LOST_CONTACT);
+}
+
 /// An arrival with an open record: checked in with the receiving org (报到).
 pub fn check_in(rec: &mut FlowRecord, receiving: &OrgId, ev: &Inbound, at: DateTime<FixedOffset>) {
     rec.status = Status::CheckedIn;
     rec.inflow_org_id = Some(receiving.clone());
     rec.arrived_on = Some(ev.arrived_on);
     rec.location = ev.location.clone();
-    rec.last_confirmed_on = Some(local_date(at));
-    rec.months_unconfirmed = 0;
+    confirm(rec, at);
     rec.touch(at);
 }
 
@@ -263,8 +272,7 @@ pub fn update(rec: &mut FlowRecord, ev: &Update, at: DateTime<FixedOffset>) {
             Status::Out
         };
     }
-    rec.last_confirmed_on = Some(local_date(at));
-    rec.months_unconfirmed = 0;
+    confirm(rec, at);
     rec.touch(at);
 }
 
@@ -390,8 +398,12 @@ mod tests {
             inflow_contact: None,
             confirmed_unchanged: true,
         };
+        rec.flags = vec!["lost_contact".into(), "unreported_departure".into()];
+        rec.months_unconfirmed = 3;
         update(&mut rec, &confirm, at("2027-02-20T09:00:00+08:00"));
         assert_eq!(rec.status, Status::Out);
+        assert_eq!(rec.flags, vec!["unreported_departure".to_owned()]);
+        assert_eq!(rec.months_unconfirmed, 0);
         assert_eq!(rec.last_confirmed_on, NaiveDate::from_ymd_opt(2027, 2, 20));
         assert_eq!(rec.version, 3);
     }

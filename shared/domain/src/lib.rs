@@ -14,6 +14,7 @@ pub mod notify;
 pub mod payloads;
 pub mod regions;
 pub mod rights;
+pub mod rules;
 pub mod station;
 pub mod study;
 
