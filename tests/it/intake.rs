@@ -120,7 +120,11 @@ async fn a_short_phone_or_a_bad_org_id_is_parked_and_delivery_goes_on() {
 
     let parked = e.env.wait_parked(3).await;
     let reasons: Vec<&str> = parked.iter().map(|p| p.reason.as_str()).collect();
-    for says in ["not a mainland mobile", "\"张三\" is not an id", "\"\" is not an id"] {
+    for says in [
+        "not a mainland mobile",
+        "\"张三\" is not an id",
+        "\"\" is not an id",
+    ] {
         assert!(
             reasons.iter().any(|r| r.contains(says)),
             "parked saying {says:?}: {reasons:?}"
@@ -140,11 +144,13 @@ async fn a_stored_row_that_does_not_read_back_fails_alone_and_its_batch_goes_on(
     e.send(&[good.clone(), broken.clone()]).await;
     e.wait_rows(2).await;
     // An org id that no longer reads back (stored before a stricter rule, or by hand).
-    sqlx::query("UPDATE notifications SET recipient = NULL, audience_org = 'not an id!' WHERE key = $1")
-        .bind(&broken.key)
-        .execute(&e.env.pool)
-        .await
-        .unwrap();
+    sqlx::query(
+        "UPDATE notifications SET recipient = NULL, audience_org = 'not an id!' WHERE key = $1",
+    )
+    .bind(&broken.key)
+    .execute(&e.env.pool)
+    .await
+    .unwrap();
 
     assert_eq!(e.round().await, 1, "the readable one is worked on");
     assert_eq!(e.console.sent().len(), 1, "the good request went out");
@@ -156,7 +162,10 @@ async fn a_stored_row_that_does_not_read_back_fails_alone_and_its_batch_goes_on(
             .unwrap();
     assert_eq!(status, "failed");
     let error = error.unwrap_or_default();
-    assert!(error.contains("not an id") && error.contains("replay"), "{error}");
+    assert!(
+        error.contains("not an id") && error.contains("replay"),
+        "{error}"
+    );
     assert_eq!(e.round().await, 0, "the failed row is not claimed again");
     e.finish().await;
 }

@@ -117,11 +117,7 @@ impl Phone {
 /// last four characters, and never more than half of it, so a short value shows no digit.
 fn mask_digits(s: &str) -> String {
     let chars: Vec<char> = s.chars().collect();
-    let (head, tail) = if chars.len() >= 11 {
-        (3, 4)
-    } else {
-        (0, 0)
-    };
+    let (head, tail) = if chars.len() >= 11 { (3, 4) } else { (0, 0) };
     let h: String = chars[..head].iter().collect();
     let t: String = chars[chars.len() - tail..].iter().collect();
     format!("{h}****{t}")
@@ -380,7 +376,9 @@ mod tests {
 
     #[test]
     fn newtypes_deserialize_through_parse_only() {
-        let err = serde_json::from_str::<Phone>(r#""12""#).unwrap_err().to_string();
+        let err = serde_json::from_str::<Phone>(r#""12""#)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("not a mainland mobile"), "{err}");
         assert!(serde_json::from_str::<OrgId>(r#""张三""#).is_err());
         assert!(serde_json::from_str::<MemberId>(r#""""#).is_err());
