@@ -278,6 +278,8 @@ async fn transient_failures_back_off_then_fail_with_a_reason() {
     let e = start(move |s| {
         use_aliyun(s, url);
         s.notifier.retry_delays_secs = vec![10, 60, 600];
+        // A system error may have sent it; with no receipt wait, the backoff alone decides.
+        s.notifier.receipt_wait_secs = 0;
     })
     .await;
     e.send(&[request(EV1, "13911110001", &["sms"])]).await;
@@ -310,7 +312,7 @@ async fn transient_failures_back_off_then_fail_with_a_reason() {
 }
 
 #[tokio::test]
-async fn a_provider_that_times_out_is_tried_again_later() {
+async fn an_sms_that_timed_out_waits_for_its_receipt_before_it_is_sent_again() {
     let fake = fakes::aliyun::start("test-key-id", "test-secret", morning()).await;
     fake.script(Script::Hang);
     let url = fake.base_url.clone();
@@ -333,10 +335,20 @@ async fn a_provider_that_times_out_is_tried_again_later() {
             .fetch_one(&e.env.pool)
             .await
             .unwrap();
-    assert_eq!(
-        (status.as_str(), next),
-        ("pending", morning() + chrono::Duration::seconds(10))
-    );
+    // It may have gone out: not the 10 s retry delay, but the receipt wait.
+    let wait = chrono::Duration::seconds(e.n.settings.notifier.receipt_wait_secs as i64);
+    assert_eq!((status.as_str(), next), ("pending", morning() + wait));
+    e.env.clock.set(morning() + chrono::Duration::seconds(10));
+    assert_eq!(e.round().await, 0, "not resent after the retry delay");
+    assert_eq!(fake.seen().len(), 1);
+    // No receipt came within the wait: it goes again, as attempt 2.
+    fake.script(Script::Succeed);
+    e.env.clock.set(morning() + wait);
+    assert_eq!(e.round().await, 1);
+    assert_eq!(fake.seen().len(), 2);
+    let attempts = e.attempts().await;
+    assert_eq!(attempts.len(), 2);
+    assert_eq!(attempts[1].2, "delivered");
     e.finish().await;
 }
 

@@ -58,7 +58,7 @@ pub(super) async fn send(n: &Notifier, out: &Settlements, r: Ready<'_>, now: Dat
             code,
             reason,
             not_before,
-            ..
+            maybe_delivered,
         }) => {
             let a = Attempt {
                 error_code: Some(&code),
@@ -70,11 +70,26 @@ pub(super) async fn send(n: &Notifier, out: &Settlements, r: Ready<'_>, now: Dat
                 let why = format!("Gave up after {} attempts: {code} {reason}", d.attempt);
                 return fail(n, out, d, Some(a), via, why);
             };
-            let wait = Duration::from_secs(*delay).max(not_before.unwrap_or_default());
+            // A timed-out or 5xx SMS may have gone out, and SMS sends are not idempotent at
+            // the provider: it waits for its receipt (at least `receipt_wait_secs`), as a send
+            // whose worker died does, before it is sent again.
+            let uncertain = maybe_delivered && matches!(plan[d.channel_index], Channel::Sms);
+            let mut wait = Duration::from_secs(*delay).max(not_before.unwrap_or_default());
+            if uncertain {
+                wait = wait.max(Duration::from_secs(n.settings.notifier.receipt_wait_secs));
+            }
             let at = now + chrono::Duration::from_std(wait).unwrap_or_default();
             if at > d.useful_until {
                 let why = format!("Not useful by the next try ({code} {reason})");
                 return fail(n, out, d, Some(a), via, why);
+            }
+            if uncertain {
+                tracing::info!(notification_id = %d.id, code = %code, "An SMS may have gone out; waiting for its receipt before sending again.");
+                let next = Next::AwaitReceipt {
+                    at,
+                    attempted: true,
+                };
+                return out.settle(d, Some(a), &next, None);
             }
             try_again_at(out, d, a, at);
         }

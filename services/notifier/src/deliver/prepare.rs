@@ -98,7 +98,15 @@ pub(super) async fn prepare<'a>(
                 let at =
                     now + chrono::Duration::seconds(n.settings.notifier.receipt_wait_secs as i64);
                 tracing::info!(notification = %d.id, "A worker stopped mid-send; waiting for the receipt before sending again.");
-                out.settle(d, None, &Next::AwaitReceipt { at }, None);
+                out.settle(
+                    d,
+                    None,
+                    &Next::AwaitReceipt {
+                        at,
+                        attempted: false,
+                    },
+                    None,
+                );
                 return Ok(None);
             }
             // Quiet hours hold SMS until morning (DESIGN.md section 4).

@@ -38,6 +38,8 @@ pub enum Next {
     /// An abandoned send: wait until `at` for the provider's receipt before sending again.
     AwaitReceipt {
         at: DateTime<Utc>,
+        /// An attempt was made (a timeout, a 5xx), rather than a claim run out.
+        attempted: bool,
     },
     Failed {
         reason: String,
@@ -140,8 +142,8 @@ impl Settlements {
         let (mut d_id, mut d_provider, mut d_pmid) = (Vec::new(), Vec::new(), Vec::new());
         let (mut a_id, mut a_at, mut a_idx, mut a_dec, mut a_err) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let (mut r_id, mut r_at, mut f_id, mut f_reason) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut r_id, mut r_at, mut r_dec, mut f_id, mut f_reason) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for s in &all {
             match &s.next {
                 Next::Delivered {
@@ -163,9 +165,10 @@ impl Settlements {
                     a_dec.push(i32::from(*not_an_attempt));
                     a_err.push(s.attempt.as_ref().and_then(|a| a.error.as_deref()));
                 }
-                Next::AwaitReceipt { at } => {
+                Next::AwaitReceipt { at, attempted } => {
                     r_id.push(s.id);
                     r_at.push(*at);
+                    r_dec.push(i32::from(!*attempted));
                 }
                 Next::Failed { reason } => {
                     f_id.push(s.id);
@@ -208,12 +211,13 @@ impl Settlements {
         if !r_id.is_empty() {
             sqlx::query(
                 "UPDATE notifications n SET status = 'pending', next_attempt_at = u.at, uncertain_since = coalesce(n.uncertain_since, now()),
-                     attempts = n.attempts - 1, claimed_until = NULL, updated_at = now()
-                 FROM UNNEST($1::uuid[], $2::timestamptz[]) AS u(id, at)
+                     attempts = n.attempts - u.dec, claimed_until = NULL, updated_at = now()
+                 FROM UNNEST($1::uuid[], $2::timestamptz[], $3::int[]) AS u(id, at, dec)
                  WHERE n.id = u.id AND n.status = 'sending'",
             )
             .bind(r_id)
             .bind(r_at)
+            .bind(r_dec)
             .execute(&mut *tx)
             .await?;
         }
