@@ -2,7 +2,14 @@
 //! second time; an event older than the ledger is kept in history without rolling the state
 //! back; an event that cannot apply yet is retried until it can.
 
-use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hongyan_registry::tally::{Counts, Tally};
+use lapin::options::QueueDeclareOptions;
+use lapin::types::FieldTable;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
 
 use crate::env::TestEnv;
 use crate::fixtures::*;
@@ -87,7 +94,6 @@ async fn an_older_update_is_kept_in_history_but_never_rolls_the_state_back() {
 #[tokio::test]
 async fn events_delivered_before_their_departure_are_applied_once_the_departure_is() {
     let mut env = TestEnv::new().await;
-    env.settings.registry.consumers = 1;
     county_with_member(&mut env, "m2", "13911110002").await;
     let m3 = member("m3", "b1", "13911110003");
     env.publish(&m3).await;
@@ -147,4 +153,131 @@ async fn an_event_that_never_becomes_applicable_is_parked_after_the_retry_tiers(
     assert_eq!(parked[0].attempts, 4);
     assert!(!env.processed(&evt_id(&talk)).await);
     env.finish().await;
+}
+
+/// A county department `cNN` (region `5226NN`, NN from 10), a township and five branches.
+fn county_tree(n: usize) -> Vec<Value> {
+    let dept = format!("c{n:02}");
+    let region = format!("5226{:02}", n + 10);
+    let town = format!("{dept}-t");
+    let mut tree = vec![
+        org(&dept, "department", None, &region, "13900000001"),
+        org(
+            &town,
+            "committee",
+            Some(&dept),
+            &format!("{region}100"),
+            "13900000002",
+        ),
+    ];
+    for b in 0..5 {
+        tree.push(org(
+            &format!("{dept}-b{b}"),
+            "branch",
+            Some(&town),
+            &format!("{region}1002{b:02}"),
+            "13900000003",
+        ));
+    }
+    tree
+}
+
+fn departure(member: &str, home: &str) -> Value {
+    event(
+        "registration.outbound",
+        home,
+        "2026-03-01T09:00:00",
+        json!({"member_id": member, "left_on": "2026-03-01", "reason": "work", "expected_months": 4,
+               "destination": {"region_code": "440106001", "address": "天河路1号", "employer": null,
+                               "employer_type": "private"}}),
+    )
+}
+
+/// Issue 7: a department's first load (org tree, members, departures), published in order at
+/// full speed, is applied in order by two registry replicas: nothing waits in a retry tier,
+/// nothing is parked.
+#[tokio::test]
+async fn an_ordered_stream_is_applied_in_order_by_two_replicas() {
+    const COUNTIES: usize = 10;
+    const MEMBERS: usize = 10_000;
+    let env = TestEnv::new().await;
+    let replicas: Vec<_> = (0..2)
+        .map(|_| {
+            let (stop, tally) = (CancellationToken::new(), Arc::new(Tally::default()));
+            let run = tokio::spawn(hongyan_registry::run_with(
+                env.settings.clone(),
+                Arc::new(env.clock.clone()),
+                tally.clone(),
+                stop.clone(),
+            ));
+            (stop, tally, run)
+        })
+        .collect();
+    // With a single active consumer the broker counts only the active one here.
+    env.eventually("a replica attached to the registry queue", || async {
+        consumers(&env, &env.names.registry()).await >= 1
+    })
+    .await;
+
+    let mut stream: Vec<Value> = (0..COUNTIES).flat_map(county_tree).collect();
+    let home = |i: usize| format!("c{:02}-b{}", i % COUNTIES, (i / COUNTIES) % 5);
+    for i in 0..MEMBERS {
+        stream.push(member(&format!("m{i:05}"), &home(i), &format!("139{i:08}")));
+    }
+    for i in 0..MEMBERS {
+        stream.push(departure(&format!("m{i:05}"), &home(i)));
+    }
+    env.publish_all(&stream).await;
+
+    env.eventually_within(
+        Duration::from_secs(240),
+        "every departure applied",
+        || async { env.scalar_i64("SELECT count(*) FROM flow_records").await == MEMBERS as i64 },
+    )
+    .await;
+    let mut total = Counts::default();
+    for (stop, tally, run) in replicas {
+        stop.cancel();
+        run.await.unwrap().unwrap();
+        let c = tally.counts();
+        total.applied += c.applied;
+        total.parked += c.parked;
+        total.deferred += c.deferred;
+    }
+    assert_eq!(total.deferred, 0, "nothing waits for a retry: {total:?}");
+    assert_eq!(total.parked, 0, "nothing parked: {total:?}");
+    assert_eq!(total.applied, stream.len() as u64, "{total:?}");
+    assert!(env.parked().await.is_empty());
+    assert_eq!(
+        env.scalar_i64(
+            "SELECT count(*) FROM history WHERE event_type = 'registration.outbound' AND applied"
+        )
+        .await,
+        MEMBERS as i64
+    );
+    assert_eq!(
+        env.scalar_i64("SELECT count(DISTINCT certificate_no) FROM flow_records")
+            .await,
+        MEMBERS as i64,
+        "every departure got its own certificate"
+    );
+    env.finish().await;
+}
+
+/// Consumers attached to `queue` (what `rabbitmqctl list_queues name consumers` shows).
+async fn consumers(env: &TestEnv, queue: &str) -> u32 {
+    let ch = env.conn.create_channel().await.unwrap();
+    let q = ch
+        .queue_declare(
+            queue.into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let _ = ch.close(200, "done".into()).await;
+    q.consumer_count()
 }

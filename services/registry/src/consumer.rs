@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::Registry;
 use crate::apply::Outcome;
 use crate::batch::{self, Applied, BatchError};
+use crate::tally::{Counts, Settled};
 
 /// How many times an event naming an unknown org or member is looked at before it is parked.
 /// With competing consumers (and replicas), the event that creates the id may sit in another
@@ -101,28 +102,32 @@ async fn settle(
         }
     }
     let envelopes: Vec<Envelope> = events.iter().map(|(_, e)| e.clone()).collect();
-    let mut counts = [0usize; 5];
+    let mut counts = Counts::default();
+    for _ in events.len()..received.len() {
+        counts.count("unparsed", Settled::Parked);
+    }
     match apply_with_retries(reg, &envelopes, shutdown).await {
         Ok(applied) => {
             for ((i, ev), outcome) in events.iter().zip(&applied.outcomes) {
                 let r = &received[*i];
                 log_outcome(ev, outcome);
+                let kind = ev.kind.as_str();
                 match outcome {
-                    Outcome::Applied(_) => counts[0] += 1,
-                    Outcome::Stale(_) => counts[1] += 1,
-                    Outcome::Duplicate => counts[2] += 1,
+                    Outcome::Applied(_) => counts.count(kind, Settled::Applied),
+                    Outcome::Stale(_) => counts.count(kind, Settled::Stale),
+                    Outcome::Duplicate => counts.count(kind, Settled::Duplicate),
                     Outcome::Rejected(rej @ Rejection::Unknown(_))
                         if r.attempts() + 1 < UNKNOWN_ID_LOOKS =>
                     {
-                        counts[4] += 1;
+                        counts.count(kind, Settled::Deferred);
                         retry(r, &rej.to_string(), &mut out);
                     }
                     Outcome::Rejected(rej) => {
-                        counts[3] += 1;
+                        counts.count(kind, Settled::Parked);
                         park(r, &rej.to_string(), &mut out);
                     }
                     Outcome::Deferred(why) => {
-                        counts[4] += 1;
+                        counts.count(kind, Settled::Deferred);
                         retry(r, why, &mut out);
                     }
                 }
@@ -179,13 +184,14 @@ async fn settle(
         .await
         .context("Could not park or retry events")?;
     ack_batch(&batch).await?;
+    reg.tally.add(&counts);
     tracing::info!(
         events = batch.len(),
-        applied = counts[0],
-        stale = counts[1],
-        duplicate = counts[2],
-        parked = counts[3] + batch.len() - events.len(),
-        deferred = counts[4],
+        applied = counts.applied,
+        stale = counts.stale,
+        duplicate = counts.duplicate,
+        parked = counts.parked,
+        deferred = counts.deferred,
         ms = started.elapsed().as_millis() as u64,
         "Batch settled."
     );

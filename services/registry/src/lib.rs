@@ -6,6 +6,7 @@ pub mod batch;
 mod consumer;
 mod notices;
 mod sql;
+pub mod tally;
 mod working;
 
 pub use apply::Outcome;
@@ -22,6 +23,7 @@ use hongyan_adapters::{Settings, outbox, store};
 use hongyan_domain::clock::{Clock, SystemClock};
 use hongyan_domain::ledger::LedgerPolicy;
 use sqlx::PgPool;
+use tally::Tally;
 use tokio_util::sync::CancellationToken;
 
 /// How often the directory checks it is still there (a Redis restart or flush empties it).
@@ -37,6 +39,8 @@ pub struct Registry {
     pub clock: Arc<dyn Clock>,
     /// Set when a write-through failed: the directory needs a rebuild.
     pub directory_behind: Arc<AtomicBool>,
+    /// What the consumer settled since start.
+    pub tally: Arc<Tally>,
 }
 
 impl Registry {
@@ -62,6 +66,7 @@ impl Registry {
             directory,
             clock,
             directory_behind: Arc::new(AtomicBool::new(false)),
+            tally: Arc::default(),
         }))
     }
 }
@@ -77,15 +82,34 @@ pub async fn run_with_clock(
     clock: Arc<dyn Clock>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let Some(reg) = Registry::connect(settings, clock, &shutdown).await? else {
+    run_with(settings, clock, Arc::default(), shutdown).await
+}
+
+/// Runs the registry with a given clock, counting what it settles in `tally` (tests and
+/// benchmarks read it).
+pub async fn run_with(
+    settings: Settings,
+    clock: Arc<dyn Clock>,
+    tally: Arc<Tally>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let Some(mut reg) = Registry::connect(settings, clock, &shutdown).await? else {
         return Ok(());
     };
+    reg.tally = tally;
     let reg = Arc::new(reg);
     let mut tasks = Tasks::new(&shutdown);
-    for n in 0..reg.settings.registry.consumers.max(1) {
+    {
+        // One consumer per process, on a queue with a single active consumer
+        // (`topology::declare_registry` says why): events are applied in the order sent, and
+        // the other replicas stand by.
         let (reg, stop) = (reg.clone(), shutdown.clone());
         tasks.spawn("registry consumer", async move {
-            let tag = format!("registry-{n}-{}", std::process::id());
+            let tag = format!(
+                "registry-{}-{}",
+                std::process::id(),
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            );
             supervise("registry consumer", stop.clone(), || {
                 consumer::consume(&reg, &tag, &stop)
             })

@@ -45,7 +45,12 @@ pub async fn consume_batches(
     let ch = conn.create_channel().await?;
     topology::declare_for_consumer(&ch, names, settings, opts.queue)
         .await
-        .context("Could not declare the topology")?;
+        .with_context(|| {
+            format!(
+                "Could not declare the topology of {}; if RabbitMQ answered PRECONDITION_FAILED, the queue exists with other arguments (declared by an older hongyan): see README, \"Upgrading\"",
+                opts.queue
+            )
+        })?;
     ch.basic_qos(settings.prefetch, BasicQosOptions::default())
         .await?;
     let publisher = Publisher::open(&conn).await?;

@@ -105,9 +105,6 @@ pub struct ShutdownSettings {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegistrySettings {
-    /// Consumers per process, each with its own channel and transaction: while one commits,
-    /// another applies.
-    pub consumers: usize,
     /// Deliveries applied in one transaction.
     pub batch_size: usize,
     /// How long a batch waits for more deliveries once it has one.
