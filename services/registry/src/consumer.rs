@@ -11,21 +11,15 @@ use hongyan_adapters::amqp::consumer::{BatchHandler, BatchOptions, ack_batch, co
 use hongyan_adapters::amqp::parked::Received;
 use hongyan_adapters::amqp::publisher::{Outgoing, Publisher};
 use hongyan_adapters::shutdown::sleep_or_cancel;
-use hongyan_domain::{Envelope, Rejection};
+use hongyan_domain::Envelope;
 use lapin::message::Delivery;
 use tokio_util::sync::CancellationToken;
 
 use crate::Registry;
 use crate::apply::Outcome;
 use crate::batch::{self, Applied, BatchError};
+use crate::disposition::{Disposition, Look, decide};
 use crate::tally::{Counts, Settled};
-
-/// How many times an event naming an unknown org or member is looked at before it is parked.
-/// With competing consumers (and replicas), the event that creates the id may sit in another
-/// batch that has not committed yet, or in one that a killed worker never committed; the
-/// retry tiers' first delays give it time to land. DESIGN.md parks unknown ids; this is the
-/// smallest bend of that rule that keeps concurrency from parking good events.
-const UNKNOWN_ID_LOOKS: u32 = 3;
 
 /// Consumes until shutdown (returns `Ok`) or a broker error (returns `Err`, and the supervisor
 /// starts a new connection).
@@ -63,7 +57,9 @@ impl BatchHandler for Settler<'_> {
     }
 }
 
-/// Applies a batch and settles every delivery in it.
+/// Applies a batch and settles every delivery in it: parse, apply in one transaction (or one
+/// by one when the batch hits a fault), decide each delivery's disposition, publish the parked
+/// and retried copies, acknowledge.
 async fn settle(
     reg: &Registry,
     publisher: &Publisher,
@@ -71,66 +67,18 @@ async fn settle(
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    let queue = reg.names.registry();
-    let tiers = reg.settings.amqp.retry_delays_ms.len();
+    let mut out = Disposer::new(reg);
     let received: Vec<Received> = batch
         .iter()
         .map(|d| Received::from_delivery(d.routing_key.as_str(), &d.properties, d.data.clone()))
         .collect();
-    let mut out: Vec<Outgoing> = Vec::new();
-    let park = |r: &Received, reason: &str, out: &mut Vec<Outgoing>| {
-        tracing::warn!(routing_key = %r.routing_key, reason, "Event parked.");
-        out.push(r.parked(&reg.names, &queue, reason));
-    };
-    let retry = |r: &Received, reason: &str, out: &mut Vec<Outgoing>| match r
-        .retried(&reg.names, &queue, tiers, reason)
-    {
-        Some(m) => out.push(m),
-        None => {
-            let why = format!("{reason} (gave up after {} attempts)", r.attempts() + 1);
-            tracing::warn!(routing_key = %r.routing_key, reason = %why, "Event parked.");
-            out.push(r.parked(&reg.names, &queue, &why));
-        }
-    };
-
-    // Bad envelopes never reach the database.
-    let mut events: Vec<(usize, Envelope)> = Vec::new();
-    for (i, r) in received.iter().enumerate() {
-        match Envelope::parse(&r.body, Some(&r.routing_key)) {
-            Ok(ev) => events.push((i, ev)),
-            Err(rej) => park(r, &rej.to_string(), &mut out),
-        }
-    }
+    let events = parse_all(&received, &mut out);
     let envelopes: Vec<Envelope> = events.iter().map(|(_, e)| e.clone()).collect();
-    let mut counts = Counts::default();
-    for _ in events.len()..received.len() {
-        counts.count("unparsed", Settled::Parked);
-    }
     match apply_with_retries(reg, &envelopes, shutdown).await {
         Ok(applied) => {
             for ((i, ev), outcome) in events.iter().zip(&applied.outcomes) {
-                let r = &received[*i];
                 log_outcome(ev, outcome);
-                let kind = ev.kind.as_str();
-                match outcome {
-                    Outcome::Applied(_) => counts.count(kind, Settled::Applied),
-                    Outcome::Stale(_) => counts.count(kind, Settled::Stale),
-                    Outcome::Duplicate => counts.count(kind, Settled::Duplicate),
-                    Outcome::Rejected(rej @ Rejection::Unknown(_))
-                        if r.attempts() + 1 < UNKNOWN_ID_LOOKS =>
-                    {
-                        counts.count(kind, Settled::Deferred);
-                        retry(r, &rej.to_string(), &mut out);
-                    }
-                    Outcome::Rejected(rej) => {
-                        counts.count(kind, Settled::Parked);
-                        park(r, &rej.to_string(), &mut out);
-                    }
-                    Outcome::Deferred(why) => {
-                        counts.count(kind, Settled::Deferred);
-                        retry(r, why, &mut out);
-                    }
-                }
+                out.dispose(&received[*i], ev.kind.as_str(), Look::Outcome(outcome));
             }
             write_through(reg, &applied).await;
         }
@@ -140,50 +88,25 @@ async fn settle(
                 return Ok(());
             }
             tracing::warn!(error = %e, events = events.len(), "Batch could not commit; sending it to the retry tier.");
-            for (i, _) in &events {
-                retry(
-                    &received[*i],
-                    &format!("The database was unavailable ({e})"),
-                    &mut out,
-                );
+            let e = e.to_string();
+            for (i, ev) in &events {
+                out.dispose(&received[*i], ev.kind.as_str(), Look::Unavailable(&e));
             }
         }
         Err(BatchError::Fault(e)) => {
             tracing::error!(error = %e, events = events.len(), "Batch hit a fault; applying its events one by one.");
             for (i, ev) in &events {
-                match apply_with_retries(reg, std::slice::from_ref(ev), shutdown).await {
-                    Ok(one) => {
-                        write_through(reg, &one).await;
-                        match &one.outcomes[0] {
-                            Outcome::Rejected(rej) => {
-                                park(&received[*i], &rej.to_string(), &mut out)
-                            }
-                            Outcome::Deferred(why) => retry(&received[*i], why, &mut out),
-                            _ => {}
-                        }
-                    }
-                    Err(BatchError::Transient(e)) => retry(
-                        &received[*i],
-                        &format!("The database was unavailable ({e})"),
-                        &mut out,
-                    ),
-                    Err(BatchError::Fault(e)) => park(
-                        &received[*i],
-                        &format!(
-                            "hongyan could not apply this event ({e}); this is a fault in hongyan or its database, not in the event: report it, and replay once fixed."
-                        ),
-                        &mut out,
-                    ),
-                }
+                apply_alone(reg, &received[*i], ev, &mut out, shutdown).await;
             }
         }
     }
     // Copies to the parked queue and the retry tiers are confirmed before anything is acked.
     publisher
-        .publish_all(&out)
+        .publish_all(&out.copies)
         .await
         .context("Could not park or retry events")?;
     ack_batch(&batch).await?;
+    let counts = out.counts;
     reg.tally.add(&counts);
     tracing::info!(
         events = batch.len(),
@@ -196,6 +119,79 @@ async fn settle(
         "Batch settled."
     );
     Ok(())
+}
+
+/// Parses every delivery; a bad envelope is parked and never reaches the database.
+fn parse_all(received: &[Received], out: &mut Disposer<'_>) -> Vec<(usize, Envelope)> {
+    let mut events = Vec::with_capacity(received.len());
+    for (i, r) in received.iter().enumerate() {
+        match Envelope::parse(&r.body, Some(&r.routing_key)) {
+            Ok(ev) => events.push((i, ev)),
+            Err(rej) => {
+                let why = rej.to_string();
+                out.dispose(r, "unparsed", Look::Outcome(&Outcome::Rejected(rej)));
+                tracing::debug!(reason = %why, "Envelope refused.");
+            }
+        }
+    }
+    events
+}
+
+/// The one-by-one fallback: the event in its own transaction, settled like the batch's.
+async fn apply_alone(
+    reg: &Registry,
+    r: &Received,
+    ev: &Envelope,
+    out: &mut Disposer<'_>,
+    shutdown: &CancellationToken,
+) {
+    let kind = ev.kind.as_str();
+    match apply_with_retries(reg, std::slice::from_ref(ev), shutdown).await {
+        Ok(one) => {
+            log_outcome(ev, &one.outcomes[0]);
+            out.dispose(r, kind, Look::Outcome(&one.outcomes[0]));
+            write_through(reg, &one).await;
+        }
+        Err(BatchError::Transient(e)) => out.dispose(r, kind, Look::Unavailable(&e.to_string())),
+        Err(BatchError::Fault(e)) => out.dispose(r, kind, Look::Fault(&e.to_string())),
+    }
+}
+
+/// Carries out dispositions: counts each, logs parking, and gathers the copies to publish.
+struct Disposer<'a> {
+    reg: &'a Registry,
+    queue: String,
+    copies: Vec<Outgoing>,
+    counts: Counts,
+}
+
+impl<'a> Disposer<'a> {
+    fn new(reg: &'a Registry) -> Self {
+        Self {
+            reg,
+            queue: reg.names.registry(),
+            copies: Vec::new(),
+            counts: Counts::default(),
+        }
+    }
+
+    fn dispose(&mut self, r: &Received, kind: &str, look: Look<'_>) {
+        let tiers = self.reg.settings.amqp.retry_delays_ms.len();
+        match decide(look, r.attempts(), tiers) {
+            Disposition::Ack(settled) => self.counts.count(kind, settled),
+            Disposition::Defer { tier, reason } => {
+                self.counts.count(kind, Settled::Deferred);
+                self.copies
+                    .push(r.to_tier(&self.reg.names, &self.queue, tier, &reason));
+            }
+            Disposition::Park(reason) => {
+                self.counts.count(kind, Settled::Parked);
+                tracing::warn!(routing_key = %r.routing_key, reason, "Event parked.");
+                self.copies
+                    .push(r.parked(&self.reg.names, &self.queue, &reason));
+            }
+        }
+    }
 }
 
 /// Applies with in-place retries while the database is away, with growing delays.

@@ -4,6 +4,7 @@
 mod apply;
 pub mod batch;
 mod consumer;
+pub mod disposition;
 mod notices;
 mod sql;
 pub mod tally;

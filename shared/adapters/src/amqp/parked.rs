@@ -70,20 +70,27 @@ impl Received {
         tiers: usize,
         reason: &str,
     ) -> Option<Outgoing> {
-        let attempts = self.attempts() + 1;
-        let tier = attempts as usize;
-        if tier > tiers {
-            return None;
-        }
-        let mut h = self.headers_with(attempts);
+        let tier = self.attempts() as usize + 1;
+        (tier <= tiers).then(|| self.to_tier(names, source_queue, tier, reason))
+    }
+
+    /// The copy that waits in retry tier `tier` (1-based), counted as one more attempt.
+    pub fn to_tier(
+        &self,
+        names: &Names,
+        source_queue: &str,
+        tier: usize,
+        reason: &str,
+    ) -> Outgoing {
+        let mut h = self.headers_with(self.attempts() + 1);
         headers::set_str(&mut h, REASON, reason);
-        Some(Outgoing {
+        Outgoing {
             exchange: String::new(),
             routing_key: names.retry(source_queue, tier),
             body: self.body.clone(),
             headers: h,
             message_id: self.message_id.clone(),
-        })
+        }
     }
 }
 
