@@ -330,3 +330,66 @@ async fn an_arrival_that_matches_no_one_waits_in_the_unmatched_list_and_is_not_p
     assert!(env.parked().await.is_empty());
     env.finish().await;
 }
+
+/// Issue 7: a message the broker dead-lettered by itself (here rejected without requeue, as a
+/// quorum queue's delivery limit or a crashed consumer's poison message would be) reaches
+/// `hongyan.parked` without hongyan's headers; `parked list` names its source from `x-death`
+/// and `parked replay` sends it back there, where it is applied.
+#[tokio::test]
+async fn a_message_the_broker_dead_lettered_is_listed_and_replayed_from_its_x_death() {
+    use futures::StreamExt;
+    use lapin::options::{BasicConsumeOptions, BasicRejectOptions};
+    use lapin::types::FieldTable;
+
+    let mut env = TestEnv::new().await;
+    env.publish_all(&county()).await;
+    let m = member("m6", "b1", "13911110006");
+    env.publish(&m).await;
+    // Take every message off the registry queue before any registry runs; reject the member.
+    let ch = env.conn.create_channel().await.unwrap();
+    let mut deliveries = ch
+        .basic_consume(
+            env.names.registry().as_str().into(),
+            "test-rejecter".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    loop {
+        let d = deliveries.next().await.unwrap().unwrap();
+        if d.routing_key.as_str() == "member.upserted" {
+            d.acker
+                .reject(BasicRejectOptions { requeue: false })
+                .await
+                .unwrap();
+            break;
+        } else {
+            d.acker
+                .nack(lapin::options::BasicNackOptions {
+                    requeue: true,
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+        }
+    }
+    ch.close(200, "done".into()).await.unwrap();
+
+    let parked = env.wait_parked(1).await;
+    assert_eq!(parked[0].source_queue, env.names.registry());
+    assert_eq!(parked[0].routing_key, "member.upserted");
+    assert!(
+        parked[0].reason.contains("dead-lettered") && parked[0].reason.contains("rejected"),
+        "{}",
+        parked[0].reason
+    );
+    let n = hongyan_adapters::amqp::parked::replay(&env.conn, &env.names, |_| true)
+        .await
+        .unwrap();
+    assert_eq!(n, 1, "the dead-lettered message is sent back");
+    env.start_registry();
+    env.wait_processed(&evt_id(&m)).await;
+    assert!(env.parked().await.is_empty());
+    env.finish().await;
+}

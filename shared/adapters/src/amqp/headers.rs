@@ -61,3 +61,39 @@ pub fn carried_over(from: Option<&FieldTable>) -> FieldTable {
     }
     out
 }
+
+/// What the broker wrote when it dead-lettered a message itself (a rejection without requeue,
+/// an expiry, a quorum queue's delivery limit), read from the newest entry of `x-death`
+/// (RabbitMQ puts the most recent first: <https://www.rabbitmq.com/docs/dlx>).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Death {
+    /// The queue it was dead-lettered from.
+    pub queue: String,
+    /// Why: `rejected`, `expired`, `maxlen` or `delivery_limit`.
+    pub reason: String,
+    /// The routing key it was first published with.
+    pub routing_key: Option<String>,
+}
+
+/// The newest `x-death` entry, if the broker dead-lettered this message.
+pub fn death(table: Option<&FieldTable>) -> Option<Death> {
+    let AMQPValue::FieldArray(deaths) = table?.inner().get("x-death")? else {
+        return None;
+    };
+    let AMQPValue::FieldTable(first) = deaths.as_slice().first()? else {
+        return None;
+    };
+    let routing_key = match first.inner().get("routing-keys") {
+        Some(AMQPValue::FieldArray(keys)) => keys.as_slice().iter().find_map(|k| match k {
+            AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+            AMQPValue::ShortString(s) => Some(s.as_str().to_owned()),
+            _ => None,
+        }),
+        _ => None,
+    };
+    Some(Death {
+        queue: get_str(Some(first), "queue")?,
+        reason: get_str(Some(first), "reason").unwrap_or_default(),
+        routing_key,
+    })
+}

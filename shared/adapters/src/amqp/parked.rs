@@ -111,13 +111,28 @@ pub struct ParkedMessage {
 }
 
 impl ParkedMessage {
+    /// Reads hongyan's headers; a message the broker dead-lettered by itself carries none of
+    /// them, so its source queue, routing key and a reason come from `x-death` instead.
     fn read(props: &BasicProperties, body: Vec<u8>) -> Self {
         let h = props.headers().as_ref();
+        let death = headers::death(h);
+        let reason = headers::get_str(h, REASON).or_else(|| {
+            death.as_ref().map(|d| {
+                format!(
+                    "RabbitMQ dead-lettered it from {} ({}); see why in the consumer's log, then replay it",
+                    d.queue, d.reason
+                )
+            })
+        });
         Self {
-            reason: headers::get_str(h, REASON).unwrap_or_default(),
-            source_queue: headers::get_str(h, SOURCE_QUEUE).unwrap_or_default(),
+            reason: reason.unwrap_or_default(),
+            source_queue: headers::get_str(h, SOURCE_QUEUE)
+                .or_else(|| death.as_ref().map(|d| d.queue.clone()))
+                .unwrap_or_default(),
             attempts: headers::get_u32(h, ATTEMPTS).unwrap_or(0),
-            routing_key: headers::get_str(h, ROUTING_KEY).unwrap_or_default(),
+            routing_key: headers::get_str(h, ROUTING_KEY)
+                .or_else(|| death.and_then(|d| d.routing_key))
+                .unwrap_or_default(),
             body,
             message_id: props.message_id().as_ref().map(|s| s.as_str().to_owned()),
         }
@@ -223,6 +238,12 @@ fn sent_back(parked: &ParkedMessage, before: Option<&FieldTable>) -> Outgoing {
     headers::set_u32(&mut h, ATTEMPTS, 0);
     let replays = headers::get_u32(before, REPLAYED).unwrap_or(0);
     headers::set_u32(&mut h, REPLAYED, replays + 1);
+    if !parked.routing_key.is_empty() {
+        // Sent through the default exchange, the delivery's routing key is the queue's name;
+        // the consumer reads the original from here (for broker-dead-lettered messages it came
+        // from `x-death`).
+        headers::set_str(&mut h, ROUTING_KEY, &parked.routing_key);
+    }
     Outgoing {
         exchange: String::new(),
         routing_key: parked.source_queue.clone(),
