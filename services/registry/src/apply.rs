@@ -76,7 +76,9 @@ impl Applier<'_> {
         }?;
         let outcome = step.unwrap_or_else(Outcome::Rejected);
         match &outcome {
-            Outcome::Rejected(_) | Outcome::Deferred(_) | Outcome::Duplicate => {
+            // A duplicate returned above, before anything was marked.
+            Outcome::Duplicate => {}
+            Outcome::Rejected(_) | Outcome::Deferred(_) => {
                 // Not applied: a replay or retry must find it new.
                 self.ws.processed.remove(&ev.event_id.0);
             }
