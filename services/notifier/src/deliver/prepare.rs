@@ -51,10 +51,7 @@ pub(super) async fn prepare<'a>(
                 org_chat: o.chat.as_ref(),
             },
             None => {
-                let why = format!(
-                    "Org {org} is not in the ledger; send its org.upserted, then replay this notification."
-                );
-                fail(n, out, d, None, ("-", "-"), why);
+                org_not_in_ledger_yet(n, out, d, org, now);
                 return Ok(None);
             }
         },
@@ -199,6 +196,40 @@ pub(super) async fn prepare<'a>(
                 &why,
             );
             Ok(None)
+        }
+    }
+}
+
+/// A broadcast whose org the ledger does not hold yet: its `org.upserted` may still be on its
+/// way through the registry (another producer, a retry tier), so it looks again after each of
+/// `notifier.unknown_org_looks_secs`, like the registry's unknown ids (DESIGN.md section 2),
+/// and fails with what to do only after the last.
+fn org_not_in_ledger_yet(
+    n: &Notifier,
+    out: &Settlements,
+    d: &Due,
+    org: &OrgId,
+    now: DateTime<Utc>,
+) {
+    let looks = &n.settings.notifier.unknown_org_looks_secs;
+    // Each claim counts one: the first look is attempt 1.
+    match looks.get(d.attempt as usize - 1) {
+        Some(secs) => {
+            let at = now + chrono::Duration::seconds(*secs as i64);
+            tracing::debug!(notification_id = %d.id, org = %org, look_again_at = %at, "Broadcast org not in the ledger yet; looking again later.");
+            let again = Next::Again {
+                at,
+                channel_index: d.channel_index,
+                not_an_attempt: false,
+            };
+            out.settle(d, None, &again, None);
+        }
+        None => {
+            let why = format!(
+                "Org {org} is not in the ledger (looked {} times); send its org.upserted, then replay this notification.",
+                d.attempt
+            );
+            fail(n, out, d, None, ("-", "-"), why);
         }
     }
 }
