@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{DateTime, Utc};
 use hongyan_adapters::ratelimit::Limit;
@@ -25,6 +26,7 @@ pub(super) async fn prepare<'a>(
     out: &Settlements,
     d: &'a Due,
     orgs: &HashMap<String, AudienceOrg>,
+    held: &AtomicUsize,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Option<Ready<'a>>> {
     let req = &d.request;
@@ -108,6 +110,7 @@ pub(super) async fn prepare<'a>(
             }
             // Quiet hours hold SMS until morning (DESIGN.md section 4).
             if let Some(at) = n.quiet.release_at(now) {
+                held.fetch_add(1, Ordering::Relaxed);
                 wait_until(out, d, at);
                 return Ok(None);
             }
