@@ -17,7 +17,7 @@ use crate::announce;
 use crate::providers::Provider;
 use crate::render::{Target, render, request_params};
 use crate::route::{self, Audience, Channel};
-use crate::store::{self, Attempt, AudienceOrg, Due, Next, Settlements};
+use crate::store::{self, Attempt, AttemptStatus, AudienceOrg, Due, Next, Settlements};
 
 /// Decides what becomes of one notification before anything is sent: settled already (failed,
 /// waiting, fallen back, fanned out), or rendered and [`Ready`].
@@ -270,7 +270,7 @@ async fn fan_out(
         channel: "members",
         provider: "fanout",
         provider_message_id: None,
-        status: "delivered",
+        status: AttemptStatus::Delivered,
         error_code: None,
         error: None,
         latency_ms: 0,
