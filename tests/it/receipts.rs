@@ -207,25 +207,7 @@ async fn without_a_token_no_receipts_are_served() {
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true);
     let mut child = cmd.spawn().expect("hongyan notifier starts");
-    let mut lines = {
-        use tokio::io::AsyncBufReadExt as _;
-        let out = child.stdout.take().unwrap();
-        let err = child.stderr.take().unwrap();
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-        for reader in [
-            Box::pin(out) as std::pin::Pin<Box<dyn tokio::io::AsyncRead + Send>>,
-            Box::pin(err),
-        ] {
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                let mut l = tokio::io::BufReader::new(reader).lines();
-                while let Ok(Some(line)) = l.next_line().await {
-                    let _ = tx.send(line);
-                }
-            });
-        }
-        rx
-    };
+    let mut lines = crate::env::log_lines(&mut child);
     let said = tokio::time::timeout(Duration::from_secs(30), async {
         while let Some(line) = lines.recv().await {
             if line.contains("Receipts endpoint not served") {

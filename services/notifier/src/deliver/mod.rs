@@ -109,8 +109,9 @@ async fn send_round(n: &Notifier) -> anyhow::Result<(usize, Settlements)> {
         let until = n
             .quiet
             .release_at(now)
-            .map(|t| t.with_timezone(&hongyan_domain::TZ));
-        tracing::info!(held, until = ?until, quiet_hours = %n.quiet, "SMS held by the quiet hours (policy.sms_quiet_hours) until they end.");
+            .map(|t| t.with_timezone(&hongyan_domain::TZ).to_rfc3339())
+            .unwrap_or_default();
+        tracing::info!(held, until = %until, quiet_hours = %n.quiet, "SMS held by the quiet hours (policy.sms_quiet_hours) until they end.");
     }
     let wants: Vec<Vec<(&str, Limit)>> = ready
         .iter()
