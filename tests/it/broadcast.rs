@@ -326,10 +326,22 @@ async fn a_notification_that_fails_for_good_is_parked_and_a_replay_sends_it_agai
 }
 
 #[tokio::test]
-async fn a_broadcast_to_an_unknown_org_fails_with_what_to_do() {
+async fn a_broadcast_to_an_unknown_org_looks_again_then_fails_with_what_to_do() {
     let e = start(|_| {}).await;
     e.send(&[study_pack("2026-05", "nowhere")]).await;
     wait_study_packs(&e, 1).await;
+    let mut at = morning();
+    for wait in [5, 15, 40] {
+        e.round().await;
+        assert_eq!(
+            e.status().await[0].0,
+            "pending",
+            "looks again after {wait} s"
+        );
+        assert_eq!(e.round().await, 0, "not before {wait} s");
+        at += Duration::seconds(wait);
+        e.env.clock.set(at);
+    }
     e.round().await;
     let (status, _, reason) = e.status().await.remove(0);
     assert_eq!(status, "failed");
@@ -337,5 +349,31 @@ async fn a_broadcast_to_an_unknown_org_fails_with_what_to_do() {
         reason.contains("nowhere") && reason.contains("org.upserted"),
         "{reason}"
     );
+    e.finish().await;
+}
+
+/// The org's `org.upserted` is still being applied when its first broadcast comes: the
+/// broadcast looks again and goes out once the org is in the ledger.
+#[tokio::test]
+async fn a_broadcast_whose_org_arrives_late_goes_out() {
+    let mut e = start(|_| {}).await;
+    let robot = fakes::wecom::start("k1", morning()).await;
+    e.send(&[study_pack("2026-05", "b1")]).await;
+    wait_study_packs(&e, 1).await;
+    e.round().await;
+    assert_eq!(
+        e.status().await[0].0,
+        "pending",
+        "not failed: it looks again"
+    );
+    seed(
+        &mut e,
+        Some(json!({"provider": "wecom", "webhook": fakes::wecom::webhook(&robot, "k1")})),
+    )
+    .await;
+    e.env.clock.set(morning() + Duration::seconds(5));
+    e.round().await;
+    assert_eq!(e.status().await[0].0, "delivered");
+    assert_eq!(robot.seen().len(), 1, "the study pack reached b1's robot");
     e.finish().await;
 }

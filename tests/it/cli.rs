@@ -212,3 +212,26 @@ async fn sigterm_stops_intake_finishes_in_flight_work_and_exits_cleanly() {
     );
     env.finish().await;
 }
+
+/// `hongyan health ROLE` (the containers' health check, docker/compose.yml) asks the role
+/// itself: a notifier taking requests is healthy, a registry that is not running is not.
+#[tokio::test]
+async fn health_of_a_role_asks_the_role() {
+    let e = crate::notifier::start(|_| {}).await;
+    let health = |role: &'static str| {
+        let mut cmd = e.env.hongyan();
+        cmd.args(["health", role]);
+        async move { cmd.output().await.unwrap() }
+    };
+    // The intake consumer may still be starting.
+    e.env
+        .eventually("hongyan health notifier passes", || async {
+            health("notifier").await.status.success()
+        })
+        .await;
+    let out = health("registry").await;
+    assert!(!out.status.success(), "no registry runs");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("registry"), "{said}");
+    e.finish().await;
+}

@@ -339,3 +339,29 @@ impl TestEnv {
         let _ = self.conn.close(200, "done".into()).await;
     }
 }
+
+/// The lines a spawned `hongyan` writes to stdout and stderr (piped), as they come.
+pub fn log_lines(
+    child: &mut tokio::process::Child,
+) -> tokio::sync::mpsc::UnboundedReceiver<String> {
+    use tokio::io::AsyncBufReadExt as _;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let out = child
+        .stdout
+        .take()
+        .map(|o| Box::pin(o) as std::pin::Pin<Box<dyn tokio::io::AsyncRead + Send>>);
+    let err = child
+        .stderr
+        .take()
+        .map(|e| Box::pin(e) as std::pin::Pin<Box<dyn tokio::io::AsyncRead + Send>>);
+    for reader in [out, err].into_iter().flatten() {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let mut l = tokio::io::BufReader::new(reader).lines();
+            while let Ok(Some(line)) = l.next_line().await {
+                let _ = tx.send(line);
+            }
+        });
+    }
+    rx
+}

@@ -505,3 +505,67 @@ async fn provider_error_bodies_that_echo_phones_are_masked_everywhere() {
     );
     e.finish().await;
 }
+
+/// Quiet hours hold SMS silently no more: the notifier says at INFO how many it holds and
+/// until when, so an evening run is not mistaken for a stuck one (`scripts/run` turns them off
+/// for the console demo).
+#[tokio::test]
+async fn sms_held_by_quiet_hours_are_announced_in_the_log() {
+    let env = TestEnv::new().await;
+    // Quiet all day but one minute, whenever the test runs.
+    let release = {
+        let now = Utc::now().with_timezone(&hongyan_domain::TZ);
+        let end = now + chrono::Duration::hours(23);
+        format!(
+            "{}-{}",
+            (end + chrono::Duration::minutes(1)).format("%H:%M"),
+            end.format("%H:%M")
+        )
+    };
+    env.publish_all(&[envelope(&request(EV1, "13911110001", &["sms"]), Utc::now())])
+        .await;
+    let mut cmd = env.hongyan();
+    cmd.arg("notifier")
+        .env(
+            "HONGYAN__NOTIFIER__TEMPLATES_DIR",
+            config_dir().join("templates"),
+        )
+        .env("HONGYAN__POLICY__SMS_QUIET_HOURS", &release)
+        .env("HONGYAN__LOG__FILTER", "info")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().expect("hongyan notifier starts");
+    let mut lines = crate::env::log_lines(&mut child);
+    let said = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.recv().await {
+            if line.contains("quiet hours") && line.contains("held") {
+                return line;
+            }
+        }
+        String::new()
+    })
+    .await
+    .expect("the notifier says it holds SMS for the quiet hours");
+    // Without the terminal's colours.
+    let mut said = said;
+    while let Some(at) = said.find('\u{1b}') {
+        let end = said[at..].find('m').map_or(said.len(), |m| at + m + 1);
+        said.replace_range(at..end, "");
+    }
+    assert!(
+        said.contains("held=1") || said.contains("held: 1") || said.contains("\"held\":1"),
+        "{said}"
+    );
+    assert!(said.contains("until"), "{said}");
+    env.eventually("the SMS held, not sent", || async {
+        env.scalar_i64(
+            "SELECT count(*) FROM notifications WHERE status = 'pending' AND attempts = 0",
+        )
+        .await
+            == 1
+    })
+    .await;
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    env.finish().await;
+}

@@ -12,6 +12,8 @@ use crate::fakes;
 use crate::notifier::{envelope, morning, request, start, use_aliyun};
 
 const EV1: &str = "7d0c8a8e-5a1e-4f7e-9b8e-000000000001";
+/// `notifier.receipts_token`: the secret path segment of the receipt URLs.
+const TOKEN: &str = "r3c31pt-t0ken-0f-th3-t3st";
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -24,7 +26,7 @@ fn free_port() -> u16 {
 #[tokio::test]
 async fn receipts_posted_by_the_provider_update_the_notification() {
     let port = free_port();
-    let receipts = format!("http://127.0.0.1:{port}/v1/receipts/aliyun");
+    let receipts = format!("http://127.0.0.1:{port}/v1/receipts/{TOKEN}/aliyun");
     let fake = fakes::aliyun::start_with_receipts(
         "test-key-id",
         "test-secret",
@@ -36,6 +38,7 @@ async fn receipts_posted_by_the_provider_update_the_notification() {
     let e = start(move |s| {
         use_aliyun(s, url);
         s.notifier.receipts_listen = format!("127.0.0.1:{port}");
+        s.notifier.receipts_token = Some(TOKEN.into());
     })
     .await;
     tokio::spawn(hongyan_notifier::receipts::serve(
@@ -120,6 +123,113 @@ async fn receipts_posted_by_the_provider_update_the_notification() {
     e.finish().await;
 }
 
+/// Neither provider signs its receipts, so only a URL with the secret segment takes them
+/// (DESIGN.md section 5): a wrong token, the old tokenless path, or any other path answers 404
+/// and changes nothing.
+#[tokio::test]
+async fn receipts_are_taken_only_at_the_secret_path() {
+    let port = free_port();
+    let e = start(move |s| {
+        s.notifier.receipts_listen = format!("127.0.0.1:{port}");
+        s.notifier.receipts_token = Some(TOKEN.into());
+    })
+    .await;
+    tokio::spawn(hongyan_notifier::receipts::serve(
+        e.n.clone(),
+        e.stop.clone(),
+    ));
+    e.send(&[request(EV1, "13911110001", &["sms"])]).await;
+    e.wait_rows(1).await;
+    let id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM notifications")
+        .fetch_one(&e.env.pool)
+        .await
+        .unwrap();
+    let failed = serde_json::json!([{"phone_number": "13911110001", "send_time": "2026-03-02 10:00:00", "report_time": "2026-03-02 10:01:00",
+        "success": false, "err_code": "MK:0001", "err_msg": "用户关机", "biz_id": "b-1", "out_id": id.to_string()}]);
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let post = |path: String| client.post(format!("{base}{path}")).json(&failed).send();
+    let ready = || async {
+        post(format!("/v1/receipts/{TOKEN}/nothing-here"))
+            .await
+            .is_ok()
+    };
+    e.env
+        .eventually("the receipts endpoint listens", ready)
+        .await;
+    let wrong_length = format!("{TOKEN}x");
+    let same_length = format!("{}X", &TOKEN[..TOKEN.len() - 1]);
+    for path in [
+        "/v1/receipts/aliyun".to_owned(),
+        "/v1/receipts/tencent".to_owned(),
+        format!("/v1/receipts/{wrong_length}/aliyun"),
+        format!("/v1/receipts/{same_length}/aliyun"),
+        format!("/v1/receipts/{same_length}/tencent"),
+        format!("/v1/receipts/{TOKEN}"),
+        format!("/{TOKEN}/aliyun"),
+    ] {
+        let answer = post(path.clone()).await.unwrap();
+        assert_eq!(answer.status(), 404, "{path}");
+    }
+    assert_eq!(
+        e.env
+            .scalar_i64(
+                "SELECT count(*) FROM notifications WHERE receipt IS NOT NULL OR status = 'failed'"
+            )
+            .await,
+        0,
+        "a receipt at a wrong path changes nothing"
+    );
+    let answer = post(format!("/v1/receipts/{TOKEN}/aliyun")).await.unwrap();
+    assert_eq!(answer.status(), 200);
+    assert_eq!(e.status().await[0].0, "failed", "the secret path takes it");
+    e.finish().await;
+}
+
+/// Without a token the endpoint is not served at all, and the notifier says so at start.
+#[tokio::test]
+async fn without_a_token_no_receipts_are_served() {
+    let env = TestEnv::new().await;
+    let port = free_port();
+    let mut cmd = env.hongyan();
+    cmd.arg("notifier")
+        .env(
+            "HONGYAN__NOTIFIER__TEMPLATES_DIR",
+            config_dir().join("templates"),
+        )
+        .env(
+            "HONGYAN__NOTIFIER__RECEIPTS_LISTEN",
+            format!("127.0.0.1:{port}"),
+        )
+        .env_remove("HONGYAN__NOTIFIER__RECEIPTS_TOKEN")
+        .env("HONGYAN__LOG__FILTER", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().expect("hongyan notifier starts");
+    let mut lines = crate::env::log_lines(&mut child);
+    let said = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.recv().await {
+            if line.contains("Receipts endpoint not served") {
+                return line;
+            }
+        }
+        String::new()
+    })
+    .await
+    .expect("the notifier says at start that receipts are not served");
+    assert!(said.contains("HONGYAN__NOTIFIER__RECEIPTS_TOKEN"), "{said}");
+    assert!(
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err(),
+        "nothing listens for receipts"
+    );
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    env.finish().await;
+}
+
 #[tokio::test]
 async fn the_notifier_killed_mid_burst_sends_nothing_twice_and_loses_nothing() {
     const COUNT: usize = 600;
@@ -127,7 +237,7 @@ async fn the_notifier_killed_mid_burst_sends_nothing_twice_and_loses_nothing() {
     let port = free_port();
     // Receipts come 3 s after each send: later than a dead worker's claim runs out (2 s), so
     // only waiting for the receipt (up to 10 s) keeps the restarted notifier from resending.
-    let receipts = format!("http://127.0.0.1:{port}/v1/receipts/aliyun");
+    let receipts = format!("http://127.0.0.1:{port}/v1/receipts/{TOKEN}/aliyun");
     let fake = fakes::aliyun::start_with_receipts(
         "test-key-id",
         "test-secret",
@@ -168,6 +278,7 @@ async fn the_notifier_killed_mid_burst_sends_nothing_twice_and_loses_nothing() {
                 "HONGYAN__NOTIFIER__RECEIPTS_LISTEN",
                 format!("127.0.0.1:{port}"),
             )
+            .env("HONGYAN__NOTIFIER__RECEIPTS_TOKEN", TOKEN)
             .env("HONGYAN__NOTIFIER__RECEIPT_WAIT_SECS", "10")
             .env("HONGYAN__NOTIFIER__CLAIM_SECS", "2")
             .env("HONGYAN__NOTIFIER__BATCH_SIZE", "50")

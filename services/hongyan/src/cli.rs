@@ -55,8 +55,13 @@ pub enum Command {
         #[command(subcommand)]
         command: ParkedCommand,
     },
-    /// Exit 0 when RabbitMQ, PostgreSQL and Redis are reachable (for container health checks).
-    Health,
+    /// Exit 0 when RabbitMQ, PostgreSQL and Redis are reachable and, given a role, that role
+    /// works: `registry` and `notifier` have a consumer on their queue, `api` answers
+    /// /healthz on api.listen (for container health checks).
+    Health {
+        /// registry, notifier, scheduler or api.
+        role: Option<String>,
+    },
     /// The schedules: list them, or run one firing by hand.
     Schedule {
         #[command(subcommand)]

@@ -69,6 +69,7 @@ impl Notifier {
                 )
             })?;
         let quiet = QuietHours::parse(&settings.policy.sms_quiet_hours)?;
+        receipts::checked_token(settings.notifier.receipts_token.as_ref())?;
         let channels = Channels::from_settings(&settings.notifier, console.clone())?;
         let client = redis::Client::open(settings.redis.url.as_str())
             .context("redis.url is not a Redis URL")?;
@@ -149,7 +150,15 @@ pub async fn run_notifier(n: Arc<Notifier>, shutdown: CancellationToken) -> anyh
             .await
         });
     }
-    if !n.settings.notifier.receipts_listen.is_empty() {
+    let listen = &n.settings.notifier.receipts_listen;
+    let token = n.settings.notifier.receipts_token.as_ref();
+    if listen.is_empty() {
+        tracing::info!("Receipts endpoint not served: notifier.receipts_listen is empty.");
+    } else if token.is_none() {
+        // An open receipt URL would let anyone fail anyone's notifications (DESIGN.md
+        // section 5): without the secret path segment, nothing is served.
+        tracing::info!(listen = %listen, "Receipts endpoint not served: HONGYAN__NOTIFIER__RECEIPTS_TOKEN is unset. Set it to take SMS delivery receipts at /v1/receipts/{{token}}/aliyun and .../tencent.");
+    } else {
         let (n, stop) = (n.clone(), shutdown.clone());
         tasks.spawn("receipts endpoint", async move {
             supervise("receipts endpoint", stop.clone(), || {

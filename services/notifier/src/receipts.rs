@@ -7,43 +7,98 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use secrecy::{ExposeSecret as _, SecretString};
 use tokio_util::sync::CancellationToken;
 
 use crate::Notifier;
 use crate::providers::{ReceiptError, SmsReceipt, aliyun, tencent};
 use crate::store;
 
-pub fn router(n: Arc<Notifier>) -> Router {
+/// The receipt routes, `/v1/receipts/{token}/aliyun` and `/v1/receipts/{token}/tencent`.
+/// Neither provider signs its receipts (DESIGN.md section 5), so the URL carries a secret
+/// segment: a wrong token answers 404 exactly like a path that does not exist, so the token
+/// cannot be probed.
+pub fn router(n: Arc<Notifier>, token: SecretString) -> Router {
+    let state = Receipts {
+        n,
+        token: Arc::new(token),
+    };
     Router::new()
         .route(
-            "/v1/receipts/aliyun",
-            post(|State(n): State<Arc<Notifier>>, body: Bytes| async move {
-                take(
-                    &n,
-                    "aliyun",
-                    aliyun::parse_receipts(&body),
-                    aliyun::RECEIPT_ANSWER,
-                )
-                .await
-            }),
+            "/v1/receipts/{token}/aliyun",
+            post(
+                |State(s): State<Receipts>, Path(token): Path<String>, body: Bytes| async move {
+                    if !s.allows(&token) {
+                        return StatusCode::NOT_FOUND.into_response();
+                    }
+                    take(
+                        &s.n,
+                        "aliyun",
+                        aliyun::parse_receipts(&body),
+                        aliyun::RECEIPT_ANSWER,
+                    )
+                    .await
+                },
+            ),
         )
         .route(
-            "/v1/receipts/tencent",
-            post(|State(n): State<Arc<Notifier>>, body: Bytes| async move {
-                take(
-                    &n,
-                    "tencent",
-                    tencent::parse_receipts(&body),
-                    tencent::RECEIPT_ANSWER,
-                )
-                .await
-            }),
+            "/v1/receipts/{token}/tencent",
+            post(
+                |State(s): State<Receipts>, Path(token): Path<String>, body: Bytes| async move {
+                    if !s.allows(&token) {
+                        return StatusCode::NOT_FOUND.into_response();
+                    }
+                    take(
+                        &s.n,
+                        "tencent",
+                        tencent::parse_receipts(&body),
+                        tencent::RECEIPT_ANSWER,
+                    )
+                    .await
+                },
+            ),
         )
-        .with_state(n)
+        .with_state(state)
+}
+
+#[derive(Clone)]
+struct Receipts {
+    n: Arc<Notifier>,
+    token: Arc<SecretString>,
+}
+
+impl Receipts {
+    /// Compares in constant time, so the answer's timing says nothing about the token.
+    fn allows(&self, given: &str) -> bool {
+        let want = self.token.expose_secret().as_bytes();
+        let given = given.as_bytes();
+        want.len() == given.len()
+            && want
+                .iter()
+                .zip(given)
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+    }
+}
+
+/// The receipts token if the endpoint can be served: at least 16 characters, each one that
+/// needs no escaping in a URL path.
+pub fn checked_token(token: Option<&SecretString>) -> anyhow::Result<Option<SecretString>> {
+    let Some(token) = token else {
+        return Ok(None);
+    };
+    let t = token.expose_secret();
+    let url_safe = |c: char| c.is_ascii_alphanumeric() || "-._~".contains(c);
+    if t.len() < 16 || !t.chars().all(url_safe) {
+        anyhow::bail!(
+            "HONGYAN__NOTIFIER__RECEIPTS_TOKEN must be at least 16 characters of A-Z, a-z, 0-9, -, ., _ or ~ (it is a URL path segment); make one with `openssl rand -hex 16`"
+        );
+    }
+    Ok(Some(token.clone()))
 }
 
 async fn take(
@@ -87,14 +142,20 @@ async fn take(
         .into_response()
 }
 
-/// Serves receipts on `notifier.receipts_listen` until shutdown.
+/// Serves receipts on `notifier.receipts_listen` until shutdown; needs
+/// `notifier.receipts_token` (see [`crate::run_notifier`], which does not start it without).
 pub async fn serve(n: Arc<Notifier>, shutdown: CancellationToken) -> anyhow::Result<()> {
     let addr = n.settings.notifier.receipts_listen.clone();
+    let Some(token) = checked_token(n.settings.notifier.receipts_token.as_ref())? else {
+        anyhow::bail!(
+            "The receipts endpoint needs HONGYAN__NOTIFIER__RECEIPTS_TOKEN; set it, or leave notifier.receipts_listen empty"
+        );
+    };
     let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|e| {
         anyhow::anyhow!("Could not listen for receipts on {addr} ({e}); free the port or change notifier.receipts_listen")
     })?;
-    tracing::info!(listen = %addr, "Receipts endpoint ready.");
-    axum::serve(listener, router(n))
+    tracing::info!(listen = %addr, "Receipts endpoint ready at /v1/receipts/{{token}}/aliyun and /v1/receipts/{{token}}/tencent.");
+    axum::serve(listener, router(n, token))
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await?;
     Ok(())

@@ -141,7 +141,10 @@ pub fn render(
             let text = sms_text(template, params)?;
             let mut body = serde_json::to_value(request).expect("a request serializes");
             body["text"] = Value::String(text.clone());
-            let message = Message::Webhook(WebhookMessage { body });
+            let message = Message::Webhook(WebhookMessage {
+                id: request.key.clone(),
+                body,
+            });
             Ok(Rendered { message, text })
         }
         Target::Robot(kind) => {

@@ -1,14 +1,37 @@
-//! `hongyan health`: are RabbitMQ, PostgreSQL and Redis reachable?
+//! `hongyan health [ROLE]`: are RabbitMQ, PostgreSQL and Redis reachable, and does the role
+//! work? A container's health check runs it beside its role.
 
 use std::process::ExitCode;
 
 use hongyan_adapters::directory::Directory;
 use hongyan_adapters::{Settings, amqp, store};
 
-pub async fn run(settings: &Settings) -> anyhow::Result<ExitCode> {
+pub async fn run(settings: &Settings, role: Option<&str>) -> anyhow::Result<ExitCode> {
     let mut ok = true;
     match amqp::connect(&settings.amqp, "health").await {
         Ok(c) => {
+            let names = amqp::Names::new(&settings.amqp.prefix);
+            let queue = match role {
+                Some("registry") => Some(names.registry()),
+                Some("notifier") => Some(names.notifier()),
+                _ => None,
+            };
+            if let Some(queue) = queue {
+                match consumers(&c, &queue).await {
+                    Ok(n) if n > 0 => println!("{queue}: {n} consumer(s)"),
+                    Ok(_) => {
+                        ok = false;
+                        println!(
+                            "{queue}: no consumer; the {} role is not taking work, see its log",
+                            role.unwrap_or_default()
+                        );
+                    }
+                    Err(e) => {
+                        ok = false;
+                        println!("{queue}: {e:#}");
+                    }
+                }
+            }
             let _ = c.close(200, "health".into()).await;
             println!("RabbitMQ: reachable");
         }
@@ -41,9 +64,64 @@ pub async fn run(settings: &Settings) -> anyhow::Result<ExitCode> {
             println!("Redis: {e:#}");
         }
     }
+    match role {
+        None | Some("registry" | "notifier" | "scheduler") => {}
+        Some("api") => match api_alive(&settings.api.listen).await {
+            Ok(()) => println!("API: /healthz answers 200"),
+            Err(e) => {
+                ok = false;
+                println!("API: {e:#}");
+            }
+        },
+        Some(other) => anyhow::bail!(
+            "Unknown role {other:?}; name one of registry, notifier, scheduler or api"
+        ),
+    }
     Ok(if ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Consumers on `queue`, by a passive declare (which changes nothing, and fails if the queue
+/// does not exist yet).
+async fn consumers(c: &lapin::Connection, queue: &str) -> anyhow::Result<u32> {
+    let ch = c.create_channel().await?;
+    let q = ch
+        .queue_declare(
+            queue.into(),
+            lapin::options::QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            Default::default(),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}; the role has not declared its queue yet"))?;
+    Ok(q.consumer_count())
+}
+
+/// `GET /healthz` on the API's own address (0.0.0.0 is asked on 127.0.0.1).
+async fn api_alive(listen: &str) -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let addr = listen.replacen("0.0.0.0", "127.0.0.1", 1);
+    let ask = async {
+        let mut s = tokio::net::TcpStream::connect(&addr).await?;
+        s.write_all(b"GET /healthz HTTP/1.0\r\nHost: health\r\n\r\n")
+            .await?;
+        let mut answer = Vec::new();
+        s.read_to_end(&mut answer).await?;
+        anyhow::Ok(answer)
+    };
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(3), ask)
+        .await
+        .map_err(|_| anyhow::anyhow!("{addr} did not answer /healthz within 3 s"))??;
+    let line = String::from_utf8_lossy(&answer);
+    let status = line.lines().next().unwrap_or_default();
+    anyhow::ensure!(
+        status.contains(" 200"),
+        "{addr}/healthz answered {status:?}; see the api's log"
+    );
+    Ok(())
 }

@@ -101,7 +101,7 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCod
             Ok(ExitCode::SUCCESS)
         }
         Command::Parked { command } => parked::run(&settings, command).await,
-        Command::Health => health::run(&settings).await,
+        Command::Health { role } => health::run(&settings, role.as_deref()).await,
         Command::Schedule { command } => schedule::run(&settings, command).await,
         Command::Link { member, month } => link::run(&settings, &member, month.as_deref()),
         Command::Keys { command } => keys::run(&settings, command).await,

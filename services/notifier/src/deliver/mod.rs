@@ -91,8 +91,9 @@ async fn send_round(n: &Notifier) -> anyhow::Result<(usize, Settlements)> {
         .collect();
     let orgs = store::audience_orgs(&n.pool, &groups).await?;
     let mut ready = Vec::with_capacity(due.len());
+    let held = std::sync::atomic::AtomicUsize::new(0);
     for d in &due {
-        match prepare(n, &out, d, &orgs, now).await {
+        match prepare(n, &out, d, &orgs, &held, now).await {
             Ok(Some(r)) => ready.push(r),
             Ok(None) => {}
             // Nothing is recorded for it: its claim runs out and a later round takes it.
@@ -100,6 +101,17 @@ async fn send_round(n: &Notifier) -> anyhow::Result<(usize, Settlements)> {
                 tracing::warn!(notification = %d.id, error = format!("{e:#}"), "Could not prepare a notification; it will be tried again.");
             }
         }
+    }
+    let held = held.into_inner();
+    if held > 0 {
+        // Said at INFO so that a quiet evening is not mistaken for a stuck notifier (an SMS
+        // held is not sent, and the console shows nothing until the window ends).
+        let until = n
+            .quiet
+            .release_at(now)
+            .map(|t| t.with_timezone(&hongyan_domain::TZ).to_rfc3339())
+            .unwrap_or_default();
+        tracing::info!(held, until = %until, quiet_hours = %n.quiet, "SMS held by the quiet hours (policy.sms_quiet_hours) until they end.");
     }
     let wants: Vec<Vec<(&str, Limit)>> = ready
         .iter()

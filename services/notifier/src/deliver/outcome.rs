@@ -10,7 +10,7 @@ use crate::Notifier;
 use crate::announce::{self, End};
 use crate::providers::{SendContext, SendOutcome};
 use crate::route::{self, Channel};
-use crate::store::{Attempt, Due, Next, Settlements};
+use crate::store::{Attempt, AttemptStatus, Due, Next, Settlements};
 
 /// Sends one [`Ready`] notification and settles what its provider answered.
 pub(super) async fn send(n: &Notifier, out: &Settlements, r: Ready<'_>, now: DateTime<Utc>) {
@@ -30,7 +30,7 @@ pub(super) async fn send(n: &Notifier, out: &Settlements, r: Ready<'_>, now: Dat
     };
     let outcome = provider.send(&message, &ctx).await.map(SendOutcome::masked);
     let latency_ms = started.elapsed().as_millis().min(i32::MAX as u128) as i32;
-    let attempt = |status: &'static str| Attempt {
+    let attempt = |status: AttemptStatus| Attempt {
         channel,
         provider: provider.name(),
         provider_message_id: None,
@@ -45,7 +45,7 @@ pub(super) async fn send(n: &Notifier, out: &Settlements, r: Ready<'_>, now: Dat
         }) => {
             let a = Attempt {
                 provider_message_id: provider_message_id.as_deref(),
-                ..attempt("delivered")
+                ..attempt(AttemptStatus::Delivered)
             };
             let row = announce::delivered(end(d, via, now));
             let next = Next::Delivered {
@@ -63,7 +63,7 @@ pub(super) async fn send(n: &Notifier, out: &Settlements, r: Ready<'_>, now: Dat
             let a = Attempt {
                 error_code: Some(&code),
                 error: Some(&reason),
-                ..attempt("retry")
+                ..attempt(AttemptStatus::Retry)
             };
             let delays = &n.settings.notifier.retry_delays_secs;
             let Some(delay) = delays.get(d.attempt as usize - 1) else {
@@ -97,7 +97,7 @@ pub(super) async fn send(n: &Notifier, out: &Settlements, r: Ready<'_>, now: Dat
             let a = Attempt {
                 error_code: Some(&code),
                 error: Some(&reason),
-                ..attempt("permanent")
+                ..attempt(AttemptStatus::Permanent)
             };
             fall_back(n, out, d, &plan, Some(a), via, &format!("{code} {reason}"));
         }
@@ -106,7 +106,7 @@ pub(super) async fn send(n: &Notifier, out: &Settlements, r: Ready<'_>, now: Dat
             let a = Attempt {
                 error_code: Some(&code),
                 error: Some(&reason),
-                ..attempt("paused")
+                ..attempt(AttemptStatus::Paused)
             };
             let at = now + chrono::Duration::seconds(n.settings.notifier.pause_secs as i64);
             try_again_at(out, d, a, at);

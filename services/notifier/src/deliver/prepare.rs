@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{DateTime, Utc};
 use hongyan_adapters::ratelimit::Limit;
@@ -16,7 +17,7 @@ use crate::announce;
 use crate::providers::Provider;
 use crate::render::{Target, render, request_params};
 use crate::route::{self, Audience, Channel};
-use crate::store::{self, Attempt, AudienceOrg, Due, Next, Settlements};
+use crate::store::{self, Attempt, AttemptStatus, AudienceOrg, Due, Next, Settlements};
 
 /// Decides what becomes of one notification before anything is sent: settled already (failed,
 /// waiting, fallen back, fanned out), or rendered and [`Ready`].
@@ -25,6 +26,7 @@ pub(super) async fn prepare<'a>(
     out: &Settlements,
     d: &'a Due,
     orgs: &HashMap<String, AudienceOrg>,
+    held: &AtomicUsize,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Option<Ready<'a>>> {
     let req = &d.request;
@@ -51,10 +53,7 @@ pub(super) async fn prepare<'a>(
                 org_chat: o.chat.as_ref(),
             },
             None => {
-                let why = format!(
-                    "Org {org} is not in the ledger; send its org.upserted, then replay this notification."
-                );
-                fail(n, out, d, None, ("-", "-"), why);
+                org_not_in_ledger_yet(n, out, d, org, now);
                 return Ok(None);
             }
         },
@@ -111,6 +110,7 @@ pub(super) async fn prepare<'a>(
             }
             // Quiet hours hold SMS until morning (DESIGN.md section 4).
             if let Some(at) = n.quiet.release_at(now) {
+                held.fetch_add(1, Ordering::Relaxed);
                 wait_until(out, d, at);
                 return Ok(None);
             }
@@ -203,6 +203,40 @@ pub(super) async fn prepare<'a>(
     }
 }
 
+/// A broadcast whose org the ledger does not hold yet: its `org.upserted` may still be on its
+/// way through the registry (another producer, a retry tier), so it looks again after each of
+/// `notifier.unknown_org_looks_secs`, like the registry's unknown ids (DESIGN.md section 2),
+/// and fails with what to do only after the last.
+fn org_not_in_ledger_yet(
+    n: &Notifier,
+    out: &Settlements,
+    d: &Due,
+    org: &OrgId,
+    now: DateTime<Utc>,
+) {
+    let looks = &n.settings.notifier.unknown_org_looks_secs;
+    // Each claim counts one: the first look is attempt 1.
+    match looks.get(d.attempt as usize - 1) {
+        Some(secs) => {
+            let at = now + chrono::Duration::seconds(*secs as i64);
+            tracing::debug!(notification_id = %d.id, org = %org, look_again_at = %at, "Broadcast org not in the ledger yet; looking again later.");
+            let again = Next::Again {
+                at,
+                channel_index: d.channel_index,
+                not_an_attempt: false,
+            };
+            out.settle(d, None, &again, None);
+        }
+        None => {
+            let why = format!(
+                "Org {org} is not in the ledger (looked {} times); send its org.upserted, then replay this notification.",
+                d.attempt
+            );
+            fail(n, out, d, None, ("-", "-"), why);
+        }
+    }
+}
+
 /// A broadcast to an org without a robot (or whose robot failed for good): one notification
 /// per flowing member, on their own one-to-one channels, keyed under the broadcast's key so a
 /// second fan-out adds nobody twice. The broadcast itself is then done.
@@ -236,7 +270,7 @@ async fn fan_out(
         channel: "members",
         provider: "fanout",
         provider_message_id: None,
-        status: "delivered",
+        status: AttemptStatus::Delivered,
         error_code: None,
         error: None,
         latency_ms: 0,

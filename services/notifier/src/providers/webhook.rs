@@ -1,6 +1,8 @@
 //! The generic signed webhook, for a one-to-one integration (DESIGN.md section 5, "Routing").
-//! The receiver checks `X-Hongyan-Signature` the way svix-style receivers do: an HMAC over the
-//! timestamp and the exact body, so neither can be replayed with the other changed.
+//! Signed as the Standard Webhooks convention says (DESIGN.md section 5), so any of its
+//! receiver libraries checks it: `webhook-id` is the notification's key (the same on every
+//! retry, so a receiver drops a repeat after a crash), `webhook-timestamp` the Unix seconds of
+//! the send, `webhook-signature` `v1,` + base64 HMAC-SHA256 of `{id}.{timestamp}.{body}`.
 
 use hmac::{Hmac, Mac as _};
 use reqwest::StatusCode;
@@ -10,27 +12,31 @@ use sha2::Sha256;
 use super::transport::{self, Answer};
 use super::{ProviderError, Secret, SendContext, SendOutcome, parse_url};
 
-pub const TIMESTAMP_HEADER: &str = "X-Hongyan-Timestamp";
-pub const SIGNATURE_HEADER: &str = "X-Hongyan-Signature";
+pub const ID_HEADER: &str = "webhook-id";
+pub const TIMESTAMP_HEADER: &str = "webhook-timestamp";
+pub const SIGNATURE_HEADER: &str = "webhook-signature";
 
 #[derive(Clone, Debug, Deserialize)]
 pub struct WebhookSettings {
     /// Where to POST; held as a secret because integrations often put a token in it.
     pub url: Secret,
-    /// The HMAC key shared with the receiver.
+    /// The HMAC key shared with the receiver: `whsec_` + base64 of the key bytes (the Standard
+    /// Webhooks form), or any other text, whose bytes are the key.
     pub secret: Secret,
 }
 
 /// The JSON document to deliver, rendered by the caller.
 #[derive(Clone, Debug, PartialEq)]
 pub struct WebhookMessage {
+    /// `webhook-id`: the notification's key, stable across retries.
+    pub id: String,
     pub body: serde_json::Value,
 }
 
 #[derive(Clone, Debug)]
 pub struct Webhook {
     url: reqwest::Url,
-    secret: Secret,
+    key: Vec<u8>,
     client: reqwest::Client,
 }
 
@@ -38,7 +44,7 @@ impl Webhook {
     pub fn new(settings: WebhookSettings, client: reqwest::Client) -> Result<Self, ProviderError> {
         Ok(Self {
             url: parse_url("webhook", &settings.url)?,
-            secret: settings.secret,
+            key: signing_key(settings.secret.expose())?,
             client,
         })
     }
@@ -54,10 +60,11 @@ impl Webhook {
             .client
             .post(self.url.clone())
             .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(ID_HEADER, &message.id)
             .header(TIMESTAMP_HEADER, timestamp.to_string())
             .header(
                 SIGNATURE_HEADER,
-                signature(self.secret.expose(), timestamp, &body),
+                signature(&self.key, &message.id, timestamp, &body),
             )
             .body(body);
         Ok(match transport::exchange(request, ctx.now).await {
@@ -67,14 +74,37 @@ impl Webhook {
     }
 }
 
-/// `v1=<hex HMAC-SHA256(secret, timestamp + "." + body)>`. The `v1=` prefix lets a later
-/// scheme be added beside it without breaking receivers.
-pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
+/// The HMAC key of `secret`: a `whsec_` secret is base64 of the key (Standard Webhooks'
+/// form, what its libraries generate); any other text is used as it is.
+pub fn signing_key(secret: &str) -> Result<Vec<u8>, ProviderError> {
+    use base64::Engine as _;
+    match secret.strip_prefix("whsec_") {
+        Some(b64) => base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map_err(|e| {
+                ProviderError::Settings {
+                    provider: "webhook",
+                    reason: format!(
+                        "notifier.webhook.secret starts with whsec_ but the rest is not base64 ({e}); set HONGYAN__NOTIFIER__WEBHOOK__SECRET to whsec_ + the base64 key your receiver was given"
+                    ),
+                }
+            }),
+        None => Ok(secret.as_bytes().to_vec()),
+    }
+}
+
+/// `v1,<base64 HMAC-SHA256(key, id + "." + timestamp + "." + body)>` (Standard Webhooks). The
+/// `v1,` prefix lets a later scheme be added beside it without breaking receivers.
+pub fn signature(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
+    use base64::Engine as _;
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("any key length");
+    mac.update(id.as_bytes());
+    mac.update(b".");
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
-    format!("v1={}", hex::encode(mac.finalize().into_bytes()))
+    let sig = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    format!("v1,{sig}")
 }
 
 /// 2xx delivered; 4xx permanent except 408 and 429, which mean "later"; anything else
@@ -106,10 +136,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn signature_matches_an_independent_computation() {
-        // Computed with Python's hmac from the rule above.
-        let expected = "v1=d12a346d79c9bb1e6fe5bdca347de1d9c1706a63d794bb64098820d0135f022b";
-        assert_eq!(signature("whsec", 1_772_352_000, br#"{"a":1}"#), expected);
+    fn signature_matches_the_standard_webhooks_example() {
+        // The example of the Standard Webhooks specification and its libraries' tests.
+        let key = signing_key("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+        let body = br#"{"test": 2432232314}"#;
+        assert_eq!(
+            signature(&key, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body),
+            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+        );
+        assert!(signing_key("whsec_not base64!").is_err());
+        assert_eq!(signing_key("plain").unwrap(), b"plain");
     }
 
     #[test]

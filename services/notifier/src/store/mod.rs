@@ -21,7 +21,7 @@ mod settle;
 
 pub use audience::{AudienceOrg, audience_members, audience_orgs};
 pub use receipt::receipt;
-pub use settle::{Attempt, Next, Settlements};
+pub use settle::{Attempt, AttemptStatus, Next, Settlements};
 
 /// A notification as the delivery loop works on it.
 #[derive(Clone, Debug)]

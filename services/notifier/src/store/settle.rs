@@ -16,10 +16,35 @@ pub struct Attempt<'a> {
     pub channel: &'a str,
     pub provider: &'a str,
     pub provider_message_id: Option<&'a str>,
-    pub status: &'a str,
+    pub status: AttemptStatus,
     pub error_code: Option<&'a str>,
     pub error: Option<&'a str>,
     pub latency_ms: i32,
+}
+
+/// What one attempt came to, as `notification_attempts.status` stores it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttemptStatus {
+    /// The provider took it (or, for a broadcast, it was fanned out to the members).
+    Delivered,
+    /// A transient failure: tried again on the same channel later.
+    Retry,
+    /// A permanent failure on this channel: the next one, or failure.
+    Permanent,
+    /// The provider refuses every message (quota, balance, credentials): the channel pauses.
+    Paused,
+}
+
+impl AttemptStatus {
+    /// The stored word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Delivered => "delivered",
+            Self::Retry => "retry",
+            Self::Permanent => "permanent",
+            Self::Paused => "paused",
+        }
+    }
 }
 
 /// What becomes of a notification after an attempt.
@@ -52,7 +77,7 @@ struct AttemptRow {
     channel: String,
     provider: String,
     provider_message_id: Option<String>,
-    status: String,
+    status: AttemptStatus,
     error_code: Option<String>,
     error: Option<String>,
     latency_ms: i32,
@@ -88,7 +113,7 @@ impl Settlements {
             channel: a.channel.to_owned(),
             provider: a.provider.to_owned(),
             provider_message_id: a.provider_message_id.map(str::to_owned),
-            status: a.status.to_owned(),
+            status: a.status,
             error_code: a.error_code.map(str::to_owned),
             error: a.error.map(mask_phones),
             latency_ms: a.latency_ms,

@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::fakes::{self, Fake, Script};
 use crate::{assert_code, assert_timeout, client, ctx, impatient_client, now};
 
-const SECRET: &str = "whsec_3f9a1c";
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 fn hook(fake: &Fake, secret: &str, client: reqwest::Client) -> Webhook {
     let settings = WebhookSettings {
@@ -19,6 +19,7 @@ fn hook(fake: &Fake, secret: &str, client: reqwest::Client) -> Webhook {
 
 fn message() -> WebhookMessage {
     WebhookMessage {
+        id: "monthly_reminder:m-1:2026-03".into(),
         body: json!({"notification_id": "n-1", "template": "monthly_reminder", "text": "请更新"}),
     }
 }
@@ -43,14 +44,19 @@ async fn a_good_send_is_delivered_and_signed() {
     let seen = fake.only();
     assert!(seen.signature_ok);
     assert_eq!(seen.uri.path(), "/hongyan/notifications");
-    assert_eq!(seen.header("x-hongyan-timestamp"), Some("1772352000"));
+    assert_eq!(seen.header("webhook-timestamp"), Some("1772352000"));
+    assert_eq!(
+        seen.header("webhook-id"),
+        Some("monthly_reminder:m-1:2026-03"),
+        "the notification's key, so the receiver can drop a repeat"
+    );
     assert_eq!(seen.json(), message().body);
 }
 
 #[tokio::test]
 async fn a_wrong_secret_is_rejected_and_permanent() {
     let fake = fakes::webhook::start(SECRET, now()).await;
-    let outcome = hook(&fake, "wrong", client())
+    let outcome = hook(&fake, "whsec_d3Jvbmcta2V5", client())
         .send(&message(), &ctx())
         .await
         .unwrap();
@@ -82,5 +88,22 @@ async fn a_hanging_receiver_is_a_retry() {
             .send(&message(), &ctx())
             .await
             .unwrap(),
+    );
+}
+
+#[tokio::test]
+async fn a_retry_carries_the_same_id_and_the_receiver_drops_it() {
+    let fake = fakes::webhook::start(SECRET, now()).await;
+    let hook = hook(&fake, SECRET, client());
+    // The receiver took the first, but its answer was lost: hongyan sends again.
+    for _ in 0..2 {
+        let outcome = hook.send(&message(), &ctx()).await.unwrap();
+        assert_eq!(outcome, SendOutcome::delivered(None));
+    }
+    assert!(fake.seen().iter().all(|s| s.signature_ok));
+    assert_eq!(
+        fakes::webhook::taken(&fake),
+        ["monthly_reminder:m-1:2026-03"],
+        "one id, taken once"
     );
 }

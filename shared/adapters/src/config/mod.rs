@@ -140,6 +140,9 @@ pub struct NotifierSettings {
     /// Delays between attempts after a transient failure, in seconds (DESIGN.md section 5:
     /// e.g. 10 s, 1 min, 10 min, 1 h); after the last, the notification fails.
     pub retry_delays_secs: Vec<u64>,
+    /// A broadcast to an org the ledger does not hold yet looks again after each of these
+    /// delays, in seconds (its `org.upserted` may still be being applied), then fails.
+    pub unknown_org_looks_secs: Vec<u64>,
     /// A provider that answers "paused" (quota, balance, credentials) is left alone this long.
     pub pause_secs: u64,
     /// An SMS that may have reached the provider without an answer (its worker died, it timed
