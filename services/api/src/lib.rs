@@ -104,6 +104,8 @@ pub async fn serve(
 
 /// Every route of DESIGN.md section 7's paths table.
 pub fn router(state: AppState) -> Router {
+    // The recorder must exist before the first request is counted.
+    hongyan_adapters::metrics::install();
     let api = &state.settings.api;
     let gate = Arc::new(auth::Gate::new(state.pool.clone(), api.requests_per_minute));
     let timeout = Duration::from_secs(api.request_timeout_secs.max(1));

@@ -129,14 +129,14 @@ impl From<redis::RedisError> for Problem {
 
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
-        if let Some(cause) = &self.cause {
-            if self.status.is_server_error() {
-                tracing::error!(
-                    status = self.status.as_u16(),
-                    error = format!("{cause:#}"),
-                    "Request failed."
-                );
-            }
+        if let Some(cause) = &self.cause
+            && self.status.is_server_error()
+        {
+            tracing::error!(
+                status = self.status.as_u16(),
+                error = format!("{cause:#}"),
+                "Request failed."
+            );
         }
         let body = ProblemBody {
             kind: "about:blank".into(),

@@ -69,7 +69,7 @@ impl Viewer {
             .orgs
             .path(org_id)
             .await?
-            .is_some_and(|p| p.iter().any(|o| *o == self.org_id)))
+            .is_some_and(|p| p.contains(&self.org_id)))
     }
 
     /// Whether a member's directory entry is visible to the caller.
@@ -98,11 +98,14 @@ impl Viewer {
     }
 }
 
+/// An org's path and when it was read.
+type Cached = HashMap<String, (Arc<[String]>, Instant)>;
+
 /// Orgs' paths from the root, cached for [`ORG_TTL`]: a scope check on the hot path (a member's
 /// location) costs no PostgreSQL round trip.
 pub struct Orgs {
     pool: PgPool,
-    paths: Mutex<HashMap<String, (Arc<[String]>, Instant)>>,
+    paths: Mutex<Cached>,
 }
 
 impl Orgs {
@@ -133,7 +136,7 @@ impl Orgs {
         Ok(Some(path))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Arc<[String]>, Instant)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Cached> {
         // A panic while holding this lock cannot leave the map inconsistent (single inserts).
         self.paths.lock().unwrap_or_else(|e| e.into_inner())
     }
