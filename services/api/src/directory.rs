@@ -51,8 +51,8 @@ impl Location {
 #[utoipa::path(get, path = "/v1/members/{id}/location", tag = "directory",
     params(("id" = String, Path, description = "Member id")),
     responses((status = 200, description = "The directory entry (Redis, falling back to PostgreSQL)", body = Location),
-              (status = 401, description = "No key, or an unknown or revoked one", body = ProblemBody),
-              (status = 404, description = "No open record visible to this key", body = ProblemBody)),
+              (status = 401, description = "No key, or an unknown or revoked one", body = ProblemBody, content_type = "application/problem+json"),
+              (status = 404, description = "No open record visible to this key", body = ProblemBody, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn location(
     State(state): State<AppState>,
@@ -82,6 +82,7 @@ pub async fn location(
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// At most this many (1 to 1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -106,10 +107,10 @@ pub fn page_limit(limit: Option<u32>) -> Result<i64, Problem> {
 }
 
 #[utoipa::path(get, path = "/v1/regions/{code}/members", tag = "directory",
-    params(("code" = String, Path, description = "A region code of 6, 9 or 12 digits (provinces and cities padded with zeros)"), PageQuery),
+    params(("code" = String, Path, description = "A region code of 6, 9 or 12 digits (provinces and cities padded with zeros)", pattern = "^[0-9]{6}([0-9]{3}){0,2}$"), PageQuery),
     responses((status = 200, description = "Open records whose destination lies in the region", body = MembersPage),
-              (status = 404, description = "The region is outside this key's region", body = ProblemBody),
-              (status = 422, description = "A bad code, limit or cursor", body = ProblemBody)),
+              (status = 404, description = "The region is outside this key's region", body = ProblemBody, content_type = "application/problem+json"),
+              (status = 422, description = "A bad code, limit or cursor", body = ProblemBody, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn in_region(
     State(state): State<AppState>,
@@ -132,7 +133,7 @@ pub async fn in_region(
         return Err(Problem::not_found("region"));
     }
     let limit = page_limit(q.limit)?;
-    let after = match &q.cursor {
+    let after = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
         Some(c) => decode_cursor(c)?,
         None => String::new(),
     };
@@ -183,10 +184,13 @@ pub fn decode_cursor(c: &str) -> Result<String, Problem> {
 #[into_params(parameter_in = Query)]
 pub struct NearQuery {
     /// Longitude, WGS-84 degrees (-180 to 180).
+    #[param(minimum = -180.0, maximum = 180.0)]
     pub lon: f64,
     /// Latitude, WGS-84 degrees (-85.05 to 85.05).
+    #[param(minimum = -85.05, maximum = 85.05)]
     pub lat: f64,
     /// At most this many stations (1 to 50, default 5).
+    #[param(minimum = 1, maximum = 50)]
     pub limit: Option<u32>,
 }
 
@@ -208,7 +212,7 @@ pub struct Stations {
 #[utoipa::path(get, path = "/v1/stations/nearest", tag = "directory",
     params(NearQuery),
     responses((status = 200, description = "Service stations by distance, nearest first", body = Stations),
-              (status = 422, description = "A bad point or limit", body = ProblemBody)),
+              (status = 422, description = "A bad point or limit", body = ProblemBody, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn nearest(
     State(state): State<AppState>,

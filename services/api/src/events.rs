@@ -34,9 +34,9 @@ pub struct Accepted {
 #[utoipa::path(post, path = "/v1/events", tag = "events",
     request_body(content = serde_json::Value, description = "An envelope of DESIGN.md section 2", content_type = "application/json"),
     responses((status = 202, description = "Published with confirms", body = Accepted),
-              (status = 401, description = "No key, or an unknown or revoked one", body = problem::ProblemBody),
-              (status = 413, description = "Body over 1 MiB", body = problem::ProblemBody),
-              (status = 422, description = "A bad envelope; nothing was published", body = problem::ProblemBody)),
+              (status = 401, description = "No key, or an unknown or revoked one", body = problem::ProblemBody, content_type = "application/problem+json"),
+              (status = 413, description = "Body over 1 MiB", body = problem::ProblemBody, content_type = "application/problem+json"),
+              (status = 422, description = "A bad envelope; nothing was published", body = problem::ProblemBody, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn post_event(
     State(state): State<AppState>,

@@ -27,8 +27,8 @@ pub struct LedgerQuery {
 #[utoipa::path(get, path = "/v1/orgs/{id}/ledger", tag = "ledger",
     params(("id" = String, Path, description = "Org id"), LedgerQuery),
     responses((status = 200, description = "The ledger (DESIGN.md section 3's columns), streamed as JSON, CSV or XLSX"),
-              (status = 404, description = "The org is outside this key's subtree", body = ProblemBody),
-              (status = 422, description = "A bad scope or format", body = ProblemBody)),
+              (status = 404, description = "The org is outside this key's subtree", body = ProblemBody, content_type = "application/problem+json"),
+              (status = 422, description = "A bad scope or format", body = ProblemBody, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn ledger(
     State(state): State<AppState>,
@@ -78,7 +78,7 @@ pub struct UnmatchedList {
 #[utoipa::path(get, path = "/v1/orgs/{id}/unmatched", tag = "ledger",
     params(("id" = String, Path, description = "Org id")),
     responses((status = 200, description = "Arrivals waiting with this org, its subtree, or (for a county department) its county", body = UnmatchedList),
-              (status = 404, description = "The org is outside this key's subtree", body = ProblemBody)),
+              (status = 404, description = "The org is outside this key's subtree", body = ProblemBody, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn unmatched(
     State(state): State<AppState>,

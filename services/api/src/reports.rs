@@ -21,7 +21,9 @@ pub struct ListQuery {
     /// Only this org's reports.
     pub org_id: Option<String>,
     /// Only this quarter (`2026Q3`).
+    #[param(pattern = "^[0-9]{4}Q[1-4]$")]
     pub quarter: Option<String>,
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }
@@ -43,7 +45,7 @@ pub struct ReportList {
 #[utoipa::path(get, path = "/v1/reports", tag = "reports",
     params(ListQuery),
     responses((status = 200, description = "Reports of orgs in this key's subtree, newest quarter first", body = ReportList),
-              (status = 422, description = "A bad quarter, limit or cursor", body = ProblemBody)),
+              (status = 422, description = "A bad quarter, limit or cursor", body = ProblemBody, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
@@ -60,7 +62,7 @@ pub async fn list(
         ));
     }
     let limit = page_limit(q.limit)?;
-    let after = match &q.cursor {
+    let after = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
         Some(c) => decode_cursor(c)?,
         None => String::new(),
     };
@@ -123,7 +125,7 @@ pub struct FetchQuery {
 #[utoipa::path(get, path = "/v1/reports/{id}", tag = "reports",
     params(("id" = String, Path, description = "The report_id of a dispatch.report_ready"), FetchQuery),
     responses((status = 200, description = "The report as DESIGN.md section 4 shapes it, or its CSV"),
-              (status = 404, description = "No report with that id in this key's subtree", body = ProblemBody)),
+              (status = 404, description = "No report with that id in this key's subtree", body = ProblemBody, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn fetch(
     State(state): State<AppState>,

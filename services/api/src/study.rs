@@ -30,7 +30,7 @@ pub struct Published {
 #[utoipa::path(post, path = "/v1/study-packs", tag = "study",
     request_body(content = serde_json::Value, description = "The data of a study.published: pack_id, title, summary, items, audience, optional send_at", content_type = "application/json"),
     responses((status = 202, description = "Published as study.published", body = Published),
-              (status = 422, description = "A bad pack, or an audience outside this department's subtree or region", body = ProblemBody)),
+              (status = 422, description = "A bad pack, or an audience outside this department's subtree or region", body = ProblemBody, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn publish_pack(
     State(state): State<AppState>,
@@ -178,7 +178,7 @@ pub async fn list(
 ) -> Result<Json<PackList>, Problem> {
     let Query(q) = query.map_err(|r| problem::from_rejection(r.status(), r.body_text()))?;
     let limit = page_limit(q.limit)?;
-    let after = match &q.cursor {
+    let after = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
         Some(c) => decode_cursor(c)?,
         None => String::new(),
     };
@@ -234,7 +234,7 @@ pub struct Completion {
 #[utoipa::path(get, path = "/v1/study-packs/{id}/completion", tag = "study",
     params(("id" = String, Path, description = "Pack id")),
     responses((status = 200, description = "Completions by the members of this key's subtree, per home branch", body = Completion),
-              (status = 404, description = "No pack with that id visible to this key", body = ProblemBody)),
+              (status = 404, description = "No pack with that id visible to this key", body = ProblemBody, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn completion(
     State(state): State<AppState>,
