@@ -9,6 +9,7 @@ mod fakes;
 mod fixtures;
 
 mod amqp;
+mod api;
 mod bad_input;
 mod broadcast;
 mod cli;

@@ -1,0 +1,180 @@
+//! The quarterly dispatch reports (一季一调度, DESIGN.md section 4) as the scheduler stores them:
+//! listed and fetched as JSON or CSV, for reports of orgs in the caller's subtree.
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use hongyan_domain::dispatch::DispatchReport;
+use serde::{Deserialize, Serialize};
+
+use crate::directory::{decode_cursor, encode_cursor, page_limit};
+use crate::problem::{self, Problem, ProblemBody};
+use crate::scope::Viewer;
+use crate::state::AppState;
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Only this org's reports.
+    pub org_id: Option<String>,
+    /// Only this quarter (`2026Q3`).
+    #[param(pattern = "^[0-9]{4}Q[1-4]$")]
+    pub quarter: Option<String>,
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ReportRef {
+    pub report_id: String,
+    pub org_id: String,
+    pub quarter: String,
+    pub generated_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ReportList {
+    pub reports: Vec<ReportRef>,
+    pub next_cursor: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/reports", tag = "reports",
+    params(ListQuery),
+    responses((status = 200, description = "Reports of orgs in this key's subtree, newest quarter first", body = ReportList),
+              (status = 422, description = "A bad quarter, limit or cursor", body = ProblemBody, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(viewer): Extension<Viewer>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<ReportList>, Problem> {
+    let Query(q) = query.map_err(|r| problem::from_rejection(r.status(), r.body_text()))?;
+    if let Some(quarter) = &q.quarter
+        && !is_quarter(quarter)
+    {
+        return Err(Problem::invalid(
+            "quarter",
+            format!("{quarter:?} is not a quarter: write it like 2026Q3."),
+        ));
+    }
+    let limit = page_limit(q.limit)?;
+    let after = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
+        Some(c) => decode_cursor(c)?,
+        None => String::new(),
+    };
+    let rows: Vec<(uuid::Uuid, String, String, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT r.id, r.org_id, r.quarter, r.generated_at FROM dispatch_reports r \
+         JOIN orgs o ON o.id = r.org_id \
+         WHERE $1 = ANY(o.path) AND ($2::text IS NULL OR r.org_id = $2) \
+           AND ($3::text IS NULL OR r.quarter = $3) AND r.id::text > $4 \
+         ORDER BY r.id::text LIMIT $5",
+    )
+    .bind(&viewer.org_id)
+    .bind(&q.org_id)
+    .bind(&q.quarter)
+    .bind(&after)
+    .bind(limit + 1)
+    .fetch_all(&state.pool)
+    .await?;
+    let more = rows.len() as i64 > limit;
+    let reports: Vec<ReportRef> = rows
+        .into_iter()
+        .take(limit as usize)
+        .map(|(id, org_id, quarter, generated_at)| ReportRef {
+            report_id: id.to_string(),
+            org_id,
+            quarter,
+            generated_at,
+        })
+        .collect();
+    let next_cursor = more
+        .then(|| reports.last().map(|r| encode_cursor(&r.report_id)))
+        .flatten();
+    Ok(Json(ReportList {
+        reports,
+        next_cursor,
+    }))
+}
+
+fn is_quarter(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 6
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && b[4] == b'Q'
+        && (b'1'..=b'4').contains(&b[5])
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ReportFormat {
+    Json,
+    Csv,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FetchQuery {
+    /// `json` (default) or `csv` (one row per branch).
+    pub format: Option<ReportFormat>,
+}
+
+#[utoipa::path(get, path = "/v1/reports/{id}", tag = "reports",
+    params(("id" = String, Path, description = "The report_id of a dispatch.report_ready"), FetchQuery),
+    responses((status = 200, description = "The report as DESIGN.md section 4 shapes it, or its CSV"),
+              (status = 404, description = "No report with that id in this key's subtree", body = ProblemBody, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn fetch(
+    State(state): State<AppState>,
+    Extension(viewer): Extension<Viewer>,
+    Path(id): Path<String>,
+    query: Result<Query<FetchQuery>, QueryRejection>,
+) -> Result<Response, Problem> {
+    let Query(q) = query.map_err(|r| {
+        Problem::invalid(
+            "format",
+            format!("{}: use format=json or format=csv.", r.body_text()),
+        )
+    })?;
+    let Ok(report_id) = uuid::Uuid::parse_str(&id) else {
+        return Err(Problem::not_found("report"));
+    };
+    let row: Option<(String,)> = sqlx::query_as(
+        "SELECT r.report::text FROM dispatch_reports r JOIN orgs o ON o.id = r.org_id \
+         WHERE r.id = $1 AND $2 = ANY(o.path)",
+    )
+    .bind(report_id)
+    .bind(&viewer.org_id)
+    .fetch_optional(&state.pool)
+    .await?;
+    let Some((doc,)) = row else {
+        return Err(Problem::not_found("report"));
+    };
+    match q.format.unwrap_or(ReportFormat::Json) {
+        ReportFormat::Json => {
+            Ok(([(header::CONTENT_TYPE, "application/json")], doc).into_response())
+        }
+        ReportFormat::Csv => {
+            let report: DispatchReport = serde_json::from_str(&doc).map_err(Problem::internal)?;
+            let mut out = Vec::new();
+            crate::reports_csv::write_csv(&report, &mut out).map_err(Problem::internal)?;
+            Ok((
+                [
+                    (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        format!(
+                            "attachment; filename=\"report-{}-{}.csv\"",
+                            report.org_id, report.quarter
+                        ),
+                    ),
+                ],
+                out,
+            )
+                .into_response())
+        }
+    }
+}

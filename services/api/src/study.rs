@@ -1,0 +1,276 @@
+//! Study packs (学习资源包): publish (becomes `study.published`, DESIGN.md section 2), list, and
+//! completion counts per org.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use hongyan_domain::TZ;
+use hongyan_domain::envelope::{Envelope, EventData, EventType, SCHEMA_VERSION};
+use hongyan_domain::ids::{EventId, OrgId, OrgKind};
+use hongyan_domain::rights::{self, OrgNode};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::directory::{PageQuery, decode_cursor, encode_cursor, page_limit};
+use crate::events::{publish, refused};
+use crate::problem::{self, Problem, ProblemBody};
+use crate::scope::Viewer;
+use crate::state::AppState;
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Published {
+    pub event_id: String,
+    pub pack_id: String,
+}
+
+#[utoipa::path(post, path = "/v1/study-packs", tag = "study",
+    request_body(content = serde_json::Value, description = "The data of a study.published: pack_id, title, summary, items, audience, optional send_at", content_type = "application/json"),
+    responses((status = 202, description = "Published as study.published", body = Published),
+              (status = 422, description = "A bad pack, or an audience outside this department's subtree or region", body = ProblemBody, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn publish_pack(
+    State(state): State<AppState>,
+    Extension(viewer): Extension<Viewer>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Problem> {
+    let body = body.map_err(|r| problem::from_rejection(r.status(), r.body_text()))?;
+    let data: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+        Problem::invalid(
+            "data",
+            format!("The body is not JSON ({e}): send the pack as a JSON object."),
+        )
+    })?;
+    let event_id = EventId::new_v7();
+    let envelope = json!({
+        "event_id": event_id,
+        "type": EventType::StudyPublished.as_str(),
+        "schema_version": SCHEMA_VERSION,
+        "occurred_at": state.clock.now().with_timezone(&TZ).to_rfc3339(),
+        "actor": {"org_id": viewer.org_id, "user": "api"},
+        "data": data,
+    });
+    let text = serde_json::to_vec(&envelope).map_err(Problem::internal)?;
+    let parsed = Envelope::parse(&text, None).map_err(refused)?;
+    let EventData::StudyPublished(pack) = &parsed.data else {
+        return Err(Problem::internal(anyhow::anyhow!(
+            "a study.published parsed as another type"
+        )));
+    };
+    check_audience(&state, &parsed, pack).await?;
+    publish(
+        &state,
+        EventType::StudyPublished.as_str(),
+        text,
+        &event_id.to_string(),
+    )
+    .await?;
+    let answer = Published {
+        event_id: event_id.to_string(),
+        pack_id: pack.pack_id.as_str().to_owned(),
+    };
+    Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
+}
+
+async fn org_node(state: &AppState, id: &str) -> Result<Option<(OrgNode, String)>, Problem> {
+    let row: Option<(String, Vec<String>, String)> =
+        sqlx::query_as("SELECT kind, path, region_code FROM orgs WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&state.pool)
+            .await?;
+    Ok(row.and_then(|(kind, path, region)| {
+        Some((
+            OrgNode {
+                id: OrgId::parse(id).ok()?,
+                kind: OrgKind::parse(&kind).ok()?,
+                path: path.iter().filter_map(|p| OrgId::parse(p).ok()).collect(),
+            },
+            region,
+        ))
+    }))
+}
+
+/// Only a department publishes, and only for audiences inside its subtree or region.
+async fn check_audience(
+    state: &AppState,
+    e: &Envelope,
+    pack: &hongyan_domain::study::StudyPublished,
+) -> Result<(), Problem> {
+    let field =
+        |f: &str, r: hongyan_domain::envelope::Rejection| Problem::invalid(f, r.to_string());
+    let Some(actor) = e.actor.org_id() else {
+        return Err(Problem::internal(anyhow::anyhow!(
+            "the API's pack has no org actor"
+        )));
+    };
+    let (department, region) = org_node(state, actor.as_str())
+        .await?
+        .ok_or_else(|| Problem::not_found("org"))?;
+    let mut audience = Vec::new();
+    for id in &pack.audience.org_ids {
+        match org_node(state, id.as_str()).await? {
+            Some((n, _)) => audience.push(n),
+            None => {
+                return Err(Problem::invalid(
+                    "data.audience.org_ids",
+                    format!("Org {id} is not in the ledger: name orgs of your own subtree."),
+                ));
+            }
+        }
+    }
+    let refs: Vec<&OrgNode> = audience.iter().collect();
+    rights::may_publish_study(
+        &e.actor,
+        &department,
+        &region,
+        &refs,
+        &pack.audience.region_codes,
+    )
+    .map_err(|r| field("data.audience", r))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Pack {
+    pub pack_id: String,
+    pub title: String,
+    pub summary: String,
+    pub published_by: String,
+    pub audience_org_ids: Vec<String>,
+    pub audience_region_codes: Vec<String>,
+    pub send_at: Option<DateTime<Utc>>,
+    pub published_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PackList {
+    pub packs: Vec<Pack>,
+    pub next_cursor: Option<String>,
+}
+
+type PackRow = (
+    String,
+    String,
+    String,
+    String,
+    Vec<String>,
+    Vec<String>,
+    Option<DateTime<Utc>>,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+);
+
+/// Packs published in the caller's subtree, or addressed to the caller or an org above it.
+const VISIBLE: &str =
+    "($1 = ANY(o.path) OR p.audience_org_ids && (SELECT path FROM orgs WHERE id = $1))";
+
+#[utoipa::path(get, path = "/v1/study-packs", tag = "study",
+    params(PageQuery),
+    responses((status = 200, description = "Packs published in this key's subtree or addressed to it", body = PackList)),
+    security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(viewer): Extension<Viewer>,
+    query: Result<Query<PageQuery>, QueryRejection>,
+) -> Result<Json<PackList>, Problem> {
+    let Query(q) = query.map_err(|r| problem::from_rejection(r.status(), r.body_text()))?;
+    let limit = page_limit(q.limit)?;
+    let after = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
+        Some(c) => decode_cursor(c)?,
+        None => String::new(),
+    };
+    let rows: Vec<PackRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT p.id, p.title, p.summary, p.published_by, p.audience_org_ids, p.audience_region_codes, \
+                p.send_at, p.published_at, p.sent_at \
+         FROM study_packs p JOIN orgs o ON o.id = p.published_by \
+         WHERE {VISIBLE} AND p.id > $2 ORDER BY p.id LIMIT $3"
+    )))
+    .bind(&viewer.org_id)
+    .bind(&after)
+    .bind(limit + 1)
+    .fetch_all(&state.pool)
+    .await?;
+    let more = rows.len() as i64 > limit;
+    let packs: Vec<Pack> = rows
+        .into_iter()
+        .take(limit as usize)
+        .map(|r| Pack {
+            pack_id: r.0,
+            title: r.1,
+            summary: r.2,
+            published_by: r.3,
+            audience_org_ids: r.4,
+            audience_region_codes: r.5,
+            send_at: r.6,
+            published_at: r.7,
+            sent_at: r.8,
+        })
+        .collect();
+    let next_cursor = more
+        .then(|| packs.last().map(|p| encode_cursor(&p.pack_id)))
+        .flatten();
+    Ok(Json(PackList { packs, next_cursor }))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct OrgCompletion {
+    pub org_id: String,
+    pub name: String,
+    pub completed: i64,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Completion {
+    pub pack_id: String,
+    /// Members of this key's subtree who completed the pack.
+    pub completed: i64,
+    /// Per home branch.
+    pub by_org: Vec<OrgCompletion>,
+}
+
+#[utoipa::path(get, path = "/v1/study-packs/{id}/completion", tag = "study",
+    params(("id" = String, Path, description = "Pack id")),
+    responses((status = 200, description = "Completions by the members of this key's subtree, per home branch", body = Completion),
+              (status = 404, description = "No pack with that id visible to this key", body = ProblemBody, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn completion(
+    State(state): State<AppState>,
+    Extension(viewer): Extension<Viewer>,
+    Path(id): Path<String>,
+) -> Result<Json<Completion>, Problem> {
+    let visible: Option<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT p.id FROM study_packs p JOIN orgs o ON o.id = p.published_by WHERE p.id = $2 AND {VISIBLE}"
+    )))
+    .bind(&viewer.org_id)
+    .bind(&id)
+    .fetch_optional(&state.pool)
+    .await?;
+    if visible.is_none() {
+        return Err(Problem::not_found("study pack"));
+    }
+    let rows: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT o.id, o.name, count(*) FROM study_completions c \
+         JOIN members m ON m.id = c.member_id JOIN orgs o ON o.id = m.home_org_id \
+         WHERE c.pack_id = $1 AND $2 = ANY(o.path) GROUP BY o.id, o.name ORDER BY o.id",
+    )
+    .bind(&id)
+    .bind(&viewer.org_id)
+    .fetch_all(&state.pool)
+    .await?;
+    let by_org: Vec<OrgCompletion> = rows
+        .into_iter()
+        .map(|(org_id, name, completed)| OrgCompletion {
+            org_id,
+            name,
+            completed,
+        })
+        .collect();
+    Ok(Json(Completion {
+        pack_id: id,
+        completed: by_org.iter().map(|o| o.completed).sum(),
+        by_org,
+    }))
+}
