@@ -327,8 +327,8 @@ async fn dispatch_reports_the_quarter_per_department_once() {
 
     assert_eq!(
         fire(&env).await,
-        2,
-        "one dispatch.report_ready per department (qn, qx)"
+        4,
+        "per department (qn, qx): dispatch.report_ready and its contact's SMS (neither has a robot)"
     );
     let qx = report(&env, "qx").await;
     assert_eq!(qx["quarter"], "2026Q3");
@@ -427,7 +427,7 @@ async fn dispatch_reports_the_quarter_per_department_once() {
         .execute(&env.pool)
         .await
         .unwrap();
-    assert_eq!(fire(&env).await, 2);
+    assert_eq!(fire(&env).await, 4);
     assert_eq!(report(&env, "qx").await, qx);
     let again: Vec<(String,)> =
         sqlx::query_as("SELECT message_id FROM outbox WHERE routing_key = 'dispatch.report_ready' ORDER BY message_id")
