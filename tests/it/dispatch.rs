@@ -327,8 +327,8 @@ async fn dispatch_reports_the_quarter_per_department_once() {
 
     assert_eq!(
         fire(&env).await,
-        2,
-        "one dispatch.report_ready per department (qn, qx)"
+        4,
+        "per department (qn, qx): dispatch.report_ready and its contact's SMS (neither has a robot)"
     );
     let qx = report(&env, "qx").await;
     assert_eq!(qx["quarter"], "2026Q3");
@@ -427,7 +427,7 @@ async fn dispatch_reports_the_quarter_per_department_once() {
         .execute(&env.pool)
         .await
         .unwrap();
-    assert_eq!(fire(&env).await, 2);
+    assert_eq!(fire(&env).await, 4);
     assert_eq!(report(&env, "qx").await, qx);
     let again: Vec<(String,)> =
         sqlx::query_as("SELECT message_id FROM outbox WHERE routing_key = 'dispatch.report_ready' ORDER BY message_id")
@@ -489,5 +489,72 @@ async fn report_show_prints_the_stored_report_as_json_and_csv() {
     let (ok, _, err) = show(&env, &["report", "show", &id, "--format", "xml"]).await;
     assert!(!ok);
     assert!(err.contains("use json or csv"), "{err}");
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn a_report_is_announced_to_its_contact_with_the_link_and_to_its_own_robot_without_names() {
+    let env = TestEnv::new().await;
+    county(&env).await;
+    sqlx::query("UPDATE orgs SET chat = '{\"provider\": \"wecom\", \"webhook\": \"https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k\"}' WHERE id = 'qx'")
+        .execute(&env.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        fire(&env).await,
+        5,
+        "two reports, two contacts' SMS, qx's robot"
+    );
+    let qx = report(&env, "qx").await;
+    let requests: Vec<Value> = sqlx::query_scalar(
+        "SELECT payload->'data' FROM outbox WHERE routing_key = 'notification.requested' ORDER BY id",
+    )
+    .fetch_all(&env.pool)
+    .await
+    .unwrap();
+    let to_contact = requests
+        .iter()
+        .find(|r| r["template"] == "dispatch_report" && r["recipient"]["org_id"] == "qx")
+        .expect("qx's contact is told");
+    assert_eq!(to_contact["recipient"]["phone"], "13800000000");
+    assert_eq!(to_contact["recipient"]["channels"], json!(["sms"]));
+    assert_eq!(
+        to_contact["params"]["url"],
+        format!(
+            "{}/v1/reports/{}",
+            env.settings.api.public_url,
+            qx["report_id"].as_str().unwrap()
+        )
+    );
+    assert_eq!(to_contact["params"]["quarter"], "2026年第三季度");
+    assert_eq!(to_contact["params"]["lost_contact"], "2");
+    assert_eq!(to_contact["key"], "dispatch_report:2026Q3:org:qx");
+
+    let summaries: Vec<&Value> = requests
+        .iter()
+        .filter(|r| r["template"] == "dispatch_summary")
+        .collect();
+    assert_eq!(summaries.len(), 1, "qn has no robot: no summary for it");
+    let summary = summaries[0];
+    assert_eq!(summary["org"], "qx", "to its own group, as a broadcast");
+    let p = &summary["params"];
+    assert_eq!(
+        (
+            p["open"].as_str(),
+            p["departures"].as_str(),
+            p["stale"].as_str(),
+            p["lapse_risk"].as_str()
+        ),
+        (Some("5"), Some("2"), Some("1"), Some("1"))
+    );
+    let text = summary.to_string();
+    for id in ["m1", "m2", "m3", "m5", "m9", "138000", "139000"] {
+        assert!(
+            !text.contains(id),
+            "the group summary names nobody ({id}): {text}"
+        );
+    }
+    // A rerun stores nothing and announces nothing again.
+    assert_eq!(fire(&env).await, 0);
     env.finish().await;
 }

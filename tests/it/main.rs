@@ -16,6 +16,7 @@ mod cli;
 mod directory;
 mod dispatch;
 mod intake;
+mod jobs;
 mod ledger;
 mod member_page;
 mod notifier;

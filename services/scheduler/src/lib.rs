@@ -4,6 +4,7 @@
 
 pub mod dispatch;
 pub mod firing;
+pub mod jobs;
 pub mod study;
 
 use hongyan_adapters::Settings;

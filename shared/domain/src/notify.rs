@@ -184,6 +184,26 @@ pub mod templates {
     pub const STUDY_PACK: &str = "study_pack";
 }
 
+/// Template names the scheduler's jobs use (DESIGN.md section 4); the notifier checks that each
+/// exists at start.
+pub mod job_templates {
+    /// To a paired committee member (or, for unpaired members, the branch contact): the members
+    /// with no talk yet this quarter (一季度一谈心), in the quarter's first week.
+    pub const QUARTERLY_TALK: &str = "quarterly_talk";
+    /// The same, two weeks before the quarter ends.
+    pub const QUARTERLY_TALK_FOLLOWUP: &str = "quarterly_talk_followup";
+    /// To a branch contact: members whose family had no visit in the half year (每半年家访).
+    pub const FAMILY_VISIT: &str = "family_visit";
+    /// To a member: the political birthday greeting (政治生日).
+    pub const POLITICAL_BIRTHDAY: &str = "political_birthday";
+    /// To a branch contact: a return peak is coming; plan training and home meetings.
+    pub const RETURN_PEAK: &str = "return_peak";
+    /// To a department's contact: its dispatch report is ready, with the link.
+    pub const DISPATCH_REPORT: &str = "dispatch_report";
+    /// A broadcast to a department's own group robot: the report's counts, no names.
+    pub const DISPATCH_SUMMARY: &str = "dispatch_summary";
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use hongyan_domain::notify::job_templates as jobs;
 use hongyan_domain::notify::templates as registry;
 use serde::Deserialize;
 
@@ -36,6 +37,12 @@ pub const REQUIRED: &[&str] = &[
     LAPSE_WARNING,
     STUDY_PACK,
     POLITICAL_BIRTHDAY,
+    jobs::QUARTERLY_TALK,
+    jobs::QUARTERLY_TALK_FOLLOWUP,
+    jobs::FAMILY_VISIT,
+    jobs::RETURN_PEAK,
+    jobs::DISPATCH_REPORT,
+    jobs::DISPATCH_SUMMARY,
 ];
 
 /// Every variable a template may use: the params the senders put in a request, plus
@@ -66,6 +73,22 @@ pub const KNOWN_PARAMS: &[&str] = &[
     "month",
     "months",
     "years",
+    // The scheduler's jobs: lists of names (one-to-one only), periods, peaks, reports.
+    "count",
+    "names",
+    "quarter",
+    "half_year",
+    "peak_name",
+    "peak_date",
+    "org_name",
+    "open",
+    "departures",
+    "arrivals",
+    "returns",
+    "transfers",
+    "stale",
+    "lost_contact",
+    "lapse_risk",
     // Study packs; `url` is built by the caller from `api.public_url`.
     "title",
     "summary",

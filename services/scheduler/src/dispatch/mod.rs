@@ -1,6 +1,9 @@
 //! The quarterly dispatch report (一季一调度, DESIGN.md section 4).
 
+mod announce;
 mod figures;
+
+pub use announce::report_url;
 
 use chrono::{DateTime, Utc};
 use hongyan_adapters::store::{rows::OutboxRow, writes};
@@ -22,8 +25,9 @@ enum Stored {
 }
 
 /// `quarterly_dispatch`: the report on the quarter just ended, for each county and city
-/// department, stored, published as `dispatch.report_ready` and announced. Returns the number
-/// of outbox rows written.
+/// department, stored, published as `dispatch.report_ready` and announced (the contact by SMS
+/// with the report's link, the department's own robot with counts only). Returns the number of
+/// outbox rows written.
 #[instrument(skip_all, fields(schedule = firing.schedule, due = %firing.due))]
 pub async fn quarterly_dispatch(
     conn: &mut PgConnection,
@@ -35,7 +39,13 @@ pub async fn quarterly_dispatch(
     for org in departments(conn).await? {
         let report = build(conn, &org, &period, firing.due).await?;
         match store(conn, &report).await? {
-            Stored::New => rows.push(report_ready(&report, quarter, firing.due)),
+            Stored::New => {
+                rows.push(report_ready(&report, quarter, firing.due));
+                let public_url = &firing.settings.api.public_url;
+                rows.extend(
+                    announce::announce(conn, &report, quarter, public_url, firing.due).await?,
+                );
+            }
             Stored::AlreadyThere => {}
         }
     }

@@ -92,6 +92,44 @@ fn request(template: &str) -> NotificationRequest {
             ),
             ("url", v("http://127.0.0.1:8080/study/2026-03")),
         ],
+        jobs::QUARTERLY_TALK | jobs::QUARTERLY_TALK_FOLLOWUP => vec![
+            ("quarter", v("2026年第四季度")),
+            ("count", v("3")),
+            ("names", v("王小明、李红、张建国")),
+        ],
+        jobs::FAMILY_VISIT => vec![
+            ("half_year", v("2026年下半年")),
+            ("count", v("2")),
+            ("names", v("王小明、李红")),
+        ],
+        jobs::RETURN_PEAK => vec![
+            ("peak_name", v("春节")),
+            ("peak_date", v("2月6日")),
+            ("count", v("12")),
+        ],
+        jobs::DISPATCH_REPORT => vec![
+            ("org_name", v("中共天柱县委组织部")),
+            ("quarter", v("2026年第三季度")),
+            ("open", v("1024")),
+            ("lost_contact", v("7")),
+            ("lapse_risk", v("2")),
+            (
+                "url",
+                v("http://127.0.0.1:8080/v1/reports/3f9a2c71-e0b4-5d6e-8f70-0123456789ab"),
+            ),
+        ],
+        jobs::DISPATCH_SUMMARY => vec![
+            ("org_name", v("中共天柱县委组织部")),
+            ("quarter", v("2026年第三季度")),
+            ("open", v("1024")),
+            ("departures", v("88")),
+            ("arrivals", v("76")),
+            ("returns", v("31")),
+            ("transfers", v("4")),
+            ("stale", v("40")),
+            ("lost_contact", v("7")),
+            ("lapse_risk", v("2")),
+        ],
         other => panic!("no params for {other}"),
     };
     let recipient = Recipient {
@@ -142,7 +180,7 @@ fn every_template_file_loads() {
     let all = loaded();
     for name in REQUIRED {
         let t = all.get(name).unwrap();
-        let expected = if *name == STUDY_PACK {
+        let expected = if [STUDY_PACK, jobs::DISPATCH_SUMMARY].contains(name) {
             Kind::Broadcast
         } else {
             Kind::Personal

@@ -1,0 +1,98 @@
+//! The dispatch report announced to its department (DESIGN.md sections 4 and 5): the
+//! department's contact gets an SMS of their own with the report's link, and the department's
+//! own group robot, when it has one, a summary of counts with no names in it.
+
+use chrono::{DateTime, Utc};
+use hongyan_adapters::store::rows::OutboxRow;
+use hongyan_domain::dispatch::{DispatchReport, Quarter, ready_message_id};
+use hongyan_domain::ids::{EventId, OrgId};
+use hongyan_domain::notify::{NotificationRequest, Recipient, To, job_templates};
+use hongyan_domain::payloads::Contact;
+use hongyan_domain::rules::keys::{Subject, message_key};
+use hongyan_domain::rules::periods;
+use sqlx::PgConnection;
+use tracing::warn;
+
+use crate::jobs::request_row;
+
+/// The link to a stored report in the API: `{api.public_url}/v1/reports/{id}`.
+pub fn report_url(public_url: &str, report_id: uuid::Uuid) -> String {
+    format!(
+        "{}/v1/reports/{report_id}",
+        public_url.trim_end_matches('/')
+    )
+}
+
+/// The announcement rows of one new report: its contact's SMS, and the robot summary if the
+/// department has a group robot.
+pub async fn announce(
+    conn: &mut PgConnection,
+    report: &DispatchReport,
+    quarter: Quarter,
+    public_url: &str,
+    due: DateTime<Utc>,
+) -> sqlx::Result<Vec<OutboxRow>> {
+    let (name, contact, has_robot): (String, serde_json::Value, bool) = sqlx::query_as(
+        "SELECT name, contact, chat IS NOT NULL AND chat <> 'null'::jsonb FROM orgs WHERE id = $1",
+    )
+    .bind(&report.org_id)
+    .fetch_one(conn)
+    .await?;
+    let Ok(org) = OrgId::parse(&report.org_id) else {
+        return Ok(Vec::new());
+    };
+    // The messages are caused by the report's own announcement, dispatch.report_ready.
+    let caused_by = EventId(ready_message_id(&report.org_id, quarter));
+    let period = quarter.to_string();
+    let t = &report.totals;
+    let count = |ids: &[String]| ids.len().to_string();
+    let label = periods::Quarter::of_date(quarter.first_month().first_day()).label();
+    let mut rows = Vec::new();
+    match serde_json::from_value::<Contact>(contact) {
+        // Contact reads its phone through Phone::parse: a contact that reads is usable.
+        Ok(contact) => {
+            let template = job_templates::DISPATCH_REPORT;
+            let req = NotificationRequest {
+                key: message_key(template, &period, Subject::Org(&org)),
+                template: template.to_owned(),
+                to: To::Recipient(Recipient::org_contact(&org, &contact)),
+                params: [
+                    ("org_name".to_owned(), name.clone()),
+                    ("quarter".to_owned(), label.clone()),
+                    ("open".to_owned(), t.open.to_string()),
+                    ("lost_contact".to_owned(), count(&t.lost_contact)),
+                    ("lapse_risk".to_owned(), count(&t.lapse_risk)),
+                    ("url".to_owned(), report_url(public_url, report.report_id)),
+                ]
+                .into(),
+                caused_by,
+            };
+            rows.push(request_row(&req, due));
+        }
+        _ => {
+            warn!(org = %org, "A department has no usable contact; fix it with org.upserted. Its dispatch report is stored but not announced to anyone by SMS.")
+        }
+    }
+    if has_robot {
+        let summary = NotificationRequest::broadcast(
+            job_templates::DISPATCH_SUMMARY,
+            org,
+            &period,
+            caused_by,
+            &[
+                ("org_name", name),
+                ("quarter", label),
+                ("open", t.open.to_string()),
+                ("departures", t.departures.to_string()),
+                ("arrivals", t.arrivals.to_string()),
+                ("returns", t.returns.to_string()),
+                ("transfers", t.transfers.to_string()),
+                ("stale", count(&t.stale)),
+                ("lost_contact", count(&t.lost_contact)),
+                ("lapse_risk", count(&t.lapse_risk)),
+            ],
+        );
+        rows.push(request_row(&summary, due));
+    }
+    Ok(rows)
+}
