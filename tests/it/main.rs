@@ -25,4 +25,5 @@ mod permissions;
 mod ratelimit;
 mod receipts;
 mod resilience;
+mod scheduler;
 mod study;

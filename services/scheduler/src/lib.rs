@@ -3,14 +3,63 @@
 //! across replicas and writing its work to the outbox.
 
 pub mod dispatch;
+pub mod engine;
 pub mod firing;
 pub mod jobs;
+pub mod monthly;
 pub mod study;
+pub mod table;
 
-use hongyan_adapters::Settings;
+use std::sync::Arc;
+
+use chrono::Utc;
+use hongyan_adapters::{Settings, store};
+use hongyan_domain::clock::{Clock, SystemClock};
 use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use engine::{Engine, local};
+
+/// The longest the loop sleeps without looking at the clock again, so a clock that jumps (or a
+/// test's clock that is moved) is noticed within this time.
+const MAX_SLEEP: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Runs the scheduler until `shutdown` fires.
-pub async fn run(_settings: Settings, _shutdown: CancellationToken) -> anyhow::Result<()> {
-    anyhow::bail!("The scheduler role is not built yet (issue 8); run registry and notifier only")
+pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
+    run_with_clock(settings, Arc::new(SystemClock), shutdown).await
+}
+
+/// The same, on `clock` (tests pass a clock they move).
+pub async fn run_with_clock(
+    settings: Settings,
+    clock: Arc<dyn Clock>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    // Parse before connecting, so a bad schedule stops the start at once, naming it.
+    engine::parse_all(&settings)?;
+    let pool = store::pool(&settings.database)?;
+    let mut engine = Engine::start(&pool, &settings, clock.now()).await?;
+    let next: Vec<String> = engine
+        .schedules()
+        .map(|s| {
+            let at = s.after(clock.now()).next().map(local).unwrap_or_default();
+            format!("{}={at}", s.name)
+        })
+        .collect();
+    info!(next_firings = %next.join(", "), "scheduler started");
+    loop {
+        engine.tick(&pool, &settings, clock.now()).await?;
+        let wait = engine
+            .next_due()
+            .map(|due| (due - clock.now()).to_std().unwrap_or_default())
+            .unwrap_or(MAX_SLEEP)
+            .min(MAX_SLEEP);
+        tokio::select! {
+            _ = shutdown.cancelled() => {
+                info!(at = %local(Utc::now()), "Scheduler stopped.");
+                return Ok(());
+            }
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
 }

@@ -19,7 +19,7 @@ use hongyan_adapters::{Settings, shutdown, store};
 use crate::cli::{Command, DirectoryCommand};
 
 /// Every role, as `hongyan all` runs them (DESIGN.md section 1).
-const ROLES: &[&str] = &["registry", "notifier", "api"];
+const ROLES: &[&str] = &["registry", "notifier", "scheduler", "api"];
 
 /// Runs roles until SIGTERM or Ctrl-C, then gives in-flight work `shutdown.deadline_secs`.
 async fn serve(settings: Settings, roles: &[&'static str]) -> anyhow::Result<ExitCode> {

@@ -24,6 +24,13 @@ pub const LAPSE_WARNING: &str = "lapse_warning";
 pub const STUDY_PACK: &str = "study_pack";
 /// The political birthday (政治生日) greeting to a member.
 pub const POLITICAL_BIRTHDAY: &str = "political_birthday";
+/// The monthly review's list to a branch contact: how many members are two months or more
+/// unconfirmed, with a link to the list (names never go to a group).
+pub const STALE_LIST_BRANCH: &str = "stale_list_branch";
+/// The monthly review's list to a county department: how many members are lost contact (失联).
+pub const LOST_CONTACT_COUNTY: &str = "lost_contact_county";
+/// 应转尽转: the branch is asked to transfer a member's relationship.
+pub const TRANSFER_SUGGESTION_BRANCH: &str = "transfer_suggestion_branch";
 
 /// Templates that must exist: the registry's and the scheduler's.
 pub const REQUIRED: &[&str] = &[
@@ -43,6 +50,9 @@ pub const REQUIRED: &[&str] = &[
     jobs::RETURN_PEAK,
     jobs::DISPATCH_REPORT,
     jobs::DISPATCH_SUMMARY,
+    STALE_LIST_BRANCH,
+    LOST_CONTACT_COUNTY,
+    TRANSFER_SUGGESTION_BRANCH,
 ];
 
 /// Every variable a template may use: the params the senders put in a request, plus
@@ -89,6 +99,7 @@ pub const KNOWN_PARAMS: &[&str] = &[
     "stale",
     "lost_contact",
     "lapse_risk",
+    // The monthly review's lists: the org named and how many members are on its list.
     // Study packs; `url` is built by the caller from `api.public_url`.
     "title",
     "summary",

@@ -130,6 +130,16 @@ fn request(template: &str) -> NotificationRequest {
             ("lost_contact", v("7")),
             ("lapse_risk", v("2")),
         ],
+        STALE_LIST_BRANCH | LOST_CONTACT_COUNTY => vec![
+            ("org_name", v("优洞村党支部")),
+            ("count", v("3")),
+            ("month", v("12月")),
+            (
+                "url",
+                v("http://127.0.0.1:8080/v1/orgs/b1/ledger?scope=branch&format=xlsx"),
+            ),
+        ],
+        TRANSFER_SUGGESTION_BRANCH => vec![("member_name", v("王小明")), ("months", v("6"))],
         other => panic!("no params for {other}"),
     };
     let recipient = Recipient {

@@ -1,0 +1,469 @@
+//! `monthly_review` (DESIGN.md section 4): whole months unconfirmed for every open record, the
+//! staleness ladder, lapse warnings and transfer suggestions. The decisions are the domain's
+//! (`rules::monthly::review`); this file reads the facts in batches, writes the changes through
+//! the ledger (the row, a history line, `ledger.changed`) and queues the messages.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use hongyan_adapters::store::rows::{HistoryRow, OutboxRow};
+use hongyan_adapters::store::writes;
+use hongyan_domain::envelope::keyed_envelope;
+use hongyan_domain::ids::{EventId, MemberId, OrgId, Phone};
+use hongyan_domain::month::Month;
+use hongyan_domain::notify::{NotificationRequest, Recipient, To};
+use hongyan_domain::rules::keys::{self, Subject};
+use hongyan_domain::rules::monthly::{Ladder, RecordFacts, ReviewPolicy, Rung, review};
+use serde_json::json;
+use sqlx::PgConnection;
+use sqlx::types::Json;
+use tracing::{info, instrument};
+
+use super::{BATCH, month_words, notification_row};
+use crate::firing::Firing;
+
+/// Templates under `config/templates/`.
+pub const LAPSE_WARNING: &str = "lapse_warning";
+pub const STALE_LIST_BRANCH: &str = "stale_list_branch";
+pub const LOST_CONTACT_COUNTY: &str = "lost_contact_county";
+pub const TRANSFER_SUGGESTION: &str = "transfer_suggestion_branch";
+
+/// One open record with what the review reads, its member and the orgs that hear about it.
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: uuid::Uuid,
+    member_id: String,
+    member_name: String,
+    home_org_id: String,
+    status: String,
+    region_code: String,
+    certificate_no: Option<String>,
+    version: i64,
+    confirmed_on: NaiveDate,
+    months_unconfirmed: i32,
+    flags: Json<Vec<String>>,
+    transfer_suggested: bool,
+    life_on: Option<NaiveDate>,
+    at_place_since: Option<NaiveDate>,
+    has_employer: bool,
+    branch_name: String,
+    branch_contact: Json<Option<Contact>>,
+    county_id: Option<String>,
+    county_name: Option<String>,
+    county_contact: Option<Json<Option<Contact>>>,
+}
+
+#[derive(Clone, serde::Deserialize)]
+struct Contact {
+    name: String,
+    phone: String,
+}
+
+/// An org that gets a list: who to tell and how many names are on it.
+struct ListTo {
+    name: String,
+    contact: Option<Contact>,
+    count: u32,
+}
+
+const SELECT: &str = "SELECT r.id, r.member_id, COALESCE(m.doc->>'name', r.member_id) AS member_name,
+        r.home_org_id, r.status, r.region_code, r.certificate_no, r.version,
+        COALESCE(r.last_confirmed_on, (r.doc->>'left_on')::date, (r.doc->>'arrived_on')::date,
+                 r.opened_at::date) AS confirmed_on,
+        r.months_unconfirmed, COALESCE(r.doc->'flags', '[]'::jsonb) AS flags,
+        COALESCE((r.doc->>'transfer_suggested')::bool, false) AS transfer_suggested,
+        GREATEST((r.doc->'contacts'->>'talk')::date, (r.doc->'contacts'->>'family_visit')::date,
+                 (r.doc->'contacts'->>'home_meeting')::date, (r.doc->'contacts'->>'phone')::date,
+                 (SELECT max(s.completed_on) FROM study_completions s WHERE s.member_id = r.member_id)) AS life_on,
+        COALESCE((r.doc->>'arrived_on')::date, (r.doc->>'left_on')::date) AS at_place_since,
+        COALESCE(r.doc->'location'->>'employer', '') <> '' AS has_employer,
+        b.name AS branch_name, b.contact AS branch_contact,
+        d.id AS county_id, d.name AS county_name, d.contact AS county_contact
+    FROM flow_records r
+    JOIN members m ON m.id = r.member_id
+    JOIN orgs b ON b.id = r.home_org_id
+    LEFT JOIN LATERAL (
+        SELECT o.id, o.name, o.contact FROM orgs o
+        WHERE o.id = ANY(b.path) AND o.kind = 'department'
+          AND length(o.region_code) = 6 AND right(o.region_code, 2) <> '00'
+        ORDER BY cardinality(o.path) DESC LIMIT 1) d ON true
+    WHERE r.is_open AND r.member_id > $1
+    ORDER BY r.member_id LIMIT $2
+    FOR UPDATE OF r";
+
+#[instrument(skip_all, fields(schedule = firing.schedule, due = %firing.due))]
+pub async fn run(conn: &mut PgConnection, firing: &Firing<'_>) -> anyhow::Result<u64> {
+    let p = &firing.settings.policy;
+    let policy = ReviewPolicy {
+        ladder: Ladder {
+            stale_after: p.stale_after_months,
+            branch_list_after: p.branch_list_after_months,
+            lost_contact_after: p.lost_contact_after_months,
+        },
+        lapse_warning_after: p.lapse_warning_after_months,
+        transfer_suggestion_after: p.transfer_suggestion_after_months,
+    };
+    let today = firing.due.with_timezone(&hongyan_domain::TZ).date_naive();
+    let month = Month::of_date(today);
+    let caused_by = keys::firing_id(firing.schedule, firing.due);
+    let mut branch_lists: BTreeMap<String, ListTo> = BTreeMap::new();
+    let mut county_lists: BTreeMap<String, ListTo> = BTreeMap::new();
+    let (mut written, mut changed) = (0u64, 0u64);
+    let mut after = String::new();
+    loop {
+        // The rows are locked (FOR UPDATE OF r) as the registry locks them, so a confirmation
+        // being applied meanwhile waits for this firing, then applies on top of it.
+        let batch: Vec<Row> = sqlx::query_as(SELECT)
+            .bind(&after)
+            .bind(BATCH)
+            .fetch_all(&mut *conn)
+            .await?;
+        let Some(last) = batch.last() else { break };
+        after = last.member_id.clone();
+        let mut out = Vec::new();
+        let mut updates = Updates::default();
+        let mut history = Vec::new();
+        for row in &batch {
+            let facts = RecordFacts {
+                last_confirmed_on: row.confirmed_on,
+                months_unconfirmed: row.months_unconfirmed.max(0) as u32,
+                flags: row.flags.0.clone(),
+                transfer_suggested: row.transfer_suggested,
+                last_life: row.life_on,
+                at_place_since: row.at_place_since,
+                has_employer: row.has_employer,
+            };
+            let r = review(&facts, today, &policy);
+            if r.changes(&facts) {
+                let version = row.version + 1;
+                updates.push(row.id, &r, version);
+                history.push(history_row(row, &r, caused_by, firing.due));
+                out.push(ledger_changed(
+                    row, &r.flags, version, caused_by, firing.due,
+                ));
+            }
+            if policy.ladder.on_branch_list(r.months_unconfirmed) {
+                count(
+                    &mut branch_lists,
+                    &row.home_org_id,
+                    &row.branch_name,
+                    &row.branch_contact.0,
+                );
+            }
+            if policy.ladder.rung(r.months_unconfirmed) == Rung::LostContact
+                && let (Some(id), Some(name)) = (&row.county_id, &row.county_name)
+            {
+                let contact = row.county_contact.as_ref().and_then(|c| c.0.clone());
+                count(&mut county_lists, id, name, &contact);
+            }
+            if let Some(months) = r.lapse_warning {
+                out.extend(lapse_warnings(row, months, month, caused_by, firing.due));
+            }
+            if let Some(months) = r.suggest_transfer {
+                out.extend(transfer_suggestion(
+                    row, months, month, caused_by, firing.due,
+                ));
+            }
+        }
+        changed += updates.ids.len() as u64;
+        updates.write(conn).await?;
+        writes::history(conn, &history).await?;
+        writes::outbox(conn, &out).await?;
+        written += out.len() as u64;
+        if (batch.len() as i64) < BATCH {
+            break;
+        }
+    }
+    let public_url = &firing.settings.api.public_url;
+    let mut lists = Vec::new();
+    for (org, to) in &branch_lists {
+        lists.extend(list_row(
+            STALE_LIST_BRANCH,
+            org,
+            to,
+            month,
+            public_url,
+            caused_by,
+            firing.due,
+        ));
+    }
+    for (org, to) in &county_lists {
+        lists.extend(list_row(
+            LOST_CONTACT_COUNTY,
+            org,
+            to,
+            month,
+            public_url,
+            caused_by,
+            firing.due,
+        ));
+    }
+    writes::outbox(conn, &lists).await?;
+    written += lists.len() as u64;
+    info!(
+        month = %month,
+        changed,
+        branch_lists = branch_lists.len(),
+        county_lists = county_lists.len(),
+        messages = written,
+        "Monthly review done."
+    );
+    Ok(written)
+}
+
+fn count(lists: &mut BTreeMap<String, ListTo>, id: &str, name: &str, contact: &Option<Contact>) {
+    lists
+        .entry(id.to_owned())
+        .or_insert_with(|| ListTo {
+            name: name.to_owned(),
+            contact: contact.clone(),
+            count: 0,
+        })
+        .count += 1;
+}
+
+/// The changed rows of a batch, written in one statement.
+#[derive(Default)]
+struct Updates {
+    ids: Vec<uuid::Uuid>,
+    months: Vec<i32>,
+    flags: Vec<serde_json::Value>,
+    transfer: Vec<bool>,
+    versions: Vec<i64>,
+}
+
+impl Updates {
+    fn push(&mut self, id: uuid::Uuid, r: &hongyan_domain::rules::monthly::Review, version: i64) {
+        self.ids.push(id);
+        self.months.push(r.months_unconfirmed as i32);
+        self.flags.push(json!(r.flags));
+        self.transfer.push(r.transfer_suggested);
+        self.versions.push(version);
+    }
+
+    async fn write(self, conn: &mut PgConnection) -> sqlx::Result<()> {
+        if self.ids.is_empty() {
+            return Ok(());
+        }
+        // The columns and the record's document move together, as the registry writes them.
+        sqlx::query(
+            "UPDATE flow_records r SET months_unconfirmed = u.months, version = u.version,
+                 doc = r.doc || jsonb_build_object('months_unconfirmed', u.months, 'flags', u.flags,
+                     'transfer_suggested', u.transfer, 'version', u.version),
+                 updated_at = now()
+             FROM UNNEST($1::uuid[], $2::int[], $3::jsonb[], $4::bool[], $5::bigint[])
+                 AS u(id, months, flags, transfer, version)
+             WHERE r.id = u.id",
+        )
+        .bind(self.ids)
+        .bind(self.months)
+        .bind(self.flags)
+        .bind(self.transfer)
+        .bind(self.versions)
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+}
+
+fn history_row(
+    row: &Row,
+    r: &hongyan_domain::rules::monthly::Review,
+    caused_by: EventId,
+    due: DateTime<Utc>,
+) -> HistoryRow {
+    HistoryRow {
+        event_id: caused_by,
+        event_type: "monthly_review",
+        member_id: MemberId::parse(&row.member_id).ok(),
+        org_id: OrgId::parse(&row.home_org_id).ok(),
+        record_id: Some(row.id),
+        occurred_at: due.fixed_offset(),
+        actor: json!({"system": "hongyan"}),
+        data: json!({
+            "months_unconfirmed": r.months_unconfirmed,
+            "flags": r.flags,
+            "transfer_suggested": r.transfer_suggested,
+        }),
+        applied: true,
+        note: None,
+    }
+}
+
+fn ledger_changed(
+    row: &Row,
+    flags: &[String],
+    version: i64,
+    caused_by: EventId,
+    due: DateTime<Utc>,
+) -> OutboxRow {
+    // Keyed by the firing and the record's new version: a rerun cannot produce it again (the
+    // fire key stops it), and a relay that publishes twice is dropped downstream.
+    let id = EventId(keys::id_of(&format!(
+        "ledger.changed:{caused_by}:{}:{version}",
+        row.id
+    )));
+    let data = json!({
+        "member_id": row.member_id,
+        "home_org_id": row.home_org_id,
+        "status": row.status,
+        "region_code": row.region_code,
+        "version": version,
+        "certificate_no": row.certificate_no,
+        "flags": flags,
+        "caused_by": caused_by,
+    });
+    OutboxRow {
+        routing_key: "ledger.changed".into(),
+        message_id: id.to_string(),
+        payload: keyed_envelope("ledger.changed", id, due, data),
+        park: None,
+    }
+}
+
+/// An org contact as a one-to-one recipient, or `None` when the org has no reachable contact.
+fn org_recipient(org: &str, contact: Option<&Contact>) -> Option<Recipient> {
+    let c = contact?;
+    let phone = Phone::parse(&c.phone).ok()?;
+    let org = OrgId::parse(org).ok()?;
+    Some(Recipient::org_contact(
+        &org,
+        &hongyan_domain::payloads::Contact {
+            name: c.name.clone(),
+            phone,
+        },
+    ))
+}
+
+fn personal(
+    template: &str,
+    key: String,
+    to: Recipient,
+    params: &[(&str, String)],
+    caused_by: EventId,
+    due: DateTime<Utc>,
+) -> OutboxRow {
+    let req = NotificationRequest {
+        key,
+        template: template.into(),
+        to: To::Recipient(to),
+        params: params
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect(),
+        caused_by,
+    };
+    notification_row(&req, due)
+}
+
+/// 党章 art. 9: the branch secretary and the county department, one message each.
+fn lapse_warnings(
+    row: &Row,
+    months: u32,
+    month: Month,
+    caused_by: EventId,
+    due: DateTime<Utc>,
+) -> Vec<OutboxRow> {
+    let Ok(member) = MemberId::parse(&row.member_id) else {
+        return vec![];
+    };
+    let key = keys::message_key(LAPSE_WARNING, &month.to_string(), Subject::Member(&member));
+    let params = [
+        ("branch_name", row.branch_name.clone()),
+        ("member_name", row.member_name.clone()),
+        ("months", months.to_string()),
+    ];
+    let mut out = Vec::new();
+    if let Some(to) = org_recipient(&row.home_org_id, row.branch_contact.0.as_ref()) {
+        out.push(personal(
+            LAPSE_WARNING,
+            format!("{key}:to:branch"),
+            to,
+            &params,
+            caused_by,
+            due,
+        ));
+    }
+    let county_contact = row.county_contact.as_ref().and_then(|c| c.0.as_ref());
+    if let Some(to) = row
+        .county_id
+        .as_deref()
+        .and_then(|id| org_recipient(id, county_contact))
+    {
+        out.push(personal(
+            LAPSE_WARNING,
+            format!("{key}:to:county"),
+            to,
+            &params,
+            caused_by,
+            due,
+        ));
+    }
+    out
+}
+
+/// 应转尽转: the branch is asked once to transfer the relationship.
+fn transfer_suggestion(
+    row: &Row,
+    months: u32,
+    month: Month,
+    caused_by: EventId,
+    due: DateTime<Utc>,
+) -> Option<OutboxRow> {
+    let member = MemberId::parse(&row.member_id).ok()?;
+    let to = org_recipient(&row.home_org_id, row.branch_contact.0.as_ref())?;
+    let key = keys::message_key(
+        TRANSFER_SUGGESTION,
+        &month.to_string(),
+        Subject::Member(&member),
+    );
+    Some(personal(
+        TRANSFER_SUGGESTION,
+        key,
+        to,
+        &[
+            ("member_name", row.member_name.clone()),
+            ("months", months.to_string()),
+        ],
+        caused_by,
+        due,
+    ))
+}
+
+/// A list names members, so it goes to the org's contact one to one, as a count and a link to
+/// the ledger in the API (DESIGN.md section 4, "Who gets lists").
+fn list_row(
+    template: &str,
+    org: &str,
+    to: &ListTo,
+    month: Month,
+    public_url: &str,
+    caused_by: EventId,
+    due: DateTime<Utc>,
+) -> Option<OutboxRow> {
+    let recipient = org_recipient(org, to.contact.as_ref())?;
+    let org_id = OrgId::parse(org).ok()?;
+    let key = keys::message_key(template, &month.to_string(), Subject::Org(&org_id));
+    let scope = if template == STALE_LIST_BRANCH {
+        "branch"
+    } else {
+        "subtree"
+    };
+    let url = format!(
+        "{}/v1/orgs/{org}/ledger?scope={scope}&format=xlsx",
+        public_url.trim_end_matches('/')
+    );
+    Some(personal(
+        template,
+        key,
+        recipient,
+        &[
+            ("org_name", to.name.clone()),
+            ("count", to.count.to_string()),
+            ("month", month_words(month)),
+            ("url", url),
+        ],
+        caused_by,
+        due,
+    ))
+}
