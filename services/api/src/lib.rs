@@ -1,6 +1,7 @@
 //! The API role (DESIGN.md section 7): events in, the live directory, ledger exports, dispatch
 //! reports, study packs, and the members' update page.
 
+pub mod ledger;
 pub mod member_page;
 pub mod state;
 
