@@ -14,6 +14,7 @@ mod broadcast;
 mod cli;
 mod directory;
 mod dispatch;
+mod export;
 mod intake;
 mod ledger;
 mod member_page;
