@@ -48,7 +48,13 @@ async fn start() -> Served {
     let mut evs = county();
     evs.push(member("m1", "b1", M1_PHONE));
     evs.push(member("m2", "b2", M2_PHONE));
-    evs.push(outbound("m1", "b1", "2026-02-10T09:00:00", 4, Some("某制衣厂")));
+    evs.push(outbound(
+        "m1",
+        "b1",
+        "2026-02-10T09:00:00",
+        4,
+        Some("某制衣厂"),
+    ));
     let mut m2 = outbound("m2", "b2", "2026-02-11T09:00:00", 24, Some("某电子厂"));
     m2["data"]["inflow_contact"] = serde_json::json!({"name": "王书记", "phone": "13700000007"});
     evs.push(m2);
@@ -174,7 +180,11 @@ async fn csv_subtree_shows_words_and_masks_phones_of_other_branches() {
     assert_eq!(m1[col("单位类型")], "民营企业");
     assert_eq!(m1[col("流入地党组织")], "gz-park组织");
     assert_eq!(m1[col("状态")], "外出");
-    assert_eq!(m1[col("活动证编号")].len(), 15, "four months: a certificate");
+    assert_eq!(
+        m1[col("活动证编号")].len(),
+        15,
+        "four months: a certificate"
+    );
     assert_eq!(m1[col("连续未确认月数")], "0");
     let m2 = row_of(&rows, "党员m2");
     assert_eq!(m2[col("手机号码")], "139****0002");
@@ -241,13 +251,23 @@ async fn json_is_one_array_with_codes_and_words() {
     assert_eq!(m1["reason_label"], "务工");
     assert_eq!(m1["branch"], "b1组织");
 
-    let rows: Vec<Value> = s.get("b1", "b2", "branch", "json").await.json().await.unwrap();
+    let rows: Vec<Value> = s
+        .get("b1", "b2", "branch", "json")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0]["phone"], "139****0001");
     assert_eq!(rows[0]["phone_masked"], true);
 
     // An empty ledger is an empty array, not an error.
-    let rows: Vec<Value> = s.get("gz", "gz", "subtree", "json").await.json().await.unwrap();
+    let rows: Vec<Value> = s
+        .get("gz", "gz", "subtree", "json")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert!(rows.is_empty());
 
     let res = s.get("nobody", "c1", "branch", "csv").await;
