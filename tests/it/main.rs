@@ -15,6 +15,7 @@ mod broadcast;
 mod cli;
 mod directory;
 mod dispatch;
+mod export;
 mod intake;
 mod jobs;
 mod ledger;

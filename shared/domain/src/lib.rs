@@ -17,6 +17,7 @@ pub mod rights;
 pub mod rules;
 pub mod station;
 pub mod study;
+pub mod words;
 
 pub use envelope::{Actor, Envelope, EventType, Rejection};
 pub use ids::{
