@@ -135,8 +135,8 @@ async fn the_broker_dropping_every_connection_mid_stream_loses_and_repeats_nothi
     .await
     .unwrap();
     assert!(
-        closed >= 2,
-        "the registry's consumer connections were found and closed ({closed})"
+        closed >= 1,
+        "the registry's connections (one consumer since the single active consumer) were found and closed ({closed})"
     );
     env.publish_all(&updates[half..]).await;
     assert_exactly_once(&env, &setup, &updates).await;
