@@ -210,7 +210,8 @@ pub struct TickReport {
     pub schedule: &'static str,
     /// The due time fired (or found taken), when one was within the grace.
     pub fired: Option<(DateTime<Utc>, Fired)>,
-    /// Missed due times older than the grace, skipped.
+    /// Missed due times that do not run: every one but the latest, and the latest too when it is
+    /// older than the grace.
     pub skipped: Vec<DateTime<Utc>>,
     /// Why the firing failed (it was rolled back and is not retried by itself).
     pub error: Option<String>,
@@ -331,8 +332,9 @@ impl Engine {
     }
 }
 
-/// Logs missed due times older than the grace and records the latest as skipped, so the next
-/// start does not report them again.
+/// Logs the missed due times that will not run (all but the latest, which runs only within the
+/// grace) and records the latest of them as skipped, so the next start does not report them
+/// again.
 async fn skip(
     pool: &PgPool,
     schedule: &str,
@@ -345,7 +347,7 @@ async fn skip(
             schedule,
             due = %local(*due),
             grace_minutes = grace.num_minutes(),
-            "Missed firing skipped: it is older than schedules.grace_minutes; run it with `hongyan schedule run` if it is still wanted."
+            "Missed firing skipped: after downtime only the latest missed firing runs, and only within schedules.grace_minutes; run this one with `hongyan schedule run` if it is still wanted."
         );
     }
     if dues.len() > SKIPPED_NAMED {
