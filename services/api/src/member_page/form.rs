@@ -192,17 +192,3 @@ pub fn validate(p: &Posted, current: &RegionCode) -> Result<Edit, Problems> {
         phone: phone.expect("checked above"),
     })
 }
-
-/// 单位类型 in the words of the statistics sheet (DESIGN.md section 3).
-pub fn employer_type_word(t: EmployerType) -> &'static str {
-    match t {
-        EmployerType::Government => "党政机关",
-        EmployerType::Institution => "事业单位",
-        EmployerType::StateOwned => "国有企业",
-        EmployerType::Private => "民营企业",
-        EmployerType::SelfEmployed => "个体经营",
-        EmployerType::Community => "社区",
-        EmployerType::Village => "村",
-        EmployerType::Other => "其他",
-    }
-}

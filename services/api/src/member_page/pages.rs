@@ -4,7 +4,9 @@ use hongyan_domain::ids::EmployerType;
 use hongyan_domain::regions::{self, Region};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
-use super::form::{Posted, Problems, employer_type_word};
+use hongyan_domain::words::employer_type as employer_type_word;
+
+use super::form::{Posted, Problems};
 use super::visit::{BranchContact, Refusal, Visit};
 
 const CSS: &str = "
