@@ -17,6 +17,7 @@ use hongyan_scheduler::dispatch::quarterly_dispatch;
 use hongyan_scheduler::firing::Firing;
 
 mod cpu;
+mod isolated;
 
 use cpu::{CpuUse, rss_mib};
 
@@ -43,13 +44,7 @@ fn county_code(c: usize) -> String {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let id = format!(
-        "hybench_{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    );
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
-    let mut s = Settings::load(&dir)?;
-    s.database.url = format!("postgres://postgres@127.0.0.1:5432/{id}");
+    let (id, s) = isolated::settings()?;
     store::migrate(&s.database).await?;
     let pool = store::pool(&s.database)?;
     println!(

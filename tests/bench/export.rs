@@ -16,7 +16,6 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use chrono::{NaiveDate, TimeZone, Utc};
 use clap::Parser;
-use hongyan_adapters::Settings;
 use hongyan_adapters::amqp::{self, publisher::Publisher};
 use hongyan_adapters::directory::Directory;
 use hongyan_adapters::store;
@@ -30,6 +29,7 @@ use hongyan_domain::{
 };
 
 mod cpu;
+mod isolated;
 
 use cpu::{CpuUse, rss_mib};
 
@@ -48,15 +48,7 @@ const BRANCHES_PER_TOWNSHIP: usize = 10;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let id = format!(
-        "hybench_{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    );
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
-    let mut s = Settings::load(&dir)?;
-    s.amqp.prefix = format!("{id}.");
-    s.redis.prefix = format!("{id}:");
-    s.database.url = format!("postgres://postgres@127.0.0.1:5432/{id}");
+    let (id, s) = isolated::settings()?;
     store::migrate(&s.database).await?;
     let pool = store::pool(&s.database)?;
     println!(

@@ -15,6 +15,7 @@ use hongyan_scheduler::engine::{self, Fired};
 
 #[allow(dead_code)] // the CPU sampler is used by the other benches
 mod cpu;
+mod isolated;
 
 use cpu::rss_mib;
 
@@ -30,13 +31,7 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let id = format!(
-        "hybench_{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    );
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
-    let mut s = Settings::load(&dir)?;
-    s.database.url = format!("postgres://postgres@127.0.0.1:5432/{id}");
+    let (id, mut s) = isolated::settings()?;
     s.api.link_secret = Some("bench-link-secret".into());
     store::migrate(&s.database).await?;
     let pool = store::pool(&s.database)?;

@@ -29,6 +29,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 mod cpu;
+mod isolated;
 
 use cpu::{CpuUse, rss_mib};
 
@@ -51,16 +52,8 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let id = format!(
-        "hybench_{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    );
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
-    let mut s = Settings::load(&dir)?;
-    s.amqp.prefix = format!("{id}.");
+    let (id, mut s) = isolated::settings()?;
     s.amqp.queue_expires_ms = Some(600_000);
-    s.redis.prefix = format!("{id}:");
-    s.database.url = format!("postgres://postgres@127.0.0.1:5432/{id}");
     store::migrate(&s.database).await?;
     let pool = store::pool(&s.database)?;
     println!(
