@@ -28,41 +28,30 @@ pub fn router(n: Arc<Notifier>, token: SecretString) -> Router {
         token: Arc::new(token),
     };
     Router::new()
-        .route(
-            "/v1/receipts/{token}/aliyun",
-            post(
-                |State(s): State<Receipts>, Path(token): Path<String>, body: Bytes| async move {
-                    if !s.allows(&token) {
-                        return StatusCode::NOT_FOUND.into_response();
-                    }
-                    take(
-                        &s.n,
-                        "aliyun",
-                        aliyun::parse_receipts(&body),
-                        aliyun::RECEIPT_ANSWER,
-                    )
-                    .await
-                },
-            ),
-        )
-        .route(
-            "/v1/receipts/{token}/tencent",
-            post(
-                |State(s): State<Receipts>, Path(token): Path<String>, body: Bytes| async move {
-                    if !s.allows(&token) {
-                        return StatusCode::NOT_FOUND.into_response();
-                    }
-                    take(
-                        &s.n,
-                        "tencent",
-                        tencent::parse_receipts(&body),
-                        tencent::RECEIPT_ANSWER,
-                    )
-                    .await
-                },
-            ),
-        )
+        .route("/v1/receipts/{token}/{provider}", post(receive))
         .with_state(state)
+}
+
+/// One provider's receipt list; a wrong token or an unknown provider answers 404.
+async fn receive(
+    State(s): State<Receipts>,
+    Path((token, provider)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    if !s.allows(&token) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    match provider.as_str() {
+        "aliyun" => {
+            let receipts = aliyun::parse_receipts(&body);
+            take(&s.n, "aliyun", receipts, aliyun::RECEIPT_ANSWER).await
+        }
+        "tencent" => {
+            let receipts = tencent::parse_receipts(&body);
+            take(&s.n, "tencent", receipts, tencent::RECEIPT_ANSWER).await
+        }
+        _ => StatusCode::NOT_FOUND.into_response(),
+    }
 }
 
 #[derive(Clone)]
