@@ -235,3 +235,53 @@ async fn health_of_a_role_asks_the_role() {
     assert!(said.contains("registry"), "{said}");
     e.finish().await;
 }
+
+/// A newcomer's first command on an empty server is often `import`: it creates and migrates
+/// the database itself, and its log lines go to stderr so stdout holds only its summary.
+#[tokio::test]
+async fn import_into_a_new_database_migrates_it_and_keeps_logs_off_stdout() {
+    let env = TestEnv::new().await;
+    let fresh = format!("{}_fresh", env.id);
+    let dir = std::env::temp_dir().join(&fresh);
+    std::fs::create_dir_all(&dir).unwrap();
+    let orgs = dir.join("orgs.csv");
+    std::fs::write(
+        &orgs,
+        "id,name,kind,parent_id,region_code,contact_name,contact_phone\n\
+         c1,县委组织部,department,,522636,张部长,13900000001\n",
+    )
+    .unwrap();
+    let out = env
+        .hongyan()
+        .env(
+            "HONGYAN__DATABASE__URL",
+            format!("postgres://postgres@127.0.0.1:5432/{fresh}"),
+        )
+        .env("HONGYAN__LOG__FILTER", "info")
+        .args(["import", "--orgs", orgs.to_str().unwrap()])
+        .output()
+        .await
+        .expect("hongyan runs");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(
+        lines.len() == 1 && lines[0].ends_with("orgs.csv: 1 imported, 0 already up to date."),
+        "stdout holds the summary alone: {stdout}"
+    );
+    assert!(stderr.contains("Database created."), "stderr: {stderr}");
+
+    let admin = sqlx::PgPool::connect("postgres://postgres@127.0.0.1:5432/postgres")
+        .await
+        .unwrap();
+    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {fresh} WITH (FORCE)"
+    )))
+    .execute(&admin)
+    .await;
+    std::fs::remove_dir_all(&dir).ok();
+    env.finish().await;
+}

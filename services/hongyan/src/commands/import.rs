@@ -29,6 +29,8 @@ pub async fn run(
     if orgs.is_none() && members.is_none() {
         anyhow::bail!("Nothing to import: give --orgs FILE and/or --members FILE");
     }
+    // A first import on a new machine comes before anything else has migrated the database.
+    store::migrate(&settings.database).await?;
     let pool = store::pool(&settings.database)?;
     let policy = LedgerPolicy {
         certificate_max_months: settings.policy.certificate_max_months,
