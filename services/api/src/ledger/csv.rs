@@ -45,6 +45,8 @@ impl Encoder for Csv {
             separate(&mut self.out, i);
             match cell {
                 Cell::Number(n) => number(&mut self.out, *n),
+                // OWASP: a neutralised field also goes in double quotes.
+                other if other.is_neutralised() => quoted(&mut self.out, &other.text()),
                 other => field(&mut self.out, &other.text()),
             }
         }
@@ -75,10 +77,14 @@ fn separate(out: &mut Vec<u8>, column: usize) {
 /// with its double quotes doubled; any other field as it is.
 fn field(out: &mut Vec<u8>, s: &str) {
     let needs_quotes = s.bytes().any(|b| matches!(b, b',' | b'"' | b'\r' | b'\n'));
-    if !needs_quotes {
+    if needs_quotes {
+        quoted(out, s);
+    } else {
         out.extend_from_slice(s.as_bytes());
-        return;
     }
+}
+
+fn quoted(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     for (i, part) in s.split('"').enumerate() {
         if i > 0 {

@@ -201,14 +201,32 @@ pub enum Cell<'a> {
 }
 
 impl Cell<'_> {
-    /// The cell as text (a number in decimal).
+    /// The cell as text (a number in decimal), typed text made safe to open (see
+    /// [`Cell::is_neutralised`]).
     pub fn text(&self) -> Cow<'_, str> {
         match self {
+            Cell::Text(s) if opens_as_formula(s) => Cow::Owned(format!("'{s}")),
             Cell::Text(s) | Cell::Fixed(s) => Cow::Borrowed(s.as_ref()),
             Cell::Place(s) => Cow::Borrowed(s.as_ref()),
             Cell::Number(n) => Cow::Owned(n.to_string()),
         }
     }
+
+    /// Typed text that Excel or WPS would take for a formula (CSV or formula injection, e.g.
+    /// `=HYPERLINK(...)` in an employer's name) gets a leading `'`, as OWASP recommends: the
+    /// spreadsheet then shows it as text, and even editing the cell keeps it text.
+    pub fn is_neutralised(&self) -> bool {
+        matches!(self, Cell::Text(s) if opens_as_formula(s))
+    }
+}
+
+/// What a spreadsheet reads as the start of a formula (OWASP, CSV Injection): `=`, `+`, `-`,
+/// `@`, a tab or a carriage return.
+fn opens_as_formula(s: &str) -> bool {
+    matches!(
+        s.as_bytes().first(),
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r')
+    )
 }
 
 /// Rows waiting for an encoder; a bounded channel, so the query runs only as fast as the
@@ -250,4 +268,23 @@ async fn send_rows(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_text_that_opens_as_a_formula_gets_a_quote_and_nothing_else_does() {
+        for s in ["=1+1", "+1", "-2", "@SUM(A1)", "\tx", "\rx"] {
+            let cell = text(s);
+            assert!(cell.is_neutralised(), "{s:?}");
+            assert_eq!(cell.text(), format!("'{s}"));
+        }
+        for s in ["天河路1号", "a=b", "", "'quoted"] {
+            assert_eq!(text(s).text(), s);
+        }
+        // Dates, words and checked values are never changed.
+        assert_eq!(Cell::Fixed(Cow::Borrowed("-")).text(), "-");
+    }
 }
