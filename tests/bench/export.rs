@@ -4,8 +4,10 @@
 //! exported as CSV and as XLSX through HTTP on loopback (a router with a route calling
 //! `hongyan_api::ledger::export`, served in this process), and read by a client that only
 //! counts bytes. Prints rows/s for each format, the process's RSS growth while streaming and
-//! its peak (VmHWM: server, client and the seeding together). Uses its own database and drops
-//! it afterwards.
+//! its peak (VmHWM: server, client and the seeding together), and the CPU time spent in this
+//! process and in the PostgreSQL backends serving its database: on a shared machine those two
+//! move less than the rate does. Uses its own database and drops it afterwards, unless
+//! `--keep-database` (to try `EXPLAIN ANALYZE` on it; it prints the name).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,6 +39,9 @@ use cpu::{CpuUse, rss_mib};
 struct Args {
     #[arg(long, default_value_t = 100_000)]
     records: usize,
+    /// Leave the seeded database in place (its name is printed) instead of dropping it.
+    #[arg(long)]
+    keep_database: bool,
 }
 
 #[global_allocator]
@@ -84,6 +89,7 @@ async fn main() -> anyhow::Result<()> {
         let (rss_before, _) = rss_mib();
         let sampling = Arc::new(AtomicBool::new(true));
         let sampler = tokio::spawn(peak_rss_while(sampling.clone()));
+        let pg_at_start = backend_cpu(&pool, &id).await?;
         let (start, cpu_at_start) = (Instant::now(), CpuUse::now());
         let mut res = http
             .get(format!("{base}/ledger/{format}"))
@@ -97,6 +103,7 @@ async fn main() -> anyhow::Result<()> {
         }
         let elapsed = start.elapsed();
         let cpu = CpuUse::now().since(cpu_at_start);
+        let pg_jiffies = backend_cpu_since(&pool, &id, &pg_at_start).await?;
         sampling.store(false, Ordering::Relaxed);
         let peak_during = sampler.await?;
         let (_, hwm) = rss_mib();
@@ -116,10 +123,19 @@ async fn main() -> anyhow::Result<()> {
              (growth {:.0} MiB); process peak VmHWM {hwm:.0} MiB",
             (peak_during - rss_before).max(0.0)
         );
-        println!("      {}", cpu.per_thousand(args.records, "rows"));
+        println!(
+            "      {}; PostgreSQL backends {:.0} ms",
+            cpu.per_thousand(args.records, "rows"),
+            pg_jiffies as f64 * 10.0 * 1000.0 / args.records as f64
+        );
     }
 
     pool.close().await;
+    if args.keep_database {
+        println!("kept the database: psql -h 127.0.0.1 -U postgres {id}");
+        let _ = conn.close(200, "done".into()).await;
+        return Ok(());
+    }
     let admin = sqlx::PgPool::connect("postgres://postgres@127.0.0.1:5432/postgres").await?;
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "DROP DATABASE IF EXISTS {id} WITH (FORCE)"
@@ -138,6 +154,43 @@ async fn route(State(state): State<AppState>, Path(format): Path<String>) -> Res
         LedgerFormat::Csv
     };
     ledger::export(&state, "bc", "bc", LedgerScope::Subtree, format).await
+}
+
+/// CPU time (utime + stime, in jiffies) of each PostgreSQL backend connected to `database`,
+/// by pid, from /proc (the server runs on this machine); empty where /proc is missing.
+async fn backend_cpu(
+    pool: &sqlx::PgPool,
+    database: &str,
+) -> anyhow::Result<std::collections::HashMap<i32, u64>> {
+    let pids: Vec<i32> = sqlx::query_scalar("SELECT pid FROM pg_stat_activity WHERE datname = $1")
+        .bind(database)
+        .fetch_all(pool)
+        .await?;
+    Ok(pids
+        .into_iter()
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let after = stat.rsplit_once(')')?.1;
+            // After the name: state, then ppid (field 4) on; utime and stime are fields 14
+            // and 15.
+            let field =
+                |n: usize| -> Option<u64> { after.split_whitespace().nth(n - 3)?.parse().ok() };
+            Some((pid, field(14)? + field(15)?))
+        })
+        .collect())
+}
+
+/// The backends' CPU time since `start` (a backend that connected meanwhile counts whole).
+async fn backend_cpu_since(
+    pool: &sqlx::PgPool,
+    database: &str,
+    start: &std::collections::HashMap<i32, u64>,
+) -> anyhow::Result<u64> {
+    let now = backend_cpu(pool, database).await?;
+    Ok(now
+        .iter()
+        .map(|(pid, t)| t.saturating_sub(start.get(pid).copied().unwrap_or(0)))
+        .sum())
 }
 
 /// The highest VmRSS seen every 10 ms until told to stop, in MiB.

@@ -44,6 +44,11 @@ async fn route(
 
 /// The county of the fixtures with `m1` (branch b1) and `m2` (branch b2) away in Guangzhou.
 async fn start() -> Served {
+    start_with(Vec::new()).await
+}
+
+/// [`start`] with `more` events after the county's.
+async fn start_with(more: Vec<Value>) -> Served {
     let mut env = TestEnv::new().await;
     let mut evs = county();
     evs.push(member("m1", "b1", M1_PHONE));
@@ -58,6 +63,7 @@ async fn start() -> Served {
     let mut m2 = outbound("m2", "b2", "2026-02-11T09:00:00", 24, Some("某电子厂"));
     m2["data"]["inflow_contact"] = serde_json::json!({"name": "王书记", "phone": "13700000007"});
     evs.push(m2);
+    evs.extend(more);
     env.publish_all(&evs).await;
     env.start_registry();
     for e in &evs {
@@ -276,5 +282,48 @@ async fn json_is_one_array_with_codes_and_words() {
     let problem: Value = res.json().await.unwrap();
     assert_eq!(problem["status"], 404);
     assert!(problem["detail"].as_str().unwrap().contains("nobody"));
+    s.env.finish().await;
+}
+
+#[tokio::test]
+async fn typed_text_that_would_open_as_a_formula_is_text_in_csv_and_xlsx() {
+    let hyperlink = r#"=HYPERLINK("http://x","y")"#;
+    let mut m3 = outbound("m3", "b1", "2026-02-12T09:00:00", 4, Some(hyperlink));
+    m3["data"]["destination"]["address"] = serde_json::json!("+1");
+    let s = start_with(vec![member("m3", "b1", "13911110003"), m3]).await;
+
+    let rows = s.csv("b1", "b1", "branch").await;
+    let m3 = row_of(&rows, "党员m3");
+    assert_eq!(m3[col("工作单位")], format!("'{hyperlink}"));
+    assert_eq!(m3[col("详细地址")], "'+1");
+    assert_eq!(row_of(&rows, "党员m1")[col("工作单位")], "某制衣厂");
+    let raw = s
+        .get("b1", "b1", "branch", "csv")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        raw.contains(",\"'+1\","),
+        "a neutralised field is quoted: {raw}"
+    );
+
+    let sheet = s.xlsx("b1", "b1", "branch").await;
+    let m3 = row_of(&sheet[2..], "党员m3");
+    assert_eq!(m3[col("工作单位")], format!("'{hyperlink}"));
+    assert_eq!(m3[col("详细地址")], "'+1");
+    assert_eq!(row_of(&sheet[2..], "党员m1")[col("工作单位")], "某制衣厂");
+    let bytes = s
+        .get("b1", "b1", "branch", "xlsx")
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    let mut book: Xlsx<_> = calamine::open_workbook_from_rs(Cursor::new(bytes.to_vec())).unwrap();
+    let formulas = book.worksheet_formula("台账").unwrap();
+    assert!(
+        formulas.used_cells().all(|(_, _, f)| f.is_empty()),
+        "no cell is a formula: {formulas:?}"
+    );
     s.env.finish().await;
 }

@@ -8,7 +8,7 @@ use std::io;
 use serde::Serialize;
 
 use super::body::Encoder;
-use super::rows::LedgerRow;
+use super::rows::{LedgerRow, Places};
 use hongyan_domain::words;
 
 /// One row of the JSON ledger: section 3's columns under English names.
@@ -24,7 +24,7 @@ struct JsonRow<'a> {
     reason: Option<&'static str>,
     reason_label: Option<&'static str>,
     region_code: &'a str,
-    place: String,
+    place: &'a str,
     address: &'a str,
     employer: Option<&'a str>,
     employer_type: &'static str,
@@ -49,6 +49,7 @@ struct JsonRow<'a> {
 pub struct Json {
     out: Vec<u8>,
     first: bool,
+    places: Places,
 }
 
 impl Json {
@@ -56,6 +57,7 @@ impl Json {
         Self {
             out: Vec::with_capacity(80 * 1024),
             first: true,
+            places: Places::default(),
         }
     }
 }
@@ -66,39 +68,39 @@ impl Encoder for Json {
         Ok(())
     }
 
-    fn row(&mut self, row: &LedgerRow) -> io::Result<()> {
-        let r = &row.record;
-        let phone = row.phone(&r.phone);
-        let contact_phone = r.inflow_contact.as_ref().map(|c| row.phone(&c.phone));
+    fn row(&mut self, r: &LedgerRow) -> io::Result<()> {
+        let phone = r.phone(&r.phone);
+        let contact_phone = r.inflow_contact.as_ref().map(|c| r.phone(&c.phone));
+        let place = self.places.name(&r.region_code);
         let json = JsonRow {
-            member_id: r.member_id.as_str(),
-            name: &row.member_name,
+            member_id: &r.member_id,
+            name: &r.member_name,
             phone: &phone,
-            phone_masked: !row.sees_phones,
-            branch_id: r.home_org_id.as_str(),
-            branch: &row.branch_name,
+            phone_masked: !r.sees_phones,
+            branch_id: &r.home_org_id,
+            branch: &r.branch_name,
             left_on: r.left_on,
             reason: r.reason.map(|x| x.as_str()),
             reason_label: r.reason.map(words::reason),
-            region_code: r.location.region_code.as_str(),
-            place: row.place(),
-            address: &r.location.address,
-            employer: r.location.employer.as_deref(),
-            employer_type: r.location.employer_type.as_str(),
-            employer_type_label: words::employer_type(r.location.employer_type),
-            inflow_org_id: r.inflow_org_id.as_ref().map(|o| o.as_str()),
-            inflow_org: row.inflow_org_name.as_deref(),
+            region_code: &r.region_code,
+            place: &place,
+            address: &r.address,
+            employer: r.employer.as_deref(),
+            employer_type: r.employer_type.as_str(),
+            employer_type_label: words::employer_type(r.employer_type),
+            inflow_org_id: r.inflow_org_id.as_deref(),
+            inflow_org: r.inflow_org_name.as_deref(),
             inflow_contact: r.inflow_contact.as_ref().map(|c| c.name.as_str()),
             inflow_contact_phone: contact_phone.as_deref(),
-            certificate_no: r.certificate_no.as_ref().map(|c| c.as_str()),
+            certificate_no: r.certificate_no.as_deref(),
             status: r.status.as_str(),
             status_label: words::status(r.status),
             last_confirmed_on: r.last_confirmed_on,
             months_unconfirmed: r.months_unconfirmed,
-            last_talk: r.contacts.talk,
-            last_family_visit: r.contacts.family_visit,
+            last_talk: r.last_talk,
+            last_family_visit: r.last_family_visit,
             flags: r.flags.iter().map(String::as_str).collect(),
-            flags_label: row.flag_words(),
+            flags_label: r.flag_words(),
             transfer_suggested: r.transfer_suggested,
             version: r.version,
         };

@@ -3,8 +3,9 @@
 //!
 //! [`export`] answers with the open records whose home branch is the org (`branch`) or lies in
 //! its subtree (`subtree`: township and county ledgers rolled up through the org tree), in
-//! section 3's columns, streamed: one query read row by row, encoded a chunk at a time, so
-//! memory stays flat for a county of any size.
+//! section 3's columns, streamed: the orgs in scope first, then one query for their records
+//! read row by row and encoded a chunk at a time, so memory stays flat for a county of any
+//! size.
 //!
 //! - **CSV**: UTF-8 with a BOM, section 3's Chinese headers, codes as Chinese words, RFC 4180
 //!   quoting with CRLF line ends.
@@ -15,8 +16,8 @@
 //!   words beside them (`status` and `status_label`), see [`json`].
 //!
 //! Phones (the member's and the inflow contact's) are masked (`138****5678`) unless the viewer
-//! org is the member's home branch or one of its ancestors; the query decides that once per
-//! home branch. The caller (the HTTP route) has already checked that the viewer may see
+//! org is the member's home branch or one of its ancestors; [`query`] decides that once per
+//! org in scope. The caller (the HTTP route) has already checked that the viewer may see
 //! `org_id` at all. An error before the first byte is an `application/problem+json` answer; a
 //! database error after it ends the body with an error, so a client never takes a cut-off
 //! file for a whole one.
@@ -24,6 +25,7 @@
 mod body;
 mod csv;
 mod json;
+mod query;
 mod rows;
 mod xlsx;
 

@@ -1,17 +1,20 @@
-//! The ledger's rows: one SQL query streamed from PostgreSQL, each row mapped to section 3's
-//! columns. Nothing is collected: rows go through a bounded channel to whichever encoder
+//! The ledger's rows: the records of [`query`] streamed from PostgreSQL, each row mapped to
+//! section 3's columns. Nothing is collected: rows go through a bounded channel to whichever encoder
 //! writes the format, so memory stays flat however large the county.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Arc;
 
+use chrono::{Datelike, NaiveDate};
 use futures::StreamExt;
-use hongyan_domain::ledger::FlowRecord;
-use hongyan_domain::{regions, words};
+use hongyan_domain::ledger::Status;
+use hongyan_domain::{EmployerType, Phone, Reason, regions, words};
 use sqlx::PgPool;
-use sqlx::types::Json;
 use tokio::sync::mpsc;
 
 use super::LedgerScope;
+use super::query;
 
 /// Section 3's columns, in this order and with these headers.
 pub const HEADERS: [&str; 20] = [
@@ -37,125 +40,193 @@ pub const HEADERS: [&str; 20] = [
     "标记",
 ];
 
-/// The column of 连续未确认月数, the one number (XLSX writes it as a number).
-pub const COL_MONTHS_UNCONFIRMED: usize = 16;
-
-/// The records of one export, with what the row needs from the member and the orgs. The
-/// recursive CTE walks the org tree down from `$1` (only `$1` itself for a branch ledger, when
-/// `$3` is false) and decides once per home branch whether the viewer `$2` may read phones:
-/// the viewer is that branch or one of its ancestors (`orgs.path` runs from the root down to
-/// the org itself). Open records only (section 3: "The export lists open records").
-const QUERY: &str = r#"
-WITH RECURSIVE scope (id, name, path, sees_phones) AS (
-    SELECT o.id, o.name, o.path, $2 = ANY (o.path) FROM orgs o WHERE o.id = $1
-    UNION ALL
-    SELECT c.id, c.name, c.path, $2 = ANY (c.path)
-    FROM orgs c JOIN scope s ON c.parent_id = s.id
-    WHERE $3
-)
-SELECT r.doc,
-       m.doc ->> 'name' AS member_name,
-       s.name AS branch_name,
-       s.sees_phones,
-       i.name AS inflow_org_name
-FROM scope s
-JOIN flow_records r ON r.home_org_id = s.id AND r.is_open
-JOIN members m ON m.id = r.member_id
-LEFT JOIN orgs i ON i.id = r.inflow_org_id
-ORDER BY s.path, r.member_id
-"#;
-
-#[derive(sqlx::FromRow)]
-struct Raw {
-    doc: Json<FlowRecord>,
-    member_name: Option<String>,
-    branch_name: String,
-    sees_phones: bool,
-    inflow_org_name: Option<String>,
-}
-
-/// One ledger row: the record as the domain sees it, and the names around it.
+/// One ledger row: section 3's columns as plain values, and the names around them.
 pub struct LedgerRow {
-    pub record: FlowRecord,
+    pub member_id: String,
     pub member_name: String,
-    pub branch_name: String,
-    /// The inflow org's name, when the record names one hongyan knows.
-    pub inflow_org_name: Option<String>,
+    /// As stored: [`LedgerRow::phone`] decides what the viewer reads.
+    pub phone: String,
+    pub home_org_id: String,
+    pub branch_name: Arc<str>,
     /// The viewer is the member's home branch or one of its ancestors (section 3: "phones
     /// masked unless the reader has the right to see them").
     pub sees_phones: bool,
+    pub left_on: Option<NaiveDate>,
+    pub reason: Option<Reason>,
+    pub region_code: String,
+    pub address: String,
+    pub employer: Option<String>,
+    pub employer_type: EmployerType,
+    pub inflow_org_id: Option<String>,
+    /// The inflow org's name, when the record names one hongyan knows.
+    pub inflow_org_name: Option<String>,
+    pub inflow_contact: Option<InflowContact>,
+    pub certificate_no: Option<String>,
+    pub status: Status,
+    pub last_confirmed_on: Option<NaiveDate>,
+    pub months_unconfirmed: u32,
+    pub last_talk: Option<NaiveDate>,
+    pub last_family_visit: Option<NaiveDate>,
+    pub flags: Vec<String>,
+    pub transfer_suggested: bool,
+    pub version: i64,
 }
 
-impl From<Raw> for LedgerRow {
-    fn from(r: Raw) -> Self {
-        Self {
-            record: r.doc.0,
-            member_name: r.member_name.unwrap_or_default(),
-            branch_name: r.branch_name,
-            inflow_org_name: r.inflow_org_name,
-            sees_phones: r.sees_phones,
-        }
+/// The inflow org's contact person named on the record.
+pub struct InflowContact {
+    pub name: String,
+    pub phone: String,
+}
+
+/// `2026-03-01`, written by hand: chrono's formatter parses its pattern on every call, which
+/// shows on a ledger of a hundred thousand rows.
+fn date(d: Option<NaiveDate>) -> Cow<'static, str> {
+    let Some(d) = d else {
+        return Cow::Borrowed("");
+    };
+    let mut s = String::with_capacity(10);
+    let (y, m, day) = (d.year(), d.month(), d.day());
+    if (0..10_000).contains(&y) {
+        push_digits(&mut s, y as u32, 4);
+    } else {
+        s.push_str(&y.to_string());
+    }
+    s.push('-');
+    push_digits(&mut s, m, 2);
+    s.push('-');
+    push_digits(&mut s, day, 2);
+    Cow::Owned(s)
+}
+
+/// `n` in decimal, zero-padded to `width` digits.
+fn push_digits(s: &mut String, n: u32, width: u32) {
+    for p in (0..width).rev() {
+        s.push(char::from(b'0' + (n / 10u32.pow(p) % 10) as u8));
     }
 }
 
-fn date(d: Option<chrono::NaiveDate>) -> Cow<'static, str> {
-    d.map_or(Cow::Borrowed(""), |d| {
-        Cow::Owned(d.format("%Y-%m-%d").to_string())
-    })
+/// Place names by region code, worked out once per code: a county's ledger names a few
+/// hundred places over and over.
+#[derive(Default)]
+pub struct Places(HashMap<String, Arc<str>>);
+
+/// More distinct codes than a county's ledger ever holds; past it the cache starts again, so
+/// memory stays bounded whatever the data.
+const PLACES_CACHED: usize = 10_000;
+
+impl Places {
+    pub fn name(&mut self, code: &str) -> Arc<str> {
+        if let Some(name) = self.0.get(code) {
+            return name.clone();
+        }
+        if self.0.len() >= PLACES_CACHED {
+            self.0.clear();
+        }
+        let name: Arc<str> = regions::place_name(code).into();
+        self.0.insert(code.to_owned(), name.clone());
+        name
+    }
 }
 
 impl LedgerRow {
     /// A phone as this viewer may read it. The inflow contact's phone follows the member's
-    /// rule: whoever may not see the member's number sees no full number on the row.
-    pub fn phone<'a>(&self, p: &'a hongyan_domain::Phone) -> Cow<'a, str> {
+    /// rule: whoever may not see the member's number sees no full number on the row. Stored
+    /// text that is no phone shows no digit to such a viewer.
+    pub fn phone<'a>(&self, p: &'a str) -> Cow<'a, str> {
         if self.sees_phones {
-            Cow::Borrowed(p.as_str())
+            Cow::Borrowed(p)
         } else {
-            Cow::Owned(p.masked())
+            Cow::Owned(Phone::parse(p).map_or_else(|_| "****".to_owned(), |p| p.masked()))
         }
-    }
-
-    pub fn place(&self) -> String {
-        regions::place_name(self.record.location.region_code.as_str())
     }
 
     /// 标记: the record's flags and the transfer suggestion, in words, joined with 、.
     pub fn flag_words(&self) -> Vec<&str> {
-        let mut out: Vec<&str> = self.record.flags.iter().map(|f| words::flag(f)).collect();
-        if self.record.transfer_suggested {
+        let mut out: Vec<&str> = self.flags.iter().map(|f| words::flag(f)).collect();
+        if self.transfer_suggested {
             out.push(words::TRANSFER_SUGGESTED);
         }
         out
     }
 
+    fn flags_cell(&self) -> Cow<'_, str> {
+        if self.flags.is_empty() && !self.transfer_suggested {
+            Cow::Borrowed("")
+        } else {
+            Cow::Owned(self.flag_words().join("、"))
+        }
+    }
+
     /// The row's cells under [`HEADERS`], codes shown as words.
-    pub fn cells(&self) -> [Cow<'_, str>; 20] {
-        let r = &self.record;
-        let loc = &r.location;
-        let contact = r.inflow_contact.as_ref();
+    pub fn cells(&self, places: &mut Places) -> [Cell<'_>; 20] {
+        let contact = self.inflow_contact.as_ref();
         [
-            Cow::Borrowed(self.member_name.as_str()),
-            self.phone(&r.phone),
-            Cow::Borrowed(self.branch_name.as_str()),
-            date(r.left_on),
-            Cow::Borrowed(r.reason.map_or("", words::reason)),
-            Cow::Borrowed(loc.region_code.as_str()),
-            Cow::Owned(self.place()),
-            Cow::Borrowed(loc.address.as_str()),
-            Cow::Borrowed(loc.employer.as_deref().unwrap_or("")),
-            Cow::Borrowed(words::employer_type(loc.employer_type)),
-            Cow::Borrowed(self.inflow_org_name.as_deref().unwrap_or("")),
-            Cow::Borrowed(contact.map_or("", |c| c.name.as_str())),
-            contact.map_or(Cow::Borrowed(""), |c| self.phone(&c.phone)),
-            Cow::Borrowed(r.certificate_no.as_ref().map_or("", |c| c.as_str())),
-            Cow::Borrowed(words::status(r.status)),
-            date(r.last_confirmed_on),
-            Cow::Owned(r.months_unconfirmed.to_string()),
-            date(r.contacts.talk),
-            date(r.contacts.family_visit),
-            Cow::Owned(self.flag_words().join("、")),
+            text(&self.member_name),
+            Cell::Fixed(self.phone(&self.phone)),
+            text(&self.branch_name),
+            Cell::Fixed(date(self.left_on)),
+            Cell::Fixed(Cow::Borrowed(self.reason.map_or("", words::reason))),
+            Cell::Fixed(Cow::Borrowed(&self.region_code)),
+            Cell::Place(places.name(&self.region_code)),
+            text(&self.address),
+            text(self.employer.as_deref().unwrap_or("")),
+            Cell::Fixed(Cow::Borrowed(words::employer_type(self.employer_type))),
+            text(self.inflow_org_name.as_deref().unwrap_or("")),
+            text(contact.map_or("", |c| c.name.as_str())),
+            Cell::Fixed(contact.map_or(Cow::Borrowed(""), |c| self.phone(&c.phone))),
+            Cell::Fixed(Cow::Borrowed(self.certificate_no.as_deref().unwrap_or(""))),
+            Cell::Fixed(Cow::Borrowed(words::status(self.status))),
+            Cell::Fixed(date(self.last_confirmed_on)),
+            Cell::Number(self.months_unconfirmed),
+            Cell::Fixed(date(self.last_talk)),
+            Cell::Fixed(date(self.last_family_visit)),
+            Cell::Fixed(self.flags_cell()),
         ]
     }
+}
+
+fn text(s: &str) -> Cell<'_> {
+    Cell::Text(Cow::Borrowed(s))
+}
+
+/// A cell of the CSV and XLSX ledger.
+pub enum Cell<'a> {
+    /// Text someone typed (a name, an address, an employer): it may begin with anything.
+    Text(Cow<'a, str>),
+    /// Text hongyan made or checked: a date, a word, a code, a masked or checked phone.
+    Fixed(Cow<'a, str>),
+    /// A place name from the division table.
+    Place(Arc<str>),
+    Number(u32),
+}
+
+impl Cell<'_> {
+    /// The cell as text (a number in decimal), typed text made safe to open (see
+    /// [`Cell::is_neutralised`]).
+    pub fn text(&self) -> Cow<'_, str> {
+        match self {
+            Cell::Text(s) if opens_as_formula(s) => Cow::Owned(format!("'{s}")),
+            Cell::Text(s) | Cell::Fixed(s) => Cow::Borrowed(s.as_ref()),
+            Cell::Place(s) => Cow::Borrowed(s.as_ref()),
+            Cell::Number(n) => Cow::Owned(n.to_string()),
+        }
+    }
+
+    /// Typed text that Excel or WPS would take for a formula (CSV or formula injection, e.g.
+    /// `=HYPERLINK(...)` in an employer's name) gets a leading `'`, as OWASP recommends: the
+    /// spreadsheet then shows it as text, and even editing the cell keeps it text.
+    pub fn is_neutralised(&self) -> bool {
+        matches!(self, Cell::Text(s) if opens_as_formula(s))
+    }
+}
+
+/// What a spreadsheet reads as the start of a formula (OWASP, CSV Injection): `=`, `+`, `-`,
+/// `@`, a tab or a carriage return.
+fn opens_as_formula(s: &str) -> bool {
+    matches!(
+        s.as_bytes().first(),
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r')
+    )
 }
 
 /// Rows waiting for an encoder; a bounded channel, so the query runs only as fast as the
@@ -165,23 +236,55 @@ pub type Rows = mpsc::Receiver<Result<LedgerRow, sqlx::Error>>;
 /// How many rows may wait between the query and the encoder.
 const ROWS_IN_FLIGHT: usize = 1024;
 
-/// Starts the query on its own task and hands back its rows. When the reader goes away (the
-/// client hung up), the send fails, the task ends and the query's stream is dropped, which
+/// Starts the queries on their own task and hands back the rows. When the reader goes away
+/// (the client hung up), the send fails, the task ends and the transaction is dropped, which
 /// gives the connection back. A failed row is passed on and ends the stream.
 pub fn stream(pool: PgPool, viewer_org: String, org_id: String, scope: LedgerScope) -> Rows {
     let (tx, rx) = mpsc::channel(ROWS_IN_FLIGHT);
     tokio::spawn(async move {
-        let mut rows = sqlx::query_as::<_, Raw>(QUERY)
-            .bind(&org_id)
-            .bind(&viewer_org)
-            .bind(matches!(scope, LedgerScope::Subtree))
-            .fetch(&pool);
-        while let Some(row) = rows.next().await {
-            let failed = row.is_err();
-            if tx.send(row.map(LedgerRow::from)).await.is_err() || failed {
-                return;
-            }
+        if let Err(e) = send_rows(&pool, &viewer_org, &org_id, scope, &tx).await {
+            let _ = tx.send(Err(e)).await;
         }
     });
     rx
+}
+
+/// Reads the scope, then sends its records one by one until the last or until nobody reads.
+async fn send_rows(
+    pool: &PgPool,
+    viewer_org: &str,
+    org_id: &str,
+    scope: LedgerScope,
+    tx: &mpsc::Sender<Result<LedgerRow, sqlx::Error>>,
+) -> Result<(), sqlx::Error> {
+    let mut db = pool.begin().await?;
+    query::begin(&mut db).await?;
+    let orgs = query::scope_orgs(&mut db, viewer_org, org_id, scope).await?;
+    let mut rows = query::records(&orgs).fetch(&mut *db);
+    while let Some(raw) = rows.next().await {
+        let row = raw?.into_row(&orgs)?;
+        if tx.send(Ok(row)).await.is_err() {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_text_that_opens_as_a_formula_gets_a_quote_and_nothing_else_does() {
+        for s in ["=1+1", "+1", "-2", "@SUM(A1)", "\tx", "\rx"] {
+            let cell = text(s);
+            assert!(cell.is_neutralised(), "{s:?}");
+            assert_eq!(cell.text(), format!("'{s}"));
+        }
+        for s in ["天河路1号", "a=b", "", "'quoted"] {
+            assert_eq!(text(s).text(), s);
+        }
+        // Dates, words and checked values are never changed.
+        assert_eq!(Cell::Fixed(Cow::Borrowed("-")).text(), "-");
+    }
 }

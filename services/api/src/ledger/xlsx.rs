@@ -13,7 +13,7 @@ use futures::Stream;
 use rust_xlsxwriter::{Format, FormatBorder, Workbook, XlsxError};
 use tokio::sync::mpsc;
 
-use super::rows::{COL_MONTHS_UNCONFIRMED, HEADERS, Rows};
+use super::rows::{Cell, HEADERS, Places, Rows};
 
 /// Output chunks waiting for the client.
 const CHUNKS_IN_FLIGHT: usize = 8;
@@ -81,18 +81,19 @@ fn write(mut rows: Rows, title: &str, out: &mut ChannelWriter) -> Result<(), Wri
     }
     sheet.set_freeze_panes(2, 0)?;
     let mut row_num: u32 = 2;
+    let mut places = Places::default();
     while let Some(row) = rows.blocking_recv() {
         let row = row.map_err(WriteError::Rows)?;
-        for (col, cell) in row.cells().iter().enumerate() {
-            if cell.is_empty() {
+        for (col, cell) in row.cells(&mut places).iter().enumerate() {
+            let text = cell.text();
+            if text.is_empty() {
                 continue;
             }
-            widths[col] = widths[col].max(text_width(cell));
-            if col == COL_MONTHS_UNCONFIRMED {
-                sheet.write_number(row_num, col as u16, row.record.months_unconfirmed)?;
-            } else {
-                sheet.write_string(row_num, col as u16, cell.as_ref())?;
-            }
+            widths[col] = widths[col].max(text_width(&text));
+            match cell {
+                Cell::Number(n) => sheet.write_number(row_num, col as u16, *n)?,
+                _ => sheet.write_string(row_num, col as u16, text.as_ref())?,
+            };
         }
         row_num += 1;
     }
