@@ -28,3 +28,4 @@ mod receipts;
 mod resilience;
 mod scheduler;
 mod study;
+mod study_page;

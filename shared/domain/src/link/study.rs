@@ -53,10 +53,7 @@ impl From<LinkError> for StudyLinkError {
 
 /// The key study tokens are signed with, derived from `api.link_secret`.
 fn study_key(secret: &[u8]) -> Vec<u8> {
-    mac(secret, PURPOSE)
-        .finalize()
-        .into_bytes()
-        .to_vec()
+    mac(secret, PURPOSE).finalize().into_bytes().to_vec()
 }
 
 /// The token for `member_id` to open and complete `pack_id`, valid until `expires_at`.
@@ -196,7 +193,11 @@ mod tests {
             Err(StudyLinkError::Invalid)
         );
         for junk in ["", ".", "abc", "a.b.c", "%%%.%%%"] {
-            assert_eq!(check(b"k", junk, now), Err(StudyLinkError::Invalid), "{junk}");
+            assert_eq!(
+                check(b"k", junk, now),
+                Err(StudyLinkError::Invalid),
+                "{junk}"
+            );
         }
         match check(b"k", &token, exp) {
             Err(StudyLinkError::Expired { pack_id, .. }) => assert_eq!(pack_id, p),
