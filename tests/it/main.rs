@@ -18,6 +18,7 @@ mod dispatch;
 mod export;
 mod intake;
 mod jobs;
+mod leaks;
 mod ledger;
 mod member_page;
 mod notifier;
