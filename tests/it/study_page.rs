@@ -298,6 +298,10 @@ async fn tampered_foreign_and_expired_tokens_are_refused_and_nothing_is_publishe
             "{path}: {body}"
         );
         assert!(!body.contains("我已学完"), "{path}");
+        assert!(
+            !body.contains("139****0003"),
+            "{path}: a forged link names no branch"
+        );
     }
     // The group card's link: the pack for reading, no button.
     let (got, body, _) = get(&s, "/s/p1").await;
@@ -322,7 +326,11 @@ async fn tampered_foreign_and_expired_tokens_are_refused_and_nothing_is_publishe
     s.env.clock.set(expiry() + TimeDelta::seconds(1));
     let (got, body, _) = get(&s, &path).await;
     assert_eq!(got, 403);
-    assert!(body.contains("链接已过期"), "{body}");
+    assert!(
+        body.contains("链接已过期") && body.contains("b1组织") && body.contains("139****0003"),
+        "the branch and its contact, masked: {body}"
+    );
+    assert!(!body.contains("13900000003"));
     assert_eq!(s.env.queue_depth(&q).await, 0, "nothing published");
     s.finish().await;
 }

@@ -1,6 +1,6 @@
 //! The study page in headless Chromium at a phone's viewport (360 x 780), through chromedriver's
 //! W3C WebDriver HTTP API: open the member's link, tap "我已学完", see the thanks, open it again
-//! and see the completion recorded. Screenshots go to `target/screenshots/study_page_*.png`.
+//! and see the completion recorded; a tampered and an expired link's pages. Screenshots go to `target/screenshots/study_page_*.png`.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -198,6 +198,10 @@ async fn a_member_marks_a_pack_studied_on_a_phone() {
         .await;
     d.source_with("链接无法使用").await;
     d.screenshot("refusal").await;
+    s.env.clock.set(expiry() + chrono::TimeDelta::seconds(1));
+    d.open(&url).await;
+    d.source_with("链接已过期").await;
+    d.screenshot("expired").await;
     d.quit().await;
     s.finish().await;
 }

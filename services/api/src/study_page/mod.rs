@@ -38,7 +38,7 @@ pub fn routes() -> Router<AppState> {
 async fn show_pack(State(state): State<AppState>, Path(pack_id): Path<String>) -> Response {
     match visit::pack(&state.pool, &pack_id).await {
         Ok(Some(pack)) => html(StatusCode::OK, pages::pack_page(&pack)),
-        Ok(None) => html(StatusCode::NOT_FOUND, pages::refusal(Refusal::UnknownPack)),
+        Ok(None) => html(StatusCode::NOT_FOUND, pages::refusal(&Refusal::UnknownPack)),
         Err(e) => store_failed(&e),
     }
 }
@@ -104,9 +104,11 @@ fn form_response(state: &AppState, pack_id: &str, token: &str, v: &Visit) -> Res
 fn refused(r: Refusal) -> Response {
     let status = match r {
         Refusal::UnknownPack => StatusCode::NOT_FOUND,
-        Refusal::Tampered | Refusal::Expired | Refusal::UnknownMember => StatusCode::FORBIDDEN,
+        Refusal::Tampered | Refusal::Expired { .. } | Refusal::UnknownMember => {
+            StatusCode::FORBIDDEN
+        }
     };
-    html(status, pages::refusal(r))
+    html(status, pages::refusal(&r))
 }
 
 fn html(status: StatusCode, body: String) -> Response {

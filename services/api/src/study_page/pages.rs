@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 use hongyan_domain::study::{Item, ItemKind};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
-use super::visit::{Pack, Refusal, Visit};
+use super::visit::{BranchContact, Pack, Refusal, Visit};
 
 const CSS: &str = "
 *{box-sizing:border-box}
@@ -152,13 +152,13 @@ pub fn thanks(name: &str, title: &str) -> String {
 }
 
 /// A link that does not open the page, with what to do.
-pub fn refusal(r: Refusal) -> String {
+pub fn refusal(r: &Refusal) -> String {
     let (title, text) = match r {
         Refusal::Tampered => (
             "链接无法使用",
             "这个学习链接不完整或已被改动，无法打开。请使用短信里的完整链接；如仍无法打开，请联系您所在的党支部。",
         ),
-        Refusal::Expired => (
+        Refusal::Expired { .. } => (
             "链接已过期",
             "这个学习链接已超过有效期。请联系您所在的党支部，索取本期学习资料或新的链接。",
         ),
@@ -171,7 +171,11 @@ pub fn refusal(r: Refusal) -> String {
             "台账中没有找到这个链接对应的党员信息，无法登记学习。请联系您所在的党支部。",
         ),
     };
-    refusal_page(title, text)
+    let branch = match r {
+        Refusal::Expired { branch } => branch.as_ref(),
+        _ => None,
+    };
+    refusal_page(title, text, branch)
 }
 
 /// The form could not be accepted as sent (nonce missing, wrong or stale).
@@ -179,6 +183,7 @@ pub fn stale_form() -> String {
     refusal_page(
         "请重新打开页面",
         "这次提交没有通过安全校验（页面已过时，或不是从本页面提交的），学习情况没有登记。请重新打开短信里的链接，再点一次“我已学完”。",
+        None,
     )
 }
 
@@ -187,15 +192,23 @@ pub fn try_later() -> String {
     refusal_page(
         "暂时无法处理",
         "系统暂时繁忙，这次没有处理成功。请过几分钟再打开链接试一次；如一直不行，请联系您所在的党支部。",
+        None,
     )
 }
 
-fn refusal_page(title: &str, text: &str) -> String {
+fn refusal_page(title: &str, text: &str, branch: Option<&BranchContact>) -> String {
     page(
         title,
         html! {
             h1 { (title) }
-            div.card.refusal { p id="refusal" { (text) } }
+            div.card.refusal {
+                p id="refusal" { (text) }
+                @if let Some(b) = branch {
+                    p { "所在支部：" (b.branch_name) }
+                    p { "联系人：" (b.contact_name) "，电话 " span id="contact-phone" { (b.masked_phone) } }
+                    p.note { "为保护个人信息，电话中间四位已隐去；请按支部通知中的号码联系。" }
+                }
+            }
         },
     )
 }

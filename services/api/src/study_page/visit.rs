@@ -3,6 +3,7 @@
 
 use chrono::NaiveDate;
 use hongyan_adapters::config;
+use hongyan_domain::ids::Phone;
 use hongyan_domain::link::study::{self as study_link, StudyLink, StudyLinkError};
 use hongyan_domain::study::Item;
 use sqlx::PgPool;
@@ -28,16 +29,24 @@ pub struct Visit {
 }
 
 /// Why the page does not open.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Refusal {
     /// Damaged, forged, made for another page (a member link), or for another pack.
     Tampered,
-    /// Genuine but past its time.
-    Expired,
+    /// Genuine but past its time: the member can be trusted, so their branch is named.
+    Expired { branch: Option<BranchContact> },
     /// No such pack in the ledger (mistyped, or never stored).
     UnknownPack,
     /// The token's member is not in the ledger (removed since it was sent).
     UnknownMember,
+}
+
+/// The home branch's responsible person (专人), phone masked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BranchContact {
+    pub branch_name: String,
+    pub contact_name: String,
+    pub masked_phone: String,
 }
 
 /// What a token leads to.
@@ -57,7 +66,10 @@ pub async fn open(state: &AppState, pack_id: &str, token: &str) -> Result<Access
     let link = match check(state, token) {
         Ok(link) if link.pack_id.as_str() == pack_id => link,
         Ok(_) | Err(StudyLinkError::Invalid) => return Ok(Access::Refused(Refusal::Tampered)),
-        Err(StudyLinkError::Expired { .. }) => return Ok(Access::Refused(Refusal::Expired)),
+        Err(StudyLinkError::Expired { member_id, .. }) => {
+            let branch = branch_of(&state.pool, member_id.as_str()).await?;
+            return Ok(Access::Refused(Refusal::Expired { branch }));
+        }
     };
     let Some(pack) = pack(&state.pool, pack_id).await? else {
         return Ok(Access::Refused(Refusal::UnknownPack));
@@ -96,6 +108,25 @@ pub async fn pack(pool: &PgPool, id: &str) -> Result<Option<Pack>, StoreError> {
         title,
         summary,
         items: items.0,
+    }))
+}
+
+/// The member's home branch and its contact, to name on a refusal.
+async fn branch_of(pool: &PgPool, member: &str) -> Result<Option<BranchContact>, StoreError> {
+    let row: Option<(String, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT o.name, o.contact->>'name', o.contact->>'phone' FROM members m
+         JOIN orgs o ON o.id = m.home_org_id WHERE m.id = $1",
+    )
+    .bind(member)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|(branch_name, name, phone)| BranchContact {
+        branch_name,
+        contact_name: name.unwrap_or_default(),
+        masked_phone: phone
+            .and_then(|p| Phone::parse(&p).ok())
+            .map(|p| p.masked())
+            .unwrap_or_default(),
     }))
 }
 
