@@ -120,6 +120,7 @@ fn the_scan_finds_whole_numbers_in_every_form_and_nothing_masked() {
         "tel:+8613900001111.",
         "86-13900001111",
         "PhoneNumbers%3D%252B8613900001111",
+        "%2513900001111",
         "a13900001111b",
     ] {
         assert_eq!(unmasked_phones(leak).len(), 1, "{leak}");

@@ -156,8 +156,16 @@ pub fn mask_phones(text: &str) -> String {
         let mut digits: String = chars[i..i + run].iter().collect();
         if i > 0 && chars[i - 1] == '%' {
             let escapes = escape_digits(&digits);
-            out.push_str(&digits[..escapes]);
-            digits.drain(..escapes);
+            // Where a phone starts, if one does: after the escapes, or (read once decoded less,
+            // `%2513900001111` being `%13900001111`) after fewer of them; masking too much
+            // is harmless, too little is a leak.
+            let start = (0..=escapes)
+                .rev()
+                .step_by(2)
+                .find(|&k| mask_digit_run(&digits[k..]) != digits[k..])
+                .unwrap_or(escapes);
+            out.push_str(&digits[..start]);
+            digits.drain(..start);
         }
         out.push_str(&mask_digit_run(&digits));
         i += run;
@@ -435,6 +443,7 @@ mod tests {
             mask_phones(twice),
             "receiving_phone%2522%253A%2522139****6666%2522%252C%2520%2520139****7777"
         );
+        assert_eq!(mask_phones("%2513900008888"), "%25139****8888");
         // Tencent echoes numbers in E.164.
         let tencent = r#"{"Response":{"Error":{"Code":"InvalidParameterValue.IncorrectPhoneNumber","Message":"+8613900004444 and 8613900005555 are wrong"}}}"#;
         assert_eq!(
