@@ -518,7 +518,7 @@ async fn a_study_pack_goes_once_to_a_signed_robot_and_by_sms_to_the_away_members
  {
     let robot = fakes::dingtalk::start("tok", "SECret", at("2026-03-09 10:00")).await;
     let webhook = fakes::dingtalk::webhook(&robot, "tok");
-    let e = start(|_| {}).await;
+    let e = start(|s| s.api.link_secret = Some("jobs-test-secret".into())).await;
     let env = &e.env;
     org(env, "qx", "department", &["qx"], "522627", None).await;
     org(env, "b1", "branch", &["qx", "b1"], "522627001", None).await;
@@ -568,8 +568,8 @@ async fn a_study_pack_goes_once_to_a_signed_robot_and_by_sms_to_the_away_members
 
     assert_eq!(
         fire!(env, activity_day, "activity_day", "2026-03-09 09:00"),
-        2,
-        "p1 to b1 and b2; qx has no robot and nobody away"
+        3,
+        "p1 as a card to b2's robot and by SMS to b1's two away members; qx has no robot and nobody away"
     );
     assert_eq!(
         fire!(env, activity_day, "activity_day", "2026-03-09 09:00"),
@@ -577,14 +577,21 @@ async fn a_study_pack_goes_once_to_a_signed_robot_and_by_sms_to_the_away_members
         "a rerun sends nothing: the pack is marked sent"
     );
     let sent = requests(env, "study_pack").await;
-    let orgs: BTreeSet<&str> = sent
+    let keys: BTreeSet<&str> = sent
         .iter()
-        .map(|(_, r)| r["org"].as_str().unwrap())
+        .map(|(_, r)| r["key"].as_str().unwrap())
         .collect();
-    assert_eq!(orgs, BTreeSet::from(["b1", "b2"]));
-    assert_eq!(sent[0].1["key"], "study_pack:p1:group:b1");
     assert_eq!(
-        sent[0].1["params"]["url"],
+        keys,
+        BTreeSet::from([
+            "study_pack:p1:group:b2",
+            "study_pack:p1:member:m1",
+            "study_pack:p1:member:m2"
+        ])
+    );
+    let card = sent.iter().find(|(_, r)| r["org"] == "b2").unwrap();
+    assert_eq!(
+        card.1["params"]["url"],
         format!("{}/s/p1", env.settings.api.public_url)
     );
 
@@ -594,7 +601,9 @@ async fn a_study_pack_goes_once_to_a_signed_robot_and_by_sms_to_the_away_members
         .await
         .unwrap();
     env.eventually("two study packs taken in", || async {
-        env.scalar_i64("SELECT count(*) FROM notifications WHERE template = 'study_pack' AND audience_org IS NOT NULL").await == 2
+        env.scalar_i64("SELECT count(*) FROM notifications WHERE template = 'study_pack'")
+            .await
+            == 3
     })
     .await;
     let mut rounds = 0;
@@ -625,8 +634,8 @@ async fn a_study_pack_goes_once_to_a_signed_robot_and_by_sms_to_the_away_members
         "b1's away members, one SMS each; not m3 at home, not m4 (b2 has a robot), not m9"
     );
     assert!(
-        sms.iter().all(|(_, t)| t.contains("/s/p1")),
-        "a short text with the link: {sms:?}"
+        sms.iter().all(|(_, t)| t.contains("/s/p1/")),
+        "a short text with the member's own study link: {sms:?}"
     );
 
     // p2 at its send_at, to the county's region: not a minute before.
@@ -636,7 +645,7 @@ async fn a_study_pack_goes_once_to_a_signed_robot_and_by_sms_to_the_away_members
     );
     assert_eq!(
         fire!(env, study_send_at, "study_send_at", "2026-03-20 10:00"),
-        2
+        3
     );
     assert_eq!(
         fire!(env, study_send_at, "study_send_at", "2026-03-20 10:01"),
@@ -648,14 +657,14 @@ async fn a_study_pack_goes_once_to_a_signed_robot_and_by_sms_to_the_away_members
         .map(|(_, r)| r["key"].as_str().unwrap().to_owned())
         .collect();
     assert!(
-        p2.contains("study_pack:p2:group:b1") && p2.contains("study_pack:p2:group:b2"),
+        p2.contains("study_pack:p2:member:m1") && p2.contains("study_pack:p2:group:b2"),
         "{p2:?}"
     );
     assert!(!p2.iter().any(|k| k.contains("far")));
     // April's activity day takes p3.
     assert_eq!(
         fire!(env, activity_day, "activity_day", "2026-04-09 09:00"),
-        2
+        3
     );
     e.finish().await;
 }

@@ -17,6 +17,7 @@ pub mod reports_csv;
 pub mod scope;
 pub mod state;
 mod study;
+mod study_page;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -132,6 +133,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/openapi.json", get(openapi::openapi_json))
         .merge(v1)
         .merge(member_page::routes())
+        .merge(study_page::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(from_fn_with_state(timeout, layers::timeout))

@@ -1,13 +1,18 @@
 //! Study packs going out (学习资源包, DESIGN.md sections 4 and 5): on the activity day (每月9日
 //! 党员活动日) the packs that have no `send_at`, and every minute the packs whose `send_at` has
-//! come. Each pack is one broadcast per audience org: the notifier sends it to the org's group
-//! robot as a card, or, for an org without a robot, to each of its away members by SMS with a
-//! short text and the pack's link. A pack is marked sent in the same transaction, so it goes
-//! once; its broadcasts are keyed by pack and org, so a rerun adds nothing.
+//! come. An audience org with a group robot gets one broadcast, a card linking to the pack's
+//! page; an org without one gets nothing as a group, and each of its away members a short SMS
+//! with their own study link (`/s/{pack_id}/{token}`, `hongyan_domain::link::study`), where
+//! they read the pack and mark it studied. A pack is marked sent in the same transaction, so it
+//! goes once; broadcasts are keyed by pack and org and SMS by pack and member, so a rerun adds
+//! nothing.
 
-use hongyan_domain::ids::{EventId, OrgId};
-use hongyan_domain::notify::{NotificationRequest, templates};
+use chrono::{DateTime, TimeDelta, Utc};
+use hongyan_domain::ids::{EventId, MemberId, OrgId, Phone};
+use hongyan_domain::link::study as study_link;
+use hongyan_domain::notify::{NotificationRequest, Recipient, Role, templates};
 use hongyan_domain::regions;
+use secrecy::ExposeSecret;
 use sqlx::PgConnection;
 use tracing::{info, instrument, warn};
 
@@ -54,11 +59,11 @@ const SEND_AT_PACKS: &str = "
 SELECT id, title, summary, audience_org_ids, audience_region_codes, event_id FROM study_packs
 WHERE sent_at IS NULL AND send_at <= $1 ORDER BY id FOR UPDATE";
 
-/// The audience's orgs a broadcast reaches: every org in the subtree of an audience org or
-/// located in an audience region, that has a group robot (a card) or members away whose home
-/// it is (SMS to each of them). Orgs with neither would get nothing, so they get no request.
+/// The audience's orgs a pack reaches: every org in the subtree of an audience org or located
+/// in an audience region, that has a group robot (a card) or members away whose home it is
+/// (SMS to each of them). Orgs with neither would get nothing, so they are not listed.
 const AUDIENCE_ORGS: &str = "
-SELECT o.id FROM orgs o
+SELECT o.id, o.chat IS NOT NULL AS has_robot FROM orgs o
 WHERE (o.path && $1::text[] OR o.region_code LIKE ANY($2::text[]))
   AND (o.chat IS NOT NULL
        OR EXISTS (SELECT 1 FROM flow_records f WHERE f.is_open AND f.home_org_id = o.id))
@@ -76,17 +81,19 @@ async fn send(conn: &mut PgConnection, firing: &Firing<'_>, due: Due) -> anyhow:
     if packs.is_empty() {
         return Ok(0);
     }
-    let base = firing.settings.api.public_url.trim_end_matches('/');
+    let links = Links::of(firing);
     let mut rows = Vec::new();
     for pack in &packs {
-        let orgs = audience(conn, pack).await?;
-        if orgs.is_empty() {
+        let (robots, without) = audience(conn, pack).await?;
+        if robots.is_empty() && without.is_empty() {
             warn!(pack = %pack.id, "A study pack's audience reaches no org with a robot or members away; it is marked sent with nobody told.");
         }
-        rows.extend(
-            orgs.into_iter()
-                .map(|org| request_row(&broadcast(pack, org, base), firing.due)),
-        );
+        let members = away_members(conn, &without).await?;
+        let requests = robots
+            .into_iter()
+            .map(|org| broadcast(pack, org, &links))
+            .chain(members.iter().filter_map(|m| sms(pack, m, &links)));
+        rows.extend(requests.map(|req| request_row(&req, firing.due)));
     }
     let ids: Vec<&str> = packs.iter().map(|p| p.id.as_str()).collect();
     sqlx::query("UPDATE study_packs SET sent_at = $2, updated_at = now() WHERE id = ANY($1)")
@@ -95,11 +102,13 @@ async fn send(conn: &mut PgConnection, firing: &Firing<'_>, due: Due) -> anyhow:
         .execute(&mut *conn)
         .await?;
     let n = write(conn, &rows, firing.settings.scheduler.batch_size).await?;
-    info!(packs = packs.len(), broadcasts = n, "Study packs sent out.");
+    info!(packs = packs.len(), requests = n, "Study packs sent out.");
     Ok(n)
 }
 
-async fn audience(conn: &mut PgConnection, pack: &Pack) -> sqlx::Result<Vec<OrgId>> {
+/// The audience's orgs: those with a group robot, and those without one (whose away members
+/// are told one by one).
+async fn audience(conn: &mut PgConnection, pack: &Pack) -> sqlx::Result<(Vec<OrgId>, Vec<String>)> {
     // A region code in the form the table uses (`440300` → `4403`), as a prefix of the orgs'
     // codes at any level.
     let prefixes: Vec<String> = pack
@@ -108,29 +117,139 @@ async fn audience(conn: &mut PgConnection, pack: &Pack) -> sqlx::Result<Vec<OrgI
         .filter_map(|c| regions::normalize(c))
         .map(|c| format!("{c}%"))
         .collect();
-    let ids: Vec<String> = sqlx::query_scalar(AUDIENCE_ORGS)
+    let orgs: Vec<(String, bool)> = sqlx::query_as(AUDIENCE_ORGS)
         .bind(&pack.audience_org_ids)
         .bind(&prefixes)
         .fetch_all(conn)
         .await?;
-    Ok(ids.iter().filter_map(|i| OrgId::parse(i).ok()).collect())
+    let (robots, without): (Vec<_>, Vec<_>) = orgs.into_iter().partition(|(_, robot)| *robot);
+    Ok((
+        robots
+            .iter()
+            .filter_map(|(id, _)| OrgId::parse(id).ok())
+            .collect(),
+        without.into_iter().map(|(id, _)| id).collect(),
+    ))
 }
 
-/// The pack's link for a member: `{api.public_url}/s/{pack_id}`.
-pub fn pack_url(public_url: &str, pack_id: &str) -> String {
-    format!("{}/s/{pack_id}", public_url.trim_end_matches('/'))
+/// An away member of an audience branch without a robot, as the SMS needs them.
+#[derive(sqlx::FromRow)]
+struct AwayMember {
+    member_id: String,
+    name: String,
+    phone: String,
+    home_org_id: String,
+    channels: Option<sqlx::types::Json<Vec<String>>>,
 }
 
-fn broadcast(pack: &Pack, org: OrgId, base: &str) -> NotificationRequest {
+/// The members with an open record whose home is one of `orgs`, in one query.
+async fn away_members(conn: &mut PgConnection, orgs: &[String]) -> sqlx::Result<Vec<AwayMember>> {
+    if orgs.is_empty() {
+        return Ok(Vec::new());
+    }
+    sqlx::query_as(
+        "SELECT f.member_id, m.doc->>'name' AS name, f.phone, f.home_org_id, m.doc->'channels' AS channels
+         FROM flow_records f JOIN members m ON m.id = f.member_id
+         WHERE f.is_open AND f.home_org_id = ANY($1) ORDER BY f.member_id",
+    )
+    .bind(orgs)
+    .fetch_all(conn)
+    .await
+}
+
+/// How this firing links to a pack: the public base, and the study key with the links' expiry
+/// (`api.link_valid_days` from the sending) when `api.link_secret` is set.
+struct Links {
+    base: String,
+    signing: Option<(Vec<u8>, DateTime<Utc>)>,
+}
+
+impl Links {
+    fn of(firing: &Firing<'_>) -> Self {
+        let api = &firing.settings.api;
+        let signing = api.link_secret.as_ref().map(|s| {
+            let expires = firing.due + TimeDelta::days(i64::from(api.link_valid_days));
+            (s.expose_secret().as_bytes().to_vec(), expires)
+        });
+        if signing.is_none() {
+            warn!(
+                "api.link_secret is not set: study pack SMS link to the pack's page only, where members cannot mark it studied; export HONGYAN__API__LINK_SECRET."
+            );
+        }
+        Self {
+            base: api.public_url.clone(),
+            signing,
+        }
+    }
+
+    /// The member's own link, or the pack's page when links cannot be signed.
+    fn for_member(&self, member: &MemberId, pack: &OrgId) -> String {
+        match &self.signing {
+            Some((secret, expires)) => {
+                let token = study_link::mint(secret, member, pack, *expires);
+                study_link::url(&self.base, pack, &token)
+            }
+            None => study_link::pack_url(&self.base, pack),
+        }
+    }
+}
+
+fn params(pack: &Pack, url: String) -> Vec<(&'static str, String)> {
+    vec![
+        ("title", pack.title.clone()),
+        ("summary", pack.summary.clone()),
+        ("url", url),
+    ]
+}
+
+/// The card for an org's group robot: it links to the pack's page, which names nobody.
+fn broadcast(pack: &Pack, org: OrgId, links: &Links) -> NotificationRequest {
+    let url = OrgId::parse(&pack.id)
+        .map(|p| study_link::pack_url(&links.base, &p))
+        .unwrap_or_else(|_| links.base.clone());
     NotificationRequest::broadcast(
         templates::STUDY_PACK,
         org,
         &pack.id,
         EventId(pack.event_id),
-        &[
-            ("title", pack.title.clone()),
-            ("summary", pack.summary.clone()),
-            ("url", pack_url(base, &pack.id)),
-        ],
+        &params(pack, url),
     )
+}
+
+/// The SMS to one away member with their own study link, keyed by pack and member; `None`
+/// (logged) when the stored row does not read back, which must not hold up everyone else's.
+fn sms(pack: &Pack, m: &AwayMember, links: &Links) -> Option<NotificationRequest> {
+    let (Ok(member), Ok(phone), Ok(pack_id)) = (
+        MemberId::parse(&m.member_id),
+        Phone::parse(&m.phone),
+        OrgId::parse(&pack.id),
+    ) else {
+        warn!(member_id = %m.member_id, pack = %pack.id, "Study pack SMS skipped: the member id, phone or pack id does not read back; fix it with member.upserted.");
+        return None;
+    };
+    let url = links.for_member(&member, &pack_id);
+    let mut params = params(pack, url);
+    params.push(("member_name", m.name.clone()));
+    let channels = m
+        .channels
+        .as_ref()
+        .map(|c| c.0.clone())
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| vec!["sms".into()]);
+    let recipient = Recipient {
+        role: Role::Member,
+        name: m.name.clone(),
+        phone,
+        channels,
+        member_id: Some(member.clone()),
+        org_id: OrgId::parse(&m.home_org_id).ok(),
+    };
+    let mut req = NotificationRequest::new(
+        templates::STUDY_PACK,
+        recipient,
+        EventId(pack.event_id),
+        &params,
+    );
+    req.key = format!("{}:{}:member:{member}", templates::STUDY_PACK, pack.id);
+    Some(req)
 }

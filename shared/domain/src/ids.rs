@@ -154,15 +154,38 @@ pub fn mask_phones(text: &str) -> String {
             continue;
         }
         let mut digits: String = chars[i..i + run].iter().collect();
-        // The two hex digits of a percent escape are not part of what follows them.
-        if i > 0 && chars[i - 1] == '%' && run > 2 {
-            out.push_str(&digits[..2]);
-            digits.drain(..2);
+        if i > 0 && chars[i - 1] == '%' {
+            let escapes = escape_digits(&digits);
+            // Where a phone starts, if one does: after the escapes, or (read once decoded less,
+            // `%2513900001111` being `%13900001111`) after fewer of them; masking too much
+            // is harmless, too little is a leak.
+            let start = (0..=escapes)
+                .rev()
+                .step_by(2)
+                .find(|&k| mask_digit_run(&digits[k..]) != digits[k..])
+                .unwrap_or(escapes);
+            out.push_str(&digits[..start]);
+            digits.drain(..start);
         }
         out.push_str(&mask_digit_run(&digits));
         i += run;
     }
     out
+}
+
+/// How many leading digits of a run right after a `%` belong to percent escapes: the escape's
+/// two hex digits, and two more for each `25` (an escaped `%`: a value encoded twice, as
+/// Aliyun's string to sign holds `TemplateParam`, `%2522` for a quote).
+fn escape_digits(digits: &str) -> usize {
+    let mut n = 0;
+    while digits.len() > n + 2 {
+        let pair = &digits[n..n + 2];
+        n += 2;
+        if pair != "25" {
+            break;
+        }
+    }
+    n
 }
 
 /// A run of digits with its phone masked, if it is one (with or without `86` before it).
@@ -414,6 +437,13 @@ mod tests {
             assert!(!masked.contains(whole), "{masked}");
         }
         assert!(masked.contains("%3D139****1111"), "{masked}");
+        // A value encoded twice: TemplateParam's `"receiving_phone":"13900006666"`.
+        let twice = "receiving_phone%2522%253A%252213900006666%2522%252C%2520%252013900007777";
+        assert_eq!(
+            mask_phones(twice),
+            "receiving_phone%2522%253A%2522139****6666%2522%252C%2520%2520139****7777"
+        );
+        assert_eq!(mask_phones("%2513900008888"), "%25139****8888");
         // Tencent echoes numbers in E.164.
         let tencent = r#"{"Response":{"Error":{"Code":"InvalidParameterValue.IncorrectPhoneNumber","Message":"+8613900004444 and 8613900005555 are wrong"}}}"#;
         assert_eq!(

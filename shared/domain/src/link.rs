@@ -14,6 +14,8 @@ use sha2::Sha256;
 use crate::ids::MemberId;
 use crate::month::Month;
 
+pub mod study;
+
 /// What a valid token says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemberLink {
@@ -38,10 +40,28 @@ pub enum LinkError {
     },
 }
 
-fn mac(secret: &[u8], payload: &str) -> Hmac<Sha256> {
+fn mac(secret: &[u8], payload: &[u8]) -> Hmac<Sha256> {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
-    mac.update(payload.as_bytes());
+    mac.update(payload);
     mac
+}
+
+/// The payload of `payload_b64.tag_b64` once its tag is checked (in constant time) under `key`.
+fn verified_payload(key: &[u8], token: &str) -> Result<String, LinkError> {
+    let (payload_b64, tag_b64) = token.split_once('.').ok_or(LinkError::Invalid)?;
+    let payload = B64.decode(payload_b64).map_err(|_| LinkError::Invalid)?;
+    let tag = B64.decode(tag_b64).map_err(|_| LinkError::Invalid)?;
+    mac(key, &payload)
+        .verify_slice(&tag)
+        .map_err(|_| LinkError::Invalid)?;
+    String::from_utf8(payload).map_err(|_| LinkError::Invalid)
+}
+
+/// A token's `expires_unix` field.
+fn timestamp(s: &str) -> Option<DateTime<Utc>> {
+    s.parse::<i64>()
+        .ok()
+        .and_then(|s| DateTime::from_timestamp(s, 0))
 }
 
 /// The token for `member_id`'s confirmation of `month`, valid until `expires_at`.
@@ -52,7 +72,7 @@ pub fn mint(
     expires_at: DateTime<Utc>,
 ) -> String {
     let payload = format!("{member_id}|{month}|{}", expires_at.timestamp());
-    let tag = mac(secret, &payload).finalize().into_bytes();
+    let tag = mac(secret, payload.as_bytes()).finalize().into_bytes();
     format!("{}.{}", B64.encode(payload), B64.encode(tag))
 }
 
@@ -63,13 +83,7 @@ pub fn url(public_url: &str, token: &str) -> String {
 
 /// Checks a token at `now`: the signature first (in constant time), then the expiry.
 pub fn check(secret: &[u8], token: &str, now: DateTime<Utc>) -> Result<MemberLink, LinkError> {
-    let (payload_b64, tag_b64) = token.split_once('.').ok_or(LinkError::Invalid)?;
-    let payload = B64.decode(payload_b64).map_err(|_| LinkError::Invalid)?;
-    let tag = B64.decode(tag_b64).map_err(|_| LinkError::Invalid)?;
-    let payload = String::from_utf8(payload).map_err(|_| LinkError::Invalid)?;
-    mac(secret, &payload)
-        .verify_slice(&tag)
-        .map_err(|_| LinkError::Invalid)?;
+    let payload = verified_payload(secret, token)?;
     // Signed by us, so the fields are ours; still read them strictly.
     let mut parts = payload.split('|');
     let (Some(member), Some(month), Some(expires), None) =
@@ -79,11 +93,7 @@ pub fn check(secret: &[u8], token: &str, now: DateTime<Utc>) -> Result<MemberLin
     };
     let member_id = MemberId::parse(member).map_err(|_| LinkError::Invalid)?;
     let month = Month::parse(month).map_err(|_| LinkError::Invalid)?;
-    let expires_at = expires
-        .parse::<i64>()
-        .ok()
-        .and_then(|s| DateTime::from_timestamp(s, 0))
-        .ok_or(LinkError::Invalid)?;
+    let expires_at = timestamp(expires).ok_or(LinkError::Invalid)?;
     if now >= expires_at {
         return Err(LinkError::Expired {
             member_id,
