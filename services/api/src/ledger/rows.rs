@@ -1,6 +1,6 @@
 //! The ledger's rows: the records of [`query`] streamed from PostgreSQL, each row mapped to
-//! section 3's columns. Nothing is collected: rows go through a bounded channel to whichever encoder
-//! writes the format, so memory stays flat however large the county.
+//! section 3's columns. Nothing is collected: rows go through a bounded channel to whichever
+//! encoder writes the format, so memory stays flat however large the county.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
