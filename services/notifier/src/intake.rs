@@ -27,19 +27,49 @@ struct Envelope<'a> {
     data: &'a serde_json::value::RawValue,
 }
 
-/// Reads a `notification.requested` envelope.
-pub fn read(body: &[u8]) -> Result<NotificationRequest, String> {
-    let v: Envelope<'_> = serde_json::from_slice(body).map_err(|e| {
-        format!("The message is not a JSON envelope with type and data ({e}); send a UTF-8 JSON envelope.")
-    })?;
-    if v.kind != ROUTING_KEY {
-        return Err(format!(
-            "type {:?} is not {ROUTING_KEY}; the notifier queue takes notification requests only.",
-            v.kind
-        ));
+/// Why a request cannot be taken. Each says what was wrong and what to do; serde's own words,
+/// when it has them, are the source.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error("The message is not a JSON envelope with type and data; send a UTF-8 JSON envelope.")]
+    NotAnEnvelope(#[source] serde_json::Error),
+    #[error("type {kind:?} is not {key}; the notifier queue takes notification requests only.", key = ROUTING_KEY)]
+    NotARequest { kind: String },
+    #[error(
+        "The notification request does not fit; send key, template, recipient or org, params and caused_by."
+    )]
+    DoesNotFit(#[source] serde_json::Error),
+    /// The domain's sentence on the key (`NotificationRequest::check_key`).
+    #[error("{0}")]
+    BadKey(String),
+    #[error(
+        "Template {name:?} does not exist; add config/templates/{name}.toml or fix the request."
+    )]
+    UnknownTemplate { name: String },
+}
+
+impl RequestError {
+    /// What a parked request says: the error, then each of its causes.
+    pub fn reason(&self) -> String {
+        let mut reason = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(c) = cause {
+            reason.push_str(&format!(" Cause: {c}"));
+            cause = c.source();
+        }
+        reason
     }
-    serde_json::from_str(v.data.get())
-        .map_err(|e| format!("The notification request does not fit ({e}); send key, template, recipient or org, params and caused_by."))
+}
+
+/// Reads a `notification.requested` envelope.
+pub fn read(body: &[u8]) -> Result<NotificationRequest, RequestError> {
+    let v: Envelope<'_> = serde_json::from_slice(body).map_err(RequestError::NotAnEnvelope)?;
+    if v.kind != ROUTING_KEY {
+        return Err(RequestError::NotARequest {
+            kind: v.kind.into_owned(),
+        });
+    }
+    serde_json::from_str(v.data.get()).map_err(RequestError::DoesNotFit)
 }
 
 /// A request ready to store: the request, when it may first go, until when it is worth
@@ -70,7 +100,7 @@ impl BatchHandler for Intake<'_> {
                     rows.push(row);
                     from.push((i, parked::was_replayed(&d.properties)));
                 }
-                Err(reason) => park(d, &reason, &mut parked),
+                Err(e) => park(d, &e.reason(), &mut parked),
             }
         }
         let replayed: Vec<bool> = from.iter().map(|&(_, r)| r).collect();
@@ -109,17 +139,14 @@ impl BatchHandler for Intake<'_> {
 }
 
 /// A request as it is stored, or why it cannot be.
-fn row(n: &Notifier, req: NotificationRequest, now: DateTime<Utc>) -> Result<Row, String> {
-    req.check_key()?;
+fn row(n: &Notifier, req: NotificationRequest, now: DateTime<Utc>) -> Result<Row, RequestError> {
+    req.check_key().map_err(RequestError::BadKey)?;
     match n.templates.get(&req.template) {
         Some(t) => {
             let until = t.useful_until(now);
             Ok((req, now, until))
         }
-        None => Err(format!(
-            "Template {:?} does not exist; add config/templates/{}.toml or fix the request.",
-            req.template, req.template
-        )),
+        None => Err(RequestError::UnknownTemplate { name: req.template }),
     }
 }
 

@@ -13,7 +13,7 @@ use hongyan_domain::notify::templates as registry;
 use serde::Deserialize;
 
 use crate::providers::wecom;
-pub use text::Text;
+pub use text::{Text, TextError};
 
 /// The monthly update reminder (一月一更新) to a member, with the link to the update page.
 pub const MONTHLY_REMINDER: &str = "monthly_reminder";
@@ -195,9 +195,9 @@ impl Template {
             reason,
         };
         check_name(name).map_err(invalid)?;
-        let raw: RawFile = toml::from_str(source).map_err(|e| TemplateError::Toml {
+        let raw: RawFile = toml::from_str(source).map_err(|error| TemplateError::Toml {
             file: file.to_owned(),
-            reason: e.to_string(),
+            error,
         })?;
         Self::checked(name, raw).map_err(invalid)
     }
@@ -404,16 +404,16 @@ impl Templates {
     /// one and that all [`REQUIRED`] templates are there. The only I/O of this module.
     pub fn load(dir: &Path) -> Result<Self, TemplateError> {
         let shown = dir.display().to_string();
-        let entries = std::fs::read_dir(dir).map_err(|e| TemplateError::Read {
+        let entries = std::fs::read_dir(dir).map_err(|source| TemplateError::Read {
             file: shown.clone(),
-            reason: e.to_string(),
+            source,
         })?;
         let mut templates = Self::default();
         for entry in entries {
             let path = entry
-                .map_err(|e| TemplateError::Read {
+                .map_err(|source| TemplateError::Read {
                     file: shown.clone(),
-                    reason: e.to_string(),
+                    source,
                 })?
                 .path();
             if path.extension().and_then(|e| e.to_str()) != Some("toml") {
@@ -424,9 +424,9 @@ impl Templates {
                 .file_stem()
                 .and_then(|s| s.to_str())
                 .unwrap_or_default();
-            let source = std::fs::read_to_string(&path).map_err(|e| TemplateError::Read {
+            let source = std::fs::read_to_string(&path).map_err(|source| TemplateError::Read {
                 file: file.clone(),
-                reason: e.to_string(),
+                source,
             })?;
             templates.insert(Template::parse(name, &file, &source)?);
         }
@@ -462,10 +462,19 @@ impl Templates {
 /// content, the field.
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
-    #[error("Cannot read {file}: {reason}")]
-    Read { file: String, reason: String },
-    #[error("{file} is not a valid template file: {reason}")]
-    Toml { file: String, reason: String },
+    #[error("Cannot read {file}")]
+    Read {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The parser's message names the line and the key, so it is the message's own end
+    /// rather than a source (which `{:#}` would print a second time).
+    #[error("{file} is not a valid template file: {error}")]
+    Toml {
+        file: String,
+        error: toml::de::Error,
+    },
     #[error("{file}: `{field}` {reason}.")]
     Invalid {
         file: String,
