@@ -9,6 +9,7 @@ use hongyan_adapters::amqp::consumer::{BatchHandler, ack_batch};
 use hongyan_adapters::amqp::parked::{self, Received};
 use hongyan_adapters::amqp::publisher::{Outgoing, Publisher};
 use hongyan_adapters::store::is_transient;
+use hongyan_domain::ids::mask_phones;
 use hongyan_domain::notify::{NotificationRequest, ROUTING_KEY};
 use lapin::message::Delivery;
 
@@ -77,6 +78,7 @@ pub fn read(body: &[u8]) -> Result<NotificationRequest, RequestError> {
 type Row = (NotificationRequest, DateTime<Utc>, DateTime<Utc>);
 
 impl BatchHandler for Intake<'_> {
+    #[tracing::instrument(skip_all, fields(requests = batch.len()))]
     async fn handle(&self, publisher: &Publisher, batch: Vec<Delivery>) -> anyhow::Result<()> {
         let n = self.0;
         let queue = n.names.notifier();
@@ -88,19 +90,16 @@ impl BatchHandler for Intake<'_> {
         let mut parked: Vec<Outgoing> = Vec::new();
         let park = |d: &Delivery, reason: &str, parked: &mut Vec<Outgoing>| {
             // serde's error text quotes what it could not read, a phone among it.
-            let reason = &hongyan_domain::ids::mask_phones(reason);
+            let reason = &mask_phones(reason);
             let received =
                 Received::from_delivery(d.routing_key.as_str(), &d.properties, d.data.clone());
             tracing::warn!(reason = %reason, "Notification request parked.");
             parked.push(received.parked(&n.names, &queue, reason));
         };
         for (i, d) in batch.iter().enumerate() {
-            match read(&d.data).and_then(|req| row(n, req, now)) {
-                Ok(row) => {
-                    rows.push(row);
-                    from.push((i, parked::was_replayed(&d.properties)));
-                }
-                Err(e) => park(d, &e.reason(), &mut parked),
+            if let Some(row) = take(n, d, now, |reason| park(d, reason, &mut parked)) {
+                rows.push(row);
+                from.push((i, parked::was_replayed(&d.properties)));
             }
         }
         let replayed: Vec<bool> = from.iter().map(|&(_, r)| r).collect();
@@ -135,6 +134,25 @@ impl BatchHandler for Intake<'_> {
         );
         n.wake.notify_one();
         Ok(())
+    }
+}
+
+/// One delivery's request as it is stored, or parked with why it cannot be. Its span carries
+/// the request's key and the event that caused it, as every later step's carries the key.
+#[tracing::instrument(skip_all, fields(key = tracing::field::Empty, caused_by = tracing::field::Empty))]
+fn take(n: &Notifier, d: &Delivery, now: DateTime<Utc>, park: impl FnOnce(&str)) -> Option<Row> {
+    let taken = read(&d.data).and_then(|req| {
+        let span = tracing::Span::current();
+        span.record("key", mask_phones(&req.key));
+        span.record("caused_by", tracing::field::display(req.caused_by));
+        row(n, req, now)
+    });
+    match taken {
+        Ok(row) => Some(row),
+        Err(e) => {
+            park(&e.reason());
+            None
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use hongyan_domain::ids::mask_phones;
 
 use super::Ready;
 use crate::Notifier;
@@ -13,6 +14,7 @@ use crate::route::{self, Channel};
 use crate::store::{Attempt, AttemptStatus, Due, Next, Settlements};
 
 /// Sends one [`Ready`] notification and settles what its provider answered.
+#[tracing::instrument(skip_all, fields(notification_id = %r.d.id, key = %mask_phones(&r.d.request.key), attempt = r.d.attempt))]
 pub(super) async fn send(n: &Notifier, out: &Settlements, r: Ready<'_>, now: DateTime<Utc>) {
     let Ready {
         d,

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{DateTime, Utc};
 use hongyan_adapters::ratelimit::Limit;
-use hongyan_domain::ids::OrgId;
+use hongyan_domain::ids::{OrgId, mask_phones};
 use hongyan_domain::notify::{NotificationRequest, Recipient, To};
 
 use super::Ready;
@@ -71,6 +71,7 @@ impl Settle<'_> {
 
 /// Decides what becomes of one notification before anything is sent: settled already (failed,
 /// waiting, fallen back, fanned out), or rendered and [`Ready`].
+#[tracing::instrument(skip_all, fields(notification_id = %d.id, key = %mask_phones(&d.request.key), attempt = d.attempt))]
 pub(super) async fn prepare<'a>(
     n: &'a Notifier,
     out: &Settlements,

@@ -71,6 +71,18 @@ pub enum Next {
     },
 }
 
+impl Next {
+    /// The state's name, for logs (a failure's reason is logged where it is decided).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Delivered { .. } => "delivered",
+            Self::Again { .. } => "again",
+            Self::AwaitReceipt { .. } => "await_receipt",
+            Self::Failed { .. } => "failed",
+        }
+    }
+}
+
 /// An attempt as it is written.
 #[derive(Clone, Debug)]
 struct AttemptRow {
@@ -133,15 +145,18 @@ impl Settlements {
             next,
             announce: announce.into_iter().collect(),
         };
+        tracing::debug!(notification_id = %due.id, next = s.next.kind(), "Settled; written when the round ends.");
         self.0.lock().expect("settlements lock").push(s);
     }
 
     /// Writes the round. A state a receipt set meanwhile is left alone (`status = 'sending'`).
+    #[tracing::instrument(skip_all, fields(settled = tracing::field::Empty))]
     pub async fn write(self, pool: &PgPool) -> sqlx::Result<usize> {
         let all = self.0.into_inner().expect("settlements lock");
         if all.is_empty() {
             return Ok(0);
         }
+        tracing::Span::current().record("settled", all.len());
         let mut tx = pool.begin().await?;
         insert_attempts(&mut tx, &all).await?;
         let next = ByNext::sort(&all);
