@@ -148,7 +148,10 @@ fn take(n: &Notifier, d: &Delivery, now: DateTime<Utc>, park: impl FnOnce(&str))
         row(n, req, now)
     });
     match taken {
-        Ok(row) => Some(row),
+        Ok(row) => {
+            tracing::debug!(template = %row.0.template, "Notification request read.");
+            Some(row)
+        }
         Err(e) => {
             park(&e.reason());
             None
