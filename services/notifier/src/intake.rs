@@ -9,6 +9,7 @@ use hongyan_adapters::amqp::consumer::{BatchHandler, ack_batch};
 use hongyan_adapters::amqp::parked::{self, Received};
 use hongyan_adapters::amqp::publisher::{Outgoing, Publisher};
 use hongyan_adapters::store::is_transient;
+use hongyan_domain::ids::mask_phones;
 use hongyan_domain::notify::{NotificationRequest, ROUTING_KEY};
 use lapin::message::Delivery;
 
@@ -27,19 +28,49 @@ struct Envelope<'a> {
     data: &'a serde_json::value::RawValue,
 }
 
-/// Reads a `notification.requested` envelope.
-pub fn read(body: &[u8]) -> Result<NotificationRequest, String> {
-    let v: Envelope<'_> = serde_json::from_slice(body).map_err(|e| {
-        format!("The message is not a JSON envelope with type and data ({e}); send a UTF-8 JSON envelope.")
-    })?;
-    if v.kind != ROUTING_KEY {
-        return Err(format!(
-            "type {:?} is not {ROUTING_KEY}; the notifier queue takes notification requests only.",
-            v.kind
-        ));
+/// Why a request cannot be taken. Each says what was wrong and what to do; serde's own words,
+/// when it has them, are the source.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error("The message is not a JSON envelope with type and data; send a UTF-8 JSON envelope.")]
+    NotAnEnvelope(#[source] serde_json::Error),
+    #[error("type {kind:?} is not {key}; the notifier queue takes notification requests only.", key = ROUTING_KEY)]
+    NotARequest { kind: String },
+    #[error(
+        "The notification request does not fit; send key, template, recipient or org, params and caused_by."
+    )]
+    DoesNotFit(#[source] serde_json::Error),
+    /// The domain's sentence on the key (`NotificationRequest::check_key`).
+    #[error("{0}")]
+    BadKey(String),
+    #[error(
+        "Template {name:?} does not exist; add config/templates/{name}.toml or fix the request."
+    )]
+    UnknownTemplate { name: String },
+}
+
+impl RequestError {
+    /// What a parked request says: the error, then each of its causes.
+    pub fn reason(&self) -> String {
+        let mut reason = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(c) = cause {
+            reason.push_str(&format!(" Cause: {c}"));
+            cause = c.source();
+        }
+        reason
     }
-    serde_json::from_str(v.data.get())
-        .map_err(|e| format!("The notification request does not fit ({e}); send key, template, recipient or org, params and caused_by."))
+}
+
+/// Reads a `notification.requested` envelope.
+pub fn read(body: &[u8]) -> Result<NotificationRequest, RequestError> {
+    let v: Envelope<'_> = serde_json::from_slice(body).map_err(RequestError::NotAnEnvelope)?;
+    if v.kind != ROUTING_KEY {
+        return Err(RequestError::NotARequest {
+            kind: v.kind.into_owned(),
+        });
+    }
+    serde_json::from_str(v.data.get()).map_err(RequestError::DoesNotFit)
 }
 
 /// A request ready to store: the request, when it may first go, until when it is worth
@@ -47,6 +78,7 @@ pub fn read(body: &[u8]) -> Result<NotificationRequest, String> {
 type Row = (NotificationRequest, DateTime<Utc>, DateTime<Utc>);
 
 impl BatchHandler for Intake<'_> {
+    #[tracing::instrument(skip_all, fields(requests = batch.len()))]
     async fn handle(&self, publisher: &Publisher, batch: Vec<Delivery>) -> anyhow::Result<()> {
         let n = self.0;
         let queue = n.names.notifier();
@@ -58,19 +90,16 @@ impl BatchHandler for Intake<'_> {
         let mut parked: Vec<Outgoing> = Vec::new();
         let park = |d: &Delivery, reason: &str, parked: &mut Vec<Outgoing>| {
             // serde's error text quotes what it could not read, a phone among it.
-            let reason = &hongyan_domain::ids::mask_phones(reason);
+            let reason = &mask_phones(reason);
             let received =
                 Received::from_delivery(d.routing_key.as_str(), &d.properties, d.data.clone());
             tracing::warn!(reason = %reason, "Notification request parked.");
             parked.push(received.parked(&n.names, &queue, reason));
         };
         for (i, d) in batch.iter().enumerate() {
-            match read(&d.data).and_then(|req| row(n, req, now)) {
-                Ok(row) => {
-                    rows.push(row);
-                    from.push((i, parked::was_replayed(&d.properties)));
-                }
-                Err(reason) => park(d, &reason, &mut parked),
+            if let Some(row) = take(n, d, now, |reason| park(d, reason, &mut parked)) {
+                rows.push(row);
+                from.push((i, parked::was_replayed(&d.properties)));
             }
         }
         let replayed: Vec<bool> = from.iter().map(|&(_, r)| r).collect();
@@ -108,18 +137,37 @@ impl BatchHandler for Intake<'_> {
     }
 }
 
+/// One delivery's request as it is stored, or parked with why it cannot be. Its span carries
+/// the request's key and the event that caused it, as every later step's carries the key.
+#[tracing::instrument(skip_all, fields(key = tracing::field::Empty, caused_by = tracing::field::Empty))]
+fn take(n: &Notifier, d: &Delivery, now: DateTime<Utc>, park: impl FnOnce(&str)) -> Option<Row> {
+    let taken = read(&d.data).and_then(|req| {
+        let span = tracing::Span::current();
+        span.record("key", mask_phones(&req.key));
+        span.record("caused_by", tracing::field::display(req.caused_by));
+        row(n, req, now)
+    });
+    match taken {
+        Ok(row) => {
+            tracing::debug!(template = %row.0.template, "Notification request read.");
+            Some(row)
+        }
+        Err(e) => {
+            park(&e.reason());
+            None
+        }
+    }
+}
+
 /// A request as it is stored, or why it cannot be.
-fn row(n: &Notifier, req: NotificationRequest, now: DateTime<Utc>) -> Result<Row, String> {
-    req.check_key()?;
+fn row(n: &Notifier, req: NotificationRequest, now: DateTime<Utc>) -> Result<Row, RequestError> {
+    req.check_key().map_err(RequestError::BadKey)?;
     match n.templates.get(&req.template) {
         Some(t) => {
             let until = t.useful_until(now);
             Ok((req, now, until))
         }
-        None => Err(format!(
-            "Template {:?} does not exist; add config/templates/{}.toml or fix the request.",
-            req.template, req.template
-        )),
+        None => Err(RequestError::UnknownTemplate { name: req.template }),
     }
 }
 

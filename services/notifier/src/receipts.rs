@@ -90,6 +90,8 @@ pub fn checked_token(token: Option<&SecretString>) -> anyhow::Result<Option<Secr
     Ok(Some(token.clone()))
 }
 
+/// Records one provider's receipt list and answers the provider.
+#[tracing::instrument(skip_all, fields(provider = %provider))]
 async fn take(
     n: &Notifier,
     provider: &str,

@@ -18,6 +18,7 @@ use crate::providers::{Message, Provider};
 use crate::route::Channel;
 use crate::store::{self, Due, Settlements};
 
+mod fan_out;
 mod outcome;
 mod prepare;
 

@@ -4,15 +4,17 @@
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use hongyan_domain::ids::mask_phones;
 
 use super::Ready;
 use crate::Notifier;
 use crate::announce::{self, End};
-use crate::providers::{SendContext, SendOutcome};
+use crate::providers::{ProviderError, SendContext, SendOutcome};
 use crate::route::{self, Channel};
 use crate::store::{Attempt, AttemptStatus, Due, Next, Settlements};
 
 /// Sends one [`Ready`] notification and settles what its provider answered.
+#[tracing::instrument(skip_all, fields(notification_id = %r.d.id, key = %mask_phones(&r.d.request.key), attempt = r.d.attempt))]
 pub(super) async fn send(n: &Notifier, out: &Settlements, r: Ready<'_>, now: DateTime<Utc>) {
     let Ready {
         d,
@@ -21,101 +23,147 @@ pub(super) async fn send(n: &Notifier, out: &Settlements, r: Ready<'_>, now: Dat
         message,
         ..
     } = r;
-    let channel = plan[d.channel_index].name();
-    let via = (channel, provider.name());
     let started = Instant::now();
     let ctx = SendContext {
         now,
         nonce: uuid::Uuid::new_v4().to_string(),
     };
     let outcome = provider.send(&message, &ctx).await.map(SendOutcome::masked);
-    let latency_ms = started.elapsed().as_millis().min(i32::MAX as u128) as i32;
-    let attempt = |status: AttemptStatus| Attempt {
-        channel,
-        provider: provider.name(),
-        provider_message_id: None,
-        status,
-        error_code: None,
-        error: None,
-        latency_ms,
+    let sent = Sent {
+        n,
+        out,
+        d,
+        plan: &plan,
+        via: (plan[d.channel_index].name(), provider.name()),
+        latency_ms: started.elapsed().as_millis().min(i32::MAX as u128) as i32,
+        now,
     };
     match outcome {
         Ok(SendOutcome::Delivered {
             provider_message_id,
-        }) => {
-            let a = Attempt {
-                provider_message_id: provider_message_id.as_deref(),
-                ..attempt(AttemptStatus::Delivered)
-            };
-            let row = announce::delivered(end(d, via, now));
-            let next = Next::Delivered {
-                provider: provider.name().into(),
-                provider_message_id: provider_message_id.clone(),
-            };
-            out.settle(d, Some(a), &next, Some(row));
-        }
+        }) => sent.delivered(provider_message_id),
         Ok(SendOutcome::Retry {
             code,
             reason,
             not_before,
             maybe_delivered,
-        }) => {
-            let a = Attempt {
-                error_code: Some(&code),
-                error: Some(&reason),
-                ..attempt(AttemptStatus::Retry)
-            };
-            let delays = &n.settings.notifier.retry_delays_secs;
-            let Some(delay) = delays.get(d.attempt as usize - 1) else {
-                let why = format!("Gave up after {} attempts: {code} {reason}", d.attempt);
-                return fail(n, out, d, Some(a), via, why);
-            };
-            // A timed-out or 5xx SMS may have gone out, and SMS sends are not idempotent at
-            // the provider: it waits for its receipt (at least `receipt_wait_secs`), as a send
-            // whose worker died does, before it is sent again.
-            let uncertain = maybe_delivered && matches!(plan[d.channel_index], Channel::Sms);
-            let mut wait = Duration::from_secs(*delay).max(not_before.unwrap_or_default());
-            if uncertain {
-                wait = wait.max(Duration::from_secs(n.settings.notifier.receipt_wait_secs));
-            }
-            let at = now + chrono::Duration::from_std(wait).unwrap_or_default();
-            if at > d.useful_until {
-                let why = format!("Not useful by the next try ({code} {reason})");
-                return fail(n, out, d, Some(a), via, why);
-            }
-            if uncertain {
-                tracing::info!(notification_id = %d.id, code = %code, "An SMS may have gone out; waiting for its receipt before sending again.");
-                let next = Next::AwaitReceipt {
-                    at,
-                    attempted: true,
-                };
-                return out.settle(d, Some(a), &next, None);
-            }
-            try_again_at(out, d, a, at);
-        }
-        Ok(SendOutcome::Permanent { code, reason }) => {
-            let a = Attempt {
-                error_code: Some(&code),
-                error: Some(&reason),
-                ..attempt(AttemptStatus::Permanent)
-            };
-            fall_back(n, out, d, &plan, Some(a), via, &format!("{code} {reason}"));
-        }
-        Ok(SendOutcome::PauseChannel { code, reason }) => {
-            tracing::error!(provider = provider.name(), code = %code, reason = %reason, "Provider refuses every message; pausing it. Check its quota, balance or credentials.");
-            let a = Attempt {
-                error_code: Some(&code),
-                error: Some(&reason),
-                ..attempt(AttemptStatus::Paused)
-            };
-            let at = now + chrono::Duration::seconds(n.settings.notifier.pause_secs as i64);
-            try_again_at(out, d, a, at);
-        }
-        Err(e) => {
-            let why = hongyan_domain::ids::mask_phones(&e.to_string());
-            fall_back(n, out, d, &plan, None, via, &why)
+        }) => sent.retry(&code, &reason, not_before, maybe_delivered),
+        Ok(SendOutcome::Permanent { code, reason }) => sent.permanent(&code, &reason),
+        Ok(SendOutcome::PauseChannel { code, reason }) => sent.pause(&code, &reason),
+        Err(e) => sent.refused(&e),
+    }
+}
+
+/// One send's answer, being settled.
+struct Sent<'a> {
+    n: &'a Notifier,
+    out: &'a Settlements,
+    d: &'a Due,
+    plan: &'a [Channel],
+    /// The channel and the provider it went through.
+    via: (&'static str, &'static str),
+    latency_ms: i32,
+    now: DateTime<Utc>,
+}
+
+impl Sent<'_> {
+    /// The attempt as recorded, with the provider's code and reason when it failed.
+    fn attempt<'s>(
+        &self,
+        status: AttemptStatus,
+        failure: Option<(&'s str, &'s str)>,
+    ) -> Attempt<'s> {
+        Attempt {
+            channel: self.via.0,
+            provider: self.via.1,
+            provider_message_id: None,
+            status,
+            error_code: failure.map(|(code, _)| code),
+            error: failure.map(|(_, reason)| reason),
+            latency_ms: self.latency_ms,
         }
     }
+
+    /// The provider took it: delivered, announced.
+    fn delivered(&self, provider_message_id: Option<String>) {
+        let a = Attempt {
+            provider_message_id: provider_message_id.as_deref(),
+            ..self.attempt(AttemptStatus::Delivered, None)
+        };
+        let row = announce::delivered(end(self.d, self.via, self.now));
+        let next = Next::Delivered {
+            provider: self.via.1.into(),
+            provider_message_id: provider_message_id.clone(),
+        };
+        self.out.settle(self.d, Some(a), &next, Some(row));
+    }
+
+    /// A transient failure: tried again after the backoff, unless the attempts or the
+    /// notification's usefulness run out first; an SMS that may have gone out waits for its
+    /// receipt instead.
+    fn retry(&self, code: &str, reason: &str, not_before: Option<Duration>, maybe_delivered: bool) {
+        let (n, d) = (self.n, self.d);
+        let a = self.attempt(AttemptStatus::Retry, Some((code, reason)));
+        let delays = &n.settings.notifier.retry_delays_secs;
+        let Some(delay) = delays.get(d.attempt as usize - 1) else {
+            let why = format!("Gave up after {} attempts: {code} {reason}", d.attempt);
+            return fail(n, self.out, d, Some(a), self.via, why);
+        };
+        // A timed-out or 5xx SMS may have gone out, and SMS sends are not idempotent at
+        // the provider: it waits for its receipt (at least `receipt_wait_secs`), as a send
+        // whose worker died does, before it is sent again.
+        let uncertain = maybe_delivered && matches!(self.plan[d.channel_index], Channel::Sms);
+        let receipt_wait = uncertain.then_some(n.settings.notifier.receipt_wait_secs);
+        let at = self.now + retry_wait(*delay, not_before, receipt_wait);
+        if at > d.useful_until {
+            let why = format!("Not useful by the next try ({code} {reason})");
+            return fail(n, self.out, d, Some(a), self.via, why);
+        }
+        if uncertain {
+            tracing::info!(notification_id = %d.id, code = %code, "An SMS may have gone out; waiting for its receipt before sending again.");
+            let next = Next::AwaitReceipt {
+                at,
+                attempted: true,
+            };
+            return self.out.settle(d, Some(a), &next, None);
+        }
+        try_again_at(self.out, d, a, at);
+    }
+
+    /// This provider will never take it: the next channel, or failure.
+    fn permanent(&self, code: &str, reason: &str) {
+        let a = self.attempt(AttemptStatus::Permanent, Some((code, reason)));
+        let why = format!("{code} {reason}");
+        fall_back(self.n, self.out, self.d, self.plan, Some(a), self.via, &why);
+    }
+
+    /// The provider refuses every message for now: it is paused, and this one waits.
+    fn pause(&self, code: &str, reason: &str) {
+        tracing::error!(provider = self.via.1, code = %code, reason = %reason, "Provider refuses every message; pausing it. Check its quota, balance or credentials.");
+        let a = self.attempt(AttemptStatus::Paused, Some((code, reason)));
+        let at = self.now + chrono::Duration::seconds(self.n.settings.notifier.pause_secs as i64);
+        try_again_at(self.out, self.d, a, at);
+    }
+
+    /// Refused before any request was made: the message or the settings are wrong for this
+    /// channel, so the next one.
+    fn refused(&self, e: &ProviderError) {
+        let why = hongyan_domain::ids::mask_phones(&e.to_string());
+        fall_back(self.n, self.out, self.d, self.plan, None, self.via, &why);
+    }
+}
+
+/// How long a retry waits: the backoff step, or longer if the provider asks (`not_before`) or
+/// a receipt may still come (`receipt_wait_secs`).
+fn retry_wait(
+    delay_secs: u64,
+    not_before: Option<Duration>,
+    receipt_wait_secs: Option<u64>,
+) -> chrono::Duration {
+    let wait = Duration::from_secs(delay_secs)
+        .max(not_before.unwrap_or_default())
+        .max(Duration::from_secs(receipt_wait_secs.unwrap_or_default()));
+    chrono::Duration::from_std(wait).unwrap_or_default()
 }
 
 /// The end of `d` for the announcements.

@@ -1,5 +1,6 @@
 //! Before anything is sent: is it still useful, which channel, quiet hours, the robot or the
-//! members of a broadcast, and the rendering.
+//! members of a broadcast, and the rendering. Each step either lets the notification go on or
+//! says how it settles now ([`Settle`]); one function per channel ends in [`Prepared`].
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -7,20 +8,70 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{DateTime, Utc};
 use hongyan_adapters::ratelimit::Limit;
-use hongyan_domain::ids::OrgId;
-use hongyan_domain::notify::{NotificationRequest, To};
+use hongyan_domain::ids::{OrgId, mask_phones};
+use hongyan_domain::notify::{NotificationRequest, Recipient, To};
 
 use super::Ready;
-use super::outcome::{end, fail, fall_back, wait_until};
+use super::fan_out::fan_out;
+use super::outcome::{fail, fall_back, wait_until};
 use crate::Notifier;
-use crate::announce;
 use crate::providers::Provider;
 use crate::render::{Target, render, request_params};
-use crate::route::{self, Audience, Channel};
-use crate::store::{self, Attempt, AttemptStatus, AudienceOrg, Due, Next, Settlements};
+use crate::route::{self, Audience, Channel, Robot};
+use crate::store::{AudienceOrg, Due, Next, Settlements};
+use crate::templates::Template;
+
+/// A channel and a provider, as attempts and announcements name them (`-` for none yet).
+type Via = (&'static str, &'static str);
+
+/// Neither a channel nor a provider was reached.
+const NOWHERE: Via = ("-", "-");
+
+/// What preparing decided for one notification.
+// Lives only from a channel's function to `prepare`, which unwraps it: boxing the ready
+// message would cost an allocation per send for nothing.
+#[allow(clippy::large_enum_variant)]
+pub(super) enum Prepared<'a> {
+    /// Rendered: it waits only for its rate limits.
+    Ready(Ready<'a>),
+    /// Nothing goes out for it this round; this is what becomes of it.
+    Settle(Settle<'a>),
+}
+
+/// How a notification settles before anything is sent.
+pub(super) enum Settle<'a> {
+    /// Failed for good, on `via`.
+    Fail { via: Via, reason: String },
+    /// This channel cannot carry it: the next one in the plan, or failure.
+    FallBack {
+        plan: Vec<Channel>,
+        via: Via,
+        why: String,
+    },
+    /// Held by the quiet hours until `at` (DESIGN.md section 4); not an attempt.
+    QuietUntil(DateTime<Utc>),
+    /// A worker died holding it, maybe mid-send: an SMS may have gone out, and sending it
+    /// again could reach the person twice. Its receipt says; it waits for it until `at`.
+    AwaitReceipt(DateTime<Utc>),
+    /// Its broadcast org is not in the ledger yet: it looks again at `at`.
+    LookAgain { org: &'a OrgId, at: DateTime<Utc> },
+    /// A broadcast to an org without a robot (or whose robot failed for good): one
+    /// notification per flowing member.
+    FanOut(&'a OrgId),
+}
+
+impl Settle<'_> {
+    fn fail(via: Via, reason: impl Into<String>) -> Self {
+        Self::Fail {
+            via,
+            reason: reason.into(),
+        }
+    }
+}
 
 /// Decides what becomes of one notification before anything is sent: settled already (failed,
 /// waiting, fallen back, fanned out), or rendered and [`Ready`].
+#[tracing::instrument(skip_all, fields(notification_id = %d.id, key = %mask_phones(&d.request.key), attempt = d.attempt))]
 pub(super) async fn prepare<'a>(
     n: &'a Notifier,
     out: &Settlements,
@@ -29,177 +80,131 @@ pub(super) async fn prepare<'a>(
     held: &AtomicUsize,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Option<Ready<'a>>> {
+    let prepared = match checked(n, d, orgs, now) {
+        Ok(job) => on_its_channel(job, now),
+        Err(settle) => Prepared::Settle(settle),
+    };
+    match prepared {
+        Prepared::Ready(ready) => Ok(Some(ready)),
+        Prepared::Settle(settle) => {
+            apply(n, out, d, settle, held, now).await?;
+            Ok(None)
+        }
+    }
+}
+
+/// A notification past the checks: still useful, with its template and a plan that has a
+/// channel left to try.
+struct Job<'a> {
+    n: &'a Notifier,
+    d: &'a Due,
+    template: &'a Template,
+    plan: Vec<Channel>,
+}
+
+impl<'a> Job<'a> {
+    fn channel(&self) -> &Channel {
+        &self.plan[self.d.channel_index]
+    }
+
+    /// Renders it for `target`; a rendering that fails moves to the next channel.
+    fn render(
+        self,
+        provider: Cow<'a, Provider>,
+        target: Target<'_>,
+        limits: Vec<(String, Limit)>,
+    ) -> Prepared<'a> {
+        match render(self.template, &request_params(&self.d.request), target) {
+            Ok(rendered) => Prepared::Ready(Ready {
+                d: self.d,
+                plan: self.plan,
+                provider,
+                message: rendered.message,
+                limits,
+            }),
+            Err(e) => Prepared::Settle(Settle::FallBack {
+                via: (self.channel().name(), provider.name()),
+                plan: self.plan,
+                why: e.to_string(),
+            }),
+        }
+    }
+
+    /// This channel cannot work (not configured, a robot that cannot be built).
+    fn fall_back(self, why: impl Into<String>) -> Prepared<'a> {
+        Prepared::Settle(Settle::FallBack {
+            via: (self.channel().name(), "-"),
+            plan: self.plan,
+            why: why.into(),
+        })
+    }
+}
+
+/// The checks before any channel: the template exists, the notification is still worth
+/// sending, its audience is known, and its plan has a channel left.
+fn checked<'a>(
+    n: &'a Notifier,
+    d: &'a Due,
+    orgs: &HashMap<String, AudienceOrg>,
+    now: DateTime<Utc>,
+) -> Result<Job<'a>, Settle<'a>> {
+    let template = still_useful(n, d, now)?;
+    let audience = audience(n, d, orgs, now)?;
+    let plan =
+        route::plan(template.kind(), audience).map_err(|e| Settle::fail(NOWHERE, e.to_string()))?;
+    if plan.get(d.channel_index).is_none() {
+        return Err(Settle::fail(
+            NOWHERE,
+            "Every channel of the recipient failed.",
+        ));
+    }
+    Ok(Job {
+        n,
+        d,
+        template,
+        plan,
+    })
+}
+
+/// Its template, if it still exists and the notification is still worth sending.
+fn still_useful<'a>(
+    n: &'a Notifier,
+    d: &Due,
+    now: DateTime<Utc>,
+) -> Result<&'a Template, Settle<'a>> {
     let req = &d.request;
     let Some(template) = n.templates.get(&req.template) else {
         let why = format!(
             "Template {0} no longer exists; restore config/templates/{0}.toml, then replay.",
             req.template
         );
-        fail(n, out, d, None, ("-", "-"), why);
-        return Ok(None);
+        return Err(Settle::fail(NOWHERE, why));
     };
     if now > d.useful_until {
         let why = format!(
             "No longer worth sending: {} is useful until {}.",
             req.template, d.useful_until
         );
-        fail(n, out, d, None, ("-", "-"), why);
-        return Ok(None);
+        return Err(Settle::fail(NOWHERE, why));
     }
-    let audience = match &req.to {
-        To::Recipient(person) => Audience::Person(person),
+    Ok(template)
+}
+
+/// Who it is for: a person, or a broadcast org the ledger holds.
+fn audience<'a: 'o, 'o>(
+    n: &Notifier,
+    d: &'a Due,
+    orgs: &'o HashMap<String, AudienceOrg>,
+    now: DateTime<Utc>,
+) -> Result<Audience<'o>, Settle<'a>> {
+    match &d.request.to {
+        To::Recipient(person) => Ok(Audience::Person(person)),
         To::Org(org) => match orgs.get(org.as_str()) {
-            Some(o) => Audience::Group {
+            Some(o) => Ok(Audience::Group {
                 org_chat: o.chat.as_ref(),
-            },
-            None => {
-                org_not_in_ledger_yet(n, out, d, org, now);
-                return Ok(None);
-            }
+            }),
+            None => Err(org_not_in_ledger_yet(n, d, org, now)),
         },
-    };
-    let plan = match route::plan(template.kind(), audience) {
-        Ok(p) => p,
-        Err(e) => {
-            fail(n, out, d, None, ("-", "-"), e.to_string());
-            return Ok(None);
-        }
-    };
-    let Some(channel) = plan.get(d.channel_index) else {
-        let why = "Every channel of the recipient failed.".to_owned();
-        fail(n, out, d, None, ("-", "-"), why);
-        return Ok(None);
-    };
-    let id = d.id.to_string();
-    let (provider, target, limits): (Cow<'a, Provider>, Target<'_>, Vec<(String, Limit)>) = match (
-        channel, &req.to,
-    ) {
-        (Channel::Members, To::Org(org)) => {
-            fan_out(n, out, d, org, now).await?;
-            return Ok(None);
-        }
-        (Channel::Robot(robot), To::Org(_)) => match n.channels.robot(robot) {
-            Ok(p) => (
-                Cow::Owned(p),
-                Target::Robot(robot.kind),
-                n.channels.robot_limits(robot),
-            ),
-            Err(e) => {
-                let why = e.to_string();
-                fall_back(n, out, d, &plan, None, (channel.name(), "-"), &why);
-                return Ok(None);
-            }
-        },
-        (Channel::Sms, To::Recipient(person)) => {
-            // A worker died holding this one, maybe mid-send: an SMS may have gone out, and
-            // sending it again could reach the person twice. Its receipt says; wait for it.
-            if d.abandoned && !matches!(n.channels.sms, Provider::Console(_)) {
-                let at =
-                    now + chrono::Duration::seconds(n.settings.notifier.receipt_wait_secs as i64);
-                tracing::info!(notification = %d.id, "A worker stopped mid-send; waiting for the receipt before sending again.");
-                out.settle(
-                    d,
-                    None,
-                    &Next::AwaitReceipt {
-                        at,
-                        attempted: false,
-                    },
-                    None,
-                );
-                return Ok(None);
-            }
-            // Quiet hours hold SMS until morning (DESIGN.md section 4).
-            if let Some(at) = n.quiet.release_at(now) {
-                held.fetch_add(1, Ordering::Relaxed);
-                wait_until(out, d, at);
-                return Ok(None);
-            }
-            let limits = vec![
-                (
-                    format!("sms:{}", n.channels.sms.name()),
-                    Limit::per_second(n.settings.notifier.limits.sms_per_second),
-                ),
-                (
-                    format!("phone:{}", person.phone.as_str()),
-                    Limit::per_day(n.settings.notifier.limits.phone_per_day),
-                ),
-            ];
-            let target = match &n.channels.sms {
-                Provider::Console(_) => Target::Console {
-                    notification_id: &id,
-                    phone: &person.phone,
-                },
-                _ => Target::Sms {
-                    notification_id: &id,
-                    phone: &person.phone,
-                    template_code: n
-                        .settings
-                        .notifier
-                        .sms
-                        .templates
-                        .get(&req.template)
-                        .map(String::as_str)
-                        .unwrap_or(""),
-                },
-            };
-            (Cow::Borrowed(&n.channels.sms), target, limits)
-        }
-        (Channel::Webhook, To::Recipient(_)) => match &n.channels.webhook {
-            Some(w) => (
-                Cow::Borrowed(w),
-                Target::Webhook { request: req },
-                Vec::new(),
-            ),
-            None => {
-                let why = "No generic webhook is configured (notifier.webhook.url).";
-                fall_back(n, out, d, &plan, None, ("webhook", "-"), why);
-                return Ok(None);
-            }
-        },
-        (Channel::Console, To::Recipient(person)) => (
-            Cow::Borrowed(&n.console),
-            Target::Console {
-                notification_id: &id,
-                phone: &person.phone,
-            },
-            Vec::new(),
-        ),
-        // `route::plan` never mixes them; refuse rather than trust it.
-        (channel, _) => {
-            let why = format!(
-                "The plan put {} on a channel meant for {}.",
-                req.to_masked(),
-                if channel.is_one_to_one() {
-                    "one person"
-                } else {
-                    "a group"
-                }
-            );
-            fail(n, out, d, None, (channel.name(), "-"), why);
-            return Ok(None);
-        }
-    };
-    match render(template, &request_params(req), target) {
-        Ok(rendered) => Ok(Some(Ready {
-            d,
-            plan,
-            provider,
-            message: rendered.message,
-            limits,
-        })),
-        Err(e) => {
-            let why = e.to_string();
-            fall_back(
-                n,
-                out,
-                d,
-                &plan,
-                None,
-                (channel.name(), provider.name()),
-                &why,
-            );
-            Ok(None)
-        }
     }
 }
 
@@ -207,79 +212,189 @@ pub(super) async fn prepare<'a>(
 /// way through the registry (another producer, a retry tier), so it looks again after each of
 /// `notifier.unknown_org_looks_secs`, like the registry's unknown ids (DESIGN.md section 2),
 /// and fails with what to do only after the last.
-fn org_not_in_ledger_yet(
+fn org_not_in_ledger_yet<'a>(
     n: &Notifier,
-    out: &Settlements,
     d: &Due,
-    org: &OrgId,
+    org: &'a OrgId,
     now: DateTime<Utc>,
-) {
+) -> Settle<'a> {
     let looks = &n.settings.notifier.unknown_org_looks_secs;
     // Each claim counts one: the first look is attempt 1.
     match looks.get(d.attempt as usize - 1) {
-        Some(secs) => {
-            let at = now + chrono::Duration::seconds(*secs as i64);
-            tracing::debug!(notification_id = %d.id, org = %org, look_again_at = %at, "Broadcast org not in the ledger yet; looking again later.");
-            let again = Next::Again {
-                at,
-                channel_index: d.channel_index,
-                not_an_attempt: false,
-            };
-            out.settle(d, None, &again, None);
-        }
-        None => {
-            let why = format!(
+        Some(secs) => Settle::LookAgain {
+            org,
+            at: now + chrono::Duration::seconds(*secs as i64),
+        },
+        None => Settle::fail(
+            NOWHERE,
+            format!(
                 "Org {org} is not in the ledger (looked {} times); send its org.upserted, then replay this notification.",
                 d.attempt
-            );
-            fail(n, out, d, None, ("-", "-"), why);
-        }
+            ),
+        ),
     }
 }
 
-/// A broadcast to an org without a robot (or whose robot failed for good): one notification
-/// per flowing member, on their own one-to-one channels, keyed under the broadcast's key so a
-/// second fan-out adds nobody twice. The broadcast itself is then done.
-async fn fan_out(
+/// Takes the notification on to the channel its plan is at.
+fn on_its_channel<'a>(job: Job<'a>, now: DateTime<Utc>) -> Prepared<'a> {
+    let d = job.d;
+    match (job.channel().clone(), &d.request.to) {
+        (Channel::Members, To::Org(org)) => Prepared::Settle(Settle::FanOut(org)),
+        (Channel::Robot(robot), To::Org(_)) => robot_channel(job, &robot),
+        (Channel::Sms, To::Recipient(person)) => sms_channel(job, person, now),
+        (Channel::Webhook, To::Recipient(_)) => webhook_channel(job),
+        (Channel::Console, To::Recipient(person)) => console_channel(job, person),
+        // `route::plan` never mixes them; refuse rather than trust it.
+        (channel, _) => Prepared::Settle(misplanned(&d.request, &channel)),
+    }
+}
+
+/// The broadcast org's group robot, limited per robot.
+fn robot_channel<'a>(job: Job<'a>, robot: &Robot) -> Prepared<'a> {
+    let channels = &job.n.channels;
+    match channels.robot(robot) {
+        Ok(provider) => {
+            let limits = channels.robot_limits(robot);
+            job.render(Cow::Owned(provider), Target::Robot(robot.kind), limits)
+        }
+        Err(e) => job.fall_back(e.to_string()),
+    }
+}
+
+/// An SMS to one person: unless a worker died mid-send or the quiet hours hold it, rendered
+/// for the configured provider and limited per provider and per phone.
+fn sms_channel<'a>(job: Job<'a>, person: &Recipient, now: DateTime<Utc>) -> Prepared<'a> {
+    let n = job.n;
+    if job.d.abandoned && !matches!(n.channels.sms, Provider::Console(_)) {
+        let at = now + chrono::Duration::seconds(n.settings.notifier.receipt_wait_secs as i64);
+        return Prepared::Settle(Settle::AwaitReceipt(at));
+    }
+    if let Some(at) = n.quiet.release_at(now) {
+        return Prepared::Settle(Settle::QuietUntil(at));
+    }
+    let id = job.d.id.to_string();
+    let target = match &n.channels.sms {
+        Provider::Console(_) => Target::Console {
+            notification_id: &id,
+            phone: &person.phone,
+        },
+        _ => Target::Sms {
+            notification_id: &id,
+            phone: &person.phone,
+            template_code: sms_template_code(n, &job.d.request),
+        },
+    };
+    let limits = sms_limits(n, person);
+    job.render(Cow::Borrowed(&n.channels.sms), target, limits)
+}
+
+/// The provider's template code for this request's template (`notifier.sms.templates`); an
+/// empty one is refused by the rendering, which names the setting.
+fn sms_template_code<'a>(n: &'a Notifier, req: &NotificationRequest) -> &'a str {
+    n.settings
+        .notifier
+        .sms
+        .templates
+        .get(&req.template)
+        .map(String::as_str)
+        .unwrap_or("")
+}
+
+/// Per SMS provider and per phone per day (DESIGN.md section 5, "Rate limits").
+fn sms_limits(n: &Notifier, person: &Recipient) -> Vec<(String, Limit)> {
+    let limits = &n.settings.notifier.limits;
+    vec![
+        (
+            format!("sms:{}", n.channels.sms.name()),
+            Limit::per_second(limits.sms_per_second),
+        ),
+        (
+            format!("phone:{}", person.phone.as_str()),
+            Limit::per_day(limits.phone_per_day),
+        ),
+    ]
+}
+
+/// The generic signed webhook, if one is configured.
+fn webhook_channel(job: Job<'_>) -> Prepared<'_> {
+    let n = job.n;
+    match &n.channels.webhook {
+        Some(w) => {
+            let target = Target::Webhook {
+                request: &job.d.request,
+            };
+            job.render(Cow::Borrowed(w), target, Vec::new())
+        }
+        None => job.fall_back("No generic webhook is configured (notifier.webhook.url)."),
+    }
+}
+
+/// The console: printed and recorded.
+fn console_channel<'a>(job: Job<'a>, person: &Recipient) -> Prepared<'a> {
+    let n = job.n;
+    let id = job.d.id.to_string();
+    let target = Target::Console {
+        notification_id: &id,
+        phone: &person.phone,
+    };
+    job.render(Cow::Borrowed(&n.console), target, Vec::new())
+}
+
+/// A plan that put a person on a group's channel, or a group on a person's.
+fn misplanned<'a>(req: &NotificationRequest, channel: &Channel) -> Settle<'a> {
+    let meant_for = if channel.is_one_to_one() {
+        "one person"
+    } else {
+        "a group"
+    };
+    let why = format!(
+        "The plan put {} on a channel meant for {meant_for}.",
+        req.to_masked()
+    );
+    Settle::fail((channel.name(), "-"), why)
+}
+
+/// Records how a notification settled before anything was sent.
+async fn apply(
     n: &Notifier,
     out: &Settlements,
     d: &Due,
-    org: &OrgId,
+    settle: Settle<'_>,
+    held: &AtomicUsize,
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
-    let members = store::audience_members(&n.pool, org.as_str()).await?;
-    let requests: Vec<_> = members
-        .into_iter()
-        .map(|(id, person)| {
-            let mut params = d.request.params.clone();
-            params.insert("member_name".into(), person.name.clone());
-            let req = NotificationRequest {
-                key: format!("{}:member:{id}", d.request.key),
-                template: d.request.template.clone(),
-                to: To::Recipient(person),
-                params,
-                caused_by: d.request.caused_by,
-            };
-            (req, now, d.useful_until)
-        })
-        .collect();
-    let mut conn = n.pool.acquire().await?;
-    let added = store::insert(&mut conn, &requests).await?;
-    tracing::info!(notification = %d.id, org = %org, members = requests.len(), new = added, "Broadcast fanned out to the members, one by one.");
-    let attempt = Attempt {
-        channel: "members",
-        provider: "fanout",
-        provider_message_id: None,
-        status: AttemptStatus::Delivered,
-        error_code: None,
-        error: None,
-        latency_ms: 0,
-    };
-    let next = Next::Delivered {
-        provider: "fanout".into(),
-        provider_message_id: None,
-    };
-    let row = announce::delivered(end(d, ("members", "fanout"), now));
-    out.settle(d, Some(attempt), &next, Some(row));
+    match settle {
+        Settle::Fail { via, reason } => fail(n, out, d, None, via, reason),
+        Settle::FallBack { plan, via, why } => fall_back(n, out, d, &plan, None, via, &why),
+        Settle::QuietUntil(at) => {
+            held.fetch_add(1, Ordering::Relaxed);
+            wait_until(out, d, at);
+        }
+        Settle::AwaitReceipt(at) => await_receipt(out, d, at),
+        Settle::LookAgain { org, at } => look_again(out, d, org, at),
+        Settle::FanOut(org) => fan_out(n, out, d, org, now).await?,
+    }
     Ok(())
+}
+
+/// Puts an abandoned send back until `at`, to wait for its receipt; the lost claim is not an
+/// attempt.
+fn await_receipt(out: &Settlements, d: &Due, at: DateTime<Utc>) {
+    tracing::info!(notification = %d.id, "A worker stopped mid-send; waiting for the receipt before sending again.");
+    let next = Next::AwaitReceipt {
+        at,
+        attempted: false,
+    };
+    out.settle(d, None, &next, None);
+}
+
+/// Puts a broadcast back until `at`, to look for its org again; each look counts.
+fn look_again(out: &Settlements, d: &Due, org: &OrgId, at: DateTime<Utc>) {
+    tracing::debug!(notification_id = %d.id, org = %org, look_again_at = %at, "Broadcast org not in the ledger yet; looking again later.");
+    let again = Next::Again {
+        at,
+        channel_index: d.channel_index,
+        not_an_attempt: false,
+    };
+    out.settle(d, None, &again, None);
 }

@@ -1,4 +1,6 @@
-//! Who a broadcast reaches: its org's robot, or the org's flowing members one by one.
+//! Who a broadcast reaches: its org's robot, or the org's flowing members one by one. Read
+//! through the notifier's own views of the ledger (`notifier_org_channels`,
+//! `notifier_recipients`, migration 0014), never the registry's tables.
 
 use hongyan_domain::Phone;
 use hongyan_domain::ids::{MemberId, OrgId};
@@ -21,11 +23,12 @@ pub async fn audience_orgs(
     if ids.is_empty() {
         return Ok(Default::default());
     }
-    let rows: Vec<(String, String, Option<serde_json::Value>)> =
-        sqlx::query_as("SELECT id, name, chat FROM orgs WHERE id = ANY($1)")
-            .bind(ids)
-            .fetch_all(pool)
-            .await?;
+    let rows: Vec<(String, String, Option<serde_json::Value>)> = sqlx::query_as(
+        "SELECT org_id, name, chat FROM notifier_org_channels WHERE org_id = ANY($1)",
+    )
+    .bind(ids)
+    .fetch_all(pool)
+    .await?;
     Ok(rows
         .into_iter()
         .map(|(id, name, chat)| {
@@ -43,10 +46,9 @@ pub async fn audience_members(
     org: &str,
 ) -> sqlx::Result<Vec<(MemberId, Recipient)>> {
     let rows: Vec<(String, String, String, Option<serde_json::Value>, String)> = sqlx::query_as(
-        "SELECT m.id, m.doc->>'name', f.phone, m.doc->'channels', m.home_org_id
-         FROM flow_records f JOIN members m ON m.id = f.member_id
-         WHERE f.is_open AND (f.home_org_id = $1 OR f.inflow_org_id = $1)
-         ORDER BY m.id",
+        "SELECT member_id, name, phone, channels, home_org_id FROM notifier_recipients
+         WHERE away_from_org_id = $1 OR checked_in_org_id = $1
+         ORDER BY member_id",
     )
     .bind(org)
     .fetch_all(pool)

@@ -11,6 +11,7 @@ use super::read_request;
 /// notification id when the receipt carries it, else by the provider's message id. A receipt
 /// saying the message never arrived fails the notification, announced and parked like any
 /// failure (for `source_queue`, the notifier's). Returns whether it matched a notification.
+#[tracing::instrument(skip_all, fields(provider = %provider, provider_message_id = %r.provider_message_id, delivered = r.delivered))]
 pub async fn receipt(
     pool: &PgPool,
     provider: &str,
@@ -66,6 +67,9 @@ pub async fn receipt(
     .bind(provider)
     .execute(&mut *tx)
     .await?;
+    for id in &ids {
+        tracing::debug!(notification_id = %id, status, "Receipt recorded.");
+    }
     let mut announced = Vec::new();
     for m in matched.iter().filter(|_| !r.delivered) {
         if m.try_get::<&str, _>("status")? == "failed" {

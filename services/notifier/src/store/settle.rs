@@ -71,6 +71,18 @@ pub enum Next {
     },
 }
 
+impl Next {
+    /// The state's name, for logs (a failure's reason is logged where it is decided).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Delivered { .. } => "delivered",
+            Self::Again { .. } => "again",
+            Self::AwaitReceipt { .. } => "await_receipt",
+            Self::Failed { .. } => "failed",
+        }
+    }
+}
+
 /// An attempt as it is written.
 #[derive(Clone, Debug)]
 struct AttemptRow {
@@ -133,134 +145,185 @@ impl Settlements {
             next,
             announce: announce.into_iter().collect(),
         };
+        tracing::debug!(notification_id = %due.id, next = s.next.kind(), "Settled; written when the round ends.");
         self.0.lock().expect("settlements lock").push(s);
     }
 
     /// Writes the round. A state a receipt set meanwhile is left alone (`status = 'sending'`).
+    #[tracing::instrument(skip_all, fields(settled = tracing::field::Empty))]
     pub async fn write(self, pool: &PgPool) -> sqlx::Result<usize> {
         let all = self.0.into_inner().expect("settlements lock");
         if all.is_empty() {
             return Ok(0);
         }
+        tracing::Span::current().record("settled", all.len());
         let mut tx = pool.begin().await?;
-        let tried: Vec<(&Settlement, &AttemptRow)> = all
-            .iter()
-            .filter_map(|s| s.attempt.as_ref().map(|a| (s, a)))
-            .collect();
-        if !tried.is_empty() {
-            sqlx::query(
-                "INSERT INTO delivery_attempts (notification_id, attempt, channel, provider, provider_message_id, status, error_code, error, latency_ms)
-                 SELECT * FROM UNNEST($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[])",
-            )
-            .bind(tried.iter().map(|(s, _)| s.id).collect::<Vec<_>>())
-            .bind(tried.iter().map(|(s, _)| s.attempt_no).collect::<Vec<_>>())
-            .bind(tried.iter().map(|(_, a)| a.channel.as_str()).collect::<Vec<_>>())
-            .bind(tried.iter().map(|(_, a)| a.provider.as_str()).collect::<Vec<_>>())
-            .bind(tried.iter().map(|(_, a)| a.provider_message_id.as_deref()).collect::<Vec<_>>())
-            .bind(tried.iter().map(|(_, a)| a.status.as_str()).collect::<Vec<_>>())
-            .bind(tried.iter().map(|(_, a)| a.error_code.as_deref()).collect::<Vec<_>>())
-            .bind(tried.iter().map(|(_, a)| a.error.as_deref()).collect::<Vec<_>>())
-            .bind(tried.iter().map(|(_, a)| a.latency_ms).collect::<Vec<_>>())
-            .execute(&mut *tx)
-            .await?;
-        }
-        let (mut d_id, mut d_provider, mut d_pmid) = (Vec::new(), Vec::new(), Vec::new());
-        let (mut a_id, mut a_at, mut a_idx, mut a_dec, mut a_err) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let (mut r_id, mut r_at, mut r_dec, mut f_id, mut f_reason) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for s in &all {
-            match &s.next {
-                Next::Delivered {
-                    provider,
-                    provider_message_id,
-                } => {
-                    d_id.push(s.id);
-                    d_provider.push(provider.as_str());
-                    d_pmid.push(provider_message_id.as_deref());
-                }
-                Next::Again {
-                    at,
-                    channel_index,
-                    not_an_attempt,
-                } => {
-                    a_id.push(s.id);
-                    a_at.push(*at);
-                    a_idx.push(*channel_index as i32);
-                    a_dec.push(i32::from(*not_an_attempt));
-                    a_err.push(s.attempt.as_ref().and_then(|a| a.error.as_deref()));
-                }
-                Next::AwaitReceipt { at, attempted } => {
-                    r_id.push(s.id);
-                    r_at.push(*at);
-                    r_dec.push(i32::from(!*attempted));
-                }
-                Next::Failed { reason } => {
-                    f_id.push(s.id);
-                    f_reason.push(reason.as_str());
-                }
-            }
-        }
-        if !d_id.is_empty() {
-            sqlx::query(
-                // A receipt may have come back before this write (the provider is fast, the
-                // round still sending): its status stands, but the provider's message id is
-                // still ours to record.
-                "UPDATE notifications n SET status = CASE WHEN n.status = 'sending' THEN 'delivered' ELSE n.status END,
-                     provider = u.provider, provider_message_id = u.pmid, claimed_until = NULL,
-                     last_error = CASE WHEN n.status = 'sending' THEN NULL ELSE n.last_error END, updated_at = now()
-                 FROM UNNEST($1::uuid[], $2::text[], $3::text[]) AS u(id, provider, pmid)
-                 WHERE n.id = u.id AND (n.status = 'sending' OR (n.receipt IS NOT NULL AND n.provider_message_id IS NULL))",
-            )
-            .bind(d_id)
-            .bind(d_provider)
-            .bind(d_pmid)
-            .execute(&mut *tx)
-            .await?;
-        }
-        if !a_id.is_empty() {
-            sqlx::query(
-                "UPDATE notifications n SET status = 'pending', next_attempt_at = u.at, channel_index = u.idx,
-                     attempts = n.attempts - u.dec, claimed_until = NULL, last_error = coalesce(u.err, n.last_error), updated_at = now()
-                 FROM UNNEST($1::uuid[], $2::timestamptz[], $3::int[], $4::int[], $5::text[]) AS u(id, at, idx, dec, err)
-                 WHERE n.id = u.id AND n.status = 'sending'",
-            )
-            .bind(a_id)
-            .bind(a_at)
-            .bind(a_idx)
-            .bind(a_dec)
-            .bind(a_err)
-            .execute(&mut *tx)
-            .await?;
-        }
-        if !r_id.is_empty() {
-            sqlx::query(
-                "UPDATE notifications n SET status = 'pending', next_attempt_at = u.at, uncertain_since = coalesce(n.uncertain_since, now()),
-                     attempts = n.attempts - u.dec, claimed_until = NULL, updated_at = now()
-                 FROM UNNEST($1::uuid[], $2::timestamptz[], $3::int[]) AS u(id, at, dec)
-                 WHERE n.id = u.id AND n.status = 'sending'",
-            )
-            .bind(r_id)
-            .bind(r_at)
-            .bind(r_dec)
-            .execute(&mut *tx)
-            .await?;
-        }
-        if !f_id.is_empty() {
-            sqlx::query(
-                "UPDATE notifications n SET status = 'failed', last_error = u.reason, claimed_until = NULL, updated_at = now()
-                 FROM UNNEST($1::uuid[], $2::text[]) AS u(id, reason)
-                 WHERE n.id = u.id AND n.status = 'sending'",
-            )
-            .bind(f_id)
-            .bind(f_reason)
-            .execute(&mut *tx)
-            .await?;
-        }
+        insert_attempts(&mut tx, &all).await?;
+        let next = ByNext::sort(&all);
+        mark_delivered(&mut tx, &next.delivered).await?;
+        put_back(&mut tx, &next.again).await?;
+        await_receipts(&mut tx, &next.await_receipt).await?;
+        mark_failed(&mut tx, &next.failed).await?;
         let settled = all.len();
         let announce: Vec<OutboxRow> = all.into_iter().flat_map(|s| s.announce).collect();
         writes::outbox(&mut tx, &announce).await?;
         tx.commit().await?;
         Ok(settled)
     }
+}
+
+/// The round's settlements sorted by what comes next, one statement each.
+#[derive(Default)]
+struct ByNext<'a> {
+    delivered: Vec<(&'a Settlement, &'a str, Option<&'a str>)>,
+    again: Vec<(&'a Settlement, DateTime<Utc>, usize, bool)>,
+    await_receipt: Vec<(&'a Settlement, DateTime<Utc>, bool)>,
+    failed: Vec<(&'a Settlement, &'a str)>,
+}
+
+impl<'a> ByNext<'a> {
+    fn sort(all: &'a [Settlement]) -> Self {
+        let mut by = Self::default();
+        for s in all {
+            match &s.next {
+                Next::Delivered {
+                    provider,
+                    provider_message_id,
+                } => by
+                    .delivered
+                    .push((s, provider.as_str(), provider_message_id.as_deref())),
+                Next::Again {
+                    at,
+                    channel_index,
+                    not_an_attempt,
+                } => by.again.push((s, *at, *channel_index, *not_an_attempt)),
+                Next::AwaitReceipt { at, attempted } => by.await_receipt.push((s, *at, *attempted)),
+                Next::Failed { reason } => by.failed.push((s, reason.as_str())),
+            }
+        }
+        by
+    }
+}
+
+type Tx<'c> = sqlx::Transaction<'c, sqlx::Postgres>;
+
+/// Every attempt the round made, in one statement.
+async fn insert_attempts(tx: &mut Tx<'_>, all: &[Settlement]) -> sqlx::Result<()> {
+    let tried: Vec<(&Settlement, &AttemptRow)> = all
+        .iter()
+        .filter_map(|s| s.attempt.as_ref().map(|a| (s, a)))
+        .collect();
+    if tried.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO delivery_attempts (notification_id, attempt, channel, provider, provider_message_id, status, error_code, error, latency_ms)
+         SELECT * FROM UNNEST($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[])",
+    )
+    .bind(tried.iter().map(|(s, _)| s.id).collect::<Vec<_>>())
+    .bind(tried.iter().map(|(s, _)| s.attempt_no).collect::<Vec<_>>())
+    .bind(tried.iter().map(|(_, a)| a.channel.as_str()).collect::<Vec<_>>())
+    .bind(tried.iter().map(|(_, a)| a.provider.as_str()).collect::<Vec<_>>())
+    .bind(tried.iter().map(|(_, a)| a.provider_message_id.as_deref()).collect::<Vec<_>>())
+    .bind(tried.iter().map(|(_, a)| a.status.as_str()).collect::<Vec<_>>())
+    .bind(tried.iter().map(|(_, a)| a.error_code.as_deref()).collect::<Vec<_>>())
+    .bind(tried.iter().map(|(_, a)| a.error.as_deref()).collect::<Vec<_>>())
+    .bind(tried.iter().map(|(_, a)| a.latency_ms).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Delivered: the provider and its message id are recorded.
+async fn mark_delivered(
+    tx: &mut Tx<'_>,
+    rows: &[(&Settlement, &str, Option<&str>)],
+) -> sqlx::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        // A receipt may have come back before this write (the provider is fast, the
+        // round still sending): its status stands, but the provider's message id is
+        // still ours to record.
+        "UPDATE notifications n SET status = CASE WHEN n.status = 'sending' THEN 'delivered' ELSE n.status END,
+             provider = u.provider, provider_message_id = u.pmid, claimed_until = NULL,
+             last_error = CASE WHEN n.status = 'sending' THEN NULL ELSE n.last_error END, updated_at = now()
+         FROM UNNEST($1::uuid[], $2::text[], $3::text[]) AS u(id, provider, pmid)
+         WHERE n.id = u.id AND (n.status = 'sending' OR (n.receipt IS NOT NULL AND n.provider_message_id IS NULL))",
+    )
+    .bind(rows.iter().map(|(s, _, _)| s.id).collect::<Vec<_>>())
+    .bind(rows.iter().map(|(_, p, _)| *p).collect::<Vec<_>>())
+    .bind(rows.iter().map(|(_, _, m)| *m).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Pending again at a time, on a channel; a wait that was not an attempt gives its count back.
+async fn put_back(
+    tx: &mut Tx<'_>,
+    rows: &[(&Settlement, DateTime<Utc>, usize, bool)],
+) -> sqlx::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE notifications n SET status = 'pending', next_attempt_at = u.at, channel_index = u.idx,
+             attempts = n.attempts - u.dec, claimed_until = NULL, last_error = coalesce(u.err, n.last_error), updated_at = now()
+         FROM UNNEST($1::uuid[], $2::timestamptz[], $3::int[], $4::int[], $5::text[]) AS u(id, at, idx, dec, err)
+         WHERE n.id = u.id AND n.status = 'sending'",
+    )
+    .bind(rows.iter().map(|(s, ..)| s.id).collect::<Vec<_>>())
+    .bind(rows.iter().map(|(_, at, ..)| *at).collect::<Vec<_>>())
+    .bind(rows.iter().map(|(_, _, idx, _)| *idx as i32).collect::<Vec<_>>())
+    .bind(rows.iter().map(|(.., not_an_attempt)| i32::from(*not_an_attempt)).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|(s, ..)| s.attempt.as_ref().and_then(|a| a.error.as_deref()))
+            .collect::<Vec<_>>(),
+    )
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Pending until a time, waiting for a receipt of a send that may have gone out; a claim that
+/// merely ran out gives its count back.
+async fn await_receipts(
+    tx: &mut Tx<'_>,
+    rows: &[(&Settlement, DateTime<Utc>, bool)],
+) -> sqlx::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE notifications n SET status = 'pending', next_attempt_at = u.at, uncertain_since = coalesce(n.uncertain_since, now()),
+             attempts = n.attempts - u.dec, claimed_until = NULL, updated_at = now()
+         FROM UNNEST($1::uuid[], $2::timestamptz[], $3::int[]) AS u(id, at, dec)
+         WHERE n.id = u.id AND n.status = 'sending'",
+    )
+    .bind(rows.iter().map(|(s, _, _)| s.id).collect::<Vec<_>>())
+    .bind(rows.iter().map(|(_, at, _)| *at).collect::<Vec<_>>())
+    .bind(rows.iter().map(|(_, _, attempted)| i32::from(!*attempted)).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Failed for good, with the reason.
+async fn mark_failed(tx: &mut Tx<'_>, rows: &[(&Settlement, &str)]) -> sqlx::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE notifications n SET status = 'failed', last_error = u.reason, claimed_until = NULL, updated_at = now()
+         FROM UNNEST($1::uuid[], $2::text[]) AS u(id, reason)
+         WHERE n.id = u.id AND n.status = 'sending'",
+    )
+    .bind(rows.iter().map(|(s, _)| s.id).collect::<Vec<_>>())
+    .bind(rows.iter().map(|(_, r)| *r).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

@@ -13,7 +13,7 @@ use hongyan_domain::notify::templates as registry;
 use serde::Deserialize;
 
 use crate::providers::wecom;
-pub use text::Text;
+pub use text::{Text, TextError};
 
 /// The monthly update reminder (一月一更新) to a member, with the link to the update page.
 pub const MONTHLY_REMINDER: &str = "monthly_reminder";
@@ -189,114 +189,27 @@ impl Template {
 
     /// Parses and checks one template file's contents. `file` names it in errors.
     pub fn parse(name: &str, file: &str, source: &str) -> Result<Self, TemplateError> {
-        let invalid = |field: &str, reason: String| TemplateError::Invalid {
+        let invalid = |Invalid { field, reason }: Invalid| TemplateError::Invalid {
             file: file.to_owned(),
-            field: field.to_owned(),
+            field,
             reason,
         };
-        if !name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-        {
-            return Err(invalid(
-                "(file name)",
-                "must be lower-case letters, digits and `_`, as the template name".into(),
-            ));
-        }
-        let raw: RawFile = toml::from_str(source).map_err(|e| TemplateError::Toml {
+        check_name(name).map_err(invalid)?;
+        let raw: RawFile = toml::from_str(source).map_err(|error| TemplateError::Toml {
             file: file.to_owned(),
-            reason: e.to_string(),
+            error,
         })?;
+        Self::checked(name, raw).map_err(invalid)
+    }
+
+    /// A template from its parsed file, every rule checked.
+    fn checked(name: &str, raw: RawFile) -> Result<Self, Invalid> {
         if raw.useful_for_hours == 0 {
-            return Err(invalid("useful_for_hours", "must be at least 1".into()));
+            return Err(Invalid::new("useful_for_hours", "must be at least 1"));
         }
-        let text = |field: &str, source: &str| {
-            let text = Text::parse(source).map_err(|reason| invalid(field, reason))?;
-            if let Some(unknown) = text.vars().find(|v| !KNOWN_PARAMS.contains(v)) {
-                return Err(invalid(field, unknown_variable(unknown)));
-            }
-            Ok(text)
-        };
-
-        let Some(raw_sms) = raw.sms else {
-            return Err(invalid(
-                "sms",
-                "is missing: every template needs an SMS text (personal content goes by SMS, \
-                 and a broadcast goes by SMS to members whose branch has no group robot)"
-                    .into(),
-            ));
-        };
-        let sms = SmsText {
-            text: text("sms.text", &raw_sms.text)?,
-            param_names: raw_sms.template_param_names,
-        };
-        check_sms(&sms).map_err(|(field, reason)| invalid(field, reason))?;
-
-        let robot = match (raw.kind, raw.robot) {
-            (Kind::Personal, Some(_)) => {
-                return Err(invalid(
-                    "robot",
-                    "is not allowed in a personal template: group robots carry broadcasts only \
-                     (DESIGN.md section 5, Privacy)"
-                        .into(),
-                ));
-            }
-            (Kind::Broadcast, None) => {
-                return Err(invalid(
-                    "robot",
-                    "is missing: a broadcast needs a card for group robots".into(),
-                ));
-            }
-            (Kind::Personal, None) => None,
-            (Kind::Broadcast, Some(r)) => {
-                let markdown = text("robot.markdown", &r.markdown)?;
-                let bytes = markdown.literal_only().len();
-                if bytes > ROBOT_MARKDOWN_LIMIT {
-                    return Err(invalid(
-                        "robot.markdown",
-                        format!(
-                            "is {bytes} bytes before any value, over the robots' limit of \
-                             {ROBOT_MARKDOWN_LIMIT}"
-                        ),
-                    ));
-                }
-                Some(RobotCard {
-                    title: text("robot.title", &r.title)?,
-                    markdown,
-                    summary: r.summary.map(|s| text("robot.summary", &s)).transpose()?,
-                    link: r.link.map(|s| text("robot.link", &s)).transpose()?,
-                    link_text: r.link_text.unwrap_or_else(|| DEFAULT_LINK_TEXT.into()),
-                })
-            }
-        };
-
-        let mut used: BTreeSet<&str> = sms.text.vars().collect();
-        if let Some(r) = &robot {
-            used.extend(r.title.vars().chain(r.markdown.vars()));
-            used.extend(r.summary.iter().chain(&r.link).flat_map(Text::vars));
-        }
-        for (table, names) in [
-            ("defaults", raw.defaults.keys().collect::<Vec<_>>()),
-            ("labels", raw.labels.keys().collect()),
-        ] {
-            for param in names {
-                if !used.contains(param.as_str()) {
-                    return Err(invalid(
-                        &format!("{table}.{param}"),
-                        "is for a variable no text of this template uses".into(),
-                    ));
-                }
-            }
-        }
-        for (param, value) in &raw.defaults {
-            if value.trim().is_empty() {
-                return Err(invalid(
-                    &format!("defaults.{param}"),
-                    "is empty: a default replaces an empty value".into(),
-                ));
-            }
-        }
-
+        let sms = sms_text(raw.sms)?;
+        let robot = robot_card(raw.kind, raw.robot)?;
+        check_defaults_and_labels(&raw.defaults, &raw.labels, &sms, robot.as_ref())?;
         Ok(Self {
             name: name.to_owned(),
             kind: raw.kind,
@@ -306,6 +219,134 @@ impl Template {
             defaults: raw.defaults,
             labels: raw.labels,
         })
+    }
+}
+
+/// A field of a template file that breaks a rule, and the rule, as a sentence to put after
+/// the field's name.
+struct Invalid {
+    field: String,
+    reason: String,
+}
+
+impl Invalid {
+    fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The template's name is its file's name, and must be usable as one.
+fn check_name(name: &str) -> Result<(), Invalid> {
+    if name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        return Ok(());
+    }
+    Err(Invalid::new(
+        "(file name)",
+        "must be lower-case letters, digits and `_`, as the template name",
+    ))
+}
+
+/// One text field, parsed, using only known variables.
+fn text(field: &str, source: &str) -> Result<Text, Invalid> {
+    let text = Text::parse(source).map_err(|e| Invalid::new(field, e.to_string()))?;
+    if let Some(unknown) = text.vars().find(|v| !KNOWN_PARAMS.contains(v)) {
+        return Err(Invalid::new(field, unknown_variable(unknown)));
+    }
+    Ok(text)
+}
+
+/// The SMS text every template has (personal content goes by SMS, and a broadcast goes by SMS
+/// to members whose branch has no group robot).
+fn sms_text(raw: Option<RawSms>) -> Result<SmsText, Invalid> {
+    let Some(raw) = raw else {
+        return Err(Invalid::new(
+            "sms",
+            "is missing: every template needs an SMS text (personal content goes by SMS, \
+             and a broadcast goes by SMS to members whose branch has no group robot)",
+        ));
+    };
+    let sms = SmsText {
+        text: text("sms.text", &raw.text)?,
+        param_names: raw.template_param_names,
+    };
+    check_sms(&sms).map_err(|(field, reason)| Invalid::new(field, reason))?;
+    Ok(sms)
+}
+
+/// The robot card: a broadcast needs one, a personal template may not have one.
+fn robot_card(kind: Kind, raw: Option<RawRobot>) -> Result<Option<RobotCard>, Invalid> {
+    match (kind, raw) {
+        (Kind::Personal, Some(_)) => Err(Invalid::new(
+            "robot",
+            "is not allowed in a personal template: group robots carry broadcasts only \
+             (DESIGN.md section 5, Privacy)",
+        )),
+        (Kind::Broadcast, None) => Err(Invalid::new(
+            "robot",
+            "is missing: a broadcast needs a card for group robots",
+        )),
+        (Kind::Personal, None) => Ok(None),
+        (Kind::Broadcast, Some(r)) => broadcast_card(r).map(Some),
+    }
+}
+
+/// A broadcast's card, its markdown within the robots' limit.
+fn broadcast_card(r: RawRobot) -> Result<RobotCard, Invalid> {
+    let markdown = text("robot.markdown", &r.markdown)?;
+    let bytes = markdown.literal_only().len();
+    if bytes > ROBOT_MARKDOWN_LIMIT {
+        return Err(Invalid::new(
+            "robot.markdown",
+            format!(
+                "is {bytes} bytes before any value, over the robots' limit of \
+                 {ROBOT_MARKDOWN_LIMIT}"
+            ),
+        ));
+    }
+    Ok(RobotCard {
+        title: text("robot.title", &r.title)?,
+        markdown,
+        summary: r.summary.map(|s| text("robot.summary", &s)).transpose()?,
+        link: r.link.map(|s| text("robot.link", &s)).transpose()?,
+        link_text: r.link_text.unwrap_or_else(|| DEFAULT_LINK_TEXT.into()),
+    })
+}
+
+/// `[defaults]` and `[labels]` name variables some text uses, and a default is not empty.
+fn check_defaults_and_labels(
+    defaults: &BTreeMap<String, String>,
+    labels: &BTreeMap<String, BTreeMap<String, String>>,
+    sms: &SmsText,
+    robot: Option<&RobotCard>,
+) -> Result<(), Invalid> {
+    let mut used: BTreeSet<&str> = sms.text.vars().collect();
+    if let Some(r) = robot {
+        used.extend(r.title.vars().chain(r.markdown.vars()));
+        used.extend(r.summary.iter().chain(&r.link).flat_map(Text::vars));
+    }
+    for (table, names) in [
+        ("defaults", defaults.keys().collect::<Vec<_>>()),
+        ("labels", labels.keys().collect()),
+    ] {
+        if let Some(param) = names.into_iter().find(|p| !used.contains(p.as_str())) {
+            return Err(Invalid::new(
+                format!("{table}.{param}"),
+                "is for a variable no text of this template uses",
+            ));
+        }
+    }
+    match defaults.iter().find(|(_, value)| value.trim().is_empty()) {
+        Some((param, _)) => Err(Invalid::new(
+            format!("defaults.{param}"),
+            "is empty: a default replaces an empty value",
+        )),
+        None => Ok(()),
     }
 }
 
@@ -363,16 +404,16 @@ impl Templates {
     /// one and that all [`REQUIRED`] templates are there. The only I/O of this module.
     pub fn load(dir: &Path) -> Result<Self, TemplateError> {
         let shown = dir.display().to_string();
-        let entries = std::fs::read_dir(dir).map_err(|e| TemplateError::Read {
+        let entries = std::fs::read_dir(dir).map_err(|source| TemplateError::Read {
             file: shown.clone(),
-            reason: e.to_string(),
+            source,
         })?;
         let mut templates = Self::default();
         for entry in entries {
             let path = entry
-                .map_err(|e| TemplateError::Read {
+                .map_err(|source| TemplateError::Read {
                     file: shown.clone(),
-                    reason: e.to_string(),
+                    source,
                 })?
                 .path();
             if path.extension().and_then(|e| e.to_str()) != Some("toml") {
@@ -383,9 +424,9 @@ impl Templates {
                 .file_stem()
                 .and_then(|s| s.to_str())
                 .unwrap_or_default();
-            let source = std::fs::read_to_string(&path).map_err(|e| TemplateError::Read {
+            let source = std::fs::read_to_string(&path).map_err(|source| TemplateError::Read {
                 file: file.clone(),
-                reason: e.to_string(),
+                source,
             })?;
             templates.insert(Template::parse(name, &file, &source)?);
         }
@@ -421,10 +462,19 @@ impl Templates {
 /// content, the field.
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
-    #[error("Cannot read {file}: {reason}")]
-    Read { file: String, reason: String },
-    #[error("{file} is not a valid template file: {reason}")]
-    Toml { file: String, reason: String },
+    #[error("Cannot read {file}")]
+    Read {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The parser's message names the line and the key, so it is the message's own end
+    /// rather than a source (which `{:#}` would print a second time).
+    #[error("{file} is not a valid template file: {error}")]
+    Toml {
+        file: String,
+        error: toml::de::Error,
+    },
     #[error("{file}: `{field}` {reason}.")]
     Invalid {
         file: String,

@@ -10,6 +10,19 @@ enum Part {
     Var(String),
 }
 
+/// A text that does not parse; each is a sentence to put after the field's name.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TextError {
+    #[error("has an unclosed `{{{name}`")]
+    Unclosed { name: String },
+    #[error(
+        "has `{{{name}}}`, which is not a variable: use lower-case letters, digits and `_` (and `{{{{` for a literal brace)"
+    )]
+    NotAVariable { name: String },
+    #[error("has a lone `}}`: write `}}}}` for a literal brace")]
+    LoneBrace,
+}
+
 /// A parsed template text.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Text {
@@ -17,8 +30,8 @@ pub struct Text {
 }
 
 impl Text {
-    /// Parses `source`; the error is a sentence to put after the field's name.
-    pub fn parse(source: &str) -> Result<Self, String> {
+    /// Parses `source`.
+    pub fn parse(source: &str) -> Result<Self, TextError> {
         let mut parts = Vec::new();
         let mut literal = String::new();
         let mut chars = source.chars().peekable();
@@ -34,14 +47,11 @@ impl Text {
                         match chars.next() {
                             Some('}') => break,
                             Some(c) => name.push(c),
-                            None => return Err(format!("has an unclosed `{{{name}`")),
+                            None => return Err(TextError::Unclosed { name }),
                         }
                     }
                     if !is_name(&name) {
-                        return Err(format!(
-                            "has `{{{name}}}`, which is not a variable: use lower-case letters, \
-                             digits and `_` (and `{{{{` for a literal brace)"
-                        ));
+                        return Err(TextError::NotAVariable { name });
                     }
                     if !literal.is_empty() {
                         parts.push(Part::Literal(std::mem::take(&mut literal)));
@@ -52,7 +62,7 @@ impl Text {
                     chars.next();
                     literal.push('}');
                 }
-                '}' => return Err("has a lone `}`: write `}}` for a literal brace".into()),
+                '}' => return Err(TextError::LoneBrace),
                 c => literal.push(c),
             }
         }
@@ -121,14 +131,26 @@ mod tests {
         assert!(
             Text::parse("a {member_name")
                 .unwrap_err()
+                .to_string()
                 .contains("unclosed")
         );
-        assert!(Text::parse("a } b").unwrap_err().contains("lone"));
+        assert!(
+            Text::parse("a } b")
+                .unwrap_err()
+                .to_string()
+                .contains("lone")
+        );
         assert!(
             Text::parse("{Member Name}")
                 .unwrap_err()
+                .to_string()
                 .contains("not a variable")
         );
-        assert!(Text::parse("{}").unwrap_err().contains("not a variable"));
+        assert!(
+            Text::parse("{}")
+                .unwrap_err()
+                .to_string()
+                .contains("not a variable")
+        );
     }
 }

@@ -1,0 +1,227 @@
+//! Delivery round by round: one send per key, quiet hours, fallback, backoff, a send that
+//! may have gone out, and the per-phone limit.
+
+use super::*;
+
+#[tokio::test]
+async fn the_same_key_twice_sends_once_and_the_delivery_is_recorded_and_announced() {
+    let e = start(|_| {}).await;
+    let r = request(EV1, "13911110001", &["sms"]);
+    e.send(&[r.clone(), r.clone()]).await;
+    e.wait_rows(1).await;
+    assert_eq!(e.round().await, 1);
+    assert_eq!(e.round().await, 0, "nothing left to send");
+
+    let sent = e.console.sent();
+    assert_eq!(sent.len(), 1, "one key, one message");
+    assert!(
+        sent[0].text.contains("王小明") && sent[0].text.contains("天河软件园党委"),
+        "{}",
+        sent[0].text
+    );
+    assert_eq!(
+        sent[0].phone.as_deref(),
+        Some("13911110001"),
+        "sent to the recipient's phone"
+    );
+    assert!(
+        sent[0].line.contains("139****0006") && !sent[0].line.contains("13900000006"),
+        "the log line masks phones: {}",
+        sent[0].line
+    );
+    assert_eq!(e.status().await, [("delivered".into(), 1, String::new())]);
+    assert_eq!(
+        e.attempts().await,
+        [("sms".into(), "console".into(), "delivered".into(), None)]
+    );
+    let announced = e.announced("notification.delivered").await;
+    assert_eq!(announced.len(), 1);
+    assert_eq!(announced[0]["data"]["recipient"], "139****0001");
+    assert_eq!(announced[0]["data"]["key"], r.key.as_str());
+    e.finish().await;
+}
+
+#[tokio::test]
+async fn sms_in_quiet_hours_waits_for_the_morning() {
+    let e = start(|_| {}).await;
+    // 22:30 in Shanghai.
+    e.env
+        .clock
+        .set(Utc.with_ymd_and_hms(2026, 3, 2, 14, 30, 0).unwrap());
+    e.send(&[request(EV1, "13911110001", &["sms"])]).await;
+    e.wait_rows(1).await;
+    e.round().await;
+    assert!(e.console.sent().is_empty(), "held during quiet hours");
+    let next: DateTime<Utc> = sqlx::query_scalar("SELECT next_attempt_at FROM notifications")
+        .fetch_one(&e.env.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        next,
+        Utc.with_ymd_and_hms(2026, 3, 3, 0, 0, 0).unwrap(),
+        "08:00 the next morning in Shanghai"
+    );
+    assert_eq!(e.status().await[0].1, 0, "holding is not an attempt");
+
+    e.env
+        .clock
+        .set(Utc.with_ymd_and_hms(2026, 3, 2, 23, 59, 0).unwrap());
+    assert_eq!(e.round().await, 0, "07:59 is still quiet");
+    e.env
+        .clock
+        .set(Utc.with_ymd_and_hms(2026, 3, 3, 0, 0, 0).unwrap());
+    e.round().await;
+    assert_eq!(e.console.sent().len(), 1);
+    e.finish().await;
+}
+
+#[tokio::test]
+async fn a_permanent_failure_falls_back_to_the_next_channel() {
+    let fake = fakes::webhook::start("hook-secret", morning()).await;
+    fake.script(Script::Fail("404".into()));
+    let url = fake.base_url.clone();
+    let e = start(move |s| {
+        s.notifier.webhook.url = format!("{url}/hook");
+        s.notifier.webhook.secret = Some("hook-secret".into());
+    })
+    .await;
+    e.send(&[request(EV1, "13911110001", &["webhook", "sms"])])
+        .await;
+    e.wait_rows(1).await;
+    e.round().await;
+    e.round().await;
+    assert!(
+        fake.only().signature_ok,
+        "the webhook was signed as the receiver checks"
+    );
+    assert_eq!(
+        e.attempts().await,
+        [
+            (
+                "webhook".into(),
+                "webhook".into(),
+                "permanent".into(),
+                Some("http_404".into())
+            ),
+            ("sms".into(), "console".into(), "delivered".into(), None),
+        ]
+    );
+    assert_eq!(e.console.sent().len(), 1);
+    e.finish().await;
+}
+
+#[tokio::test]
+async fn transient_failures_back_off_then_fail_with_a_reason() {
+    let fake = fakes::aliyun::start("test-key-id", "test-secret", morning()).await;
+    fake.script(Script::Fail("isp.SYSTEM_ERROR".into()));
+    let url = fake.base_url.clone();
+    let e = start(move |s| {
+        use_aliyun(s, url);
+        s.notifier.retry_delays_secs = vec![10, 60, 600];
+        // A system error may have sent it; with no receipt wait, the backoff alone decides.
+        s.notifier.receipt_wait_secs = 0;
+    })
+    .await;
+    e.send(&[request(EV1, "13911110001", &["sms"])]).await;
+    e.wait_rows(1).await;
+    let mut at = morning();
+    for (attempt, wait) in [(1, 10), (2, 60), (3, 600)] {
+        e.round().await;
+        assert_eq!(fake.seen().len(), attempt);
+        assert_eq!(e.round().await, 0, "not before its delay");
+        at += chrono::Duration::seconds(wait);
+        e.env.clock.set(at);
+    }
+    e.round().await;
+    assert_eq!(
+        fake.seen().len(),
+        4,
+        "bounded: the first try and three retries"
+    );
+    assert!(fake.seen().iter().all(|s| s.signature_ok));
+    let (status, attempts, error) = e.status().await.remove(0);
+    assert_eq!((status.as_str(), attempts), ("failed", 4));
+    assert!(
+        error.contains("Gave up after 4 attempts") && error.contains("isp.SYSTEM_ERROR"),
+        "{error}"
+    );
+    let failed = e.announced("notification.failed").await;
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["data"]["provider"], "aliyun");
+    e.finish().await;
+}
+
+#[tokio::test]
+async fn an_sms_that_timed_out_waits_for_its_receipt_before_it_is_sent_again() {
+    let fake = fakes::aliyun::start("test-key-id", "test-secret", morning()).await;
+    fake.script(Script::Hang);
+    let url = fake.base_url.clone();
+    let e = start(move |s| {
+        use_aliyun(s, url);
+        s.notifier.send_timeout_ms = 300;
+    })
+    .await;
+    e.send(&[request(EV1, "13911110001", &["sms"])]).await;
+    e.wait_rows(1).await;
+    e.round().await;
+    let attempts = e.attempts().await;
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(
+        (attempts[0].2.as_str(), attempts[0].3.as_deref()),
+        ("retry", Some("timeout"))
+    );
+    let (status, next): (String, DateTime<Utc>) =
+        sqlx::query_as("SELECT status, next_attempt_at FROM notifications")
+            .fetch_one(&e.env.pool)
+            .await
+            .unwrap();
+    // It may have gone out: not the 10 s retry delay, but the receipt wait.
+    let wait = chrono::Duration::seconds(e.n.settings.notifier.receipt_wait_secs as i64);
+    assert_eq!((status.as_str(), next), ("pending", morning() + wait));
+    e.env.clock.set(morning() + chrono::Duration::seconds(10));
+    assert_eq!(e.round().await, 0, "not resent after the retry delay");
+    assert_eq!(fake.seen().len(), 1);
+    // No receipt came within the wait: it goes again, as attempt 2.
+    fake.script(Script::Succeed);
+    e.env.clock.set(morning() + wait);
+    assert_eq!(e.round().await, 1);
+    assert_eq!(fake.seen().len(), 2);
+    let attempts = e.attempts().await;
+    assert_eq!(attempts.len(), 2);
+    assert_eq!(attempts[1].2, "delivered");
+    e.finish().await;
+}
+
+#[tokio::test]
+async fn a_phone_over_its_daily_limit_waits_for_its_window_and_others_go_on() {
+    let e = start(|s| s.notifier.limits.phone_per_day = 2).await;
+    e.send(&[
+        request(EV1, "13911110001", &["sms"]),
+        request(EV2, "13911110001", &["sms"]),
+        request(EV3, "13911110001", &["sms"]),
+    ])
+    .await;
+    e.wait_rows(3).await;
+    e.round().await;
+    assert_eq!(e.console.sent().len(), 2, "two a day for this phone");
+    let waiting: Vec<DateTime<Utc>> =
+        sqlx::query_scalar("SELECT next_attempt_at FROM notifications WHERE status = 'pending'")
+            .fetch_all(&e.env.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        waiting,
+        [morning() + chrono::Duration::days(1)],
+        "rescheduled for when the window frees, not dropped"
+    );
+    let other = request(
+        "7d0c8a8e-5a1e-4f7e-9b8e-000000000004",
+        "13922220002",
+        &["sms"],
+    );
+    e.send(&[other]).await;
+    e.wait_rows(4).await;
+    e.round().await;
+    assert_eq!(e.console.sent().len(), 3, "another phone is not held up");
+    e.finish().await;
+}
