@@ -20,6 +20,7 @@ mod intake;
 mod jobs;
 mod ledger;
 mod member_page;
+mod monthly_cycle;
 mod notifier;
 mod ordering;
 mod permissions;
