@@ -118,6 +118,7 @@ async fn run(args: &Args, s: &Settings, pool: &sqlx::PgPool) -> anyhow::Result<(
         schedule: "quarterly_dispatch",
         due,
         settings: s,
+        pool,
     };
     let (start, cpu0) = (Instant::now(), CpuUse::now());
     let mut tx = pool.begin().await?;

@@ -295,6 +295,7 @@ async fn fire(env: &TestEnv) -> u64 {
         schedule: "quarterly_dispatch",
         due,
         settings: &env.settings,
+        pool: &env.pool,
     };
     let mut tx = env.pool.begin().await.unwrap();
     let n = quarterly_dispatch(&mut tx, &firing).await.unwrap();

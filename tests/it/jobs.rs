@@ -115,6 +115,7 @@ macro_rules! fire {
             schedule: $schedule,
             due: at($local),
             settings: &$env.settings,
+            pool: &$env.pool,
         };
         let mut tx = $env.pool.begin().await.unwrap();
         let conn: &mut PgConnection = &mut tx;
