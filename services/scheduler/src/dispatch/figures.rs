@@ -356,3 +356,50 @@ pub async fn spot_check(
         .map(|(org_id, member_ids)| (org_id.clone(), SpotCheck { org_id, member_ids }))
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hongyan_domain::month::Month;
+
+    fn period(year: i32, month: u32) -> Period {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
+        let settings = hongyan_adapters::Settings::load(&dir).expect("config/default.toml loads");
+        Period::new(
+            Quarter::of_month(Month::new(year, month).unwrap()),
+            &settings.policy,
+        )
+    }
+
+    fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    #[test]
+    fn the_ladder_is_counted_as_at_a_firing_in_the_month_after_the_quarter() {
+        // Q4 is reported in January: confirmed on 30 November leaves one whole month
+        // (December) unconfirmed, stale; confirmed on 1 December, none.
+        let q4 = period(2026, 11);
+        assert_eq!(q4.stale_before, day(2026, 12, 1));
+        assert!(day(2026, 11, 30) < q4.stale_before);
+        assert!(day(2026, 12, 1) >= q4.stale_before);
+        // Three months for lost contact (October, November, December), five for the lapse.
+        assert_eq!(q4.lost_contact_before, day(2026, 10, 1));
+        assert_eq!(q4.lapse_before, day(2026, 8, 1));
+        assert_eq!(q4.last_day, day(2026, 12, 31));
+    }
+
+    #[test]
+    fn the_months_of_the_quarter_run_from_first_to_last_day() {
+        let q1 = period(2028, 2);
+        assert_eq!(q1.first_day, day(2028, 1, 1));
+        assert_eq!(
+            q1.months,
+            [
+                (day(2028, 1, 1), day(2028, 1, 31)),
+                (day(2028, 2, 1), day(2028, 2, 29)),
+                (day(2028, 3, 1), day(2028, 3, 31)),
+            ]
+        );
+    }
+}
