@@ -3,6 +3,7 @@
 mod announce;
 mod figures;
 mod report;
+mod store;
 
 pub use announce::report_url;
 
@@ -17,11 +18,6 @@ use tracing::{info, instrument};
 use crate::firing::Firing;
 use figures::Period;
 use report::Built;
-
-/// Reports are inserted together until their JSON reaches this size: one statement for the
-/// counties of a city, while a city's own report (tens of MiB for ten thousand branches) goes
-/// alone rather than held with the others.
-const INSERT_BYTES: usize = 8 << 20;
 
 /// `quarterly_dispatch`: the report on the quarter just ended, for each county and city
 /// department, stored, published as `dispatch.report_ready` and announced (the contact by SMS
@@ -81,8 +77,9 @@ async fn unreported_departments(
         .collect())
 }
 
-/// Computes the branch lines once, then builds each department's report and stores it in
-/// batches. Returns the reports this run wrote (their JSON already handed over), in id order.
+/// Computes the branch lines once, then builds each department's report and streams it to the
+/// server before building the next, so one report's JSON is held at a time. Returns the
+/// reports this run wrote, in id order.
 async fn build_and_store(
     conn: &mut PgConnection,
     departments: &[String],
@@ -95,9 +92,11 @@ async fn build_and_store(
     let spot_check = figures::spot_check(conn, &branches, period).await?;
     // The due time, not the wall clock, so a rerun builds the very same report.
     let generated_at = due.with_timezone(&hongyan_domain::TZ).to_rfc3339();
-    let (mut built, mut batch, mut bytes) = (Vec::new(), Vec::new(), 0);
+    store::create_staging(conn).await?;
+    let mut built = Vec::new();
+    let mut copy = store::open_copy(conn).await?;
     for org in departments {
-        let report = report::build(
+        let (report, json) = report::build(
             org,
             &branches,
             &unmatched,
@@ -105,49 +104,13 @@ async fn build_and_store(
             period,
             &generated_at,
         );
-        bytes += report.json.len();
-        batch.push(report);
-        if bytes >= INSERT_BYTES {
-            built.extend(store(conn, std::mem::take(&mut batch), period.quarter).await?);
-            bytes = 0;
-        }
+        store::stage(&mut copy, &report, &json).await?;
+        built.push(report);
     }
-    built.extend(store(conn, batch, period.quarter).await?);
+    copy.finish().await?;
+    let written = store::insert_staged(conn, period.quarter).await?;
+    built.retain(|r| written.contains(&r.org_id));
     Ok(built)
-}
-
-/// Stores a batch of reports in one statement, once per department and quarter: a report that
-/// already stands is left as it is. Returns the ones written, their JSON dropped.
-async fn store(
-    conn: &mut PgConnection,
-    mut batch: Vec<Built>,
-    quarter: Quarter,
-) -> sqlx::Result<Vec<Built>> {
-    if batch.is_empty() {
-        return Ok(batch);
-    }
-    let ids: Vec<uuid::Uuid> = batch.iter().map(|r| r.report_id).collect();
-    let orgs: Vec<&str> = batch.iter().map(|r| r.org_id.as_str()).collect();
-    let at: Vec<&str> = batch.iter().map(|r| r.generated_at.as_str()).collect();
-    let docs: Vec<&str> = batch.iter().map(|r| r.json.as_str()).collect();
-    let written: Vec<String> = sqlx::query_scalar(
-        "INSERT INTO dispatch_reports (id, org_id, quarter, generated_at, report)
-         SELECT id, org_id, $3, at::timestamptz, doc::json
-         FROM UNNEST($1::uuid[], $2::text[], $4::text[], $5::text[]) AS t(id, org_id, at, doc)
-         ON CONFLICT (org_id, quarter) DO NOTHING RETURNING org_id",
-    )
-    .bind(ids)
-    .bind(orgs)
-    .bind(quarter.to_string())
-    .bind(at)
-    .bind(docs)
-    .fetch_all(conn)
-    .await?;
-    batch.retain(|r| written.contains(&r.org_id));
-    for r in &mut batch {
-        r.json = String::new();
-    }
-    Ok(batch)
 }
 
 /// `dispatch.report_ready`, with an event id fixed by department and quarter so that the

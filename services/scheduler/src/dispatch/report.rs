@@ -40,14 +40,13 @@ impl Headline {
     }
 }
 
-/// A report as stored: its row's columns and its JSON, with the headline kept for the
-/// announcement once the JSON has been written.
+/// A report as stored, but for its JSON: its row's columns and the headline kept for the
+/// announcement.
 pub struct Built {
     pub org_id: String,
     pub report_id: uuid::Uuid,
     pub generated_at: String,
     pub headline: Headline,
-    pub json: String,
 }
 
 /// The report in the shape of `hongyan_domain::dispatch::DispatchReport` (DESIGN.md section
@@ -151,8 +150,8 @@ impl<'a> Totals<'a> {
     }
 }
 
-/// `org`'s report from the shared lines (`branches` in id order). Unmatched arrivals in the
-/// totals count every receiving org of the subtree, branch or not.
+/// `org`'s report from the shared lines (`branches` in id order), and its JSON. Unmatched
+/// arrivals in the totals count every receiving org of the subtree, branch or not.
 pub fn build(
     org: &str,
     branches: &[Branch],
@@ -160,7 +159,7 @@ pub fn build(
     spot_check: &BTreeMap<String, SpotCheck>,
     period: &Period,
     generated_at: &str,
-) -> Built {
+) -> (Built, String) {
     let lines: Vec<&BranchReport> = branches
         .iter()
         .filter(|b| b.path.iter().any(|o| o == org))
@@ -186,13 +185,14 @@ pub fn build(
         branches: lines,
         spot_check,
     };
-    Built {
+    let json = serde_json::to_string(&view).expect("a report serializes");
+    let built = Built {
         org_id: org.to_owned(),
         report_id: id,
         generated_at: generated_at.to_owned(),
         headline: Headline::of(&totals),
-        json: serde_json::to_string(&view).expect("a report serializes"),
-    }
+    };
+    (built, json)
 }
 
 #[cfg(test)]
@@ -281,7 +281,7 @@ mod tests {
                 (b.to_owned(), s)
             })
             .into();
-        let built = build(
+        let (built, json) = build(
             "qx",
             &branches,
             &unmatched,
@@ -302,7 +302,7 @@ mod tests {
             branches: lines,
             spot_check: vec![spot["b1"].clone(), spot["b2"].clone()],
         };
-        assert_eq!(built.json, serde_json::to_string(&expected).unwrap());
+        assert_eq!(json, serde_json::to_string(&expected).unwrap());
         assert_eq!(built.headline.open, 5);
         assert_eq!(built.headline.stale, 2);
     }
