@@ -55,6 +55,23 @@ pub struct Branch {
     pub line: BranchReport,
 }
 
+impl Branch {
+    /// A branch with nothing counted yet, named by its first row.
+    fn empty(row: &GroupRow, quarter: Quarter) -> Self {
+        Self {
+            path: row.path.clone(),
+            line: BranchReport {
+                org_id: row.id.clone(),
+                name: row.name.clone(),
+                figures: Figures {
+                    monthly_compliance: quarter.empty_compliance(),
+                    ..Figures::default()
+                },
+            },
+        }
+    }
+}
+
 /// The figures of every branch under `departments`, in id order (bytewise, as the stored
 /// reports list them). Each row of the query is one branch and employer type; the rows of a
 /// branch are folded into its line as they stream in, so only the lines are held.
@@ -83,17 +100,9 @@ pub async fn branches(
         .bind(p.months[2].1)
         .fetch(&mut *conn);
     while let Some(row) = rows.try_next().await? {
-        let branch = by_id.entry(row.id.clone()).or_insert_with(|| Branch {
-            path: row.path.clone(),
-            line: BranchReport {
-                org_id: row.id.clone(),
-                name: row.name.clone(),
-                figures: Figures {
-                    monthly_compliance: p.quarter.empty_compliance(),
-                    ..Figures::default()
-                },
-            },
-        });
+        let branch = by_id
+            .entry(row.id.clone())
+            .or_insert_with(|| Branch::empty(&row, p.quarter));
         row.add_to(&mut branch.line.figures);
     }
     let mut lines: Vec<Branch> = by_id.into_values().collect();
