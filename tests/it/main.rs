@@ -21,6 +21,7 @@ mod jobs;
 mod leaks;
 mod ledger;
 mod member_page;
+mod monthly_cycle;
 mod notifier;
 mod ordering;
 mod permissions;

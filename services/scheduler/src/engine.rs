@@ -6,7 +6,9 @@
 //! changes on the same connection, then everything commits together. Two replicas racing the
 //! same due time both try the insert; PostgreSQL makes the second wait on the first's
 //! uncommitted key and then see the conflict, so the loser writes nothing. If the winner rolls
-//! back, the loser's insert goes through and it does the work instead.
+//! back, the loser's insert goes through and it does the work instead. (`monthly_review` is
+//! the one job that commits its batches on their own while the key waits; `review::run` says
+//! why that still sends nothing twice.)
 
 use std::str::FromStr;
 
@@ -139,6 +141,7 @@ pub async fn fire(
         schedule,
         due,
         settings,
+        pool,
     };
     let rows = jobs::run(schedule, &mut tx, &firing)
         .await

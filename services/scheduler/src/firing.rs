@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use hongyan_adapters::Settings;
+use sqlx::PgPool;
 
 /// A schedule due at `due`, run inside the transaction that holds its fire key: a job writes its
 /// outbox rows (and ledger changes) on that same connection, so the work and the key commit
@@ -12,4 +13,7 @@ pub struct Firing<'a> {
     /// The due time being fired (not the wall clock when it runs).
     pub due: DateTime<Utc>,
     pub settings: &'a Settings,
+    /// For a job that commits its work in batches of its own (`monthly_review`) while the
+    /// firing's transaction holds the fire key.
+    pub pool: &'a PgPool,
 }

@@ -12,7 +12,6 @@ pub mod table;
 
 use std::sync::Arc;
 
-use chrono::Utc;
 use hongyan_adapters::{Settings, store};
 use hongyan_domain::clock::{Clock, SystemClock};
 use tokio_util::sync::CancellationToken;
@@ -35,6 +34,17 @@ pub async fn run_with_clock(
     clock: Arc<dyn Clock>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    run_looking_every(settings, clock, shutdown, MAX_SLEEP).await
+}
+
+/// The loop itself: fires what is due on `clock`, then sleeps until the next due time but at
+/// most `max_sleep`, so a test that moves its clock has it noticed within that time.
+pub async fn run_looking_every(
+    settings: Settings,
+    clock: Arc<dyn Clock>,
+    shutdown: CancellationToken,
+    max_sleep: std::time::Duration,
+) -> anyhow::Result<()> {
     // Parse before connecting, so a bad schedule stops the start at once, naming it.
     engine::parse_all(&settings)?;
     let pool = store::pool(&settings.database)?;
@@ -52,11 +62,11 @@ pub async fn run_with_clock(
         let wait = engine
             .next_due()
             .map(|due| (due - clock.now()).to_std().unwrap_or_default())
-            .unwrap_or(MAX_SLEEP)
-            .min(MAX_SLEEP);
+            .unwrap_or(max_sleep)
+            .min(max_sleep);
         tokio::select! {
             _ = shutdown.cancelled() => {
-                info!(at = %local(Utc::now()), "Scheduler stopped.");
+                info!(at = %local(clock.now()), "Scheduler stopped.");
                 return Ok(());
             }
             _ = tokio::time::sleep(wait) => {}

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use hongyan_adapters::store::rows::OutboxRow;
-use hongyan_domain::dispatch::{DispatchReport, Quarter, ready_message_id};
+use hongyan_domain::dispatch::{Quarter, ready_message_id};
 use hongyan_domain::ids::{EventId, OrgId};
 use hongyan_domain::notify::{NotificationRequest, Recipient, To, job_templates};
 use hongyan_domain::payloads::Contact;
@@ -13,6 +13,7 @@ use hongyan_domain::rules::periods;
 use sqlx::PgConnection;
 use tracing::warn;
 
+use super::report::Built;
 use crate::jobs::request_row;
 
 /// The link to a stored report in the API: `{api.public_url}/v1/reports/{id}`.
@@ -27,7 +28,7 @@ pub fn report_url(public_url: &str, report_id: uuid::Uuid) -> String {
 /// department has a group robot.
 pub async fn announce(
     conn: &mut PgConnection,
-    report: &DispatchReport,
+    report: &Built,
     quarter: Quarter,
     public_url: &str,
     due: DateTime<Utc>,
@@ -44,8 +45,7 @@ pub async fn announce(
     // The messages are caused by the report's own announcement, dispatch.report_ready.
     let caused_by = EventId(ready_message_id(&report.org_id, quarter));
     let period = quarter.to_string();
-    let t = &report.totals;
-    let count = |ids: &[String]| ids.len().to_string();
+    let t = &report.headline;
     let label = periods::Quarter::of_date(quarter.first_month().first_day()).label();
     let mut rows = Vec::new();
     match serde_json::from_value::<Contact>(contact) {
@@ -60,8 +60,8 @@ pub async fn announce(
                     ("org_name".to_owned(), name.clone()),
                     ("quarter".to_owned(), label.clone()),
                     ("open".to_owned(), t.open.to_string()),
-                    ("lost_contact".to_owned(), count(&t.lost_contact)),
-                    ("lapse_risk".to_owned(), count(&t.lapse_risk)),
+                    ("lost_contact".to_owned(), t.lost_contact.to_string()),
+                    ("lapse_risk".to_owned(), t.lapse_risk.to_string()),
                     ("url".to_owned(), report_url(public_url, report.report_id)),
                 ]
                 .into(),
@@ -87,9 +87,9 @@ pub async fn announce(
                 ("arrivals", t.arrivals.to_string()),
                 ("returns", t.returns.to_string()),
                 ("transfers", t.transfers.to_string()),
-                ("stale", count(&t.stale)),
-                ("lost_contact", count(&t.lost_contact)),
-                ("lapse_risk", count(&t.lapse_risk)),
+                ("stale", t.stale.to_string()),
+                ("lost_contact", t.lost_contact.to_string()),
+                ("lapse_risk", t.lapse_risk.to_string()),
             ],
         );
         rows.push(request_row(&summary, due));

@@ -1,9 +1,13 @@
-//! The dispatch figures (DESIGN.md section 4) of every branch under one department, each
-//! computed by one set-based query grouped by branch.
+//! The dispatch figures (DESIGN.md section 4) of every branch under the reported departments,
+//! computed once: one pass over the flow records grouped by branch (and employer type), which
+//! the departments' reports then sum up the tree. A branch's figures do not depend on which
+//! department reports it, so the city and its counties share them instead of each re-reading
+//! its subtree.
 
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
+use futures::TryStreamExt;
 use hongyan_adapters::config::PolicySettings;
 use hongyan_domain::dispatch::{
     BranchReport, Figures, Quarter, SpotCheck, spot_check_seed, spot_check_size,
@@ -15,284 +19,321 @@ pub struct Period {
     pub quarter: Quarter,
     pub first_day: NaiveDate,
     pub last_day: NaiveDate,
-    /// Month index (year * 12 + month - 1) of the month after the quarter: whole months
-    /// unconfirmed are counted as at a firing in that month (section 4).
-    pub report_month: i32,
-    pub stale_after: i32,
-    pub lost_contact_after: i32,
-    pub lapse_after: i32,
+    /// The first and last day of each month of the quarter.
+    pub months: [(NaiveDate, NaiveDate); 3],
+    /// Whole months unconfirmed are counted as at a firing in the month after the quarter
+    /// (section 4): the calendar months strictly between the month of the last confirmation
+    /// and that one. So "at least n months" is "last confirmed before the first day of the
+    /// month n months before it", and each rung of the ladder is a date to compare with.
+    pub stale_before: NaiveDate,
+    pub lost_contact_before: NaiveDate,
+    /// The same for organizational life: the lapse warning's months.
+    pub lapse_before: NaiveDate,
 }
 
 impl Period {
     pub fn new(quarter: Quarter, policy: &PolicySettings) -> Self {
         let next = quarter.last_month().next();
+        let before = |months: u32| next.plus(-(months as i32)).first_day();
+        let month = |i| quarter.first_month().plus(i);
         Self {
             quarter,
             first_day: quarter.first_month().first_day(),
             last_day: quarter.last_month().last_day(),
-            report_month: next.year() * 12 + next.month() as i32 - 1,
-            stale_after: policy.stale_after_months as i32,
-            lost_contact_after: policy.lost_contact_after_months as i32,
-            lapse_after: policy.lapse_warning_after_months as i32,
+            months: [0, 1, 2].map(|i| (month(i).first_day(), month(i).last_day())),
+            stale_before: before(policy.stale_after_months),
+            lost_contact_before: before(policy.lost_contact_after_months),
+            lapse_before: before(policy.lapse_warning_after_months),
         }
     }
 }
 
-/// The branches of the subtree: branch-kind orgs and any org that is a record's home.
+/// One branch's line, with the orgs above it (its path, itself last), so that each department
+/// takes the branches of its own subtree.
+pub struct Branch {
+    pub path: Vec<String>,
+    pub line: BranchReport,
+}
+
+impl Branch {
+    /// A branch with nothing counted yet, named by its first row.
+    fn empty(row: &GroupRow, quarter: Quarter) -> Self {
+        Self {
+            path: row.path.clone(),
+            line: BranchReport {
+                org_id: row.id.clone(),
+                name: row.name.clone(),
+                figures: Figures {
+                    monthly_compliance: quarter.empty_compliance(),
+                    ..Figures::default()
+                },
+            },
+        }
+    }
+}
+
+/// The figures of every branch under `departments`, in id order (bytewise, as the stored
+/// reports list them). Each row of the query is one branch and employer type; the rows of a
+/// branch are folded into its line as they stream in, so only the lines are held.
+pub async fn branches(
+    conn: &mut PgConnection,
+    departments: &[String],
+    p: &Period,
+) -> sqlx::Result<Vec<Branch>> {
+    let sql = format!(
+        "WITH {BRANCHES}, {CONFIRMED_IN}, {RECORDS}, {GROUPED}
+        SELECT b.id, b.name, b.path, g.* FROM branches b LEFT JOIN grouped g ON g.home_org_id = b.id"
+    );
+    let mut by_id: BTreeMap<String, Branch> = BTreeMap::new();
+    let mut rows = sqlx::query_as::<_, GroupRow>(sqlx::AssertSqlSafe(sql))
+        .bind(departments)
+        .bind(p.first_day)
+        .bind(p.last_day)
+        .bind(p.stale_before)
+        .bind(p.lost_contact_before)
+        .bind(p.lapse_before)
+        .bind(p.months[0].0)
+        .bind(p.months[0].1)
+        .bind(p.months[1].0)
+        .bind(p.months[1].1)
+        .bind(p.months[2].0)
+        .bind(p.months[2].1)
+        .fetch(&mut *conn);
+    while let Some(row) = rows.try_next().await? {
+        let branch = by_id
+            .entry(row.id.clone())
+            .or_insert_with(|| Branch::empty(&row, p.quarter));
+        row.add_to(&mut branch.line.figures);
+    }
+    let mut lines: Vec<Branch> = by_id.into_values().collect();
+    for b in &mut lines {
+        sort_lists(&mut b.line.figures);
+    }
+    Ok(lines)
+}
+
+/// The branches of the departments' subtrees: branch-kind orgs and any org that is a record's
+/// home.
 const BRANCHES: &str = "branches AS (
-    SELECT o.id, o.name, o.region_code FROM orgs o
-    WHERE $1 = ANY(o.path)
+    SELECT o.id, o.name, o.path, o.region_code FROM orgs o
+    WHERE o.path && $1::text[]
       AND (o.kind IN ('branch', 'flow_branch')
            OR EXISTS (SELECT 1 FROM flow_records r WHERE r.home_org_id = o.id)))";
 
-/// Records open at the quarter's end, with the day they were last confirmed and the day of
-/// their last organizational life (an update, a contact of any kind, or a study pack).
-const OPEN: &str = "open AS (
-    SELECT r.*, b.region_code AS home_region,
-           COALESCE(r.last_confirmed_on, (r.doc->>'left_on')::date, (r.doc->>'arrived_on')::date,
-                    r.opened_at::date) AS confirmed_on
+/// Monthly update (一月一更新): the months of the quarter (bits 1, 2 and 4) in which an applied
+/// departure, arrival or update confirmed each member, from one pass over the quarter's history
+/// instead of a look-up per record and month. The bounds on `occurred_at` itself (a day wider
+/// than the quarter either side, for the time zone) let the planner see how few rows qualify.
+const CONFIRMED_IN: &str = "confirmed_in AS (
+    SELECT h.member_id,
+           bit_or(CASE WHEN h.on_day <= $8 THEN 1 WHEN h.on_day <= $10 THEN 2 ELSE 4 END) AS months
+    FROM (SELECT member_id, (occurred_at AT TIME ZONE 'Asia/Shanghai')::date AS on_day FROM history
+          WHERE applied AND member_id IS NOT NULL
+            AND event_type IN ('registration.outbound', 'registration.inbound', 'registration.update')
+            AND occurred_at >= $2::date - 1 AND occurred_at < $3::date + 2) h
+    WHERE h.on_day BETWEEN $2 AND $3
+    GROUP BY h.member_id)";
+
+/// Each record of the branches with the facts the figures count: when it started, the day it
+/// was last confirmed and the day of its last organizational life (an update, a contact of any
+/// kind, or a study pack). The document is read once per record (`jsonb_to_record`) rather
+/// than once per figure that looks at a field.
+const RECORDS: &str = "studied AS (
+    SELECT member_id, max(completed_on) AS completed_on FROM study_completions
+    WHERE completed_on <= $3 GROUP BY member_id),
+  recs AS (
+    SELECT r.home_org_id, r.member_id, r.status, r.is_open, r.last_confirmed_on,
+           r.certificate_no IS NOT NULL AS certified,
+           left(r.region_code, 2) = left(b.region_code, 2) AS same_province,
+           left(r.region_code, 4) = left(b.region_code, 4) AS same_city,
+           COALESCE(d.left_on, d.arrived_on, r.opened_at::date) AS started_on,
+           d.left_on, d.arrived_on, d.closed_on,
+           COALESCE(r.last_confirmed_on, d.left_on, d.arrived_on, r.opened_at::date) AS confirmed_on,
+           GREATEST((d.contacts->>'talk')::date, (d.contacts->>'family_visit')::date,
+                    (d.contacts->>'home_meeting')::date, (d.contacts->>'phone')::date,
+                    s.completed_on) AS contact_on,
+           COALESCE(d.transfer_suggested, false) AS transfer_suggested,
+           COALESCE(d.location->>'employer_type', 'other') AS employer_type,
+           COALESCE(c.months, 0) AS event_months
     FROM flow_records r JOIN branches b ON b.id = r.home_org_id
-    WHERE r.is_open
-      AND COALESCE((r.doc->>'left_on')::date, (r.doc->>'arrived_on')::date, r.opened_at::date) <= $3)";
+    CROSS JOIN LATERAL jsonb_to_record(r.doc) AS d(left_on date, arrived_on date, closed_on date,
+        transfer_suggested boolean, contacts jsonb, location jsonb)
+    LEFT JOIN confirmed_in c ON c.member_id = r.member_id
+    LEFT JOIN studied s ON s.member_id = r.member_id),
+  marked AS (
+    SELECT x.*,
+           x.is_open AND x.started_on <= $3 AS open_at_end,
+           GREATEST(x.confirmed_on, x.contact_on) AS life_on,
+           x.started_on <= $8 AND (x.is_open OR x.closed_on >= $7) AS open_m1,
+           x.started_on <= $10 AND (x.is_open OR x.closed_on >= $9) AS open_m2,
+           x.started_on <= $12 AND (x.is_open OR x.closed_on >= $11) AS open_m3,
+           x.last_confirmed_on BETWEEN $7 AND $8 OR x.event_months & 1 <> 0 AS confirmed_m1,
+           x.last_confirmed_on BETWEEN $9 AND $10 OR x.event_months & 2 <> 0 AS confirmed_m2,
+           x.last_confirmed_on BETWEEN $11 AND $12 OR x.event_months & 4 <> 0 AS confirmed_m3
+    FROM recs x)";
 
-/// The open records with their whole months unconfirmed and without organizational life.
-const AGED: &str = "life AS (
-    SELECT o.*, GREATEST(o.confirmed_on, (o.doc->'contacts'->>'talk')::date,
-             (o.doc->'contacts'->>'family_visit')::date, (o.doc->'contacts'->>'home_meeting')::date,
-             (o.doc->'contacts'->>'phone')::date,
-             (SELECT max(s.completed_on) FROM study_completions s
-              WHERE s.member_id = o.member_id AND s.completed_on <= $3)) AS life_on
-    FROM open o),
-  aged AS (
-    SELECT l.*,
-           $4 - (extract(year FROM l.confirmed_on)::int * 12 + extract(month FROM l.confirmed_on)::int - 1) - 1 AS unconfirmed_months,
-           $4 - (extract(year FROM l.life_on)::int * 12 + extract(month FROM l.life_on)::int - 1) - 1 AS months_without_life
-    FROM life l)";
+/// Per branch and employer type, in one GROUP BY over the marked records: the figures as of
+/// the quarter's last day (open records), the quarter's movements (every record) and the month
+/// by month compliance (records open at some time in the month). No list is ordered here: the
+/// rows of a branch are joined and sorted once they are all in.
+const GROUPED: &str = "grouped AS (
+    SELECT home_org_id, employer_type,
+      count(*) FILTER (WHERE open_at_end) AS open,
+      count(*) FILTER (WHERE open_at_end AND status = 'out') AS out,
+      count(*) FILTER (WHERE open_at_end AND status = 'checked_in') AS checked_in,
+      count(*) FILTER (WHERE open_at_end AND status = 'home_visit') AS home_visit,
+      count(*) FILTER (WHERE open_at_end AND NOT same_province) AS cross_province,
+      count(*) FILTER (WHERE open_at_end AND same_province AND NOT same_city) AS in_province_cross_city,
+      count(*) FILTER (WHERE open_at_end AND same_city) AS in_city,
+      count(*) FILTER (WHERE open_at_end AND certified) AS certificate_holders,
+      array_agg(member_id) FILTER (WHERE open_at_end AND confirmed_on < $4 AND confirmed_on >= $5) AS stale,
+      array_agg(member_id) FILTER (WHERE open_at_end AND confirmed_on < $5) AS lost_contact,
+      array_agg(member_id) FILTER (WHERE open_at_end AND life_on < $6) AS lapse_risk,
+      array_agg(member_id) FILTER (WHERE open_at_end AND transfer_suggested) AS transfer_suggested,
+      count(*) FILTER (WHERE left_on BETWEEN $2 AND $3) AS departures,
+      count(*) FILTER (WHERE arrived_on BETWEEN $2 AND $3) AS arrivals,
+      count(*) FILTER (WHERE status = 'returned' AND closed_on BETWEEN $2 AND $3) AS returns,
+      count(*) FILTER (WHERE status = 'transferred' AND closed_on BETWEEN $2 AND $3) AS transfers,
+      ARRAY[count(*) FILTER (WHERE open_m1), count(*) FILTER (WHERE open_m2),
+            count(*) FILTER (WHERE open_m3)] AS month_open,
+      ARRAY[count(*) FILTER (WHERE open_m1 AND confirmed_m1),
+            count(*) FILTER (WHERE open_m2 AND confirmed_m2),
+            count(*) FILTER (WHERE open_m3 AND confirmed_m3)] AS month_confirmed
+    FROM marked GROUP BY home_org_id, employer_type)";
 
+/// One row of the grouped figures: a branch and employer type, or a branch with no record at
+/// all (every figure NULL).
 #[derive(sqlx::FromRow)]
-struct StateRow {
+struct GroupRow {
     id: String,
     name: String,
-    open: i64,
-    out: i64,
-    checked_in: i64,
-    home_visit: i64,
-    cross_province: i64,
-    in_province_cross_city: i64,
-    in_city: i64,
-    certificate_holders: i64,
-    stale: Vec<String>,
-    lost_contact: Vec<String>,
-    lapse_risk: Vec<String>,
-    transfer_suggested: Vec<String>,
+    path: Vec<String>,
+    employer_type: Option<String>,
+    open: Option<i64>,
+    out: Option<i64>,
+    checked_in: Option<i64>,
+    home_visit: Option<i64>,
+    cross_province: Option<i64>,
+    in_province_cross_city: Option<i64>,
+    in_city: Option<i64>,
+    certificate_holders: Option<i64>,
+    stale: Option<Vec<String>>,
+    lost_contact: Option<Vec<String>>,
+    lapse_risk: Option<Vec<String>>,
+    transfer_suggested: Option<Vec<String>>,
+    departures: Option<i64>,
+    arrivals: Option<i64>,
+    returns: Option<i64>,
+    transfers: Option<i64>,
+    month_open: Option<Vec<i64>>,
+    month_confirmed: Option<Vec<i64>>,
 }
 
-/// Every branch with the figures "as of the quarter's last day".
-async fn state(conn: &mut PgConnection, org: &str, p: &Period) -> sqlx::Result<Vec<StateRow>> {
-    let sql = format!(
-        "WITH {BRANCHES}, {OPEN}, {AGED}
-        SELECT b.id, b.name,
-          count(a.id) AS open,
-          count(a.id) FILTER (WHERE a.status = 'out') AS out,
-          count(a.id) FILTER (WHERE a.status = 'checked_in') AS checked_in,
-          count(a.id) FILTER (WHERE a.status = 'home_visit') AS home_visit,
-          count(a.id) FILTER (WHERE left(a.region_code, 2) <> left(a.home_region, 2)) AS cross_province,
-          count(a.id) FILTER (WHERE left(a.region_code, 2) = left(a.home_region, 2)
-                                AND left(a.region_code, 4) <> left(a.home_region, 4)) AS in_province_cross_city,
-          count(a.id) FILTER (WHERE left(a.region_code, 4) = left(a.home_region, 4)) AS in_city,
-          count(a.id) FILTER (WHERE a.certificate_no IS NOT NULL) AS certificate_holders,
-          COALESCE(array_agg(a.member_id ORDER BY a.member_id)
-            FILTER (WHERE a.unconfirmed_months >= $5 AND a.unconfirmed_months < $6), '{{}}') AS stale,
-          COALESCE(array_agg(a.member_id ORDER BY a.member_id)
-            FILTER (WHERE a.unconfirmed_months >= $6), '{{}}') AS lost_contact,
-          COALESCE(array_agg(a.member_id ORDER BY a.member_id)
-            FILTER (WHERE a.months_without_life >= $7), '{{}}') AS lapse_risk,
-          COALESCE(array_agg(a.member_id ORDER BY a.member_id)
-            FILTER (WHERE (a.doc->>'transfer_suggested')::boolean), '{{}}') AS transfer_suggested
-        FROM branches b LEFT JOIN aged a ON a.home_org_id = b.id
-        GROUP BY b.id, b.name ORDER BY b.id"
-    );
-    sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(org)
-        .bind(p.first_day)
-        .bind(p.last_day)
-        .bind(p.report_month)
-        .bind(p.stale_after)
-        .bind(p.lost_contact_after)
-        .bind(p.lapse_after)
-        .fetch_all(conn)
-        .await
+impl GroupRow {
+    /// Adds this employer type's counts and names to the branch's figures.
+    fn add_to(self, f: &mut Figures) {
+        let n = |v: Option<i64>| v.unwrap_or(0) as u64;
+        let open = n(self.open);
+        f.open += open;
+        f.by_status.out += n(self.out);
+        f.by_status.checked_in += n(self.checked_in);
+        f.by_status.home_visit += n(self.home_visit);
+        f.destinations.cross_province += n(self.cross_province);
+        f.destinations.in_province_cross_city += n(self.in_province_cross_city);
+        f.destinations.in_city += n(self.in_city);
+        f.certificate_holders += n(self.certificate_holders);
+        f.departures += n(self.departures);
+        f.arrivals += n(self.arrivals);
+        f.returns += n(self.returns);
+        f.transfers += n(self.transfers);
+        if let Some(kind) = self.employer_type.filter(|_| open > 0) {
+            *f.by_employer_type.entry(kind).or_default() += open;
+        }
+        let months = self.month_open.unwrap_or_default();
+        let confirmed = self.month_confirmed.unwrap_or_default();
+        for (i, m) in f.monthly_compliance.iter_mut().enumerate() {
+            m.open += months.get(i).map_or(0, |v| *v as u64);
+            m.confirmed += confirmed.get(i).map_or(0, |v| *v as u64);
+        }
+        f.stale.extend(self.stale.unwrap_or_default());
+        f.lost_contact.extend(self.lost_contact.unwrap_or_default());
+        f.lapse_risk.extend(self.lapse_risk.unwrap_or_default());
+        f.transfer_suggested
+            .extend(self.transfer_suggested.unwrap_or_default());
+    }
 }
 
-/// Departures, arrivals, returns (home for good) and transfers dated in the quarter.
-async fn movements(
+/// The lists of a branch come in per employer type: ordered by member id once all are in.
+fn sort_lists(f: &mut Figures) {
+    for list in [
+        &mut f.stale,
+        &mut f.lost_contact,
+        &mut f.lapse_risk,
+        &mut f.transfer_suggested,
+    ] {
+        list.sort_unstable();
+    }
+}
+
+/// Arrivals matching nobody, received by an org and still unmatched at the quarter's end.
+pub struct Unmatched {
+    pub path: Vec<String>,
+    pub count: u64,
+}
+
+/// The unmatched arrivals of every receiving org under `departments`, branch or not (a
+/// department's totals count them all).
+pub async fn unmatched(
     conn: &mut PgConnection,
-    org: &str,
+    departments: &[String],
     p: &Period,
-) -> sqlx::Result<Vec<(String, i64, i64, i64, i64)>> {
-    let sql = format!(
-        "WITH {BRANCHES}
-        SELECT r.home_org_id,
-          count(*) FILTER (WHERE (r.doc->>'left_on')::date BETWEEN $2 AND $3),
-          count(*) FILTER (WHERE (r.doc->>'arrived_on')::date BETWEEN $2 AND $3),
-          count(*) FILTER (WHERE r.status = 'returned' AND (r.doc->>'closed_on')::date BETWEEN $2 AND $3),
-          count(*) FILTER (WHERE r.status = 'transferred' AND (r.doc->>'closed_on')::date BETWEEN $2 AND $3)
-        FROM flow_records r JOIN branches b ON b.id = r.home_org_id
-        GROUP BY r.home_org_id"
-    );
-    sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(org)
-        .bind(p.first_day)
-        .bind(p.last_day)
-        .fetch_all(conn)
-        .await
-}
-
-async fn employer_types(
-    conn: &mut PgConnection,
-    org: &str,
-    p: &Period,
-) -> sqlx::Result<Vec<(String, String, i64)>> {
-    let sql = format!(
-        "WITH {BRANCHES}, {OPEN}
-        SELECT o.home_org_id, COALESCE(o.doc->'location'->>'employer_type', 'other'), count(*)
-        FROM open o GROUP BY 1, 2"
-    );
-    sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(org)
-        .bind(p.first_day)
-        .bind(p.last_day)
-        .fetch_all(conn)
-        .await
-}
-
-/// Monthly update (一月一更新), month by month: records open at some time in the month, and
-/// those a departure, an arrival or an update confirmed in it.
-async fn compliance(
-    conn: &mut PgConnection,
-    org: &str,
-    p: &Period,
-) -> sqlx::Result<Vec<(String, i32, i64, i64)>> {
-    let sql = format!(
-        "WITH {BRANCHES},
-        months AS (
-          SELECT i, (date_trunc('month', $2::date) + i * interval '1 month')::date AS m_start,
-                 (date_trunc('month', $2::date) + (i + 1) * interval '1 month' - interval '1 day')::date AS m_end
-          FROM generate_series(0, 2) AS i)
-        SELECT r.home_org_id, m.i,
-          count(*),
-          count(*) FILTER (WHERE r.last_confirmed_on BETWEEN m.m_start AND m.m_end
-            OR EXISTS (SELECT 1 FROM history h
-                       WHERE h.member_id = r.member_id AND h.applied
-                         AND h.event_type IN ('registration.outbound', 'registration.inbound', 'registration.update')
-                         AND (h.occurred_at AT TIME ZONE 'Asia/Shanghai')::date BETWEEN m.m_start AND m.m_end))
-        FROM flow_records r JOIN branches b ON b.id = r.home_org_id CROSS JOIN months m
-        WHERE COALESCE((r.doc->>'left_on')::date, (r.doc->>'arrived_on')::date, r.opened_at::date) <= m.m_end
-          AND (r.is_open OR (r.doc->>'closed_on')::date >= m.m_start)
-        GROUP BY r.home_org_id, m.i"
-    );
-    sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(org)
-        .bind(p.first_day)
-        .fetch_all(conn)
-        .await
-}
-
-/// Arrivals matching nobody, received by orgs in the subtree and still unmatched at the
-/// quarter's end, by receiving org.
-async fn unmatched(
-    conn: &mut PgConnection,
-    org: &str,
-    p: &Period,
-) -> sqlx::Result<Vec<(String, i64)>> {
-    sqlx::query_as(
-        "SELECT u.receiving_org_id, count(*) FROM unmatched_arrivals u JOIN orgs o ON o.id = u.receiving_org_id
-         WHERE $1 = ANY(o.path) AND u.arrived_on <= $2
+) -> sqlx::Result<Vec<(String, Unmatched)>> {
+    let rows: Vec<(String, Vec<String>, i64)> = sqlx::query_as(
+        "SELECT o.id, o.path, count(*) FROM unmatched_arrivals u JOIN orgs o ON o.id = u.receiving_org_id
+         WHERE o.path && $1::text[] AND u.arrived_on <= $2
            AND (u.resolved_at IS NULL OR (u.resolved_at AT TIME ZONE 'Asia/Shanghai')::date > $2)
-         GROUP BY 1",
+         GROUP BY o.id, o.path",
     )
-    .bind(org)
+    .bind(departments)
     .bind(p.last_day)
     .fetch_all(conn)
-    .await
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, path, n)| {
+            (
+                id,
+                Unmatched {
+                    path,
+                    count: n as u64,
+                },
+            )
+        })
+        .collect())
 }
 
-/// The branches' figures and the department's totals. Unmatched arrivals in the totals count
-/// every receiving org of the subtree, branch or not.
-pub async fn branches(
-    conn: &mut PgConnection,
-    org: &str,
-    p: &Period,
-) -> sqlx::Result<(Vec<BranchReport>, Figures)> {
-    let mut by_id: BTreeMap<String, BranchReport> = BTreeMap::new();
-    for s in state(conn, org, p).await? {
-        let mut f = Figures {
-            open: s.open as u64,
-            certificate_holders: s.certificate_holders as u64,
-            stale: s.stale,
-            lost_contact: s.lost_contact,
-            lapse_risk: s.lapse_risk,
-            transfer_suggested: s.transfer_suggested,
-            monthly_compliance: p.quarter.empty_compliance(),
-            ..Figures::default()
-        };
-        f.by_status.out = s.out as u64;
-        f.by_status.checked_in = s.checked_in as u64;
-        f.by_status.home_visit = s.home_visit as u64;
-        f.destinations.cross_province = s.cross_province as u64;
-        f.destinations.in_province_cross_city = s.in_province_cross_city as u64;
-        f.destinations.in_city = s.in_city as u64;
-        let line = BranchReport {
-            org_id: s.id.clone(),
-            name: s.name,
-            figures: f,
-        };
-        by_id.insert(s.id, line);
-    }
-    for (id, dep, arr, ret, tra) in movements(conn, org, p).await? {
-        if let Some(b) = by_id.get_mut(&id) {
-            b.figures.departures = dep as u64;
-            b.figures.arrivals = arr as u64;
-            b.figures.returns = ret as u64;
-            b.figures.transfers = tra as u64;
+/// Gives each branch its own unmatched arrivals (`branches` in id order).
+pub fn add_unmatched(branches: &mut [Branch], unmatched: &[(String, Unmatched)]) {
+    for (id, u) in unmatched {
+        if let Ok(i) = branches.binary_search_by(|b| b.line.org_id.as_str().cmp(id)) {
+            branches[i].line.figures.unmatched_arrivals = u.count;
         }
     }
-    for (id, kind, n) in employer_types(conn, org, p).await? {
-        if let Some(b) = by_id.get_mut(&id) {
-            b.figures.by_employer_type.insert(kind, n as u64);
-        }
-    }
-    for (id, i, open, confirmed) in compliance(conn, org, p).await? {
-        if let Some(m) = by_id
-            .get_mut(&id)
-            .and_then(|b| b.figures.monthly_compliance.get_mut(i as usize))
-        {
-            m.open = open as u64;
-            m.confirmed = confirmed as u64;
-        }
-    }
-    let mut unmatched_total = 0;
-    for (id, n) in unmatched(conn, org, p).await? {
-        unmatched_total += n as u64;
-        if let Some(b) = by_id.get_mut(&id) {
-            b.figures.unmatched_arrivals = n as u64;
-        }
-    }
-    let lines: Vec<BranchReport> = by_id.into_values().collect();
-    let mut totals = Figures::total(lines.iter().map(|b| &b.figures), p.quarter);
-    totals.unmatched_arrivals = unmatched_total;
-    Ok((lines, totals))
 }
 
 /// The spot check (抽查): per branch, `spot_check_size(open)` of its open records, ordered by
 /// `md5(seed || member_id)` with the branch's own seed for the quarter, so a rerun (and the
-/// city's report) draws the same members.
+/// city's report) draws the same members. Drawn once for every branch, by branch id.
 pub async fn spot_check(
     conn: &mut PgConnection,
-    lines: &[BranchReport],
+    branches: &[Branch],
     p: &Period,
-) -> sqlx::Result<Vec<SpotCheck>> {
-    let drawn: Vec<&BranchReport> = lines.iter().filter(|b| b.figures.open > 0).collect();
+) -> sqlx::Result<BTreeMap<String, SpotCheck>> {
+    let drawn: Vec<&BranchReport> = branches
+        .iter()
+        .map(|b| &b.line)
+        .filter(|b| b.figures.open > 0)
+        .collect();
     let ids: Vec<&str> = drawn.iter().map(|b| b.org_id.as_str()).collect();
     let seeds: Vec<String> = drawn
         .iter()
@@ -311,7 +352,7 @@ pub async fn spot_check(
           WHERE r.is_open
             AND COALESCE((r.doc->>'left_on')::date, (r.doc->>'arrived_on')::date, r.opened_at::date) <= $4)
         SELECT org_id, array_agg(member_id ORDER BY k) FROM ranked WHERE k <= n
-        GROUP BY org_id ORDER BY org_id",
+        GROUP BY org_id",
     )
     .bind(&ids)
     .bind(&seeds)
@@ -321,6 +362,53 @@ pub async fn spot_check(
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(org_id, member_ids)| SpotCheck { org_id, member_ids })
+        .map(|(org_id, member_ids)| (org_id.clone(), SpotCheck { org_id, member_ids }))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hongyan_domain::month::Month;
+
+    fn period(year: i32, month: u32) -> Period {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
+        let settings = hongyan_adapters::Settings::load(&dir).expect("config/default.toml loads");
+        Period::new(
+            Quarter::of_month(Month::new(year, month).unwrap()),
+            &settings.policy,
+        )
+    }
+
+    fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    #[test]
+    fn the_ladder_is_counted_as_at_a_firing_in_the_month_after_the_quarter() {
+        // Q4 is reported in January: confirmed on 30 November leaves one whole month
+        // (December) unconfirmed, stale; confirmed on 1 December, none.
+        let q4 = period(2026, 11);
+        assert_eq!(q4.stale_before, day(2026, 12, 1));
+        assert!(day(2026, 11, 30) < q4.stale_before);
+        assert!(day(2026, 12, 1) >= q4.stale_before);
+        // Three months for lost contact (October, November, December), five for the lapse.
+        assert_eq!(q4.lost_contact_before, day(2026, 10, 1));
+        assert_eq!(q4.lapse_before, day(2026, 8, 1));
+        assert_eq!(q4.last_day, day(2026, 12, 31));
+    }
+
+    #[test]
+    fn the_months_of_the_quarter_run_from_first_to_last_day() {
+        let q1 = period(2028, 2);
+        assert_eq!(q1.first_day, day(2028, 1, 1));
+        assert_eq!(
+            q1.months,
+            [
+                (day(2028, 1, 1), day(2028, 1, 31)),
+                (day(2028, 2, 1), day(2028, 2, 29)),
+                (day(2028, 3, 1), day(2028, 3, 31)),
+            ]
+        );
+    }
 }

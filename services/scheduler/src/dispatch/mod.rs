@@ -2,14 +2,14 @@
 
 mod announce;
 mod figures;
+mod report;
+mod store;
 
 pub use announce::report_url;
 
 use chrono::{DateTime, Utc};
 use hongyan_adapters::store::{rows::OutboxRow, writes};
-use hongyan_domain::dispatch::{
-    DispatchReport, Quarter, is_reported_department, ready_message_id, report_id,
-};
+use hongyan_domain::dispatch::{Quarter, is_reported_department, ready_message_id};
 use hongyan_domain::envelope::SCHEMA_VERSION;
 use serde_json::json;
 use sqlx::PgConnection;
@@ -17,17 +17,16 @@ use tracing::{info, instrument};
 
 use crate::firing::Firing;
 use figures::Period;
-
-/// Whether a department's report was written now or already stood from an earlier run.
-enum Stored {
-    New,
-    AlreadyThere,
-}
+use report::Built;
 
 /// `quarterly_dispatch`: the report on the quarter just ended, for each county and city
 /// department, stored, published as `dispatch.report_ready` and announced (the contact by SMS
 /// with the report's link, the department's own robot with counts only). Returns the number of
 /// outbox rows written.
+///
+/// The figures are set-based: one grouped pass over the records gives every branch's line,
+/// which each department's report then sums over its subtree; only departments with no report
+/// for the quarter yet are computed, so a rerun reads nothing but the reports table.
 #[instrument(skip_all, fields(schedule = firing.schedule, due = %firing.due))]
 pub async fn quarterly_dispatch(
     conn: &mut PgConnection,
@@ -35,30 +34,40 @@ pub async fn quarterly_dispatch(
 ) -> anyhow::Result<u64> {
     let quarter = Quarter::just_ended(firing.due);
     let period = Period::new(quarter, &firing.settings.policy);
+    let pending = unreported_departments(conn, quarter).await?;
+    if pending.is_empty() {
+        info!(quarter = %quarter, "Every department's dispatch report already stands.");
+        return Ok(0);
+    }
+    // A few large queries: compiling them with JIT costs seconds each and gains nothing back.
+    // SET LOCAL keeps it to the firing's transaction.
+    sqlx::query("SET LOCAL jit = off")
+        .execute(&mut *conn)
+        .await?;
+    let new = build_and_store(conn, &pending, &period, firing.due).await?;
     let mut rows = Vec::new();
-    for org in departments(conn).await? {
-        let report = build(conn, &org, &period, firing.due).await?;
-        match store(conn, &report).await? {
-            Stored::New => {
-                rows.push(report_ready(&report, quarter, firing.due));
-                let public_url = &firing.settings.api.public_url;
-                rows.extend(
-                    announce::announce(conn, &report, quarter, public_url, firing.due).await?,
-                );
-            }
-            Stored::AlreadyThere => {}
-        }
+    let public_url = &firing.settings.api.public_url;
+    for report in &new {
+        rows.push(report_ready(report, quarter, firing.due));
+        rows.extend(announce::announce(conn, report, quarter, public_url, firing.due).await?);
     }
     writes::outbox(conn, &rows).await?;
-    info!(quarter = %quarter, reports = rows.len(), "Dispatch reports stored.");
+    info!(quarter = %quarter, reports = new.len(), rows = rows.len(), "Dispatch reports stored.");
     Ok(rows.len() as u64)
 }
 
-/// County and city departments, in id order.
-async fn departments(conn: &mut PgConnection) -> sqlx::Result<Vec<String>> {
+/// County and city departments with no report for `quarter` yet, in id order.
+async fn unreported_departments(
+    conn: &mut PgConnection,
+    quarter: Quarter,
+) -> sqlx::Result<Vec<String>> {
     let all: Vec<(String, String, String)> = sqlx::query_as(
-        "SELECT id, kind, region_code FROM orgs WHERE kind = 'department' ORDER BY id",
+        "SELECT o.id, o.kind, o.region_code FROM orgs o
+         WHERE o.kind = 'department'
+           AND NOT EXISTS (SELECT 1 FROM dispatch_reports d WHERE d.org_id = o.id AND d.quarter = $1)
+         ORDER BY o.id",
     )
+    .bind(quarter.to_string())
     .fetch_all(conn)
     .await?;
     Ok(all
@@ -68,51 +77,45 @@ async fn departments(conn: &mut PgConnection) -> sqlx::Result<Vec<String>> {
         .collect())
 }
 
-async fn build(
+/// Computes the branch lines once, then builds each department's report and streams it to the
+/// server before building the next, so one report's JSON is held at a time. Returns the
+/// reports this run wrote, in id order.
+async fn build_and_store(
     conn: &mut PgConnection,
-    org: &str,
+    departments: &[String],
     period: &Period,
     due: DateTime<Utc>,
-) -> sqlx::Result<DispatchReport> {
-    let (branches, totals) = figures::branches(conn, org, period).await?;
+) -> sqlx::Result<Vec<Built>> {
+    let mut branches = figures::branches(conn, departments, period).await?;
+    let unmatched = figures::unmatched(conn, departments, period).await?;
+    figures::add_unmatched(&mut branches, &unmatched);
     let spot_check = figures::spot_check(conn, &branches, period).await?;
-    Ok(DispatchReport {
-        report_id: report_id(org, period.quarter),
-        org_id: org.to_owned(),
-        quarter: period.quarter.to_string(),
-        // The due time, not the wall clock, so a rerun builds the very same report.
-        generated_at: due.with_timezone(&hongyan_domain::TZ).to_rfc3339(),
-        totals,
-        branches,
-        spot_check,
-    })
-}
-
-/// Stores the report once per department and quarter: a rerun writes nothing.
-async fn store(conn: &mut PgConnection, report: &DispatchReport) -> sqlx::Result<Stored> {
-    let doc = serde_json::to_value(report).expect("a report serializes");
-    let inserted = sqlx::query(
-        "INSERT INTO dispatch_reports (id, org_id, quarter, generated_at, report)
-         VALUES ($1, $2, $3, $4::timestamptz, $5) ON CONFLICT (org_id, quarter) DO NOTHING",
-    )
-    .bind(report.report_id)
-    .bind(&report.org_id)
-    .bind(&report.quarter)
-    .bind(&report.generated_at)
-    .bind(sqlx::types::Json(doc))
-    .execute(conn)
-    .await?
-    .rows_affected();
-    Ok(if inserted == 1 {
-        Stored::New
-    } else {
-        Stored::AlreadyThere
-    })
+    // The due time, not the wall clock, so a rerun builds the very same report.
+    let generated_at = due.with_timezone(&hongyan_domain::TZ).to_rfc3339();
+    store::create_staging(conn).await?;
+    let mut built = Vec::new();
+    let mut copy = store::open_copy(conn).await?;
+    for org in departments {
+        let (report, json) = report::build(
+            org,
+            &branches,
+            &unmatched,
+            &spot_check,
+            period,
+            &generated_at,
+        );
+        store::stage(&mut copy, &report, &json).await?;
+        built.push(report);
+    }
+    copy.finish().await?;
+    let written = store::insert_staged(conn, period.quarter).await?;
+    built.retain(|r| written.contains(&r.org_id));
+    Ok(built)
 }
 
 /// `dispatch.report_ready`, with an event id fixed by department and quarter so that the
 /// message itself is idempotent downstream.
-fn report_ready(report: &DispatchReport, quarter: Quarter, due: DateTime<Utc>) -> OutboxRow {
+fn report_ready(report: &Built, quarter: Quarter, due: DateTime<Utc>) -> OutboxRow {
     let event_id = ready_message_id(&report.org_id, quarter).to_string();
     let payload = json!({
         "event_id": event_id,
@@ -120,7 +123,7 @@ fn report_ready(report: &DispatchReport, quarter: Quarter, due: DateTime<Utc>) -
         "schema_version": SCHEMA_VERSION,
         "occurred_at": due.with_timezone(&hongyan_domain::TZ).to_rfc3339(),
         "actor": {"system": "hongyan"},
-        "data": {"report_id": report.report_id, "org_id": report.org_id, "quarter": report.quarter},
+        "data": {"report_id": report.report_id, "org_id": report.org_id, "quarter": quarter.to_string()},
     });
     OutboxRow {
         routing_key: "dispatch.report_ready".into(),

@@ -1,7 +1,8 @@
 //! The monthly update (一月一更新, DESIGN.md section 4): the review of every open record and the
-//! reminders. Each job reads open records in keyset batches on the firing's connection and
-//! writes each batch's outbox rows in one statement: no round trip per member, and memory
-//! bounded by the batch.
+//! reminders. Each job reads open records in keyset batches and writes each batch's outbox
+//! rows in one statement: no round trip per member, and memory bounded by the batch. The
+//! reminders write on the firing's connection; the review, which locks and changes the
+//! records, commits each batch on its own (see `review::run`).
 
 pub mod reminder;
 pub mod review;

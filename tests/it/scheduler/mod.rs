@@ -2,6 +2,9 @@
 //! catch-up after downtime, and the three monthly jobs at their boundaries. The ledger is
 //! written directly so every date sits exactly where a test needs it.
 
+mod review;
+mod run_loop;
+
 use chrono::{DateTime, TimeZone, Utc};
 use hongyan_domain::TZ;
 use hongyan_scheduler::engine::{self, Engine, Fired, Schedule};
@@ -333,86 +336,5 @@ async fn after_downtime_the_latest_missed_firing_runs_once_and_older_ones_are_sk
     let reports = again.tick(&env.pool, &env.settings, now).await.unwrap();
     assert!(reports.iter().all(|r| r.fired.is_none()), "{reports:?}");
     assert_eq!(requests(&env).await.len(), 1);
-    env.finish().await;
-}
-
-#[tokio::test]
-async fn the_review_moves_the_ladder_through_the_ledger_and_sends_the_lists() {
-    let env = TestEnv::new().await;
-    county(&env).await;
-    open_record(&env, "m-nov", "2026-11-30").await; // current
-    open_record(&env, "m-oct", "2026-10-31").await; // 1 month: stale
-    open_record(&env, "m-sep", "2026-09-30").await; // 2: stale, on the branch's list
-    open_record(&env, "m-aug", "2026-08-31").await; // 3: lost contact, county list
-    open_record(&env, "m-jun", "2026-06-30").await; // 5: lost contact and the lapse warning
-    let due = at(2026, 12, 1, 8, 0);
-    assert!(matches!(
-        fire(&env, "monthly_review", due).await,
-        Fired::Done(_)
-    ));
-    let flags = |m: &'static str| {
-        let pool = env.pool.clone();
-        async move {
-            let (months, flags): (i32, Value) = sqlx::query_as(
-                "SELECT months_unconfirmed, doc->'flags' FROM flow_records WHERE member_id = $1",
-            )
-            .bind(m)
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-            (months, flags)
-        }
-    };
-    assert_eq!(flags("m-nov").await, (0, json!([])));
-    assert_eq!(flags("m-oct").await, (1, json!(["stale"])));
-    assert_eq!(flags("m-sep").await, (2, json!(["stale"])));
-    assert_eq!(flags("m-aug").await, (3, json!(["lost_contact"])));
-    assert_eq!(flags("m-jun").await, (5, json!(["lost_contact"])));
-    // Every change went through the ledger: a history line and ledger.changed each.
-    assert_eq!(
-        env.scalar_i64("SELECT count(*) FROM history WHERE event_type = 'monthly_review'")
-            .await,
-        4
-    );
-    assert_eq!(
-        env.scalar_i64("SELECT count(*) FROM outbox WHERE routing_key = 'ledger.changed'")
-            .await,
-        4
-    );
-    let mut sent: Vec<(String, String)> = requests(&env)
-        .await
-        .into_iter()
-        .map(|(t, k, _)| (t, k))
-        .collect();
-    sent.sort();
-    let expect = [
-        (
-            "lapse_warning",
-            "lapse_warning:2026-12:member:m-jun:to:branch",
-        ),
-        (
-            "lapse_warning",
-            "lapse_warning:2026-12:member:m-jun:to:county",
-        ),
-        ("lost_contact_county", "lost_contact_county:2026-12:org:qx"),
-        ("stale_list_branch", "stale_list_branch:2026-12:org:b1"),
-    ];
-    assert_eq!(
-        sent,
-        expect
-            .iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect::<Vec<_>>()
-    );
-    // The lists carry counts, never names: 3 on the branch's list, 2 lost in the county.
-    let lists = requests(&env).await;
-    let count = |t: &str| {
-        lists.iter().find(|r| r.0 == t).unwrap().2["params"]["count"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
-    assert_eq!(count("stale_list_branch"), "3");
-    assert_eq!(count("lost_contact_county"), "2");
     env.finish().await;
 }
