@@ -125,7 +125,13 @@ impl WorkingSet {
             }
         }
 
-        let by_cert = reads::records_by_certificate(conn, &strings(certs)).await?;
+        // Each query below is skipped when the batch asks it nothing: a round trip saved per
+        // kind of thing the batch does not name (most batches name no certificate or phone).
+        let by_cert = if certs.is_empty() {
+            Vec::new()
+        } else {
+            reads::records_by_certificate(conn, &strings(certs)).await?
+        };
         for r in &by_cert {
             if let Some(c) = &r.certificate_no {
                 ws.by_certificate.insert(c.clone(), r.member_id.clone());
@@ -137,14 +143,22 @@ impl WorkingSet {
                 .copied()
                 .chain(by_cert.iter().map(|r| r.member_id.as_str())),
         );
-        let mut rows = reads::members(conn, &wanted).await?;
-        rows.extend(reads::members_by_phone(conn, &strings(phones)).await?);
+        let mut rows = if wanted.is_empty() {
+            Vec::new()
+        } else {
+            reads::members(conn, &wanted).await?
+        };
+        if !phones.is_empty() {
+            rows.extend(reads::members_by_phone(conn, &strings(phones)).await?);
+        }
         for row in rows {
             ws.members.insert(row.member.id.clone(), row);
         }
         wanted = strings(ws.members.keys().map(MemberId::as_str));
-        for rec in reads::open_records(conn, &wanted).await? {
-            ws.remember(rec);
+        if !wanted.is_empty() {
+            for rec in reads::open_records(conn, &wanted).await? {
+                ws.remember(rec);
+            }
         }
         // An open record is always its member's newest (a new one opens only after the last
         // closed), so only members away from no record need the look back.
