@@ -199,6 +199,7 @@ impl Applier<'_> {
         }
         self.ws.dirty_stations |= o.kind == hongyan_domain::OrgKind::Station;
         self.ws.orgs.insert(o.id.clone(), row);
+        self.ws.upserted_orgs.push(o.id.clone());
         self.history(ev, None, true, None);
         Ok(Ok(Outcome::Applied(format!(
             "org {} ({}) saved",

@@ -13,6 +13,7 @@
 //! decision per delivery is a `match` on its outcome: applied, stale or duplicate (ack), bad
 //! input (park, then ack), not yet applicable or transiently failing (retry tier, then ack).
 
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -34,6 +35,7 @@ use crate::apply::Outcome;
 use crate::batch::{self, Applied, BatchError};
 use crate::disposition::{Disposition, Look, decide};
 use crate::tally::{Counts, Settled};
+use crate::waiting::Waiting;
 
 /// Batches the pipeline holds at once, unacknowledged: one being taken, one applying, one
 /// settling. The channel's prefetch is raised to cover them, or taking would wait for acks.
@@ -184,51 +186,77 @@ struct Settling {
     applied: Vec<Applied>,
     copies: Vec<Outgoing>,
     counts: Counts,
-    last: Acker,
+    /// `None` for a batch of held events only: nothing to acknowledge.
+    last: Option<Acker>,
 }
 
-/// Stage 2: applies batches one after the other, each after the one before committed.
+/// Stage 2: applies batches one after the other, each after the one before committed. A
+/// deferred event is also held in memory ([`Waiting`]), and a commit that creates what it names
+/// wakes it: it goes into the very next transaction, without waiting for more deliveries.
 async fn apply_batches(
     reg: &Registry,
     mut input: mpsc::Receiver<Taken>,
     out: mpsc::Sender<Settling>,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
-    while let Some(taken) = input.recv().await {
-        let Some(settling) = apply_taken(reg, taken, shutdown).await else {
+    let mut waiting = Waiting::default();
+    let mut woken: VecDeque<Envelope> = VecDeque::new();
+    let size = reg.settings.registry.batch_size.max(1);
+    loop {
+        let taken = if woken.is_empty() {
+            match input.recv().await {
+                Some(t) => Some(t),
+                None => return Ok(()),
+            }
+        } else {
+            input.try_recv().ok()
+        };
+        let early: Vec<Envelope> = woken.drain(..woken.len().min(size)).collect();
+        let Some(settling) = apply_taken(reg, taken, early, &mut waiting, shutdown).await else {
             // Shutdown while the database was away: this batch and every later one stay
             // unacknowledged (an ack of a later batch would cover this one too) and the broker
             // hands them to the next consumer.
             return Ok(());
         };
+        for a in &settling.applied {
+            woken.extend(waiting.wake(&a.created));
+        }
         if out.send(settling).await.is_err() {
             return Ok(());
         }
     }
-    Ok(())
 }
 
 /// Applies a batch (in one transaction, or one by one when the batch hits a fault) and
-/// decides each delivery's disposition. `None` when shutdown came while the database was away.
+/// decides each delivery's disposition. `early` are held events that a commit woke; they go
+/// first (they were taken before the batch). `None` when shutdown came while the database
+/// was away.
 async fn apply_taken(
     reg: &Registry,
-    taken: Taken,
+    taken: Option<Taken>,
+    early: Vec<Envelope>,
+    waiting: &mut Waiting,
     shutdown: &CancellationToken,
 ) -> Option<Settling> {
-    let Taken {
-        started,
-        received,
-        parsed,
-        last,
-    } = taken;
+    let (started, received, parsed, last) = match taken {
+        Some(t) => (t.started, t.received, t.parsed, Some(t.last)),
+        None => (Instant::now(), Vec::new(), Vec::new(), None),
+    };
     let mut out = Disposer::new(reg);
-    let (at, envelopes) = refuse_unparsed(&received, parsed, &mut out);
+    let (mut at, mut envelopes): (Vec<Option<usize>>, Vec<Envelope>) =
+        early.into_iter().map(|e| (None, e)).unzip();
+    let (taken_at, taken_events) = refuse_unparsed(&received, parsed, &mut out);
+    at.extend(taken_at.into_iter().map(Some));
+    envelopes.extend(taken_events);
     let mut applied = Vec::new();
     match apply_with_retries(reg, &envelopes, shutdown).await {
         Ok(done) => {
             for ((i, ev), outcome) in at.iter().zip(&envelopes).zip(&done.outcomes) {
                 log_outcome(ev, outcome);
-                out.dispose(&received[*i], ev.kind.as_str(), Look::Outcome(outcome));
+                match i {
+                    Some(i) => out.dispose_and_hold(&received[*i], ev, outcome, waiting),
+                    None => out.looked_again(ev, outcome, waiting),
+                }
             }
             applied.push(done);
         }
@@ -238,14 +266,19 @@ async fn apply_taken(
             }
             tracing::warn!(error = %e, events = envelopes.len(), "Batch could not commit; sending it to the retry tier.");
             let e = e.to_string();
+            // Held events are dropped: their retry-tier copies bring them back.
             for (i, ev) in at.iter().zip(&envelopes) {
-                out.dispose(&received[*i], ev.kind.as_str(), Look::Unavailable(&e));
+                if let Some(i) = i {
+                    out.dispose(&received[*i], ev.kind.as_str(), Look::Unavailable(&e));
+                }
             }
         }
         Err(BatchError::Fault(e)) => {
             tracing::error!(error = %e, events = envelopes.len(), "Batch hit a fault; applying its events one by one.");
             for (i, ev) in at.iter().zip(&envelopes) {
-                applied.extend(apply_alone(reg, &received[*i], ev, &mut out, shutdown).await);
+                if let Some(i) = i {
+                    applied.extend(apply_alone(reg, &received[*i], ev, &mut out, shutdown).await);
+                }
             }
         }
     }
@@ -284,7 +317,10 @@ async fn settle(reg: &Registry, publisher: &Publisher, s: Settling) -> anyhow::R
             .publish_all(&s.copies)
             .await
             .context("Could not park or retry events")?;
-        acknowledge(&s.last, s.events).await
+        match &s.last {
+            Some(last) => acknowledge(last, s.events).await,
+            None => Ok(()),
+        }
     };
     let ((), acked) = tokio::join!(directory, broker);
     acked?;
@@ -393,7 +429,37 @@ impl<'a> Disposer<'a> {
         }
     }
 
-    fn dispose(&mut self, r: &Received, kind: &str, look: Look<'_>) {
+    /// Disposes of a delivery applied in a batch; a deferred one is also held in `waiting`.
+    fn dispose_and_hold(
+        &mut self,
+        r: &Received,
+        ev: &Envelope,
+        outcome: &Outcome,
+        waiting: &mut Waiting,
+    ) {
+        waiting.forget(ev.event_id.0);
+        if self.dispose(r, ev.kind.as_str(), Look::Outcome(outcome)) {
+            waiting.hold(ev.clone());
+        }
+    }
+
+    /// Counts what an early look at a held event did, holding it again if it still waits.
+    /// It has no delivery of its own: its retry-tier copy decides anything else (and finds
+    /// it a duplicate when it was applied here).
+    fn looked_again(&mut self, ev: &Envelope, outcome: &Outcome, waiting: &mut Waiting) {
+        let kind = ev.kind.as_str();
+        match outcome {
+            Outcome::Applied(_) => self.counts.count(kind, Settled::Applied),
+            Outcome::Stale(_) => self.counts.count(kind, Settled::Stale),
+            Outcome::Deferred(_) | Outcome::Rejected(Rejection::Unknown(_)) => {
+                waiting.hold(ev.clone());
+            }
+            Outcome::Duplicate | Outcome::Rejected(_) => {}
+        }
+    }
+
+    /// Disposes of a delivery; true when it was deferred to a retry tier.
+    fn dispose(&mut self, r: &Received, kind: &str, look: Look<'_>) -> bool {
         let tiers = self.reg.settings.amqp.retry_delays_ms.len();
         match decide(look, r.attempts(), tiers) {
             Disposition::Ack(settled) => self.counts.count(kind, settled),
@@ -401,6 +467,7 @@ impl<'a> Disposer<'a> {
                 self.counts.count(kind, Settled::Deferred);
                 self.copies
                     .push(r.to_tier(&self.reg.names, &self.queue, tier, &reason));
+                return true;
             }
             Disposition::Park(reason) => {
                 self.counts.count(kind, Settled::Parked);
@@ -409,6 +476,7 @@ impl<'a> Disposer<'a> {
                     .push(r.parked(&self.reg.names, &self.queue, &reason));
             }
         }
+        false
     }
 }
 

@@ -15,6 +15,7 @@ use hongyan_domain::station::StationRef;
 use sqlx::PgConnection;
 
 use crate::sql::study;
+use crate::waiting::Key;
 use uuid::Uuid;
 
 /// One member's entry as it was, see [`WorkingSet::snapshot_member`].
@@ -42,6 +43,8 @@ pub struct WorkingSet {
     loaded_records: HashSet<Uuid>,
     dirty_members: Vec<MemberId>,
     pub dirty_stations: bool,
+    /// Orgs saved by this batch.
+    pub upserted_orgs: Vec<OrgId>,
     pub history: Vec<HistoryRow>,
     pub outbox: Vec<OutboxRow>,
     pub unmatched: Vec<UnmatchedRow>,
@@ -275,6 +278,39 @@ impl WorkingSet {
             self.dirty_members.push(id.clone());
         }
         self.members.insert(id, row);
+    }
+
+    /// What this batch creates or changes that a deferred event may name: saved orgs and
+    /// members, members whose records changed (and the records' certificates), new packs.
+    pub fn created(&self) -> Vec<Key> {
+        let mut keys: Vec<Key> = self
+            .upserted_orgs
+            .iter()
+            .map(|o| Key::Org(o.as_str().to_owned()))
+            .collect();
+        keys.extend(
+            self.dirty_members
+                .iter()
+                .map(|m| Key::Member(m.as_str().to_owned())),
+        );
+        for rec in self
+            .dirty_records
+            .iter()
+            .filter_map(|id| self.records.get(id))
+        {
+            keys.push(Key::Member(rec.member_id.as_str().to_owned()));
+            keys.extend(
+                rec.certificate_no
+                    .as_ref()
+                    .map(|c| Key::Certificate(c.as_str().to_owned())),
+            );
+        }
+        keys.extend(
+            self.new_packs
+                .iter()
+                .map(|p| Key::Pack(p.pack.pack_id.as_str().to_owned())),
+        );
+        keys
     }
 
     /// Changed records, oldest version first (what the directory is told).
