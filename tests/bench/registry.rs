@@ -263,7 +263,7 @@ async fn seed(pool: &sqlx::PgPool, members: usize) -> anyhow::Result<()> {
         }
         let mut tx = pool.begin().await?;
         writes::members(&mut tx, &rows.iter().collect::<Vec<_>>()).await?;
-        writes::records(&mut tx, &recs.iter().collect::<Vec<_>>()).await?;
+        writes::new_records(&mut tx, &recs.iter().collect::<Vec<_>>()).await?;
         tx.commit().await?;
     }
     sqlx::query("VACUUM ANALYZE flow_records")

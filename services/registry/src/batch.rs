@@ -71,7 +71,7 @@ pub async fn apply(
     if !ws.flush(&mut tx).await? {
         tx.rollback().await?;
         return Err(BatchError::Transient(
-            "another consumer applied some of these events first".into(),
+            "another transaction applied some of these events, or changed a record they read, first".into(),
         ));
     }
     tx.commit().await?;

@@ -40,7 +40,9 @@ pub struct WorkingSet {
     pub stations: Vec<StationRef>,
     // What to write.
     dirty_records: Vec<Uuid>,
-    loaded_records: HashSet<Uuid>,
+    /// Records read from the database, with the version read (written back only where the
+    /// row still holds it).
+    loaded_records: HashMap<Uuid, i64>,
     dirty_members: Vec<MemberId>,
     pub dirty_stations: bool,
     /// Orgs saved by this batch.
@@ -215,7 +217,7 @@ impl WorkingSet {
         if newer {
             self.latest.insert(member, id);
         }
-        self.loaded_records.insert(id);
+        self.loaded_records.insert(id, rec.version);
         self.records.insert(id, rec);
     }
 
@@ -325,7 +327,8 @@ impl WorkingSet {
     }
 
     /// Writes everything. Returns false when another transaction applied one of these events
-    /// first (the caller rolls back and tries again, finding them duplicates).
+    /// first, or changed a record since this batch read it (the caller rolls back and tries
+    /// again, finding duplicates or the newer record).
     pub async fn flush(&self, conn: &mut PgConnection) -> sqlx::Result<bool> {
         let members: Vec<&MemberRow> = self
             .dirty_members
@@ -335,13 +338,21 @@ impl WorkingSet {
         writes::members(conn, &members).await?;
         // Existing records first: a record closed and another opened for the same member in
         // one batch must free the "one open record" slot before the new one takes it.
-        let mut recs: Vec<&FlowRecord> = self
+        let (mut changed, mut new) = (Vec::new(), Vec::new());
+        for rec in self
             .dirty_records
             .iter()
             .filter_map(|id| self.records.get(id))
-            .collect();
-        recs.sort_by_key(|r| !self.loaded_records.contains(&r.record_id));
-        writes::records(conn, &recs).await?;
+        {
+            match self.loaded_records.get(&rec.record_id) {
+                Some(read_at) => changed.push((rec, *read_at)),
+                None => new.push(rec),
+            }
+        }
+        if writes::changed_records(conn, &changed).await? != changed.len() as u64 {
+            return Ok(false);
+        }
+        writes::new_records(conn, &new).await?;
         writes::history(conn, &self.history).await?;
         writes::outbox(conn, &self.outbox).await?;
         for u in &self.unmatched {
