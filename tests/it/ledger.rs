@@ -473,3 +473,38 @@ async fn an_arrival_with_all_three_keys_is_matched_when_any_one_of_them_is_wrong
     );
     env.finish().await;
 }
+
+/// A record is written back only where it still holds the version the batch read, so a
+/// transaction that read it before another changed it (a replica taking over, the monthly
+/// review) writes nothing and rolls back, instead of overwriting the newer record.
+#[tokio::test]
+async fn a_record_changed_since_it_was_read_is_not_written_back() {
+    let mut env = TestEnv::new().await;
+    setup(&mut env, &[("m1", "b1", "13911110001")]).await;
+    let out = outbound("m1", "b1", "2026-03-01T09:00:00", 4, None);
+    env.publish(&out).await;
+    env.wait_processed(&evt_id(&out)).await;
+    env.stop_registry().await;
+    let doc = env.record("m1").await.unwrap();
+    let mut rec: hongyan_domain::ledger::FlowRecord = serde_json::from_value(doc).unwrap();
+    assert_eq!(rec.version, 1);
+    rec.version = 2;
+    rec.months_unconfirmed = 7;
+    let mut conn = env.pool.acquire().await.unwrap();
+    use hongyan_adapters::store::writes::changed_records;
+    let stale = changed_records(&mut conn, &[(&rec, 0)]).await.unwrap();
+    assert_eq!(
+        stale, 0,
+        "read at version 0, but the row holds 1: not written"
+    );
+    assert_eq!(env.record("m1").await.unwrap()["version"], 1);
+    let fresh = changed_records(&mut conn, &[(&rec, 1)]).await.unwrap();
+    assert_eq!(fresh, 1);
+    let now = env.record("m1").await.unwrap();
+    assert_eq!(
+        (now["version"].clone(), now["months_unconfirmed"].clone()),
+        (json!(2), json!(7))
+    );
+    drop(conn);
+    env.finish().await;
+}

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hongyan_registry::tally::{Counts, Tally};
-use lapin::options::QueueDeclareOptions;
+use lapin::options::{QueueDeclareOptions, QueueDeleteOptions};
 use lapin::types::FieldTable;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -153,6 +153,57 @@ async fn an_event_that_never_becomes_applicable_is_parked_after_the_retry_tiers(
     assert_eq!(parked[0].attempts, 4);
     assert!(!env.processed(&evt_id(&talk)).await);
     env.finish().await;
+}
+
+/// Issue 7: a deferral that remains (the producer really sent the child first) looks again as
+/// soon as the batch it may wait for commits, not only after its retry tier. With a first tier
+/// of a minute, a departure published before its member's `member.upserted` is applied within
+/// seconds, and its tier copy (the safety net if the process died) still waits.
+#[tokio::test]
+async fn a_departure_sent_before_its_member_applies_once_the_member_commits_not_after_the_tier() {
+    let mut env = TestEnv::new().await;
+    let setup = county();
+    env.publish_all(&setup).await;
+    long_retry_tiers(&mut env, 60_000).await;
+    env.start_registry();
+    env.wait_processed(&evt_id(setup.last().unwrap())).await;
+
+    let out = outbound("m1", "b1", "2026-03-01T09:00:00", 4, None);
+    let m = member("m1", "b1", "13911110001");
+    let out_id = evt_id(&out);
+    env.publish(&out).await;
+    env.publish(&m).await;
+
+    env.eventually_within(
+        Duration::from_secs(10),
+        "the departure applied, well before its minute-long retry tier",
+        || env.processed(&out_id),
+    )
+    .await;
+    assert_eq!(env.record("m1").await.unwrap()["status"], "out");
+    assert!(env.parked().await.is_empty());
+    let tier = env.names.retry(&env.names.registry(), 1);
+    assert_eq!(
+        env.queue_depth(&tier).await,
+        1,
+        "the departure was deferred: its tier copy waits, to come back as a duplicate"
+    );
+    env.finish().await;
+}
+
+/// Gives this test's registry retry tiers of `first_ms` and more: the tier queues that
+/// `TestEnv::new` declared with the short test delays are deleted, and the registry declares
+/// them again with these (a queue's message TTL is fixed when it is declared).
+async fn long_retry_tiers(env: &mut TestEnv, first_ms: u64) {
+    let ch = env.conn.create_channel().await.unwrap();
+    for n in 1..=env.settings.amqp.retry_delays_ms.len() {
+        let q = env.names.retry(&env.names.registry(), n);
+        ch.queue_delete(q.as_str().into(), QueueDeleteOptions::default())
+            .await
+            .unwrap();
+    }
+    let _ = ch.close(200, "done".into()).await;
+    env.settings.amqp.retry_delays_ms = vec![first_ms, first_ms * 2, first_ms * 4];
 }
 
 /// A county department `cNN` (region `5226NN`, NN from 10), a township and five branches.

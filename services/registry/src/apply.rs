@@ -35,7 +35,32 @@ pub enum Outcome {
     Deferred(String),
 }
 
-type Step = Result<Outcome, Rejection>;
+/// Why applying an event stopped short of an outcome.
+#[derive(Debug)]
+enum Stop {
+    /// A rule refused the event; it becomes [`Outcome::Rejected`].
+    Refused(Rejection),
+    /// The database failed: the whole batch ends (and is retried or applied one by one).
+    Database(sqlx::Error),
+}
+
+impl From<Rejection> for Stop {
+    fn from(r: Rejection) -> Self {
+        Stop::Refused(r)
+    }
+}
+
+impl From<sqlx::Error> for Stop {
+    fn from(e: sqlx::Error) -> Self {
+        Stop::Database(e)
+    }
+}
+
+/// One step of applying an event: an outcome, or why it stopped.
+type Step = Result<Outcome, Stop>;
+
+/// A rule's verdict on an event, for the steps that need no database.
+type Ruled = Result<Outcome, Rejection>;
 
 pub struct Applier<'a> {
     pub ws: &'a mut WorkingSet,
@@ -64,17 +89,21 @@ impl Applier<'_> {
         }
         let step = match &ev.data {
             EventData::OrgUpserted(_) => self.org_upserted(ev).await,
-            EventData::MemberUpserted(m) => Ok(self.member_upserted(ev, m.clone())),
+            EventData::MemberUpserted(m) => self.member_upserted(ev, m.clone()).map_err(Stop::from),
             EventData::Outbound(o) => self.outbound(ev, o).await,
             EventData::Inbound(i) => self.inbound(ev, i).await,
             EventData::Update(_)
             | EventData::Return(_)
             | EventData::Transfer(_)
-            | EventData::ContactRecorded(_) => Ok(self.on_open_record(ev)),
-            EventData::StudyPublished(p) => Ok(self.study_published(ev, p)),
-            EventData::StudyCompleted(c) => Ok(self.study_completed(ev, c)),
-        }?;
-        let outcome = step.unwrap_or_else(Outcome::Rejected);
+            | EventData::ContactRecorded(_) => self.on_open_record(ev).map_err(Stop::from),
+            EventData::StudyPublished(p) => self.study_published(ev, p).map_err(Stop::from),
+            EventData::StudyCompleted(c) => self.study_completed(ev, c).map_err(Stop::from),
+        };
+        let outcome = match step {
+            Ok(outcome) => outcome,
+            Err(Stop::Refused(rejection)) => Outcome::Rejected(rejection),
+            Err(Stop::Database(e)) => return Err(e),
+        };
         match &outcome {
             // A duplicate returned above, before anything was marked.
             Outcome::Duplicate => {}
@@ -140,7 +169,7 @@ impl Applier<'_> {
         self.ws.members.get(id).ok_or_else(|| unknown_member(id))
     }
 
-    async fn org_upserted(&mut self, ev: &Envelope) -> sqlx::Result<Step> {
+    async fn org_upserted(&mut self, ev: &Envelope) -> Step {
         let EventData::OrgUpserted(o) = &ev.data else {
             unreachable!()
         };
@@ -148,34 +177,30 @@ impl Applier<'_> {
         if let Some(e) = &existing
             && e.state_at > ev.occurred_at
         {
-            return Ok(Ok(Outcome::Stale(format!(
+            return Ok(Outcome::Stale(format!(
                 "org {} was already updated by a newer event",
                 o.id
-            ))));
+            )));
         }
         let parent = match &o.parent_id {
             None => None,
-            Some(p) => match self.org(p, "data.parent_id") {
-                Ok(row) => Some(row.clone()),
-                Err(e) => return Ok(Err(e)),
-            },
+            Some(p) => Some(self.org(p, "data.parent_id")?.clone()),
         };
         if parent.as_ref().is_some_and(|p| p.path.contains(&o.id)) {
-            return Ok(Err(Rejection::Conflict(format!(
+            return Err(Rejection::Conflict(format!(
                 "Org {} cannot sit below its own descendant {}; fix data.parent_id.",
                 o.id,
                 o.parent_id.as_ref().unwrap()
-            ))));
+            ))
+            .into());
         }
-        if let Err(e) = rights::may_upsert_org(
+        rights::may_upsert_org(
             &ev.actor,
             &o.id,
             o.kind,
             parent.as_ref().map(|p| p.node()).as_ref(),
             existing.as_ref().map(|e| e.node()).as_ref(),
-        ) {
-            return Ok(Err(e));
-        }
+        )?;
         let mut path = parent.map(|p| p.path).unwrap_or_default();
         path.push(o.id.clone());
         let row = OrgRow {
@@ -199,14 +224,12 @@ impl Applier<'_> {
         }
         self.ws.dirty_stations |= o.kind == hongyan_domain::OrgKind::Station;
         self.ws.orgs.insert(o.id.clone(), row);
+        self.ws.upserted_orgs.push(o.id.clone());
         self.history(ev, None, true, None);
-        Ok(Ok(Outcome::Applied(format!(
-            "org {} ({}) saved",
-            o.id, o.name
-        ))))
+        Ok(Outcome::Applied(format!("org {} ({}) saved", o.id, o.name)))
     }
 
-    fn member_upserted(&mut self, ev: &Envelope, m: Member) -> Step {
+    fn member_upserted(&mut self, ev: &Envelope, m: Member) -> Ruled {
         let home = self.org(&m.home_org_id, "data.home_org_id")?.node();
         rights::may_act_for_member(&ev.actor, &m.id, &home)?;
         if let Some(existing) = self.ws.members.get(&m.id) {
@@ -236,7 +259,7 @@ impl Applier<'_> {
     }
 
     /// Update, return, transfer and contact: events about a member's open record.
-    fn on_open_record(&mut self, ev: &Envelope) -> Step {
+    fn on_open_record(&mut self, ev: &Envelope) -> Ruled {
         let member_id = ev
             .data
             .member_id()

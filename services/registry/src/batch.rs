@@ -9,6 +9,7 @@ use hongyan_domain::ledger::LedgerPolicy;
 use sqlx::PgPool;
 
 use crate::apply::{Applier, Outcome};
+use crate::waiting::Key;
 use crate::working::WorkingSet;
 
 /// What a committed batch did.
@@ -20,6 +21,8 @@ pub struct Applied {
     pub places: Vec<Place>,
     /// Whether service stations changed (the directory's GEO set follows).
     pub stations_changed: bool,
+    /// What the batch created or changed, to wake the deferred events that name it.
+    pub created: Vec<Key>,
 }
 
 /// Why a batch did not commit.
@@ -68,7 +71,7 @@ pub async fn apply(
     if !ws.flush(&mut tx).await? {
         tx.rollback().await?;
         return Err(BatchError::Transient(
-            "another consumer applied some of these events first".into(),
+            "another transaction applied some of these events, or changed a record they read, first".into(),
         ));
     }
     tx.commit().await?;
@@ -77,5 +80,6 @@ pub async fn apply(
         outcomes,
         places,
         stations_changed: ws.dirty_stations,
+        created: ws.created(),
     })
 }

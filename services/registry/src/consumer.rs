@@ -1,18 +1,33 @@
-//! The registry's consumer: takes deliveries in batches, applies them in one transaction, and
-//! only then settles them. The decision per delivery is a `match` on its outcome: applied,
-//! stale or duplicate (ack), bad input (park, then ack), not yet applicable or transiently
-//! failing (retry tier, then ack). Nothing is acknowledged before what it caused is durable.
+//! The registry's consumer: a pipeline of three stages joined by channels that hold one batch
+//! each, so PostgreSQL is not left idle while the broker and Redis are spoken to:
+//!
+//! 1. **take**: gather a batch of deliveries and decode them;
+//! 2. **apply**: apply the batch in one transaction and decide each delivery's disposition;
+//! 3. **settle**: write the live directory through, publish the parked and retried copies, and
+//!    acknowledge.
+//!
+//! While batch N settles, batch N+1 applies and batch N+2 is taken. Batch N+1's transaction
+//! begins only after batch N's committed, so events are applied in the order the queue hands
+//! them out. Nothing is acknowledged before what it caused is durable (settling follows the
+//! commit), and batches are acknowledged in order, each ack covering its own batch only. The
+//! decision per delivery is a `match` on its outcome: applied, stale or duplicate (ack), bad
+//! input (park, then ack), not yet applicable or transiently failing (retry tier, then ack).
 
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use hongyan_adapters::amqp::consumer::{BatchHandler, BatchOptions, ack_batch, consume_batches};
+use futures::StreamExt;
 use hongyan_adapters::amqp::parked::Received;
 use hongyan_adapters::amqp::publisher::{Outgoing, Publisher};
+use hongyan_adapters::amqp::topology;
 use hongyan_adapters::shutdown::sleep_or_cancel;
-use hongyan_domain::Envelope;
-use lapin::message::Delivery;
+use hongyan_domain::{Envelope, Rejection};
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
+use lapin::types::FieldTable;
+use lapin::{Acker, Consumer};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::Registry;
@@ -20,6 +35,11 @@ use crate::apply::Outcome;
 use crate::batch::{self, Applied, BatchError};
 use crate::disposition::{Disposition, Look, decide};
 use crate::tally::{Counts, Settled};
+use crate::waiting::Waiting;
+
+/// Batches the pipeline holds at once, unacknowledged: one being taken, one applying, one
+/// settling. The channel's prefetch is raised to cover them, or taking would wait for acks.
+const BATCHES_IN_FLIGHT: u16 = 3;
 
 /// Consumes until shutdown (returns `Ok`) or a broker error (returns `Err`, and the supervisor
 /// starts a new connection).
@@ -28,113 +48,341 @@ pub async fn consume(
     tag: &str,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
+    let (conn, mut deliveries, publisher) = open(reg, tag).await?;
+    let (taken_tx, taken_rx) = mpsc::channel(1);
+    let (applied_tx, applied_rx) = mpsc::channel(1);
+    let ran = tokio::try_join!(
+        take_batches(reg, &mut deliveries, taken_tx, shutdown),
+        apply_batches(reg, taken_rx, applied_tx, shutdown),
+        settle_batches(reg, &publisher, applied_rx),
+    );
+    tracing::info!(consumer = tag, "Consumer stopped taking deliveries.");
+    conn.close(200, "shutdown".into()).await.ok();
+    ran.map(|_| ())
+}
+
+/// Connects, declares the registry's queues and starts consuming.
+async fn open(
+    reg: &Registry,
+    tag: &str,
+) -> anyhow::Result<(lapin::Connection, Consumer, Publisher)> {
     let s = &reg.settings;
     let queue = reg.names.registry();
-    let opts = BatchOptions {
-        queue: &queue,
-        tag,
-        batch_size: s.registry.batch_size,
-        linger: Duration::from_millis(s.registry.batch_linger_ms),
-    };
-    consume_batches(
-        &s.amqp,
-        &reg.names,
-        opts,
-        shutdown,
-        &Settler { reg, shutdown },
-    )
-    .await
+    let conn = hongyan_adapters::amqp::connect(&s.amqp, tag).await?;
+    let ch = conn.create_channel().await?;
+    topology::declare_registry(&ch, &reg.names, &s.amqp)
+        .await
+        .with_context(|| {
+            format!(
+                "Could not declare the topology of {queue}; if RabbitMQ answered PRECONDITION_FAILED, the queue exists with other arguments (declared by an older hongyan): see README, \"Upgrading\""
+            )
+        })?;
+    let prefetch = prefetch(s.amqp.prefetch, s.registry.batch_size);
+    ch.basic_qos(prefetch, BasicQosOptions::default()).await?;
+    let publisher = Publisher::open(&conn).await?;
+    let deliveries = ch
+        .basic_consume(
+            queue.as_str().into(),
+            tag.into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .with_context(|| format!("Could not consume from {queue}"))?;
+    tracing::info!(queue, consumer = tag, prefetch, "Consumer started.");
+    Ok((conn, deliveries, publisher))
 }
 
-struct Settler<'a> {
-    reg: &'a Registry,
-    shutdown: &'a CancellationToken,
+/// `amqp.prefetch`, raised to what the pipeline's batches in flight need.
+fn prefetch(configured: u16, batch_size: usize) -> u16 {
+    let needed = batch_size.saturating_mul(usize::from(BATCHES_IN_FLIGHT));
+    configured.max(u16::try_from(needed).unwrap_or(u16::MAX))
 }
 
-impl BatchHandler for Settler<'_> {
-    async fn handle(&self, publisher: &Publisher, batch: Vec<Delivery>) -> anyhow::Result<()> {
-        settle(self.reg, publisher, batch, self.shutdown).await
+/// A batch as taken from the broker: every delivery decoded, and the acker of the last, which
+/// acknowledges them all at once.
+struct Taken {
+    started: Instant,
+    received: Vec<Received>,
+    parsed: Vec<Result<Envelope, Rejection>>,
+    last: Acker,
+}
+
+impl Taken {
+    fn decode(batch: Vec<lapin::message::Delivery>) -> Option<Self> {
+        let started = Instant::now();
+        let mut received = Vec::with_capacity(batch.len());
+        let mut last = None;
+        for mut d in batch {
+            let body = std::mem::take(&mut d.data);
+            received.push(Received::from_delivery(
+                d.routing_key.as_str(),
+                &d.properties,
+                body,
+            ));
+            last = Some(d.acker);
+        }
+        let parsed = received
+            .iter()
+            .map(|r| Envelope::parse(&r.body, Some(&r.routing_key)))
+            .collect();
+        Some(Self {
+            started,
+            received,
+            parsed,
+            last: last?,
+        })
     }
 }
 
-/// Applies a batch and settles every delivery in it: parse, apply in one transaction (or one
-/// by one when the batch hits a fault), decide each delivery's disposition, publish the parked
-/// and retried copies, acknowledge.
-async fn settle(
+/// Stage 1: gathers deliveries for a short linger, up to a batch, and decodes them.
+async fn take_batches(
     reg: &Registry,
-    publisher: &Publisher,
-    batch: Vec<Delivery>,
+    deliveries: &mut Consumer,
+    out: mpsc::Sender<Taken>,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
-    let started = std::time::Instant::now();
-    let mut out = Disposer::new(reg);
-    let received: Vec<Received> = batch
-        .iter()
-        .map(|d| Received::from_delivery(d.routing_key.as_str(), &d.properties, d.data.clone()))
-        .collect();
-    let events = parse_all(&received, &mut out);
-    let envelopes: Vec<Envelope> = events.iter().map(|(_, e)| e.clone()).collect();
-    match apply_with_retries(reg, &envelopes, shutdown).await {
-        Ok(applied) => {
-            for ((i, ev), outcome) in events.iter().zip(&applied.outcomes) {
-                log_outcome(ev, outcome);
-                out.dispose(&received[*i], ev.kind.as_str(), Look::Outcome(outcome));
+    let size = reg.settings.registry.batch_size.max(1);
+    let linger = Duration::from_millis(reg.settings.registry.batch_linger_ms);
+    loop {
+        let first = tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => return Ok(()),
+            d = deliveries.next() => next(d)?,
+        };
+        let mut batch = vec![first];
+        let until = tokio::time::Instant::now() + linger;
+        while batch.len() < size {
+            match tokio::time::timeout_at(until, deliveries.next()).await {
+                Ok(d) => batch.push(next(d)?),
+                Err(_) => break,
             }
-            write_through(reg, &applied).await;
+        }
+        let Some(taken) = Taken::decode(batch) else {
+            continue;
+        };
+        if out.send(taken).await.is_err() {
+            // The apply stage stopped (shutdown): what was not handed over is redelivered.
+            return Ok(());
+        }
+    }
+}
+
+fn next(
+    d: Option<lapin::Result<lapin::message::Delivery>>,
+) -> anyhow::Result<lapin::message::Delivery> {
+    match d {
+        Some(Ok(d)) => Ok(d),
+        Some(Err(e)) => Err(e).context("The broker connection failed"),
+        None => anyhow::bail!("The broker cancelled the consumer"),
+    }
+}
+
+/// A batch whose transaction is over: what to write through, publish and count, and the
+/// acker that settles it.
+struct Settling {
+    started: Instant,
+    events: usize,
+    applied: Vec<Applied>,
+    copies: Vec<Outgoing>,
+    counts: Counts,
+    /// `None` for a batch of held events only: nothing to acknowledge.
+    last: Option<Acker>,
+}
+
+/// Stage 2: applies batches one after the other, each after the one before committed. A
+/// deferred event is also held in memory ([`Waiting`]), and a commit that creates what it names
+/// wakes it: it goes into the very next transaction, without waiting for more deliveries.
+async fn apply_batches(
+    reg: &Registry,
+    mut input: mpsc::Receiver<Taken>,
+    out: mpsc::Sender<Settling>,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let mut waiting = Waiting::default();
+    let mut woken: VecDeque<Envelope> = VecDeque::new();
+    let size = reg.settings.registry.batch_size.max(1);
+    loop {
+        let taken = if woken.is_empty() {
+            match input.recv().await {
+                Some(t) => Some(t),
+                None => return Ok(()),
+            }
+        } else {
+            input.try_recv().ok()
+        };
+        let early: Vec<Envelope> = woken.drain(..woken.len().min(size)).collect();
+        let Some(settling) = apply_taken(reg, taken, early, &mut waiting, shutdown).await else {
+            // Shutdown while the database was away: this batch and every later one stay
+            // unacknowledged (an ack of a later batch would cover this one too) and the broker
+            // hands them to the next consumer.
+            return Ok(());
+        };
+        for a in &settling.applied {
+            woken.extend(waiting.wake(&a.created));
+        }
+        if out.send(settling).await.is_err() {
+            return Ok(());
+        }
+    }
+}
+
+/// Applies a batch (in one transaction, or one by one when the batch hits a fault) and
+/// decides each delivery's disposition. `early` are held events that a commit woke; they go
+/// first (they were taken before the batch). `None` when shutdown came while the database
+/// was away.
+async fn apply_taken(
+    reg: &Registry,
+    taken: Option<Taken>,
+    early: Vec<Envelope>,
+    waiting: &mut Waiting,
+    shutdown: &CancellationToken,
+) -> Option<Settling> {
+    let (started, received, parsed, last) = match taken {
+        Some(t) => (t.started, t.received, t.parsed, Some(t.last)),
+        None => (Instant::now(), Vec::new(), Vec::new(), None),
+    };
+    let mut out = Disposer::new(reg);
+    let (mut at, mut envelopes): (Vec<Option<usize>>, Vec<Envelope>) =
+        early.into_iter().map(|e| (None, e)).unzip();
+    let (taken_at, taken_events) = refuse_unparsed(&received, parsed, &mut out);
+    at.extend(taken_at.into_iter().map(Some));
+    envelopes.extend(taken_events);
+    let mut applied = Vec::new();
+    match apply_with_retries(reg, &envelopes, shutdown).await {
+        Ok(done) => {
+            for ((i, ev), outcome) in at.iter().zip(&envelopes).zip(&done.outcomes) {
+                log_outcome(ev, outcome);
+                match i {
+                    Some(i) => out.dispose_and_hold(&received[*i], ev, outcome, waiting),
+                    None => out.looked_again(ev, outcome, waiting),
+                }
+            }
+            applied.push(done);
         }
         Err(BatchError::Transient(e)) => {
             if shutdown.is_cancelled() {
-                // Leave the batch unacknowledged: the broker hands it to the next consumer.
-                return Ok(());
+                return None;
             }
-            tracing::warn!(error = %e, events = events.len(), "Batch could not commit; sending it to the retry tier.");
+            tracing::warn!(error = %e, events = envelopes.len(), "Batch could not commit; sending it to the retry tier.");
             let e = e.to_string();
-            for (i, ev) in &events {
-                out.dispose(&received[*i], ev.kind.as_str(), Look::Unavailable(&e));
+            // Held events are dropped: their retry-tier copies bring them back.
+            for (i, ev) in at.iter().zip(&envelopes) {
+                if let Some(i) = i {
+                    out.dispose(&received[*i], ev.kind.as_str(), Look::Unavailable(&e));
+                }
             }
         }
         Err(BatchError::Fault(e)) => {
-            tracing::error!(error = %e, events = events.len(), "Batch hit a fault; applying its events one by one.");
-            for (i, ev) in &events {
-                apply_alone(reg, &received[*i], ev, &mut out, shutdown).await;
+            tracing::error!(error = %e, events = envelopes.len(), "Batch hit a fault; applying its events one by one.");
+            for (i, ev) in at.iter().zip(&envelopes) {
+                if let Some(i) = i {
+                    applied.extend(apply_alone(reg, &received[*i], ev, &mut out, shutdown).await);
+                }
             }
         }
     }
-    // Copies to the parked queue and the retry tiers are confirmed before anything is acked.
-    publisher
-        .publish_all(&out.copies)
-        .await
-        .context("Could not park or retry events")?;
-    ack_batch(&batch).await?;
-    let counts = out.counts;
+    Some(Settling {
+        started,
+        events: received.len(),
+        applied,
+        copies: out.copies,
+        counts: out.counts,
+        last,
+    })
+}
+
+/// Stage 3: settles batches in the order they were applied.
+async fn settle_batches(
+    reg: &Registry,
+    publisher: &Publisher,
+    mut input: mpsc::Receiver<Settling>,
+) -> anyhow::Result<()> {
+    while let Some(s) = input.recv().await {
+        settle(reg, publisher, s).await?;
+    }
+    Ok(())
+}
+
+/// Writes the directory through while the parked and retried copies are published (and
+/// confirmed) and then the batch acknowledged.
+async fn settle(reg: &Registry, publisher: &Publisher, s: Settling) -> anyhow::Result<()> {
+    let directory = async {
+        for a in &s.applied {
+            write_through(reg, a).await;
+        }
+    };
+    let broker = async {
+        publisher
+            .publish_all(&s.copies)
+            .await
+            .context("Could not park or retry events")?;
+        match &s.last {
+            Some(last) => acknowledge(last, s.events).await,
+            None => Ok(()),
+        }
+    };
+    let ((), acked) = tokio::join!(directory, broker);
+    acked?;
+    let counts = s.counts;
     reg.tally.add(&counts);
     tracing::info!(
-        events = batch.len(),
+        events = s.events,
         applied = counts.applied,
         stale = counts.stale,
         duplicate = counts.duplicate,
         parked = counts.parked,
         deferred = counts.deferred,
-        ms = started.elapsed().as_millis() as u64,
+        ms = s.started.elapsed().as_millis() as u64,
         "Batch settled."
     );
     Ok(())
 }
 
-/// Parses every delivery; a bad envelope is parked and never reaches the database.
-fn parse_all(received: &[Received], out: &mut Disposer<'_>) -> Vec<(usize, Envelope)> {
-    let mut events = Vec::with_capacity(received.len());
-    for (i, r) in received.iter().enumerate() {
-        match Envelope::parse(&r.body, Some(&r.routing_key)) {
-            Ok(ev) => events.push((i, ev)),
+/// Acknowledges everything up to the batch's last delivery.
+async fn acknowledge(last: &Acker, deliveries: usize) -> anyhow::Result<()> {
+    let sent = last
+        .ack(BasicAckOptions { multiple: true })
+        .await
+        .context("Could not acknowledge a batch")?;
+    if !sent {
+        // lapin refuses acks on a channel that failed (its delivery tags mean nothing on the
+        // recovered one); the broker redelivers and idempotency keys absorb them.
+        tracing::info!(
+            deliveries,
+            "Channel was recovered mid-batch; the broker will redeliver these."
+        );
+    }
+    Ok(())
+}
+
+/// Parks every delivery that is not a valid envelope (it never reaches the database) and
+/// returns the others with their place in the batch.
+fn refuse_unparsed(
+    received: &[Received],
+    parsed: Vec<Result<Envelope, Rejection>>,
+    out: &mut Disposer<'_>,
+) -> (Vec<usize>, Vec<Envelope>) {
+    let mut at = Vec::with_capacity(parsed.len());
+    let mut events = Vec::with_capacity(parsed.len());
+    for (i, p) in parsed.into_iter().enumerate() {
+        match p {
+            Ok(ev) => {
+                at.push(i);
+                events.push(ev);
+            }
             Err(rej) => {
                 let why = rej.to_string();
-                out.dispose(r, "unparsed", Look::Outcome(&Outcome::Rejected(rej)));
+                out.dispose(
+                    &received[i],
+                    "unparsed",
+                    Look::Outcome(&Outcome::Rejected(rej)),
+                );
                 tracing::debug!(reason = %why, "Envelope refused.");
             }
         }
     }
-    events
+    (at, events)
 }
 
 /// The one-by-one fallback: the event in its own transaction, settled like the batch's.
@@ -144,16 +392,22 @@ async fn apply_alone(
     ev: &Envelope,
     out: &mut Disposer<'_>,
     shutdown: &CancellationToken,
-) {
+) -> Option<Applied> {
     let kind = ev.kind.as_str();
     match apply_with_retries(reg, std::slice::from_ref(ev), shutdown).await {
         Ok(one) => {
             log_outcome(ev, &one.outcomes[0]);
             out.dispose(r, kind, Look::Outcome(&one.outcomes[0]));
-            write_through(reg, &one).await;
+            Some(one)
         }
-        Err(BatchError::Transient(e)) => out.dispose(r, kind, Look::Unavailable(&e.to_string())),
-        Err(BatchError::Fault(e)) => out.dispose(r, kind, Look::Fault(&e.to_string())),
+        Err(BatchError::Transient(e)) => {
+            out.dispose(r, kind, Look::Unavailable(&e.to_string()));
+            None
+        }
+        Err(BatchError::Fault(e)) => {
+            out.dispose(r, kind, Look::Fault(&e.to_string()));
+            None
+        }
     }
 }
 
@@ -175,7 +429,37 @@ impl<'a> Disposer<'a> {
         }
     }
 
-    fn dispose(&mut self, r: &Received, kind: &str, look: Look<'_>) {
+    /// Disposes of a delivery applied in a batch; a deferred one is also held in `waiting`.
+    fn dispose_and_hold(
+        &mut self,
+        r: &Received,
+        ev: &Envelope,
+        outcome: &Outcome,
+        waiting: &mut Waiting,
+    ) {
+        waiting.forget(ev.event_id.0);
+        if self.dispose(r, ev.kind.as_str(), Look::Outcome(outcome)) {
+            waiting.hold(ev.clone());
+        }
+    }
+
+    /// Counts what an early look at a held event did, holding it again if it still waits.
+    /// It has no delivery of its own: its retry-tier copy decides anything else (and finds
+    /// it a duplicate when it was applied here).
+    fn looked_again(&mut self, ev: &Envelope, outcome: &Outcome, waiting: &mut Waiting) {
+        let kind = ev.kind.as_str();
+        match outcome {
+            Outcome::Applied(_) => self.counts.count(kind, Settled::Applied),
+            Outcome::Stale(_) => self.counts.count(kind, Settled::Stale),
+            Outcome::Deferred(_) | Outcome::Rejected(Rejection::Unknown(_)) => {
+                waiting.hold(ev.clone());
+            }
+            Outcome::Duplicate | Outcome::Rejected(_) => {}
+        }
+    }
+
+    /// Disposes of a delivery; true when it was deferred to a retry tier.
+    fn dispose(&mut self, r: &Received, kind: &str, look: Look<'_>) -> bool {
         let tiers = self.reg.settings.amqp.retry_delays_ms.len();
         match decide(look, r.attempts(), tiers) {
             Disposition::Ack(settled) => self.counts.count(kind, settled),
@@ -183,6 +467,7 @@ impl<'a> Disposer<'a> {
                 self.counts.count(kind, Settled::Deferred);
                 self.copies
                     .push(r.to_tier(&self.reg.names, &self.queue, tier, &reason));
+                return true;
             }
             Disposition::Park(reason) => {
                 self.counts.count(kind, Settled::Parked);
@@ -191,6 +476,7 @@ impl<'a> Disposer<'a> {
                     .push(r.parked(&self.reg.names, &self.queue, &reason));
             }
         }
+        false
     }
 }
 

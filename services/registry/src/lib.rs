@@ -8,6 +8,7 @@ pub mod disposition;
 mod notices;
 mod sql;
 pub mod tally;
+mod waiting;
 mod working;
 
 pub use apply::Outcome;

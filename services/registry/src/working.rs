@@ -15,6 +15,7 @@ use hongyan_domain::station::StationRef;
 use sqlx::PgConnection;
 
 use crate::sql::study;
+use crate::waiting::Key;
 use uuid::Uuid;
 
 /// One member's entry as it was, see [`WorkingSet::snapshot_member`].
@@ -39,9 +40,13 @@ pub struct WorkingSet {
     pub stations: Vec<StationRef>,
     // What to write.
     dirty_records: Vec<Uuid>,
-    loaded_records: HashSet<Uuid>,
+    /// Records read from the database, with the version read (written back only where the
+    /// row still holds it).
+    loaded_records: HashMap<Uuid, i64>,
     dirty_members: Vec<MemberId>,
     pub dirty_stations: bool,
+    /// Orgs saved by this batch.
+    pub upserted_orgs: Vec<OrgId>,
     pub history: Vec<HistoryRow>,
     pub outbox: Vec<OutboxRow>,
     pub unmatched: Vec<UnmatchedRow>,
@@ -125,7 +130,13 @@ impl WorkingSet {
             }
         }
 
-        let by_cert = reads::records_by_certificate(conn, &strings(certs)).await?;
+        // Each query below is skipped when the batch asks it nothing: a round trip saved per
+        // kind of thing the batch does not name (most batches name no certificate or phone).
+        let by_cert = if certs.is_empty() {
+            Vec::new()
+        } else {
+            reads::records_by_certificate(conn, &strings(certs)).await?
+        };
         for r in &by_cert {
             if let Some(c) = &r.certificate_no {
                 ws.by_certificate.insert(c.clone(), r.member_id.clone());
@@ -137,14 +148,22 @@ impl WorkingSet {
                 .copied()
                 .chain(by_cert.iter().map(|r| r.member_id.as_str())),
         );
-        let mut rows = reads::members(conn, &wanted).await?;
-        rows.extend(reads::members_by_phone(conn, &strings(phones)).await?);
+        let mut rows = if wanted.is_empty() {
+            Vec::new()
+        } else {
+            reads::members(conn, &wanted).await?
+        };
+        if !phones.is_empty() {
+            rows.extend(reads::members_by_phone(conn, &strings(phones)).await?);
+        }
         for row in rows {
             ws.members.insert(row.member.id.clone(), row);
         }
         wanted = strings(ws.members.keys().map(MemberId::as_str));
-        for rec in reads::open_records(conn, &wanted).await? {
-            ws.remember(rec);
+        if !wanted.is_empty() {
+            for rec in reads::open_records(conn, &wanted).await? {
+                ws.remember(rec);
+            }
         }
         // An open record is always its member's newest (a new one opens only after the last
         // closed), so only members away from no record need the look back.
@@ -198,7 +217,7 @@ impl WorkingSet {
         if newer {
             self.latest.insert(member, id);
         }
-        self.loaded_records.insert(id);
+        self.loaded_records.insert(id, rec.version);
         self.records.insert(id, rec);
     }
 
@@ -263,6 +282,39 @@ impl WorkingSet {
         self.members.insert(id, row);
     }
 
+    /// What this batch creates or changes that a deferred event may name: saved orgs and
+    /// members, members whose records changed (and the records' certificates), new packs.
+    pub fn created(&self) -> Vec<Key> {
+        let mut keys: Vec<Key> = self
+            .upserted_orgs
+            .iter()
+            .map(|o| Key::Org(o.as_str().to_owned()))
+            .collect();
+        keys.extend(
+            self.dirty_members
+                .iter()
+                .map(|m| Key::Member(m.as_str().to_owned())),
+        );
+        for rec in self
+            .dirty_records
+            .iter()
+            .filter_map(|id| self.records.get(id))
+        {
+            keys.push(Key::Member(rec.member_id.as_str().to_owned()));
+            keys.extend(
+                rec.certificate_no
+                    .as_ref()
+                    .map(|c| Key::Certificate(c.as_str().to_owned())),
+            );
+        }
+        keys.extend(
+            self.new_packs
+                .iter()
+                .map(|p| Key::Pack(p.pack.pack_id.as_str().to_owned())),
+        );
+        keys
+    }
+
     /// Changed records, oldest version first (what the directory is told).
     pub fn changed_records(&self) -> Vec<&FlowRecord> {
         let mut v: Vec<&FlowRecord> = self
@@ -275,7 +327,8 @@ impl WorkingSet {
     }
 
     /// Writes everything. Returns false when another transaction applied one of these events
-    /// first (the caller rolls back and tries again, finding them duplicates).
+    /// first, or changed a record since this batch read it (the caller rolls back and tries
+    /// again, finding duplicates or the newer record).
     pub async fn flush(&self, conn: &mut PgConnection) -> sqlx::Result<bool> {
         let members: Vec<&MemberRow> = self
             .dirty_members
@@ -285,13 +338,21 @@ impl WorkingSet {
         writes::members(conn, &members).await?;
         // Existing records first: a record closed and another opened for the same member in
         // one batch must free the "one open record" slot before the new one takes it.
-        let mut recs: Vec<&FlowRecord> = self
+        let (mut changed, mut new) = (Vec::new(), Vec::new());
+        for rec in self
             .dirty_records
             .iter()
             .filter_map(|id| self.records.get(id))
-            .collect();
-        recs.sort_by_key(|r| !self.loaded_records.contains(&r.record_id));
-        writes::records(conn, &recs).await?;
+        {
+            match self.loaded_records.get(&rec.record_id) {
+                Some(read_at) => changed.push((rec, *read_at)),
+                None => new.push(rec),
+            }
+        }
+        if writes::changed_records(conn, &changed).await? != changed.len() as u64 {
+            return Ok(false);
+        }
+        writes::new_records(conn, &new).await?;
         writes::history(conn, &self.history).await?;
         writes::outbox(conn, &self.outbox).await?;
         for u in &self.unmatched {

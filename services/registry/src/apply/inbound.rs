@@ -69,19 +69,17 @@ impl Applier<'_> {
         }
     }
 
-    pub(super) async fn inbound(&mut self, ev: &Envelope, i: &Inbound) -> sqlx::Result<Step> {
+    pub(super) async fn inbound(&mut self, ev: &Envelope, i: &Inbound) -> Step {
         let Some(receiving_id) = ev.actor.org_id().cloned() else {
-            return Ok(Err(Rejection::Forbidden(
+            return Err(Rejection::Forbidden(
                 "An arrival is registered by the receiving org; send it with actor.org_id.".into(),
-            )));
+            )
+            .into());
         };
-        let receiving = match self.org(&receiving_id, "actor.org_id") {
-            Ok(r) => r.clone(),
-            Err(e) => return Ok(Err(e)),
-        };
+        let receiving = self.org(&receiving_id, "actor.org_id")?.clone();
         let member_id = match self.match_arrival(i) {
             Match::Member(id) => id,
-            Match::Unknown(e) => return Ok(Err(e)),
+            Match::Unknown(e) => return Err(e.into()),
             Match::Nobody { name, phone } => {
                 return self
                     .unmatched(ev, i, &receiving, &name, phone.as_str())
@@ -89,15 +87,14 @@ impl Applier<'_> {
             }
         };
         let member = self.ws.members[&member_id].member.clone();
-        let home = match self.org(&member.home_org_id, "the member's home org") {
-            Ok(h) => h.clone(),
-            Err(e) => return Ok(Err(e)),
-        };
+        let home = self
+            .org(&member.home_org_id, "the member's home org")?
+            .clone();
         let (rec, unreported) = match self.ws.open_record(&member_id).cloned() {
             Some(open) if open.is_newer_than(ev.occurred_at) => {
-                return Ok(Ok(Outcome::Stale(format!(
+                return Ok(Outcome::Stale(format!(
                     "member {member_id}'s record already holds newer events"
-                ))));
+                )));
             }
             Some(mut open) => {
                 ledger::check_in(&mut open, &receiving_id, i, ev.occurred_at);
@@ -107,9 +104,9 @@ impl Applier<'_> {
                 if let Some(last) = self.ws.latest_record(&member_id)
                     && last.is_newer_than(ev.occurred_at)
                 {
-                    return Ok(Ok(Outcome::Stale(format!(
+                    return Ok(Outcome::Stale(format!(
                         "member {member_id}'s ledger already holds newer events"
-                    ))));
+                    )));
                 }
                 (
                     ledger::open_unreported(
@@ -152,7 +149,7 @@ impl Applier<'_> {
                 member.name, receiving.org.name
             )
         };
-        Ok(Ok(self.changed(ev, rec, note)))
+        Ok(self.changed(ev, rec, note))
     }
 
     /// An arrival that matches no member waits in the receiving org's and county's list.
@@ -163,7 +160,7 @@ impl Applier<'_> {
         receiving: &OrgRow,
         name: &str,
         phone: &str,
-    ) -> sqlx::Result<Step> {
+    ) -> Step {
         self.ws.unmatched.push(UnmatchedRow {
             event_id: ev.event_id,
             receiving_org_id: receiving.org.id.clone(),
@@ -179,9 +176,9 @@ impl Applier<'_> {
             true,
             Some("matched no member: kept in the unmatched list".into()),
         );
-        Ok(Ok(Outcome::Applied(format!(
+        Ok(Outcome::Applied(format!(
             "an arrival at {} matched no member and waits in the unmatched list",
             receiving.org.name
-        ))))
+        )))
     }
 }

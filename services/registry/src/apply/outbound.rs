@@ -4,53 +4,42 @@ use super::*;
 
 impl Applier<'_> {
     /// A refused departure changes nothing, not even the full `member` it carried.
-    pub(super) async fn outbound(&mut self, ev: &Envelope, o: &Outbound) -> sqlx::Result<Step> {
+    pub(super) async fn outbound(&mut self, ev: &Envelope, o: &Outbound) -> Step {
         let snapshot = match &o.subject {
             Subject::Full(m) => Some(self.ws.snapshot_member(&m.id)),
             Subject::Known(_) => None,
         };
-        let step = self.depart(ev, o).await?;
-        if let (Err(_), Some(snapshot)) = (&step, snapshot) {
+        let step = self.depart(ev, o).await;
+        if let (Err(Stop::Refused(_)), Some(snapshot)) = (&step, snapshot) {
             self.ws.restore_member(snapshot);
         }
-        Ok(step)
+        step
     }
 
-    async fn depart(&mut self, ev: &Envelope, o: &Outbound) -> sqlx::Result<Step> {
+    async fn depart(&mut self, ev: &Envelope, o: &Outbound) -> Step {
         let member = match &o.subject {
             Subject::Full(m) => {
-                if let Err(e) = self.member_upserted(ev, m.clone()) {
-                    return Ok(Err(e));
-                }
+                self.member_upserted(ev, m.clone())?;
                 self.ws.members[&m.id].member.clone()
             }
-            Subject::Known(id) => match self.member(id) {
-                Ok(row) => row.member.clone(),
-                Err(e) => return Ok(Err(e)),
-            },
+            Subject::Known(id) => self.member(id)?.member.clone(),
         };
-        let home = match self.org(&member.home_org_id, "the member's home org") {
-            Ok(h) => h.clone(),
-            Err(e) => return Ok(Err(e)),
-        };
-        if let Err(e) = rights::may_act_for_member(&ev.actor, &member.id, &home.node()) {
-            return Ok(Err(e));
-        }
+        let home = self
+            .org(&member.home_org_id, "the member's home org")?
+            .clone();
+        rights::may_act_for_member(&ev.actor, &member.id, &home.node())?;
         let inflow = match &o.inflow_org_id {
-            Some(id) => match self.org(id, "data.destination.inflow_org_id") {
-                Ok(row) => Some(row.clone()),
-                Err(e) => return Ok(Err(e)),
-            },
+            Some(id) => Some(self.org(id, "data.destination.inflow_org_id")?.clone()),
             None => None,
         };
         if let Some(open) = self.ws.open_record(&member.id) {
             if open.is_newer_than(ev.occurred_at) {
-                return Ok(Ok(Outcome::Stale(format!(
+                return Ok(Outcome::Stale(format!(
                     "member {} has a newer open record",
                     member.id
-                ))));
+                )));
             }
-            return Ok(Err(Rejection::Conflict(format!(
+            return Err(Rejection::Conflict(format!(
                 "Member {} already has an open flow record ({} since {}); register the return or transfer first, then replay this departure.",
                 member.id,
                 open.status.as_str(),
@@ -58,15 +47,16 @@ impl Applier<'_> {
                     .or(open.arrived_on)
                     .map(|d| d.to_string())
                     .unwrap_or_default()
-            ))));
+            ))
+            .into());
         }
         if let Some(last) = self.ws.latest_record(&member.id)
             && last.is_newer_than(ev.occurred_at)
         {
-            return Ok(Ok(Outcome::Stale(format!(
+            return Ok(Outcome::Stale(format!(
                 "member {}'s ledger already holds newer events",
                 member.id
-            ))));
+            )));
         }
         let mut rec = ledger::open_outbound(
             self.policy,
@@ -81,10 +71,11 @@ impl Applier<'_> {
             let last = ledger::CERTIFICATE_SEQ_LAST;
             let Some(seq) = writes::next_certificate_seq(self.conn, &county, year, last).await?
             else {
-                return Ok(Err(Rejection::Conflict(format!(
+                return Err(Rejection::Conflict(format!(
                     "County {county} has given out all {last} activity-certificate numbers of {year}; a 16-digit number would not be a certificate number. Ask the county department to register member {} as a transfer of the relationship, or to issue the certificate by hand, then replay this departure.",
                     member.id
-                ))));
+                ))
+                .into());
             };
             rec.certificate_no = Some(CertificateNo::compose(&county, year, seq));
         }
@@ -99,7 +90,7 @@ impl Applier<'_> {
                 .map(|c| format!(", certificate {c}"))
                 .unwrap_or_else(|| ", asked to transfer the relationship".into())
         );
-        Ok(Ok(self.changed(ev, rec, note)))
+        Ok(self.changed(ev, rec, note))
     }
 
     fn tell_outbound(

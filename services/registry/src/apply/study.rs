@@ -7,7 +7,7 @@ use super::*;
 use crate::sql::study::{CompletionRow, PackRow};
 
 impl Applier<'_> {
-    pub(super) fn study_published(&mut self, ev: &Envelope, p: &StudyPublished) -> Step {
+    pub(super) fn study_published(&mut self, ev: &Envelope, p: &StudyPublished) -> Ruled {
         let Some(actor_org) = ev.actor.org_id() else {
             return Err(Rejection::Forbidden(
                 "A study pack is published by a department; send it with actor.org_id.".into(),
@@ -52,7 +52,7 @@ impl Applier<'_> {
         )))
     }
 
-    pub(super) fn study_completed(&mut self, ev: &Envelope, c: &StudyCompleted) -> Step {
+    pub(super) fn study_completed(&mut self, ev: &Envelope, c: &StudyCompleted) -> Ruled {
         let member = self.member(&c.member_id)?.member.clone();
         let home = self
             .org(&member.home_org_id, "the member's home org")?

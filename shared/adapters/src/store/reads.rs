@@ -104,13 +104,14 @@ fn org_row(r: sqlx::postgres::PgRow) -> sqlx::Result<OrgRow> {
     })
 }
 
-/// Open records of these members, locked until the transaction ends so two consumers never
-/// apply events for one member at the same time.
+/// Open records of these members. Not locked: the registry writes a record back only where
+/// it still holds the version read ([`super::writes::changed_records`]), so two transactions
+/// never both apply events to one record.
 pub async fn open_records(
     conn: &mut PgConnection,
     member_ids: &[String],
 ) -> sqlx::Result<Vec<FlowRecord>> {
-    let rows = sqlx::query("SELECT doc FROM flow_records WHERE member_id = ANY($1) AND is_open ORDER BY member_id FOR UPDATE")
+    let rows = sqlx::query("SELECT doc FROM flow_records WHERE member_id = ANY($1) AND is_open")
         .bind(member_ids)
         .fetch_all(conn)
         .await?;
@@ -122,10 +123,11 @@ pub async fn records_by_certificate(
     conn: &mut PgConnection,
     numbers: &[String],
 ) -> sqlx::Result<Vec<FlowRecord>> {
-    let rows = sqlx::query("SELECT doc FROM flow_records WHERE certificate_no = ANY($1) AND is_open ORDER BY member_id FOR UPDATE")
-        .bind(numbers)
-        .fetch_all(conn)
-        .await?;
+    let rows =
+        sqlx::query("SELECT doc FROM flow_records WHERE certificate_no = ANY($1) AND is_open")
+            .bind(numbers)
+            .fetch_all(conn)
+            .await?;
     rows.into_iter().map(record_row).collect()
 }
 

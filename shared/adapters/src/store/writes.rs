@@ -15,63 +15,119 @@ fn json<T: serde::Serialize>(v: &T) -> serde_json::Value {
     serde_json::to_value(v).expect("domain types always serialize")
 }
 
-/// Inserts new records and updates changed ones.
-pub async fn records(conn: &mut PgConnection, recs: &[&FlowRecord]) -> sqlx::Result<()> {
+/// A batch of records as column arrays, for `UNNEST`.
+#[derive(Default)]
+struct RecordColumns {
+    ids: Vec<uuid::Uuid>,
+    member: Vec<String>,
+    home: Vec<String>,
+    status: Vec<String>,
+    open: Vec<bool>,
+    region: Vec<String>,
+    inflow: Vec<Option<String>>,
+    cert: Vec<Option<String>>,
+    phone: Vec<String>,
+    confirmed: Vec<Option<chrono::NaiveDate>>,
+    months: Vec<i32>,
+    version: Vec<i64>,
+    state_at: Vec<DateTime<Utc>>,
+    doc: Vec<serde_json::Value>,
+}
+
+impl RecordColumns {
+    fn of<'a>(recs: impl IntoIterator<Item = &'a FlowRecord>) -> Self {
+        let mut c = Self::default();
+        for r in recs {
+            c.ids.push(r.record_id);
+            c.member.push(r.member_id.as_str().to_owned());
+            c.home.push(r.home_org_id.as_str().to_owned());
+            c.status.push(r.status.as_str().to_owned());
+            c.open.push(r.status.is_open());
+            c.region.push(r.location.region_code.as_str().to_owned());
+            c.inflow
+                .push(r.inflow_org_id.as_ref().map(|o| o.as_str().to_owned()));
+            c.cert
+                .push(r.certificate_no.as_ref().map(|n| n.as_str().to_owned()));
+            c.phone.push(r.phone.as_str().to_owned());
+            c.confirmed.push(r.last_confirmed_on);
+            c.months.push(r.months_unconfirmed as i32);
+            c.version.push(r.version);
+            c.state_at.push(utc(r.state_at));
+            c.doc.push(json(r));
+        }
+        c
+    }
+
+    fn bind<'q>(
+        self,
+        q: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+        q.bind(self.ids)
+            .bind(self.member)
+            .bind(self.home)
+            .bind(self.status)
+            .bind(self.open)
+            .bind(self.region)
+            .bind(self.inflow)
+            .bind(self.cert)
+            .bind(self.phone)
+            .bind(self.confirmed)
+            .bind(self.months)
+            .bind(self.version)
+            .bind(self.state_at)
+            .bind(self.doc)
+    }
+}
+
+/// Inserts new records.
+pub async fn new_records(conn: &mut PgConnection, recs: &[&FlowRecord]) -> sqlx::Result<()> {
     if recs.is_empty() {
         return Ok(());
     }
-    let mut ids = Vec::new();
-    let (mut member, mut home, mut status, mut open, mut region) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let (mut inflow, mut cert, mut phone, mut confirmed) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let (mut months, mut version, mut state_at, mut doc) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for r in recs {
-        ids.push(r.record_id);
-        member.push(r.member_id.as_str().to_owned());
-        home.push(r.home_org_id.as_str().to_owned());
-        status.push(r.status.as_str().to_owned());
-        open.push(r.status.is_open());
-        region.push(r.location.region_code.as_str().to_owned());
-        inflow.push(r.inflow_org_id.as_ref().map(|o| o.as_str().to_owned()));
-        cert.push(r.certificate_no.as_ref().map(|c| c.as_str().to_owned()));
-        phone.push(r.phone.as_str().to_owned());
-        confirmed.push(r.last_confirmed_on);
-        months.push(r.months_unconfirmed as i32);
-        version.push(r.version);
-        state_at.push(utc(r.state_at));
-        doc.push(json(r));
-    }
-    sqlx::query(
+    let q = sqlx::query(
         "INSERT INTO flow_records (id, member_id, home_org_id, status, is_open, region_code, inflow_org_id,
              certificate_no, phone, last_confirmed_on, months_unconfirmed, version, state_at, doc)
          SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bool[], $6::text[], $7::text[],
-             $8::text[], $9::text[], $10::date[], $11::int[], $12::bigint[], $13::timestamptz[], $14::jsonb[])
-         ON CONFLICT (id) DO UPDATE SET
-             home_org_id = EXCLUDED.home_org_id, status = EXCLUDED.status, is_open = EXCLUDED.is_open,
-             region_code = EXCLUDED.region_code, inflow_org_id = EXCLUDED.inflow_org_id,
-             certificate_no = EXCLUDED.certificate_no, phone = EXCLUDED.phone,
-             last_confirmed_on = EXCLUDED.last_confirmed_on, months_unconfirmed = EXCLUDED.months_unconfirmed,
-             version = EXCLUDED.version, state_at = EXCLUDED.state_at, doc = EXCLUDED.doc, updated_at = now()",
-    )
-    .bind(ids)
-    .bind(member)
-    .bind(home)
-    .bind(status)
-    .bind(open)
-    .bind(region)
-    .bind(inflow)
-    .bind(cert)
-    .bind(phone)
-    .bind(confirmed)
-    .bind(months)
-    .bind(version)
-    .bind(state_at)
-    .bind(doc)
-    .execute(conn)
-    .await?;
+             $8::text[], $9::text[], $10::date[], $11::int[], $12::bigint[], $13::timestamptz[], $14::jsonb[])",
+    );
+    RecordColumns::of(recs.iter().copied())
+        .bind(q)
+        .execute(conn)
+        .await?;
     Ok(())
+}
+
+/// Updates records read at version `read_at`, each only where the row still holds that
+/// version. Returns how many were updated: fewer than given means another transaction (a
+/// replica taking over, or the scheduler's monthly review) changed one since it was read, and
+/// this batch must roll back and read again. (Optimistic, instead of locking every record
+/// read with `FOR UPDATE`: that lock cost a WAL record and a dirtied page per record.)
+pub async fn changed_records(
+    conn: &mut PgConnection,
+    recs: &[(&FlowRecord, i64)],
+) -> sqlx::Result<u64> {
+    if recs.is_empty() {
+        return Ok(0);
+    }
+    let read_at: Vec<i64> = recs.iter().map(|(_, v)| *v).collect();
+    let q = sqlx::query(
+        "UPDATE flow_records r SET home_org_id = u.home, status = u.status, is_open = u.open,
+             region_code = u.region, inflow_org_id = u.inflow, certificate_no = u.cert, phone = u.phone,
+             last_confirmed_on = u.confirmed, months_unconfirmed = u.months, version = u.version,
+             state_at = u.state_at, doc = u.doc, updated_at = now()
+         FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bool[], $6::text[], $7::text[],
+             $8::text[], $9::text[], $10::date[], $11::int[], $12::bigint[], $13::timestamptz[], $14::jsonb[],
+             $15::bigint[])
+             AS u(id, member, home, status, open, region, inflow, cert, phone, confirmed, months, version,
+                  state_at, doc, read_at)
+         WHERE r.id = u.id AND r.version = u.read_at",
+    );
+    let done = RecordColumns::of(recs.iter().map(|(r, _)| *r))
+        .bind(q)
+        .bind(read_at)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected())
 }
 
 pub async fn members(conn: &mut PgConnection, rows: &[&MemberRow]) -> sqlx::Result<()> {
