@@ -222,10 +222,12 @@ impl TestEnv {
         .unwrap()
     }
 
-    /// A queue of the test's own bound to `routing_key`, to watch what hongyan publishes.
-    pub async fn watch(&self, routing_key: &str) -> lapin::Consumer {
+    /// Declares the test's queue `{prefix}{name}` (gone two minutes after its last use) bound
+    /// to `routing_key` on the exchange hongyan publishes it to, and returns its full name.
+    /// Left unconsumed, its depth says how many such messages were published.
+    pub async fn bind_queue(&self, name: &str, routing_key: &str) -> String {
         let ch = self.conn.create_channel().await.unwrap();
-        let q = format!("{}watch.{routing_key}", self.settings.amqp.prefix);
+        let q = format!("{}{name}", self.settings.amqp.prefix);
         let mut args = FieldTable::default();
         args.insert(
             "x-expires".into(),
@@ -243,6 +245,34 @@ impl TestEnv {
         )
         .await
         .unwrap();
+        q
+    }
+
+    /// The API's state over this test's settings, database, directory, publisher and clock.
+    pub fn app_state(&self) -> hongyan_api::state::AppState {
+        hongyan_api::state::AppState {
+            settings: Arc::new(self.settings.clone()),
+            pool: self.pool.clone(),
+            directory: self.directory.clone(),
+            publisher: self.publisher.clone(),
+            clock: Arc::new(self.clock.clone()),
+        }
+    }
+
+    /// The whole API served on `listener` until the token is cancelled; returns its base URL.
+    pub fn serve_api(&self, listener: tokio::net::TcpListener) -> (String, CancellationToken) {
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let stop = CancellationToken::new();
+        tokio::spawn(hongyan_api::serve(self.app_state(), listener, stop.clone()));
+        (base, stop)
+    }
+
+    /// A queue of the test's own bound to `routing_key`, to watch what hongyan publishes.
+    pub async fn watch(&self, routing_key: &str) -> lapin::Consumer {
+        let q = self
+            .bind_queue(&format!("watch.{routing_key}"), routing_key)
+            .await;
+        let ch = self.conn.create_channel().await.unwrap();
         ch.basic_consume(
             q.as_str().into(),
             "".into(),

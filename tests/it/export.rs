@@ -4,7 +4,6 @@
 //! org with no right to the phones.
 
 use std::io::Cursor;
-use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
@@ -51,15 +50,8 @@ async fn start() -> Served {
 async fn start_with(more: Vec<Value>) -> Served {
     let mut env = TestEnv::new().await;
     let mut evs = county();
-    evs.push(member("m1", "b1", M1_PHONE));
+    evs.extend(m1_away(M1_PHONE, Some("某制衣厂")));
     evs.push(member("m2", "b2", M2_PHONE));
-    evs.push(outbound(
-        "m1",
-        "b1",
-        "2026-02-10T09:00:00",
-        4,
-        Some("某制衣厂"),
-    ));
     let mut m2 = outbound("m2", "b2", "2026-02-11T09:00:00", 24, Some("某电子厂"));
     m2["data"]["inflow_contact"] = serde_json::json!({"name": "王书记", "phone": "13700000007"});
     evs.push(m2);
@@ -69,16 +61,9 @@ async fn start_with(more: Vec<Value>) -> Served {
     for e in &evs {
         env.wait_processed(&evt_id(e)).await;
     }
-    let state = AppState {
-        settings: Arc::new(env.settings.clone()),
-        pool: env.pool.clone(),
-        directory: env.directory.clone(),
-        publisher: env.publisher.clone(),
-        clock: Arc::new(env.clock.clone()),
-    };
     let app = axum::Router::new()
         .route("/ledger/{org}", axum::routing::get(route))
-        .with_state(state);
+        .with_state(env.app_state());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });

@@ -78,6 +78,15 @@ pub fn outbound(member: &str, home: &str, at: &str, months: u32, employer: Optio
     )
 }
 
+/// Member `m1` of branch b1 with `phone`, and their registration of 10 February 2026: away
+/// for four months to 440106001 (天河路1号), working for `employer`.
+pub fn m1_away(phone: &str, employer: Option<&str>) -> [Value; 2] {
+    [
+        member("m1", "b1", phone),
+        outbound("m1", "b1", "2026-02-10T09:00:00", 4, employer),
+    ]
+}
+
 pub fn inbound(actor: &str, at: &str, key: Value) -> Value {
     let mut data = json!({"arrived_on": &at[..10],
         "location": {"region_code": "440106002", "address": "科韵路8号", "employer": "某科技公司", "employer_type": "private"}});

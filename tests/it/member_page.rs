@@ -2,23 +2,20 @@
 //! real registry: what a member sees, what a confirmation or an edit changes in the ledger, and
 //! the pages a bad, old or used link gets.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use futures::StreamExt;
 use hongyan_api::member_page;
-use hongyan_api::state::AppState;
 use hongyan_domain::ids::MemberId;
 use hongyan_domain::link;
 use hongyan_domain::month::Month;
 use hongyan_domain::regions;
-use lapin::options::{QueueBindOptions, QueueDeclareOptions};
-use lapin::types::FieldTable;
 use serde_json::Value;
 
 use crate::env::TestEnv;
 use crate::fixtures::*;
+use crate::pages::{self, nonce_in};
 
 mod browser;
 
@@ -37,35 +34,21 @@ pub async fn start() -> Page {
     let mut env = TestEnv::new().await;
     env.settings.api.link_secret = Some(SECRET.into());
     let mut evs = county();
-    evs.push(member("m1", "b1", PHONE));
-    evs.push(outbound(
-        "m1",
-        "b1",
-        "2026-02-10T09:00:00",
-        4,
-        Some("某制衣厂"),
-    ));
+    evs.extend(m1_away(PHONE, Some("某制衣厂")));
     env.publish_all(&evs).await;
     env.start_registry();
     env.wait_processed(&evt_id(evs.last().unwrap())).await;
-    let state = AppState {
-        settings: Arc::new(env.settings.clone()),
-        pool: env.pool.clone(),
-        directory: env.directory.clone(),
-        publisher: env.publisher.clone(),
-        clock: Arc::new(env.clock.clone()),
-    };
     let app = axum::Router::new()
         .merge(member_page::routes())
-        .with_state(state);
+        .with_state(env.app_state());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap();
-    Page { env, base, http }
+    Page {
+        env,
+        base,
+        http: pages::client(),
+    }
 }
 
 /// March's link for `m1`, valid until mid-April (the test clock stands at 1 March).
@@ -78,28 +61,9 @@ pub fn token() -> String {
     )
 }
 
-/// A GET's status, body and the form cookie it set.
+/// A GET of `token`'s page: its status, body and the form cookie it set.
 async fn get(p: &Page, token: &str) -> (u16, String, Option<String>) {
-    let resp = p
-        .http
-        .get(format!("{}/m/{token}", p.base))
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    let cookie = resp
-        .headers()
-        .get("set-cookie")
-        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned());
-    (status, resp.text().await.unwrap(), cookie)
-}
-
-fn nonce_in(body: &str) -> String {
-    let at = body
-        .find("name=\"nonce\" value=\"")
-        .expect("the page has a form nonce")
-        + 20;
-    body[at..].split('"').next().unwrap().to_owned()
+    pages::get(&p.http, &format!("{}/m/{token}", p.base)).await
 }
 
 async fn post(p: &Page, token: &str, cookie: Option<&str>, form: &[(&str, &str)]) -> (u16, String) {
@@ -108,16 +72,7 @@ async fn post(p: &Page, token: &str, cookie: Option<&str>, form: &[(&str, &str)]
         .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
         .collect::<Vec<_>>()
         .join("&");
-    let mut req = p
-        .http
-        .post(format!("{}/m/{token}", p.base))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body);
-    if let Some(c) = cookie {
-        req = req.header("cookie", c);
-    }
-    let resp = req.send().await.unwrap();
-    (resp.status().as_u16(), resp.text().await.unwrap())
+    pages::post(&p.http, &format!("{}/m/{token}", p.base), cookie, body).await
 }
 
 /// `application/x-www-form-urlencoded` as a browser writes it.
@@ -135,26 +90,7 @@ fn urlencode(s: &str) -> String {
 /// A queue of the test's own bound to `registration.update`, left unconsumed so its depth
 /// says how many updates were published.
 async fn update_queue(env: &TestEnv) -> String {
-    let ch = env.conn.create_channel().await.unwrap();
-    let q = format!("{}count.updates", env.settings.amqp.prefix);
-    let mut args = FieldTable::default();
-    args.insert(
-        "x-expires".into(),
-        lapin::types::AMQPValue::LongLongInt(120_000),
-    );
-    ch.queue_declare(q.as_str().into(), QueueDeclareOptions::default(), args)
-        .await
-        .unwrap();
-    ch.queue_bind(
-        q.as_str().into(),
-        env.names.exchange().into(),
-        "registration.update".into(),
-        QueueBindOptions::default(),
-        FieldTable::default(),
-    )
-    .await
-    .unwrap();
-    q
+    env.bind_queue("count.updates", "registration.update").await
 }
 
 async fn confirmed_on(env: &TestEnv) -> Value {

@@ -2,23 +2,18 @@
 //! real registry: what a member sees, "我已学完" recorded once however often it is tapped, the
 //! refusals of a tampered, foreign or expired token, and the scheduler's SMS link opening it.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use hongyan_adapters::store::keys;
-use hongyan_api::state::AppState;
 use hongyan_domain::ids::{MemberId, OrgId};
 use hongyan_domain::link;
 use hongyan_domain::month::Month;
-use lapin::options::{QueueBindOptions, QueueDeclareOptions};
-use lapin::types::FieldTable;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::env::TestEnv;
 use crate::fixtures::*;
+use crate::pages::{self, nonce_in};
 
 mod browser;
 mod sms;
@@ -62,8 +57,7 @@ pub async fn ledger() -> TestEnv {
 /// The events of [`ledger`]; the pack's event id is fixed so the caller can wait for it.
 pub async fn publish_ledger(env: &TestEnv) {
     let mut evs = county();
-    evs.push(member("m1", "b1", "13812345678"));
-    evs.push(outbound("m1", "b1", "2026-02-10T09:00:00", 4, None));
+    evs.extend(m1_away("13812345678", None));
     let mut pack = pack_event("p1");
     pack["event_id"] = json!(PACK_EVENT);
     evs.push(pack);
@@ -74,24 +68,7 @@ pub const PACK_EVENT: &str = "5a7e0c8a-0000-4f7e-9b8e-0c7a1e2b3c4d";
 
 /// The whole API served on `listener` for `env`, until the token is cancelled.
 pub fn serve(env: &TestEnv, listener: TcpListener) -> (String, CancellationToken) {
-    let state = AppState {
-        settings: Arc::new(env.settings.clone()),
-        pool: env.pool.clone(),
-        directory: env.directory.clone(),
-        publisher: env.publisher.clone(),
-        clock: Arc::new(env.clock.clone()),
-    };
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let stop = CancellationToken::new();
-    tokio::spawn(hongyan_api::serve(state, listener, stop.clone()));
-    (base, stop)
-}
-
-pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap()
+    env.serve_api(listener)
 }
 
 pub async fn start() -> Served {
@@ -101,7 +78,7 @@ pub async fn start() -> Served {
     Served {
         env,
         base,
-        http: client(),
+        http: pages::client(),
         stop,
     }
 }
@@ -129,64 +106,18 @@ pub fn expiry() -> DateTime<Utc> {
 
 /// A GET's status, body and the form cookie it set.
 pub async fn get(s: &Served, path: &str) -> (u16, String, Option<String>) {
-    let resp = s
-        .http
-        .get(format!("{}{path}", s.base))
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    let cookie = resp
-        .headers()
-        .get("set-cookie")
-        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned());
-    (status, resp.text().await.unwrap(), cookie)
-}
-
-fn nonce_in(body: &str) -> String {
-    let at = body
-        .find("name=\"nonce\" value=\"")
-        .expect("the page has a form nonce")
-        + 20;
-    body[at..].split('"').next().unwrap().to_owned()
+    pages::get(&s.http, &format!("{}{path}", s.base)).await
 }
 
 async fn post(s: &Served, path: &str, cookie: Option<&str>, nonce: Option<&str>) -> (u16, String) {
-    let mut req = s
-        .http
-        .post(format!("{}{path}", s.base))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(nonce.map(|n| format!("nonce={n}")).unwrap_or_default());
-    if let Some(c) = cookie {
-        req = req.header("cookie", c);
-    }
-    let resp = req.send().await.unwrap();
-    (resp.status().as_u16(), resp.text().await.unwrap())
+    let body = nonce.map(|n| format!("nonce={n}")).unwrap_or_default();
+    pages::post(&s.http, &format!("{}{path}", s.base), cookie, body).await
 }
 
 /// A queue of the test's own bound to `study.completed`, left unconsumed so its depth says how
 /// many completions were published.
 async fn completed_queue(env: &TestEnv) -> String {
-    let ch = env.conn.create_channel().await.unwrap();
-    let q = format!("{}count.completed", env.settings.amqp.prefix);
-    let mut args = FieldTable::default();
-    args.insert(
-        "x-expires".into(),
-        lapin::types::AMQPValue::LongLongInt(120_000),
-    );
-    ch.queue_declare(q.as_str().into(), QueueDeclareOptions::default(), args)
-        .await
-        .unwrap();
-    ch.queue_bind(
-        q.as_str().into(),
-        env.names.exchange().into(),
-        "study.completed".into(),
-        QueueBindOptions::default(),
-        FieldTable::default(),
-    )
-    .await
-    .unwrap();
-    q
+    env.bind_queue("count.completed", "study.completed").await
 }
 
 async fn completion(s: &Served, key: &str) -> Value {

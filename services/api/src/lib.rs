@@ -11,6 +11,7 @@ mod limit;
 pub mod member_page;
 pub mod openapi;
 mod orgs;
+mod page;
 pub mod problem;
 mod reports;
 pub mod reports_csv;

@@ -9,11 +9,9 @@ mod directory;
 mod events;
 mod reports;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use hongyan_adapters::store::keys;
-use hongyan_api::state::AppState;
 use hongyan_domain::dispatch::{DispatchReport, Figures};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -38,15 +36,8 @@ struct Api {
 async fn start(requests_per_minute: u32) -> Api {
     let mut env = TestEnv::new().await;
     let mut evs = county();
-    evs.push(member("m1", "b1", "13812345678"));
+    evs.extend(m1_away("13812345678", Some("某制衣厂")));
     evs.push(member("m2", "b2", "13812345679"));
-    evs.push(outbound(
-        "m1",
-        "b1",
-        "2026-02-10T09:00:00",
-        4,
-        Some("某制衣厂"),
-    ));
     evs.push(outbound(
         "m2",
         "b2",
@@ -58,26 +49,14 @@ async fn start(requests_per_minute: u32) -> Api {
     env.start_registry();
     env.wait_processed(&evt_id(evs.last().unwrap())).await;
     env.settings.api.requests_per_minute = requests_per_minute;
-    let state = AppState {
-        settings: Arc::new(env.settings.clone()),
-        pool: env.pool.clone(),
-        directory: env.directory.clone(),
-        publisher: env.publisher.clone(),
-        clock: Arc::new(env.clock.clone()),
-    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let stop = CancellationToken::new();
-    tokio::spawn(hongyan_api::serve(state, listener, stop.clone()));
+    let (base, stop) = env.serve_api(listener);
     let key = |org: &'static str| {
         let pool = env.pool.clone();
         async move { keys::create(&pool, org, "test").await.unwrap().1 }
     };
     let (c1, b2, gz) = (key("c1").await, key("b2").await, key("gz").await);
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap();
+    let http = crate::pages::client();
     Api {
         env,
         base,

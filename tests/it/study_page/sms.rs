@@ -8,8 +8,9 @@ use hongyan_scheduler::firing::Firing;
 use hongyan_scheduler::study::activity_day;
 use tokio::net::TcpListener;
 
-use super::{PACK_EVENT, SECRET, client, publish_ledger, serve};
+use super::{PACK_EVENT, SECRET, publish_ledger, serve};
 use crate::notifier::start;
+use crate::pages::client;
 
 /// A local (Asia/Shanghai) time `YYYY-MM-DD HH:MM`.
 fn at(local: &str) -> DateTime<Utc> {

@@ -11,16 +11,17 @@ mod visit;
 
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Form, Router};
 use hongyan_adapters::config;
 use hongyan_domain::payloads::Update;
 use tracing::instrument;
 
+use crate::page::html_response as html;
 use crate::state::AppState;
-use form::{Intent, Posted, Problems};
+use form::{Intent, NONCE, Posted, Problems};
 use visit::{Access, Visit};
 
 /// `GET /m/{token}` and `POST /m/{token}`.
@@ -52,8 +53,7 @@ async fn submit(
     // A body that is not our form is treated as an empty one: the nonce check refuses it.
     let posted = posted.map(|Form(p)| p).unwrap_or_default();
     let secret = config::expose(&state.settings.api.link_secret);
-    let cookie = form::cookie_nonce(&headers);
-    if !form::nonce_ok(secret.as_bytes(), &token, &posted.nonce, cookie.as_deref()) {
+    if !NONCE.posted_ok(secret.as_bytes(), &token, &posted.nonce, &headers) {
         tracing::info!("Member form refused: its nonce is missing or does not match.");
         return html(StatusCode::FORBIDDEN, pages::stale_form());
     }
@@ -130,27 +130,14 @@ fn form_response(
     problems: &Problems,
 ) -> Response {
     let secret = config::expose(&state.settings.api.link_secret);
-    let nonce = form::new_nonce(secret.as_bytes(), token);
+    let nonce = NONCE.new_nonce(secret.as_bytes(), token);
     let status = if problems.any() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
         StatusCode::OK
     };
     let mut resp = html(status, pages::record_page(v, &nonce, draft, problems));
-    let cookie = format!(
-        "{}={nonce}; Path=/m/{token}; HttpOnly; SameSite=Strict; Max-Age=86400",
-        form::COOKIE
-    );
-    if let Ok(value) = HeaderValue::from_str(&cookie) {
-        resp.headers_mut().insert(header::SET_COOKIE, value);
-    }
-    resp
-}
-
-fn html(status: StatusCode, body: String) -> Response {
-    let mut resp = (status, Html(body)).into_response();
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    NONCE.set_cookie(&mut resp, &format!("/m/{token}"), &nonce);
     resp
 }
 

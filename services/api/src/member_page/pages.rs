@@ -2,20 +2,17 @@
 
 use hongyan_domain::ids::EmployerType;
 use hongyan_domain::regions::{self, Region};
-use maud::{DOCTYPE, Markup, PreEscaped, html};
-
 use hongyan_domain::words::employer_type as employer_type_word;
+use maud::{Markup, PreEscaped, html};
 
 use super::form::{Posted, Problems};
-use super::visit::{BranchContact, Refusal, Visit};
+use super::visit::{Refusal, Visit};
+use crate::page::{BranchContact, refusal_page as shared_refusal, shell};
 
+/// This page's rules, after the shared ones of `crate::page`.
 const CSS: &str = "
-*{box-sizing:border-box}
-body{margin:0;font:17px/1.6 -apple-system,'PingFang SC','Noto Sans CJK SC','Microsoft YaHei',sans-serif;background:#f6f2ee;color:#222}
-main{max-width:480px;margin:0 auto;padding:16px}
 h1{font-size:22px;color:#b71c1c;margin:8px 0 16px}
 h2{font-size:19px;margin:24px 0 8px}
-.card{background:#fff;border-radius:10px;padding:14px 16px;margin-bottom:16px;box-shadow:0 1px 3px rgba(0,0,0,.08)}
 dl{margin:0}dt{color:#777;font-size:15px;margin-top:8px}dd{margin:0;font-size:18px;word-break:break-all}
 button,.btn{display:block;width:100%;min-height:56px;border:0;border-radius:10px;font-size:20px;font-weight:600;padding:12px;cursor:pointer}
 .confirm{background:#c62828;color:#fff}
@@ -24,25 +21,10 @@ button,.btn{display:block;width:100%;min-height:56px;border:0;border-radius:10px
 label{display:block;margin-top:14px;font-size:16px;color:#444}
 select,input{display:block;width:100%;min-height:48px;font-size:18px;padding:8px 10px;border:1px solid #bbb;border-radius:8px;background:#fff;margin-top:4px}
 .err{color:#b71c1c;font-size:15px;margin:4px 0 0}
-.note{color:#666;font-size:15px}
-.refusal{border-left:5px solid #c62828}
 ";
 
 fn page(title: &str, body: Markup) -> String {
-    html! {
-        (DOCTYPE)
-        html lang="zh-CN" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width,initial-scale=1";
-                meta name="referrer" content="no-referrer";
-                title { (title) }
-                style { (PreEscaped(CSS)) }
-            }
-            body { main { (body) } }
-        }
-    }
-    .into_string()
+    shell(title, CSS, body)
 }
 
 /// The member's record, the one-tap confirmation, and the edit form.
@@ -177,44 +159,27 @@ pub fn refusal(r: &Refusal) -> String {
             branch.as_ref(),
         ),
     };
-    page(
-        title,
-        html! {
-            h1 { (title) }
-            div.card.refusal {
-                p id="refusal" { (text) }
-                @if let Some(b) = branch {
-                    p { "所在支部：" (b.branch_name) }
-                    p { "联系人：" (b.contact_name) "，电话 " span id="contact-phone" { (b.masked_phone) } }
-                    p.note { "为保护个人信息，电话中间四位已隐去；请按支部通知中的号码联系。" }
-                }
-            }
-        },
-    )
+    refusal_page(title, &text, branch)
 }
 
 /// The form could not be accepted as sent (nonce missing, wrong or stale).
 pub fn stale_form() -> String {
-    page(
+    refusal_page(
         "请重新打开页面",
-        html! {
-            h1 { "请重新打开页面" }
-            div.card.refusal {
-                p id="refusal" { "这次提交没有通过安全校验（页面已过时，或不是从本页面提交的），信息没有保存。请重新打开提醒中的链接，再确认或修改一次。" }
-            }
-        },
+        "这次提交没有通过安全校验（页面已过时，或不是从本页面提交的），信息没有保存。请重新打开提醒中的链接，再确认或修改一次。",
+        None,
     )
 }
 
 /// Something on our side failed; nothing internal is shown.
 pub fn try_later() -> String {
-    page(
+    refusal_page(
         "暂时无法处理",
-        html! {
-            h1 { "暂时无法处理" }
-            div.card.refusal {
-                p id="refusal" { "系统暂时繁忙，您的信息还没有提交。请过几分钟再打开链接试一次；如一直不行，请联系您所在的党支部。" }
-            }
-        },
+        "系统暂时繁忙，您的信息还没有提交。请过几分钟再打开链接试一次；如一直不行，请联系您所在的党支部。",
+        None,
     )
+}
+
+fn refusal_page(title: &str, text: &str, branch: Option<&BranchContact>) -> String {
+    shared_refusal(title, text, branch, CSS)
 }

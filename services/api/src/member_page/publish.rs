@@ -1,16 +1,13 @@
 //! Sending the member's update on: `registration.update` with `actor: {"member_id": ...}` in
 //! the envelope of DESIGN.md section 2, published with confirms on `hongyan.events`.
 
-use anyhow::Context as _;
-use hongyan_adapters::amqp::Names;
-use hongyan_adapters::amqp::publisher::Outgoing;
 use hongyan_domain::TZ;
-use hongyan_domain::envelope::{EventType, SCHEMA_VERSION};
+use hongyan_domain::envelope::EventType;
 use hongyan_domain::payloads::Update;
-use lapin::types::FieldTable;
 use serde_json::json;
 
 use super::visit::Visit;
+use crate::page;
 use crate::state::AppState;
 
 /// Publishes the update. The event id comes from the form's nonce, so the same form sent twice
@@ -25,26 +22,16 @@ pub async fn update(
         &uuid::Uuid::NAMESPACE_OID,
         format!("hongyan-member-page|{}|{nonce}", v.member.id).as_bytes(),
     );
-    let envelope = json!({
-        "event_id": event_id,
-        "type": EventType::Update.as_str(),
-        "schema_version": SCHEMA_VERSION,
-        "occurred_at": state.clock.now().with_timezone(&TZ).to_rfc3339(),
-        "actor": {"member_id": v.member.id},
-        "data": data(update),
-    });
-    let message = Outgoing {
-        exchange: Names::new(&state.settings.amqp.prefix).exchange(),
-        routing_key: EventType::Update.as_str().to_owned(),
-        body: serde_json::to_vec(&envelope).context("An envelope serializes")?,
-        headers: FieldTable::default(),
-        message_id: Some(event_id.to_string()),
-    };
-    state
-        .publisher
-        .publish_all(&[message])
-        .await
-        .context("Could not publish the member's registration.update")?;
+    let occurred_at = state.clock.now().with_timezone(&TZ).to_rfc3339();
+    page::publish::member_event(
+        state,
+        event_id,
+        EventType::Update,
+        &v.member.id,
+        occurred_at,
+        data(update),
+    )
+    .await?;
     tracing::info!(event_id = %event_id, member_id = %v.member.id, "Member update published.");
     Ok(())
 }

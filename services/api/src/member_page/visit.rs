@@ -10,6 +10,8 @@ use hongyan_domain::month::Month;
 use hongyan_domain::payloads::Contact;
 use sqlx::PgPool;
 
+use crate::page;
+pub use crate::page::BranchContact;
 use crate::state::AppState;
 
 /// A member allowed to confirm or edit this month's record.
@@ -37,19 +39,8 @@ pub enum Refusal {
     NoRecord { branch: Option<BranchContact> },
 }
 
-/// The home branch's responsible person (专人), phone masked.
-#[derive(Clone, Debug)]
-pub struct BranchContact {
-    pub branch_name: String,
-    pub contact_name: String,
-    pub masked_phone: String,
-}
-
 /// What a token leads to.
-pub enum Access {
-    Open(Box<Visit>),
-    Refused(Refusal),
-}
+pub type Access = page::Access<Visit, Refusal>;
 
 /// Reading the ledger failed; the page says "try later" and the cause is logged.
 #[derive(Debug, thiserror::Error)]

@@ -15,15 +15,16 @@ mod visit;
 
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Form, Router};
 use hongyan_adapters::config;
 use tracing::instrument;
 
+use crate::page::html_response as html;
 use crate::state::AppState;
-use form::Posted;
+use form::{NONCE, Posted};
 use visit::{Access, Refusal, Visit};
 
 /// `GET /s/{pack_id}`, `GET /s/{pack_id}/{token}` and `POST /s/{pack_id}/{token}`.
@@ -67,8 +68,7 @@ async fn complete(
     // A body that is not our form is treated as an empty one: the nonce check refuses it.
     let posted = posted.map(|Form(p)| p).unwrap_or_default();
     let secret = config::expose(&state.settings.api.link_secret);
-    let cookie = form::cookie_nonce(&headers);
-    if !form::nonce_ok(secret.as_bytes(), &token, &posted.nonce, cookie.as_deref()) {
+    if !NONCE.posted_ok(secret.as_bytes(), &token, &posted.nonce, &headers) {
         tracing::info!("Study form refused: its nonce is missing or does not match.");
         return html(StatusCode::FORBIDDEN, pages::stale_form());
     }
@@ -89,15 +89,9 @@ async fn complete(
 /// The page with a fresh nonce, set in a Strict cookie scoped to this link.
 fn form_response(state: &AppState, pack_id: &str, token: &str, v: &Visit) -> Response {
     let secret = config::expose(&state.settings.api.link_secret);
-    let nonce = form::new_nonce(secret.as_bytes(), token);
+    let nonce = NONCE.new_nonce(secret.as_bytes(), token);
     let mut resp = html(StatusCode::OK, pages::study_page(v, &nonce));
-    let cookie = format!(
-        "{}={nonce}; Path=/s/{pack_id}/{token}; HttpOnly; SameSite=Strict; Max-Age=86400",
-        form::COOKIE
-    );
-    if let Ok(value) = HeaderValue::from_str(&cookie) {
-        resp.headers_mut().insert(header::SET_COOKIE, value);
-    }
+    NONCE.set_cookie(&mut resp, &format!("/s/{pack_id}/{token}"), &nonce);
     resp
 }
 
@@ -109,13 +103,6 @@ fn refused(r: Refusal) -> Response {
         }
     };
     html(status, pages::refusal(&r))
-}
-
-fn html(status: StatusCode, body: String) -> Response {
-    let mut resp = (status, Html(body)).into_response();
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    resp
 }
 
 fn store_failed(e: &visit::StoreError) -> Response {

@@ -4,43 +4,26 @@
 
 use chrono::NaiveDate;
 use hongyan_domain::study::{Item, ItemKind};
-use maud::{DOCTYPE, Markup, PreEscaped, html};
+use maud::{Markup, html};
 
-use super::visit::{BranchContact, Pack, Refusal, Visit};
+use super::visit::{Pack, Refusal, Visit};
+use crate::page::{BranchContact, shell};
 
+/// This page's rules, after the shared ones of `crate::page`.
 const CSS: &str = "
-*{box-sizing:border-box}
-body{margin:0;font:17px/1.6 -apple-system,'PingFang SC','Noto Sans CJK SC','Microsoft YaHei',sans-serif;background:#f6f2ee;color:#222}
-main{max-width:480px;margin:0 auto;padding:16px}
 h1{font-size:22px;color:#b71c1c;margin:8px 0 12px}
 h2{font-size:19px;margin:0 0 6px}
-.card{background:#fff;border-radius:10px;padding:14px 16px;margin-bottom:16px;box-shadow:0 1px 3px rgba(0,0,0,.08)}
 .kind{display:inline-block;font-size:14px;color:#b71c1c;border:1px solid #e4b4b4;border-radius:6px;padding:0 8px;margin-bottom:6px}
 .card p{margin:6px 0;word-break:break-word}
 a.open{display:block;min-height:52px;line-height:28px;margin-top:8px;padding:12px;border-radius:10px;background:#fff;color:#c62828;border:2px solid #c62828;font-size:18px;font-weight:600;text-align:center;text-decoration:none}
 .host{color:#777;font-size:14px;margin:4px 0 0;text-align:center;word-break:break-all}
 button{display:block;width:100%;min-height:56px;border:0;border-radius:10px;font-size:20px;font-weight:600;padding:12px;cursor:pointer;background:#c62828;color:#fff}
 .done{border-left:5px solid #2e7d32}
-.note{color:#666;font-size:15px}
 .summary{font-size:17px;margin:0 0 16px;color:#444}
-.refusal{border-left:5px solid #c62828}
 ";
 
 fn page(title: &str, body: Markup) -> String {
-    html! {
-        (DOCTYPE)
-        html lang="zh-CN" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width,initial-scale=1";
-                meta name="referrer" content="no-referrer";
-                title { (title) }
-                style { (PreEscaped(CSS)) }
-            }
-            body { main { (body) } }
-        }
-    }
-    .into_string()
+    shell(title, CSS, body)
 }
 
 /// The member's page: the pack, then "我已学完" (or when it was recorded).
@@ -197,20 +180,7 @@ pub fn try_later() -> String {
 }
 
 fn refusal_page(title: &str, text: &str, branch: Option<&BranchContact>) -> String {
-    page(
-        title,
-        html! {
-            h1 { (title) }
-            div.card.refusal {
-                p id="refusal" { (text) }
-                @if let Some(b) = branch {
-                    p { "所在支部：" (b.branch_name) }
-                    p { "联系人：" (b.contact_name) "，电话 " span id="contact-phone" { (b.masked_phone) } }
-                    p.note { "为保护个人信息，电话中间四位已隐去；请按支部通知中的号码联系。" }
-                }
-            }
-        },
-    )
+    crate::page::refusal_page(title, text, branch, CSS)
 }
 
 #[cfg(test)]

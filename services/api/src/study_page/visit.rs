@@ -8,6 +8,8 @@ use hongyan_domain::link::study::{self as study_link, StudyLink, StudyLinkError}
 use hongyan_domain::study::Item;
 use sqlx::PgPool;
 
+use crate::page;
+pub use crate::page::BranchContact;
 use crate::state::AppState;
 
 /// A stored pack, as the page shows it.
@@ -41,19 +43,8 @@ pub enum Refusal {
     UnknownMember,
 }
 
-/// The home branch's responsible person (专人), phone masked.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BranchContact {
-    pub branch_name: String,
-    pub contact_name: String,
-    pub masked_phone: String,
-}
-
 /// What a token leads to.
-pub enum Access {
-    Open(Box<Visit>),
-    Refused(Refusal),
-}
+pub type Access = page::Access<Visit, Refusal>;
 
 /// Reading the ledger failed; the page says "try later" and the cause is logged.
 #[derive(Debug, thiserror::Error)]

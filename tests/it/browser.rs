@@ -1,0 +1,191 @@
+//! A small W3C WebDriver client for the pages' browser tests: chromedriver drives headless
+//! Chromium at a phone's viewport (360 x 780 CSS pixels) and screenshots go to
+//! `target/screenshots/{prefix}_{name}.png`.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+/// The W3C key of an element reference.
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// Chromium and chromedriver from `PATH`. Without them the test is skipped, loudly, except
+/// under `CI=true`, where it fails; `test` names the test in the message.
+pub fn tools(test: &str) -> Option<(PathBuf, PathBuf)> {
+    let found = (
+        which(&["chromium", "chromium-browser"]),
+        which(&["chromedriver"]),
+    );
+    if let (Some(chromium), Some(driver)) = found {
+        return Some((chromium, driver));
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "chromium and chromedriver are required with CI=true: apt-get install -y chromium chromium-driver (scripts/test does)"
+    );
+    eprintln!(
+        "\n!!!!!!!! SKIPPED: {test} needs chromium and chromedriver (apt-get install -y chromium chromium-driver; scripts/test installs them) !!!!!!!!\n"
+    );
+    None
+}
+
+fn which(names: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .flat_map(|dir| names.iter().map(move |n| dir.join(n)))
+        .find(|p| p.is_file())
+}
+
+/// One chromedriver with one session.
+pub struct Driver {
+    http: reqwest::Client,
+    base: String,
+    session: String,
+    child: tokio::process::Child,
+    /// Screenshots are named `{shots}_{name}.png`.
+    shots: &'static str,
+}
+
+impl Driver {
+    pub async fn start(chromium: &Path, chromedriver: &Path, shots: &'static str) -> Self {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let child = tokio::process::Command::new(chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("chromedriver starts");
+        let http = reqwest::Client::new();
+        let base = format!("http://127.0.0.1:{port}");
+        wait_ready(&http, &base).await;
+        let caps = json!({"capabilities": {"alwaysMatch": {"goog:chromeOptions": {
+            "binary": chromium,
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                     "--window-size=360,780", "--disable-dev-shm-usage"],
+            // Headless windows have a minimum width above 360 px; the phone's viewport is
+            // emulated so the page is laid out (and shot) at 360 CSS pixels.
+            "mobileEmulation": {"deviceMetrics": {"width": 360, "height": 780, "pixelRatio": 1.0}}}}}});
+        let v: Value = http
+            .post(format!("{base}/session"))
+            .json(&caps)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let session = v["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no WebDriver session: {v}"))
+            .to_owned();
+        Self {
+            http,
+            base,
+            session,
+            child,
+            shots,
+        }
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}/session/{}{path}", self.base, self.session);
+        let mut req = self.http.request(method, url);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let v: Value = req.send().await.unwrap().json().await.unwrap();
+        assert!(v["value"]["error"].is_null(), "WebDriver {path}: {v}");
+        v["value"].clone()
+    }
+
+    pub async fn open(&self, url: &str) {
+        self.call(reqwest::Method::POST, "/url", Some(json!({"url": url})))
+            .await;
+    }
+
+    pub async fn tap(&self, css: &str) {
+        let find = json!({"using": "css selector", "value": css});
+        let el = self
+            .call(reqwest::Method::POST, "/element", Some(find))
+            .await;
+        let id = el[ELEMENT].as_str().unwrap().to_owned();
+        let path = format!("/element/{id}/click");
+        self.call(reqwest::Method::POST, &path, Some(json!({})))
+            .await;
+    }
+
+    /// Scrolls the element into view: to the top of the screen when `to_top`, else to its
+    /// bottom.
+    pub async fn scroll_to(&self, css: &str, to_top: bool) {
+        let script = format!("document.querySelector({css:?}).scrollIntoView({to_top})");
+        let body = json!({"script": script, "args": []});
+        self.call(reqwest::Method::POST, "/execute/sync", Some(body))
+            .await;
+    }
+
+    pub async fn source(&self) -> String {
+        self.call(reqwest::Method::GET, "/source", None)
+            .await
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// The page once it contains `text` (a tap's navigation ends on its own time).
+    pub async fn source_with(&self, text: &str) -> String {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let page = self.source().await;
+            if page.contains(text) {
+                return page;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the page never showed {text:?}: {page}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Saves what the screen shows as `target/screenshots/{shots}_{name}.png`.
+    pub async fn screenshot(&self, name: &str) {
+        let png = self.call(reqwest::Method::GET, "/screenshot", None).await;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(png.as_str().unwrap())
+            .unwrap();
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join(format!("{}_{name}.png", self.shots));
+        std::fs::write(file, bytes).unwrap();
+    }
+
+    pub async fn quit(mut self) {
+        let url = format!("{}/session/{}", self.base, self.session);
+        let _ = self.http.delete(url).send().await;
+        let _ = self.child.kill().await;
+    }
+}
+
+async fn wait_ready(http: &reqwest::Client, base: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(r) = http.get(format!("{base}/status")).send().await
+            && let Ok(v) = r.json::<Value>().await
+            && v["value"]["ready"] == true
+        {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "chromedriver did not become ready"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
