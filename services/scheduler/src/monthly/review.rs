@@ -93,31 +93,16 @@ const SELECT: &str = "SELECT r.id, r.member_id, COALESCE(m.doc->>'name', r.membe
 
 #[instrument(skip_all, fields(schedule = firing.schedule, due = %firing.due))]
 pub async fn run(conn: &mut PgConnection, firing: &Firing<'_>) -> anyhow::Result<u64> {
-    let p = &firing.settings.policy;
-    let policy = ReviewPolicy {
-        ladder: Ladder {
-            stale_after: p.stale_after_months,
-            branch_list_after: p.branch_list_after_months,
-            lost_contact_after: p.lost_contact_after_months,
-        },
-        lapse_warning_after: p.lapse_warning_after_months,
-        transfer_suggestion_after: p.transfer_suggestion_after_months,
-    };
-    let today = firing.due.with_timezone(&hongyan_domain::TZ).date_naive();
-    let month = Month::of_date(today);
-    let caused_by = keys::firing_id(firing.schedule, firing.due);
-    let mut branch_lists: BTreeMap<String, ListTo> = BTreeMap::new();
-    let mut county_lists: BTreeMap<String, ListTo> = BTreeMap::new();
-    let (mut written, mut changed) = (0u64, 0u64);
+    let mut pass = Pass::new(firing);
     let mut after = String::new();
     loop {
         // Locked per batch, not per firing. The firing's own transaction (`conn`) holds the
         // fire key and nothing else, so another replica still waits on the key and then finds
-        // it taken. Each batch is locked (FOR UPDATE OF r, as the registry locks a record),
-        // reviewed, written (rows, history, ledger.changed, the members' messages) and
-        // committed in a short transaction of its own: a confirmation the registry applies
-        // meanwhile waits for one batch at most, then applies on top of it, where one
-        // transaction over the whole firing held a million rows locked for minutes.
+        // it taken. Each batch is locked (FOR UPDATE OF r), reviewed, written (rows, history,
+        // ledger.changed, the members' messages) and committed in a short transaction of its
+        // own: a confirmation the registry applies meanwhile finds the record's version moved
+        // and applies again on top of it, where one transaction over the whole firing held a
+        // million rows locked for minutes.
         //
         // Should the firing fail half way, the committed batches stay and the key rolls back.
         // Running it again reviews those records again and finds nothing to change (the review
@@ -134,96 +119,162 @@ pub async fn run(conn: &mut PgConnection, firing: &Firing<'_>) -> anyhow::Result
             .await?;
         let Some(last) = batch.last() else { break };
         after = last.member_id.clone();
-        let mut out = Vec::new();
-        let mut updates = Updates::default();
-        let mut history = Vec::new();
-        for row in &batch {
-            let facts = RecordFacts {
-                last_confirmed_on: row.confirmed_on,
-                months_unconfirmed: row.months_unconfirmed.max(0) as u32,
-                flags: row.flags.0.clone(),
-                transfer_suggested: row.transfer_suggested,
-                last_life: row.life_on,
-                at_place_since: row.at_place_since,
-                has_employer: row.has_employer,
-            };
-            let r = review(&facts, today, &policy);
-            if r.changes(&facts) {
-                let version = row.version + 1;
-                updates.push(row.id, &r, version);
-                history.push(history_row(row, &r, caused_by, firing.due));
-                out.push(ledger_changed(
-                    row, &r.flags, version, caused_by, firing.due,
-                ));
-            }
-            if policy.ladder.on_branch_list(r.months_unconfirmed) {
-                count(
-                    &mut branch_lists,
-                    &row.home_org_id,
-                    &row.branch_name,
-                    &row.branch_contact.0,
-                );
-            }
-            if policy.ladder.rung(r.months_unconfirmed) == Rung::LostContact
-                && let (Some(id), Some(name)) = (&row.county_id, &row.county_name)
-            {
-                let contact = row.county_contact.as_ref().and_then(|c| c.0.clone());
-                count(&mut county_lists, id, name, &contact);
-            }
-            if let Some(months) = r.lapse_warning {
-                out.extend(lapse_warnings(row, months, month, caused_by, firing.due));
-            }
-            if let Some(months) = r.suggest_transfer {
-                out.extend(transfer_suggestion(
-                    row, months, month, caused_by, firing.due,
-                ));
-            }
-        }
-        changed += updates.ids.len() as u64;
-        updates.write(&mut tx).await?;
-        writes::history(&mut tx, &history).await?;
-        writes::outbox(&mut tx, &out).await?;
+        pass.review(&batch).write(&mut tx).await?;
         tx.commit().await?;
-        written += out.len() as u64;
         if (batch.len() as i64) < BATCH {
             break;
         }
     }
-    let public_url = &firing.settings.api.public_url;
-    let mut lists = Vec::new();
-    for (org, to) in &branch_lists {
-        lists.extend(list_row(
-            STALE_LIST_BRANCH,
-            org,
-            to,
-            month,
-            public_url,
-            caused_by,
-            firing.due,
-        ));
-    }
-    for (org, to) in &county_lists {
-        lists.extend(list_row(
-            LOST_CONTACT_COUNTY,
-            org,
-            to,
-            month,
-            public_url,
-            caused_by,
-            firing.due,
-        ));
-    }
+    let lists = pass.lists(&firing.settings.api.public_url);
     writes::outbox(conn, &lists).await?;
-    written += lists.len() as u64;
+    pass.written += lists.len() as u64;
     info!(
-        month = %month,
-        changed,
-        branch_lists = branch_lists.len(),
-        county_lists = county_lists.len(),
-        messages = written,
+        month = %pass.month,
+        changed = pass.changed,
+        branch_lists = pass.branch_lists.len(),
+        county_lists = pass.county_lists.len(),
+        messages = pass.written,
         "Monthly review done."
     );
-    Ok(written)
+    Ok(pass.written)
+}
+
+/// One firing's review: what it reviews against, and what it has counted so far.
+struct Pass {
+    policy: ReviewPolicy,
+    today: NaiveDate,
+    month: Month,
+    caused_by: EventId,
+    due: DateTime<Utc>,
+    branch_lists: BTreeMap<String, ListTo>,
+    county_lists: BTreeMap<String, ListTo>,
+    /// Records changed and messages queued.
+    changed: u64,
+    written: u64,
+}
+
+/// What one batch writes, in its own transaction.
+#[derive(Default)]
+struct BatchWrites {
+    updates: Updates,
+    history: Vec<HistoryRow>,
+    out: Vec<OutboxRow>,
+}
+
+impl BatchWrites {
+    async fn write(self, tx: &mut PgConnection) -> sqlx::Result<()> {
+        self.updates.write(tx).await?;
+        writes::history(tx, &self.history).await?;
+        writes::outbox(tx, &self.out).await
+    }
+}
+
+impl Pass {
+    fn new(firing: &Firing<'_>) -> Self {
+        let p = &firing.settings.policy;
+        let today = firing.due.with_timezone(&hongyan_domain::TZ).date_naive();
+        Self {
+            policy: ReviewPolicy {
+                ladder: Ladder {
+                    stale_after: p.stale_after_months,
+                    branch_list_after: p.branch_list_after_months,
+                    lost_contact_after: p.lost_contact_after_months,
+                },
+                lapse_warning_after: p.lapse_warning_after_months,
+                transfer_suggestion_after: p.transfer_suggestion_after_months,
+            },
+            today,
+            month: Month::of_date(today),
+            caused_by: keys::firing_id(firing.schedule, firing.due),
+            due: firing.due,
+            branch_lists: BTreeMap::new(),
+            county_lists: BTreeMap::new(),
+            changed: 0,
+            written: 0,
+        }
+    }
+
+    /// Reviews one batch: the records that change, the members' messages, and the names
+    /// counted for the lists.
+    fn review(&mut self, batch: &[Row]) -> BatchWrites {
+        let (month, caused_by, due) = (self.month, self.caused_by, self.due);
+        let mut w = BatchWrites::default();
+        for row in batch {
+            let facts = row.facts();
+            let r = review(&facts, self.today, &self.policy);
+            if r.changes(&facts) {
+                let version = row.version + 1;
+                w.updates.push(row.id, &r, version);
+                w.history.push(history_row(row, &r, caused_by, due));
+                w.out
+                    .push(ledger_changed(row, &r.flags, version, caused_by, due));
+            }
+            self.count_for_lists(row, r.months_unconfirmed);
+            if let Some(months) = r.lapse_warning {
+                w.out
+                    .extend(lapse_warnings(row, months, month, caused_by, due));
+            }
+            if let Some(months) = r.suggest_transfer {
+                w.out
+                    .extend(transfer_suggestion(row, months, month, caused_by, due));
+            }
+        }
+        self.changed += w.updates.ids.len() as u64;
+        self.written += w.out.len() as u64;
+        w
+    }
+
+    /// Counts the record on its branch's list, and on its county's when contact is lost.
+    fn count_for_lists(&mut self, row: &Row, months_unconfirmed: u32) {
+        let ladder = &self.policy.ladder;
+        if ladder.on_branch_list(months_unconfirmed) {
+            count(
+                &mut self.branch_lists,
+                &row.home_org_id,
+                &row.branch_name,
+                &row.branch_contact.0,
+            );
+        }
+        if ladder.rung(months_unconfirmed) == Rung::LostContact
+            && let (Some(id), Some(name)) = (&row.county_id, &row.county_name)
+        {
+            let contact = row.county_contact.as_ref().and_then(|c| c.0.clone());
+            count(&mut self.county_lists, id, name, &contact);
+        }
+    }
+
+    /// The branch and county lists counted over the whole run, one message per org.
+    fn lists(&self, public_url: &str) -> Vec<OutboxRow> {
+        let (month, caused_by, due) = (self.month, self.caused_by, self.due);
+        let branch = self
+            .branch_lists
+            .iter()
+            .map(|(org, to)| (STALE_LIST_BRANCH, org, to));
+        let county = self
+            .county_lists
+            .iter()
+            .map(|(org, to)| (LOST_CONTACT_COUNTY, org, to));
+        branch
+            .chain(county)
+            .flat_map(|(template, org, to)| {
+                list_row(template, org, to, month, public_url, caused_by, due)
+            })
+            .collect()
+    }
+}
+
+impl Row {
+    fn facts(&self) -> RecordFacts {
+        RecordFacts {
+            last_confirmed_on: self.confirmed_on,
+            months_unconfirmed: self.months_unconfirmed.max(0) as u32,
+            flags: self.flags.0.clone(),
+            transfer_suggested: self.transfer_suggested,
+            last_life: self.life_on,
+            at_place_since: self.at_place_since,
+            has_employer: self.has_employer,
+        }
+    }
 }
 
 fn count(lists: &mut BTreeMap<String, ListTo>, id: &str, name: &str, contact: &Option<Contact>) {
