@@ -98,6 +98,14 @@ async fn departures_get_certificates_in_sequence_or_are_asked_to_transfer() {
         "the station sharing most of the destination's region code"
     );
     assert_eq!(to_m1["recipient"]["phone"], "13911110001");
+    let to_b1 = notes
+        .iter()
+        .find(|n| n["template"] == "outbound_branch")
+        .unwrap();
+    assert_eq!(
+        to_b1["params"]["destination"], "广东省广州市天河区五山街道",
+        "the branch reads the place by name, not its code 440106001"
+    );
     let to_inflow = notes
         .iter()
         .filter(|n| n["template"] == "outbound_inflow")

@@ -72,7 +72,7 @@ pub const KNOWN_PARAMS: &[&str] = &[
     "home_branch",
     "address",
     "transfer_suggested",
-    "region_code",
+    "destination",
     "receiving_org",
     "receiving_contact",
     "receiving_phone",

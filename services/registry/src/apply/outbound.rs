@@ -164,7 +164,10 @@ impl Applier<'_> {
                 ("member_name", member.name.clone()),
                 ("certificate_no", certificate),
                 ("transfer_suggested", rec.transfer_suggested.to_string()),
-                ("region_code", rec.location.region_code.to_string()),
+                (
+                    "destination",
+                    hongyan_domain::regions::place_name(rec.location.region_code.as_str()),
+                ),
             ],
         ));
     }

@@ -54,7 +54,7 @@ fn request(template: &str) -> NotificationRequest {
             ("member_name", v("王小明")),
             ("certificate_no", v("522627202600012")),
             ("transfer_suggested", v("false")),
-            ("region_code", v("440106")),
+            ("destination", v("广东省广州市天河区")),
         ],
         registry::CHECKED_IN_BRANCH | registry::UNREPORTED_BRANCH => vec![
             ("member_name", v("王小明")),
