@@ -53,6 +53,9 @@ pub fn test_settings(id: &str) -> Settings {
 
 impl TestEnv {
     pub async fn new() -> Self {
+        // What the roles count goes to the process's recorder, as in `hongyan all`, so a test
+        // can read /metrics' series (tests/it/metrics.rs).
+        hongyan_adapters::metrics::install();
         // HONGYAN_TEST_LOG=debug shows what the registry did, for a failing test.
         if let Ok(filter) = std::env::var("HONGYAN_TEST_LOG") {
             hongyan_adapters::telemetry::init(&hongyan_adapters::config::LogSettings {

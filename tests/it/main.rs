@@ -22,6 +22,7 @@ mod jobs;
 mod leaks;
 mod ledger;
 mod member_page;
+mod metrics;
 mod monthly_cycle;
 mod notifier;
 mod ordering;

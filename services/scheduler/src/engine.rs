@@ -14,7 +14,7 @@ use std::str::FromStr;
 
 use anyhow::Context;
 use chrono::{DateTime, TimeDelta, Utc};
-use hongyan_adapters::Settings;
+use hongyan_adapters::{Settings, metrics};
 use hongyan_domain::TZ;
 use sqlx::{PgConnection, PgPool};
 use tracing::{info, warn};
@@ -294,6 +294,7 @@ impl Engine {
             }
             if !report.skipped.is_empty() {
                 skip(pool, schedule.name, &report.skipped, now, self.grace).await?;
+                metrics::schedule_firings(schedule.name, "skipped", report.skipped.len() as u64);
             }
             if now - latest <= self.grace {
                 let outcome = match fire(pool, settings, schedule.name, latest, now, false).await {
@@ -307,12 +308,18 @@ impl Engine {
                             error = format!("{e:#}"),
                             "Schedule failed; fix the cause and run it with `hongyan schedule run`."
                         );
+                        metrics::schedule_firings(schedule.name, "failed", 1);
                         report.error = Some(format!("{e:#}"));
                         *from = latest;
                         reports.push(report);
                         continue;
                     }
                 };
+                let result = match outcome {
+                    Fired::Done(_) => "fired",
+                    Fired::AlreadyTaken => "lost_race",
+                };
+                metrics::schedule_firings(schedule.name, result, 1);
                 match outcome {
                     Fired::Done(rows) => info!(
                         schedule = schedule.name,

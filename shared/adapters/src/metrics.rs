@@ -59,8 +59,8 @@ pub fn notification(provider: &str, status: &'static str) {
         .increment(1);
 }
 
-pub fn schedule_firing(schedule: &'static str, result: &'static str) {
-    metrics::counter!(SCHEDULE_FIRINGS, "schedule" => schedule, "result" => result).increment(1);
+pub fn schedule_firings(schedule: &'static str, result: &'static str, n: u64) {
+    metrics::counter!(SCHEDULE_FIRINGS, "schedule" => schedule, "result" => result).increment(n);
 }
 
 pub fn http_request(route: &str, method: &str, status: u16, took: Duration) {

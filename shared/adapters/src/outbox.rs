@@ -2,7 +2,7 @@
 //! with confirms and only then deleted. A crash between commit and publish loses nothing; a
 //! crash between publish and delete publishes twice, which consumers absorb by message id.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use lapin::types::FieldTable;
@@ -111,6 +111,19 @@ fn parked(event: Outgoing, names: &Names, reason: &str, source_queue: &str) -> O
     received.parked(names, source_queue, reason)
 }
 
+/// How often the relay counts the outbox for `/metrics`: a count over a backlog of a million
+/// rows takes tens of milliseconds, too much for every batch.
+const DEPTH_EVERY: Duration = Duration::from_secs(5);
+
+/// Counts the messages waiting in the outbox and sets the `/metrics` gauge; returns the count.
+pub async fn measure_depth(pool: &PgPool) -> sqlx::Result<i64> {
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox")
+        .fetch_one(pool)
+        .await?;
+    crate::metrics::outbox_depth(n);
+    Ok(n)
+}
+
 /// Runs the relay until shutdown: woken by `NOTIFY hongyan_outbox` after each commit, and by a
 /// poll in case a notification was lost (e.g. while reconnecting).
 pub async fn run(
@@ -126,7 +139,12 @@ pub async fn run(
         .context("Could not listen for outbox notifications")?;
     listener.listen("hongyan_outbox").await?;
     let poll = Duration::from_millis(settings.outbox.poll_interval_ms);
+    let mut measured: Option<Instant> = None;
     loop {
+        if measured.is_none_or(|at| at.elapsed() >= DEPTH_EVERY) {
+            measure_depth(&pool).await?;
+            measured = Some(Instant::now());
+        }
         let n = relay_once(&pool, &publisher, &names, settings.outbox.batch_size).await?;
         if n > 0 {
             tracing::debug!(messages = n, "Outbox relayed.");

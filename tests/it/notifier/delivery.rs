@@ -107,6 +107,20 @@ async fn a_permanent_failure_falls_back_to_the_next_channel() {
         ]
     );
     assert_eq!(e.console.sent().len(), 1);
+    let counted = |provider, status| {
+        crate::metrics::metric(
+            "hongyan_notifications_total",
+            &[("provider", provider), ("status", status)],
+        )
+    };
+    assert_eq!(
+        (
+            counted("webhook", "permanent"),
+            counted("console", "delivered")
+        ),
+        (Some(1.0), Some(1.0)),
+        "/metrics counts each attempt by provider and status"
+    );
     e.finish().await;
 }
 

@@ -331,6 +331,17 @@ async fn after_downtime_the_latest_missed_firing_runs_once_and_older_ones_are_sk
     .unwrap();
     let outcomes: Vec<&str> = outcomes.iter().map(|o| o.0.as_str()).collect();
     assert_eq!(outcomes, ["fired", "skipped", "fired"]);
+    let firings = |result| {
+        crate::metrics::metric(
+            "hongyan_schedule_firings_total",
+            &[("schedule", "monthly_reminder"), ("result", result)],
+        )
+    };
+    assert_eq!(
+        (firings("fired"), firings("skipped")),
+        (Some(1.0), Some(1.0)),
+        "/metrics counts the firing and the skipped one"
+    );
     // A second start (another replica, or a restart) finds nothing left to do.
     let mut again = Engine::start(&env.pool, &env.settings, now).await.unwrap();
     let reports = again.tick(&env.pool, &env.settings, now).await.unwrap();

@@ -2,6 +2,7 @@
 //! announced, in one transaction per round.
 
 use chrono::{DateTime, Utc};
+use hongyan_adapters::metrics;
 use hongyan_adapters::store::rows::OutboxRow;
 use hongyan_adapters::store::writes;
 use hongyan_domain::ids::mask_phones;
@@ -165,10 +166,37 @@ impl Settlements {
         await_receipts(&mut tx, &next.await_receipt).await?;
         mark_failed(&mut tx, &next.failed).await?;
         let settled = all.len();
+        let counted: Vec<(String, &'static str)> =
+            all.iter().flat_map(Settlement::counted).collect();
         let announce: Vec<OutboxRow> = all.into_iter().flat_map(|s| s.announce).collect();
         writes::outbox(&mut tx, &announce).await?;
         tx.commit().await?;
+        for (provider, status) in &counted {
+            metrics::notification(provider, status);
+        }
         Ok(settled)
+    }
+}
+
+impl Settlement {
+    /// What `/metrics` counts of it (provider, status): its attempt's status, and the state it
+    /// reached when that is failed or waiting for a receipt.
+    fn counted(&self) -> Vec<(String, &'static str)> {
+        let provider = self
+            .attempt
+            .as_ref()
+            .map_or("none", |a| a.provider.as_str());
+        let reached = match self.next {
+            Next::Failed { .. } => Some("failed"),
+            Next::AwaitReceipt { .. } => Some("waiting"),
+            Next::Delivered { .. } | Next::Again { .. } => None,
+        };
+        let attempt = self.attempt.as_ref().map(|a| a.status.as_str());
+        attempt
+            .into_iter()
+            .chain(reached)
+            .map(|status| (provider.to_owned(), status))
+            .collect()
     }
 }
 
