@@ -60,12 +60,11 @@ pub async fn apply(
     {
         let mut applier = Applier {
             ws: &mut ws,
-            conn: &mut tx,
             policy,
             now,
         };
         for ev in events {
-            outcomes.push(applier.apply(ev).await?);
+            outcomes.push(applier.apply(ev));
         }
     }
     if !ws.flush(&mut tx).await? {

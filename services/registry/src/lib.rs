@@ -3,6 +3,7 @@
 
 mod apply;
 pub mod batch;
+mod certificates;
 mod consumer;
 pub mod disposition;
 mod notices;

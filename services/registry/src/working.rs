@@ -9,12 +9,13 @@ use hongyan_adapters::store::{reads, writes};
 use hongyan_domain::Envelope;
 use hongyan_domain::envelope::EventData;
 use hongyan_domain::ids::{CertificateNo, MemberId, OrgId};
-use hongyan_domain::ledger::FlowRecord;
+use hongyan_domain::ledger::{self, FlowRecord};
 use hongyan_domain::payloads::{ArrivalKey, NewOrg, Subject};
 use hongyan_domain::station::StationRef;
 use sqlx::PgConnection;
 
-use crate::sql::study;
+use crate::certificates::Sequences;
+use crate::sql::{certificates, study};
 use crate::waiting::Key;
 use uuid::Uuid;
 
@@ -23,6 +24,16 @@ pub struct MemberSnapshot {
     id: MemberId,
     row: Option<MemberRow>,
     dirty: bool,
+}
+
+/// An org as one `org.upserted` saved it, written at flush in event order: when its place in
+/// the tree changed, every descendant's stored path follows (which only the database knows
+/// all of).
+#[derive(Clone, Debug)]
+pub struct OrgWrite {
+    pub row: OrgRow,
+    /// Its path before this event, or `None` for a new org.
+    pub old_path: Option<Vec<String>>,
 }
 
 #[derive(Default)]
@@ -45,8 +56,10 @@ pub struct WorkingSet {
     loaded_records: HashMap<Uuid, i64>,
     dirty_members: Vec<MemberId>,
     pub dirty_stations: bool,
-    /// Orgs saved by this batch.
-    pub upserted_orgs: Vec<OrgId>,
+    /// Orgs saved by this batch, in event order.
+    pub org_writes: Vec<OrgWrite>,
+    /// The activity-certificate sequences of the counties and years this batch may number in.
+    pub certificates: Sequences,
     pub history: Vec<HistoryRow>,
     pub outbox: Vec<OutboxRow>,
     pub unmatched: Vec<UnmatchedRow>,
@@ -78,6 +91,7 @@ impl WorkingSet {
         let (mut phones, mut certs) = (Vec::new(), Vec::new());
         let (mut pack_ids, mut done_members, mut done_packs) = (Vec::new(), Vec::new(), Vec::new());
         let mut any_outbound = false;
+        let (mut new_counties, mut years) = (Vec::new(), Vec::new());
         for e in events {
             if let Some(org) = e.actor.org_id() {
                 org_ids.push(org.as_str());
@@ -87,12 +101,14 @@ impl WorkingSet {
             }
             match &e.data {
                 EventData::OrgUpserted(o) => {
+                    new_counties.push(o.region_code.county());
                     org_ids.push(o.id.as_str());
                     org_ids.extend(o.parent_id.as_ref().map(|p| p.as_str()));
                 }
                 EventData::MemberUpserted(m) => org_ids.push(m.home_org_id.as_str()),
                 EventData::Outbound(o) => {
                     any_outbound = true;
+                    years.push(ledger::certificate_year(o));
                     if let Subject::Full(m) = &o.subject {
                         org_ids.push(m.home_org_id.as_str());
                     }
@@ -195,6 +211,20 @@ impl WorkingSet {
         }
         if any_outbound {
             ws.stations = reads::stations(conn).await?;
+            // A departure numbers its certificate in its member's home county, and the home
+            // org is one of the batch's orgs (loaded above, or saved by an earlier event of the
+            // batch), so these are every county and year the batch can number in.
+            let mut counties: Vec<String> = ws
+                .orgs
+                .values()
+                .map(|o| o.org.region_code.county())
+                .chain(new_counties)
+                .collect();
+            counties.sort_unstable();
+            counties.dedup();
+            years.sort_unstable();
+            years.dedup();
+            ws.certificates = certificates::read(conn, &counties, &years).await?;
         }
         for (id, at) in study::packs(conn, &strings(pack_ids)).await? {
             ws.packs.insert(id, at.fixed_offset());
@@ -286,9 +316,9 @@ impl WorkingSet {
     /// members, members whose records changed (and the records' certificates), new packs.
     pub fn created(&self) -> Vec<Key> {
         let mut keys: Vec<Key> = self
-            .upserted_orgs
+            .org_writes
             .iter()
-            .map(|o| Key::Org(o.as_str().to_owned()))
+            .map(|w| Key::Org(w.row.org.id.as_str().to_owned()))
             .collect();
         keys.extend(
             self.dirty_members
@@ -327,15 +357,22 @@ impl WorkingSet {
     }
 
     /// Writes everything. Returns false when another transaction applied one of these events
-    /// first, or changed a record since this batch read it (the caller rolls back and tries
+    /// first, or changed a record or gave out a certificate number since this batch read it (the caller rolls back and tries
     /// again, finding duplicates or the newer record).
     pub async fn flush(&self, conn: &mut PgConnection) -> sqlx::Result<bool> {
+        // Orgs first: members and records name them.
+        for w in &self.org_writes {
+            writes::org(conn, &w.row, w.old_path.as_deref()).await?;
+        }
         let members: Vec<&MemberRow> = self
             .dirty_members
             .iter()
             .filter_map(|id| self.members.get(id))
             .collect();
         writes::members(conn, &members).await?;
+        if !certificates::write(conn, &self.certificates).await? {
+            return Ok(false);
+        }
         // Existing records first: a record closed and another opened for the same member in
         // one batch must free the "one open record" slot before the new one takes it.
         let (mut changed, mut new) = (Vec::new(), Vec::new());

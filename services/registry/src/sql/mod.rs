@@ -1,3 +1,4 @@
 //! The registry's own SQL (each role owns its statements).
 
+pub mod certificates;
 pub mod study;

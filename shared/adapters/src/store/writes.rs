@@ -287,28 +287,6 @@ pub async fn processed(conn: &mut PgConnection, ids: &[uuid::Uuid]) -> sqlx::Res
     Ok(done.rows_affected())
 }
 
-/// The next activity-certificate sequence number of a county and year, or `None` once the
-/// year's `last` number is given out (the sequence then stays where it is).
-pub async fn next_certificate_seq(
-    conn: &mut PgConnection,
-    county: &str,
-    year: i32,
-    last: u32,
-) -> sqlx::Result<Option<u32>> {
-    let seq: Option<i32> = sqlx::query_scalar(
-        "INSERT INTO certificate_sequences (county, year, last_seq) VALUES ($1, $2, 1)
-         ON CONFLICT (county, year) DO UPDATE SET last_seq = certificate_sequences.last_seq + 1
-         WHERE certificate_sequences.last_seq < $3
-         RETURNING last_seq",
-    )
-    .bind(county)
-    .bind(year)
-    .bind(i64::from(last))
-    .fetch_optional(conn)
-    .await?;
-    Ok(seq.map(|s| s as u32))
-}
-
 pub async fn unmatched(conn: &mut PgConnection, row: &UnmatchedRow) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO unmatched_arrivals (event_id, receiving_org_id, county, name, phone, arrived_on, location)
