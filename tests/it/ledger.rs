@@ -491,7 +491,7 @@ async fn a_record_changed_since_it_was_read_is_not_written_back() {
     rec.version = 2;
     rec.months_unconfirmed = 7;
     let mut conn = env.pool.acquire().await.unwrap();
-    use hongyan_adapters::store::writes::changed_records;
+    use hongyan_registry::sql::writes::changed_records;
     let stale = changed_records(&mut conn, &[(&rec, 0)]).await.unwrap();
     assert_eq!(
         stale, 0,

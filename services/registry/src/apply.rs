@@ -3,7 +3,7 @@
 //! the outcome. Departures and arrivals, the longest, have a file each.
 
 use chrono::{DateTime, FixedOffset, Utc};
-use hongyan_adapters::store::rows::{HistoryRow, MemberRow, OrgRow, UnmatchedRow};
+use hongyan_adapters::store::rows::{HistoryRow, MemberRow, OrgRow};
 use hongyan_domain::envelope::{EventData, Rejection};
 use hongyan_domain::ids::{CertificateNo, MemberId, OrgId};
 use hongyan_domain::ledger::{self, FlowRecord, LedgerPolicy, Member, local_date};
@@ -12,6 +12,7 @@ use hongyan_domain::payloads::{ArrivalKey, Inbound, NewOrg, Outbound, Subject};
 use hongyan_domain::{Envelope, rights, station};
 
 use crate::notices;
+use crate::sql::writes::UnmatchedRow;
 use crate::working::{OrgWrite, WorkingSet};
 
 mod inbound;

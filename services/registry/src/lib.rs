@@ -7,7 +7,7 @@ mod certificates;
 mod consumer;
 pub mod disposition;
 mod notices;
-mod sql;
+pub mod sql;
 pub mod tally;
 mod waiting;
 mod working;

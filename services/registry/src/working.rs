@@ -4,8 +4,8 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, FixedOffset};
-use hongyan_adapters::store::rows::{HistoryRow, MemberRow, OrgRow, OutboxRow, UnmatchedRow};
-use hongyan_adapters::store::{reads, writes};
+use hongyan_adapters::store::rows::{HistoryRow, MemberRow, OrgRow, OutboxRow};
+use hongyan_adapters::store::{reads as shared_reads, writes as shared_writes};
 use hongyan_domain::Envelope;
 use hongyan_domain::envelope::EventData;
 use hongyan_domain::ids::{CertificateNo, MemberId, OrgId};
@@ -15,7 +15,8 @@ use hongyan_domain::station::StationRef;
 use sqlx::PgConnection;
 
 use crate::certificates::Sequences;
-use crate::sql::{certificates, study};
+use crate::sql::writes::UnmatchedRow;
+use crate::sql::{certificates, reads, study, writes};
 use crate::waiting::Key;
 use uuid::Uuid;
 
@@ -167,7 +168,7 @@ impl WorkingSet {
         let mut rows = if wanted.is_empty() {
             Vec::new()
         } else {
-            reads::members(conn, &wanted).await?
+            shared_reads::members(conn, &wanted).await?
         };
         if !phones.is_empty() {
             rows.extend(reads::members_by_phone(conn, &strings(phones)).await?);
@@ -205,7 +206,8 @@ impl WorkingSet {
                     .values()
                     .filter_map(|r| r.inflow_org_id.as_ref().map(|o| o.as_str())),
             );
-        let org_rows = reads::orgs(conn, &strings(org_ids.into_iter().chain(more_orgs))).await?;
+        let org_rows =
+            shared_reads::orgs(conn, &strings(org_ids.into_iter().chain(more_orgs))).await?;
         for row in org_rows {
             ws.orgs.insert(row.org.id.clone(), row);
         }
@@ -390,8 +392,8 @@ impl WorkingSet {
             return Ok(false);
         }
         writes::new_records(conn, &new).await?;
-        writes::history(conn, &self.history).await?;
-        writes::outbox(conn, &self.outbox).await?;
+        shared_writes::history(conn, &self.history).await?;
+        shared_writes::outbox(conn, &self.outbox).await?;
         for u in &self.unmatched {
             writes::unmatched(conn, u).await?;
         }

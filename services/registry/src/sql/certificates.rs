@@ -33,7 +33,7 @@ pub async fn read(
 /// read (or, for a sequence that had no row, only if none was made since). Returns false when
 /// another transaction gave out numbers of one of them first (a replica taking over): the
 /// batch must roll back and read again, or two departures would share a number. The same
-/// optimistic check as the records' ([`hongyan_adapters::store::writes::changed_records`]), so a lost race is
+/// optimistic check as the records' ([`super::writes::changed_records`]), so a lost race is
 /// found where it happens, not later as a duplicate `certificate_no`.
 pub async fn write(conn: &mut PgConnection, seqs: &Sequences) -> sqlx::Result<bool> {
     let (known, new): (Vec<Advanced<'_>>, Vec<Advanced<'_>>) =
