@@ -31,5 +31,6 @@ mod ratelimit;
 mod receipts;
 mod resilience;
 mod scheduler;
+mod spans;
 mod study;
 mod study_page;

@@ -34,6 +34,19 @@ pub enum Outcome {
     Deferred(String),
 }
 
+impl Outcome {
+    /// A word for logs and spans.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Applied(_) => "applied",
+            Outcome::Stale(_) => "stale",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Rejected(_) => "rejected",
+            Outcome::Deferred(_) => "deferred",
+        }
+    }
+}
+
 /// What a rule made of an event it did not refuse (a refusal is a [`Rejection`]; a duplicate
 /// never reaches the rules).
 #[derive(Debug)]
@@ -82,7 +95,22 @@ fn unknown_org(id: &OrgId, field: &str) -> Rejection {
 
 impl Applier<'_> {
     /// Applies one event.
+    #[tracing::instrument(
+        name = "apply_event",
+        skip_all,
+        fields(event_id = %ev.event_id, event_type = ev.kind.as_str())
+    )]
     pub fn apply(&mut self, ev: &Envelope) -> Outcome {
+        let outcome = self.rule(ev);
+        tracing::debug!(
+            outcome = outcome.label(),
+            "Event applied to the working set."
+        );
+        outcome
+    }
+
+    /// The rule the event's type names, and what its verdict leaves in the working set.
+    fn rule(&mut self, ev: &Envelope) -> Outcome {
         let id = ev.event_id.0;
         if !self.ws.processed.insert(id) {
             return Outcome::Duplicate;

@@ -361,6 +361,12 @@ impl WorkingSet {
     /// Writes everything. Returns false when another transaction applied one of these events
     /// first, or changed a record or gave out a certificate number since this batch read it (the caller rolls back and tries
     /// again, finding duplicates or the newer record).
+    #[tracing::instrument(skip_all, fields(
+        events = self.applied.len(),
+        records = self.dirty_records.len(),
+        members = self.dirty_members.len(),
+        orgs = self.org_writes.len(),
+    ))]
     pub async fn flush(&self, conn: &mut PgConnection) -> sqlx::Result<bool> {
         // Orgs first: members and records name them.
         for w in &self.org_writes {
@@ -373,6 +379,7 @@ impl WorkingSet {
             .collect();
         writes::members(conn, &members).await?;
         if !certificates::write(conn, &self.certificates).await? {
+            tracing::debug!("Another transaction gave out certificate numbers first.");
             return Ok(false);
         }
         // Existing records first: a record closed and another opened for the same member in
@@ -389,6 +396,7 @@ impl WorkingSet {
             }
         }
         if writes::changed_records(conn, &changed).await? != changed.len() as u64 {
+            tracing::debug!("Another transaction changed a record this batch read.");
             return Ok(false);
         }
         writes::new_records(conn, &new).await?;
@@ -400,6 +408,7 @@ impl WorkingSet {
         study::write_packs(conn, &self.new_packs).await?;
         study::write_completions(conn, &self.new_completions).await?;
         let fresh = writes::processed(conn, &self.applied).await?;
+        tracing::debug!(new = fresh, "Working set written.");
         Ok(fresh == self.applied.len() as u64)
     }
 }
