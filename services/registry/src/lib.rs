@@ -3,7 +3,7 @@
 
 mod apply;
 pub mod batch;
-mod certificates;
+pub mod certificates;
 mod consumer;
 pub mod disposition;
 mod notices;
