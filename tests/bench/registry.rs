@@ -17,11 +17,12 @@ use futures::StreamExt;
 use hongyan_adapters::Settings;
 use hongyan_adapters::amqp::publisher::{Outgoing, Publisher};
 use hongyan_adapters::amqp::{self, Names};
-use hongyan_adapters::store::{self, rows::MemberRow, writes};
+use hongyan_adapters::store::{self, rows::MemberRow};
 use hongyan_domain::clock::SystemClock;
 use hongyan_domain::ledger::{self, LedgerPolicy};
 use hongyan_domain::payloads::{Location, MemberUpsert, Outbound, Subject};
 use hongyan_domain::{EmployerType, MemberId, OrgId, Phone, Reason, RegionCode};
+use hongyan_registry::sql::writes;
 use hongyan_registry::tally::Tally;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicQosOptions, QueueDeclareOptions, QueueDeleteOptions,

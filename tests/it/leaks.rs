@@ -21,8 +21,9 @@ use crate::fakes::{self, Script};
 use crate::fixtures::*;
 use crate::notifier::{Env, checked_in_params, morning, start, use_aliyun};
 
-/// Every log line of this process, as a subscriber at TRACE for hongyan's crates writes it.
-fn log() -> &'static Arc<Mutex<Vec<u8>>> {
+/// Every log line of this process, as a subscriber at TRACE for hongyan's crates writes it
+/// (also read by `spans.rs`).
+pub(crate) fn log() -> &'static Arc<Mutex<Vec<u8>>> {
     static LOG: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
     LOG.get_or_init(|| {
         let buf = Arc::new(Mutex::new(Vec::new()));

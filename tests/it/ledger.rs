@@ -499,7 +499,7 @@ async fn a_record_changed_since_it_was_read_is_not_written_back() {
     rec.version = 2;
     rec.months_unconfirmed = 7;
     let mut conn = env.pool.acquire().await.unwrap();
-    use hongyan_adapters::store::writes::changed_records;
+    use hongyan_registry::sql::writes::changed_records;
     let stale = changed_records(&mut conn, &[(&rec, 0)]).await.unwrap();
     assert_eq!(
         stale, 0,
@@ -513,6 +513,40 @@ async fn a_record_changed_since_it_was_read_is_not_written_back() {
         (now["version"].clone(), now["months_unconfirmed"].clone()),
         (json!(2), json!(7))
     );
+    drop(conn);
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn certificate_numbers_another_transaction_gave_out_since_the_read_are_not_written_over() {
+    use hongyan_registry::sql::certificates::{read, write};
+    let env = TestEnv::new().await;
+    let mut conn = env.pool.acquire().await.unwrap();
+    let (counties, years) = (["522636".to_owned()], [2026]);
+    // Two replicas' batches read the county-year before either wrote: no row yet.
+    let mut first = read(&mut conn, &counties, &years).await.unwrap();
+    let mut second = read(&mut conn, &counties, &years).await.unwrap();
+    assert_eq!(first.next("522636", 2026), Some(1));
+    assert_eq!(second.next("522636", 2026), Some(1));
+    assert!(write(&mut conn, &first).await.unwrap());
+    assert!(
+        !write(&mut conn, &second).await.unwrap(),
+        "the second would give out number 1 again: it must roll back and read again"
+    );
+    // And once the row exists: each write holds only where the row still has the number read.
+    let mut first = read(&mut conn, &counties, &years).await.unwrap();
+    let mut second = read(&mut conn, &counties, &years).await.unwrap();
+    assert_eq!(first.next("522636", 2026), Some(2));
+    assert_eq!(second.next("522636", 2026), Some(2));
+    assert!(write(&mut conn, &first).await.unwrap());
+    assert!(!write(&mut conn, &second).await.unwrap());
+    let last: i32 = sqlx::query_scalar(
+        "SELECT last_seq FROM certificate_sequences WHERE county = '522636' AND year = 2026",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap();
+    assert_eq!(last, 2, "the sequence never goes back nor is given twice");
     drop(conn);
     env.finish().await;
 }

@@ -32,5 +32,6 @@ mod ratelimit;
 mod receipts;
 mod resilience;
 mod scheduler;
+mod spans;
 mod study;
 mod study_page;

@@ -3,18 +3,17 @@
 //! the outcome. Departures and arrivals, the longest, have a file each.
 
 use chrono::{DateTime, FixedOffset, Utc};
-use hongyan_adapters::store::rows::{HistoryRow, MemberRow, OrgRow, UnmatchedRow};
-use hongyan_adapters::store::writes;
+use hongyan_adapters::store::rows::{HistoryRow, MemberRow, OrgRow};
 use hongyan_domain::envelope::{EventData, Rejection};
 use hongyan_domain::ids::{CertificateNo, MemberId, OrgId};
 use hongyan_domain::ledger::{self, FlowRecord, LedgerPolicy, Member, local_date};
 use hongyan_domain::notify::{NotificationRequest, Recipient, Role, templates};
 use hongyan_domain::payloads::{ArrivalKey, Inbound, NewOrg, Outbound, Subject};
 use hongyan_domain::{Envelope, rights, station};
-use sqlx::PgConnection;
 
 use crate::notices;
-use crate::working::WorkingSet;
+use crate::sql::writes::UnmatchedRow;
+use crate::working::{OrgWrite, WorkingSet};
 
 mod inbound;
 mod outbound;
@@ -35,36 +34,49 @@ pub enum Outcome {
     Deferred(String),
 }
 
-/// Why applying an event stopped short of an outcome.
+impl Outcome {
+    /// A word for logs and spans.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Applied(_) => "applied",
+            Outcome::Stale(_) => "stale",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Rejected(_) => "rejected",
+            Outcome::Deferred(_) => "deferred",
+        }
+    }
+}
+
+/// What a rule made of an event it did not refuse (a refusal is a [`Rejection`]; a duplicate
+/// never reaches the rules).
 #[derive(Debug)]
-enum Stop {
-    /// A rule refused the event; it becomes [`Outcome::Rejected`].
-    Refused(Rejection),
-    /// The database failed: the whole batch ends (and is retried or applied one by one).
-    Database(sqlx::Error),
+enum Verdict {
+    /// See [`Outcome::Applied`].
+    Applied(String),
+    /// See [`Outcome::Stale`].
+    Stale(String),
+    /// See [`Outcome::Deferred`].
+    Deferred(String),
 }
 
-impl From<Rejection> for Stop {
-    fn from(r: Rejection) -> Self {
-        Stop::Refused(r)
+impl From<Verdict> for Outcome {
+    fn from(v: Verdict) -> Self {
+        match v {
+            Verdict::Applied(note) => Outcome::Applied(note),
+            Verdict::Stale(note) => Outcome::Stale(note),
+            Verdict::Deferred(why) => Outcome::Deferred(why),
+        }
     }
 }
 
-impl From<sqlx::Error> for Stop {
-    fn from(e: sqlx::Error) -> Self {
-        Stop::Database(e)
-    }
-}
+/// A rule's verdict on an event, or why it refused it.
+type Ruled = Result<Verdict, Rejection>;
 
-/// One step of applying an event: an outcome, or why it stopped.
-type Step = Result<Outcome, Stop>;
-
-/// A rule's verdict on an event, for the steps that need no database.
-type Ruled = Result<Outcome, Rejection>;
-
+/// Applies events to a batch's working set: no database here. Everything an event may need
+/// was loaded before ([`WorkingSet::load`]), and everything it changes is written after
+/// ([`WorkingSet::flush`]).
 pub struct Applier<'a> {
     pub ws: &'a mut WorkingSet,
-    pub conn: &'a mut PgConnection,
     pub policy: &'a LedgerPolicy,
     pub now: DateTime<Utc>,
 }
@@ -82,41 +94,59 @@ fn unknown_org(id: &OrgId, field: &str) -> Rejection {
 }
 
 impl Applier<'_> {
-    /// Applies one event. Database errors end the batch; everything else is an outcome.
-    pub async fn apply(&mut self, ev: &Envelope) -> sqlx::Result<Outcome> {
-        if !self.ws.processed.insert(ev.event_id.0) {
-            return Ok(Outcome::Duplicate);
+    /// Applies one event.
+    #[tracing::instrument(
+        name = "apply_event",
+        skip_all,
+        fields(event_id = %ev.event_id, event_type = ev.kind.as_str())
+    )]
+    pub fn apply(&mut self, ev: &Envelope) -> Outcome {
+        let outcome = self.rule(ev);
+        tracing::debug!(
+            outcome = outcome.label(),
+            "Event applied to the working set."
+        );
+        outcome
+    }
+
+    /// The rule the event's type names, and what its verdict leaves in the working set.
+    fn rule(&mut self, ev: &Envelope) -> Outcome {
+        let id = ev.event_id.0;
+        if !self.ws.processed.insert(id) {
+            return Outcome::Duplicate;
         }
-        let step = match &ev.data {
-            EventData::OrgUpserted(_) => self.org_upserted(ev).await,
-            EventData::MemberUpserted(m) => self.member_upserted(ev, m.clone()).map_err(Stop::from),
-            EventData::Outbound(o) => self.outbound(ev, o).await,
-            EventData::Inbound(i) => self.inbound(ev, i).await,
+        let ruled = match &ev.data {
+            EventData::OrgUpserted(_) => self.org_upserted(ev),
+            EventData::MemberUpserted(m) => self.member_upserted(ev, m.clone()),
+            EventData::Outbound(o) => self.outbound(ev, o),
+            EventData::Inbound(i) => self.inbound(ev, i),
             EventData::Update(_)
             | EventData::Return(_)
             | EventData::Transfer(_)
-            | EventData::ContactRecorded(_) => self.on_open_record(ev).map_err(Stop::from),
-            EventData::StudyPublished(p) => self.study_published(ev, p).map_err(Stop::from),
-            EventData::StudyCompleted(c) => self.study_completed(ev, c).map_err(Stop::from),
+            | EventData::ContactRecorded(_) => self.on_open_record(ev),
+            EventData::StudyPublished(p) => self.study_published(ev, p),
+            EventData::StudyCompleted(c) => self.study_completed(ev, c),
         };
-        let outcome = match step {
-            Ok(outcome) => outcome,
-            Err(Stop::Refused(rejection)) => Outcome::Rejected(rejection),
-            Err(Stop::Database(e)) => return Err(e),
-        };
-        match &outcome {
-            // A duplicate returned above, before anything was marked.
-            Outcome::Duplicate => {}
-            Outcome::Rejected(_) | Outcome::Deferred(_) => {
-                // Not applied: a replay or retry must find it new.
-                self.ws.processed.remove(&ev.event_id.0);
+        let verdict = match ruled {
+            Ok(verdict) => verdict,
+            Err(rejection) => {
+                // Not applied: a replay must find it new.
+                self.ws.processed.remove(&id);
+                return Outcome::Rejected(rejection);
             }
-            Outcome::Applied(_) | Outcome::Stale(_) => self.ws.applied.push(ev.event_id.0),
+        };
+        match &verdict {
+            // Not applied: a retry must find it new.
+            Verdict::Deferred(_) => {
+                self.ws.processed.remove(&id);
+            }
+            Verdict::Applied(_) => self.ws.applied.push(id),
+            Verdict::Stale(note) => {
+                self.ws.applied.push(id);
+                self.history(ev, None, false, Some(note.clone()));
+            }
         }
-        if let Outcome::Stale(note) = &outcome {
-            self.history(ev, None, false, Some(note.clone()));
-        }
-        Ok(outcome)
+        verdict.into()
     }
 
     fn history(
@@ -148,13 +178,13 @@ impl Applier<'_> {
     }
 
     /// Records a changed ledger row, its history line and `ledger.changed`.
-    fn changed(&mut self, ev: &Envelope, rec: FlowRecord, note: String) -> Outcome {
+    fn changed(&mut self, ev: &Envelope, rec: FlowRecord, note: String) -> Verdict {
         self.history(ev, Some(&rec), true, None);
         self.ws
             .outbox
             .push(notices::ledger_changed(&rec, ev.event_id, self.now));
         self.ws.put_record(rec);
-        Outcome::Applied(note)
+        Verdict::Applied(note)
     }
 
     fn notify(&mut self, req: NotificationRequest) {
@@ -169,7 +199,7 @@ impl Applier<'_> {
         self.ws.members.get(id).ok_or_else(|| unknown_member(id))
     }
 
-    async fn org_upserted(&mut self, ev: &Envelope) -> Step {
+    fn org_upserted(&mut self, ev: &Envelope) -> Ruled {
         let EventData::OrgUpserted(o) = &ev.data else {
             unreachable!()
         };
@@ -177,7 +207,7 @@ impl Applier<'_> {
         if let Some(e) = &existing
             && e.state_at > ev.occurred_at
         {
-            return Ok(Outcome::Stale(format!(
+            return Ok(Verdict::Stale(format!(
                 "org {} was already updated by a newer event",
                 o.id
             )));
@@ -191,8 +221,7 @@ impl Applier<'_> {
                 "Org {} cannot sit below its own descendant {}; fix data.parent_id.",
                 o.id,
                 o.parent_id.as_ref().unwrap()
-            ))
-            .into());
+            )));
         }
         rights::may_upsert_org(
             &ev.actor,
@@ -210,7 +239,10 @@ impl Applier<'_> {
         };
         let old_path: Option<Vec<String>> =
             existing.map(|e| e.path.iter().map(|p| p.as_str().to_owned()).collect());
-        writes::org(self.conn, &row, old_path.as_deref()).await?;
+        self.ws.org_writes.push(OrgWrite {
+            row: row.clone(),
+            old_path: old_path.clone(),
+        });
         if let Some(old) = old_path.filter(|old| {
             old.len() != path.len() || old.iter().zip(&path).any(|(a, b)| a != b.as_str())
         }) {
@@ -224,9 +256,8 @@ impl Applier<'_> {
         }
         self.ws.dirty_stations |= o.kind == hongyan_domain::OrgKind::Station;
         self.ws.orgs.insert(o.id.clone(), row);
-        self.ws.upserted_orgs.push(o.id.clone());
         self.history(ev, None, true, None);
-        Ok(Outcome::Applied(format!("org {} ({}) saved", o.id, o.name)))
+        Ok(Verdict::Applied(format!("org {} ({}) saved", o.id, o.name)))
     }
 
     fn member_upserted(&mut self, ev: &Envelope, m: Member) -> Ruled {
@@ -234,7 +265,7 @@ impl Applier<'_> {
         rights::may_act_for_member(&ev.actor, &m.id, &home)?;
         if let Some(existing) = self.ws.members.get(&m.id) {
             if existing.state_at > ev.occurred_at {
-                return Ok(Outcome::Stale(format!(
+                return Ok(Verdict::Stale(format!(
                     "member {} was already updated by a newer event",
                     m.id
                 )));
@@ -255,7 +286,7 @@ impl Applier<'_> {
         if matches!(ev.data, EventData::MemberUpserted(_)) {
             self.history(ev, None, true, None);
         }
-        Ok(Outcome::Applied(note))
+        Ok(Verdict::Applied(note))
     }
 
     /// Update, return, transfer and contact: events about a member's open record.
@@ -278,11 +309,11 @@ impl Applier<'_> {
             if let Some(last) = self.ws.latest_record(&member_id)
                 && last.is_newer_than(ev.occurred_at)
             {
-                return Ok(Outcome::Stale(format!(
+                return Ok(Verdict::Stale(format!(
                     "member {member_id}'s record closed after this event"
                 )));
             }
-            return Ok(Outcome::Deferred(format!(
+            return Ok(Verdict::Deferred(format!(
                 "Member {member_id} has no open flow record; a {} needs a registered departure (registration.outbound) first.",
                 ev.kind.as_str()
             )));
@@ -303,7 +334,7 @@ impl Applier<'_> {
                     true,
                     Some("a contact of this kind on a later day is already recorded".into()),
                 );
-                return Ok(Outcome::Applied(format!(
+                return Ok(Verdict::Applied(format!(
                     "contact with {member_id} recorded (not newer than the last)"
                 )));
             }
@@ -314,7 +345,7 @@ impl Applier<'_> {
             return Ok(self.changed(ev, rec, note));
         }
         if rec.is_newer_than(at) {
-            return Ok(Outcome::Stale(format!(
+            return Ok(Verdict::Stale(format!(
                 "member {member_id}'s record already holds newer events"
             )));
         }
@@ -368,3 +399,6 @@ impl Applier<'_> {
         Ok(self.changed(ev, rec, note))
     }
 }
+
+#[cfg(test)]
+mod tests;

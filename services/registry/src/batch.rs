@@ -48,6 +48,7 @@ impl From<sqlx::Error> for BatchError {
 }
 
 /// Applies `events` in one transaction.
+#[tracing::instrument(name = "transaction", skip_all, fields(events = events.len()))]
 pub async fn apply(
     pool: &PgPool,
     policy: &LedgerPolicy,
@@ -60,21 +61,22 @@ pub async fn apply(
     {
         let mut applier = Applier {
             ws: &mut ws,
-            conn: &mut tx,
             policy,
             now,
         };
         for ev in events {
-            outcomes.push(applier.apply(ev).await?);
+            outcomes.push(applier.apply(ev));
         }
     }
     if !ws.flush(&mut tx).await? {
+        tracing::debug!("Batch lost a race to another transaction; rolling back.");
         tx.rollback().await?;
         return Err(BatchError::Transient(
             "another transaction applied some of these events, or changed a record they read, first".into(),
         ));
     }
     tx.commit().await?;
+    tracing::debug!("Batch committed.");
     let places = ws.changed_records().into_iter().map(Place::of).collect();
     Ok(Applied {
         outcomes,

@@ -103,6 +103,8 @@ fn prefetch(configured: u16, batch_size: usize) -> u16 {
 /// acknowledges them all at once.
 struct Taken {
     started: Instant,
+    /// The delivery tag of the batch's first delivery: the batch's name in the logs.
+    first_tag: u64,
     received: Vec<Received>,
     parsed: Vec<Result<Envelope, Rejection>>,
     last: Acker,
@@ -111,6 +113,7 @@ struct Taken {
 impl Taken {
     fn decode(batch: Vec<lapin::message::Delivery>) -> Option<Self> {
         let started = Instant::now();
+        let first_tag = batch.first()?.delivery_tag;
         let mut received = Vec::with_capacity(batch.len());
         let mut last = None;
         for mut d in batch {
@@ -128,6 +131,7 @@ impl Taken {
             .collect();
         Some(Self {
             started,
+            first_tag,
             received,
             parsed,
             last: last?,
@@ -182,6 +186,8 @@ fn next(
 /// acker that settles it.
 struct Settling {
     started: Instant,
+    /// See [`Taken::first_tag`]; `None` for a batch of held events only.
+    first_tag: Option<u64>,
     events: usize,
     applied: Vec<Applied>,
     copies: Vec<Outgoing>,
@@ -231,6 +237,11 @@ async fn apply_batches(
 /// decides each delivery's disposition. `early` are held events that a commit woke; they go
 /// first (they were taken before the batch). `None` when shutdown came while the database
 /// was away.
+#[tracing::instrument(skip_all, fields(
+    events = taken.as_ref().map_or(0, |t| t.received.len()),
+    first_tag = taken.as_ref().map(|t| t.first_tag),
+    woken = early.len(),
+))]
 async fn apply_taken(
     reg: &Registry,
     taken: Option<Taken>,
@@ -238,10 +249,17 @@ async fn apply_taken(
     waiting: &mut Waiting,
     shutdown: &CancellationToken,
 ) -> Option<Settling> {
-    let (started, received, parsed, last) = match taken {
-        Some(t) => (t.started, t.received, t.parsed, Some(t.last)),
-        None => (Instant::now(), Vec::new(), Vec::new(), None),
+    let (started, first_tag, received, parsed, last) = match taken {
+        Some(t) => (
+            t.started,
+            Some(t.first_tag),
+            t.received,
+            t.parsed,
+            Some(t.last),
+        ),
+        None => (Instant::now(), None, Vec::new(), Vec::new(), None),
     };
+    tracing::debug!("Batch taken; applying it.");
     let mut out = Disposer::new(reg);
     let (mut at, mut envelopes): (Vec<Option<usize>>, Vec<Envelope>) =
         early.into_iter().map(|e| (None, e)).unzip();
@@ -269,7 +287,7 @@ async fn apply_taken(
             // Held events are dropped: their retry-tier copies bring them back.
             for (i, ev) in at.iter().zip(&envelopes) {
                 if let Some(i) = i {
-                    out.dispose(&received[*i], ev.kind.as_str(), Look::Unavailable(&e));
+                    out.dispose(&received[*i], Some(ev), Look::Unavailable(&e));
                 }
             }
         }
@@ -284,6 +302,7 @@ async fn apply_taken(
     }
     Some(Settling {
         started,
+        first_tag,
         events: received.len(),
         applied,
         copies: out.copies,
@@ -306,6 +325,7 @@ async fn settle_batches(
 
 /// Writes the directory through while the parked and retried copies are published (and
 /// confirmed) and then the batch acknowledged.
+#[tracing::instrument(skip_all, fields(events = s.events, first_tag = s.first_tag))]
 async fn settle(reg: &Registry, publisher: &Publisher, s: Settling) -> anyhow::Result<()> {
     let directory = async {
         for a in &s.applied {
@@ -373,11 +393,7 @@ fn refuse_unparsed(
             }
             Err(rej) => {
                 let why = rej.to_string();
-                out.dispose(
-                    &received[i],
-                    "unparsed",
-                    Look::Outcome(&Outcome::Rejected(rej)),
-                );
+                out.dispose(&received[i], None, Look::Outcome(&Outcome::Rejected(rej)));
                 tracing::debug!(reason = %why, "Envelope refused.");
             }
         }
@@ -393,19 +409,18 @@ async fn apply_alone(
     out: &mut Disposer<'_>,
     shutdown: &CancellationToken,
 ) -> Option<Applied> {
-    let kind = ev.kind.as_str();
     match apply_with_retries(reg, std::slice::from_ref(ev), shutdown).await {
         Ok(one) => {
             log_outcome(ev, &one.outcomes[0]);
-            out.dispose(r, kind, Look::Outcome(&one.outcomes[0]));
+            out.dispose(r, Some(ev), Look::Outcome(&one.outcomes[0]));
             Some(one)
         }
         Err(BatchError::Transient(e)) => {
-            out.dispose(r, kind, Look::Unavailable(&e.to_string()));
+            out.dispose(r, Some(ev), Look::Unavailable(&e.to_string()));
             None
         }
         Err(BatchError::Fault(e)) => {
-            out.dispose(r, kind, Look::Fault(&e.to_string()));
+            out.dispose(r, Some(ev), Look::Fault(&e.to_string()));
             None
         }
     }
@@ -438,7 +453,7 @@ impl<'a> Disposer<'a> {
         waiting: &mut Waiting,
     ) {
         waiting.forget(ev.event_id.0);
-        if self.dispose(r, ev.kind.as_str(), Look::Outcome(outcome)) {
+        if self.dispose(r, Some(ev), Look::Outcome(outcome)) {
             waiting.hold(ev.clone());
         }
     }
@@ -446,7 +461,9 @@ impl<'a> Disposer<'a> {
     /// Counts what an early look at a held event did, holding it again if it still waits.
     /// It has no delivery of its own: its retry-tier copy decides anything else (and finds
     /// it a duplicate when it was applied here).
+    #[tracing::instrument(skip_all, fields(event_id = %ev.event_id, event_type = ev.kind.as_str(), outcome = outcome.label()))]
     fn looked_again(&mut self, ev: &Envelope, outcome: &Outcome, waiting: &mut Waiting) {
+        tracing::debug!("Held event looked at again.");
         let kind = ev.kind.as_str();
         match outcome {
             Outcome::Applied(_) => self.counts.count(kind, Settled::Applied),
@@ -458,10 +475,26 @@ impl<'a> Disposer<'a> {
         }
     }
 
-    /// Disposes of a delivery; true when it was deferred to a retry tier.
-    fn dispose(&mut self, r: &Received, kind: &str, look: Look<'_>) -> bool {
+    /// Disposes of a delivery (`ev` is `None` for one that is not a valid envelope: its
+    /// message id is the producer's text, not logged); true when it was deferred to a retry
+    /// tier.
+    #[tracing::instrument(name = "disposition", skip_all, fields(
+        event_id = ev.map(|e| e.event_id.to_string()),
+        event_type = ev.map_or("unparsed", |e| e.kind.as_str()),
+        outcome = tracing::field::Empty,
+    ))]
+    fn dispose(&mut self, r: &Received, ev: Option<&Envelope>, look: Look<'_>) -> bool {
+        let kind = ev.map_or("unparsed", |e| e.kind.as_str());
         let tiers = self.reg.settings.amqp.retry_delays_ms.len();
-        match decide(look, r.attempts(), tiers) {
+        let disposition = decide(look, r.attempts(), tiers);
+        let span = tracing::Span::current();
+        match &disposition {
+            Disposition::Ack(settled) => span.record("outcome", settled.label()),
+            Disposition::Defer { .. } => span.record("outcome", Settled::Deferred.label()),
+            Disposition::Park(_) => span.record("outcome", Settled::Parked.label()),
+        };
+        tracing::debug!("Disposition decided; acknowledged when the batch settles.");
+        match disposition {
             Disposition::Ack(settled) => self.counts.count(kind, settled),
             Disposition::Defer { tier, reason } => {
                 self.counts.count(kind, Settled::Deferred);

@@ -3,10 +3,11 @@
 
 mod apply;
 pub mod batch;
+pub mod certificates;
 mod consumer;
 pub mod disposition;
 mod notices;
-mod sql;
+pub mod sql;
 pub mod tally;
 mod waiting;
 mod working;

@@ -4,17 +4,19 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, FixedOffset};
-use hongyan_adapters::store::rows::{HistoryRow, MemberRow, OrgRow, OutboxRow, UnmatchedRow};
-use hongyan_adapters::store::{reads, writes};
+use hongyan_adapters::store::rows::{HistoryRow, MemberRow, OrgRow, OutboxRow};
+use hongyan_adapters::store::{reads as shared_reads, writes as shared_writes};
 use hongyan_domain::Envelope;
 use hongyan_domain::envelope::EventData;
 use hongyan_domain::ids::{CertificateNo, MemberId, OrgId};
-use hongyan_domain::ledger::FlowRecord;
+use hongyan_domain::ledger::{self, FlowRecord};
 use hongyan_domain::payloads::{ArrivalKey, NewOrg, Subject};
 use hongyan_domain::station::StationRef;
 use sqlx::PgConnection;
 
-use crate::sql::study;
+use crate::certificates::Sequences;
+use crate::sql::writes::UnmatchedRow;
+use crate::sql::{certificates, reads, study, writes};
 use crate::waiting::Key;
 use uuid::Uuid;
 
@@ -23,6 +25,16 @@ pub struct MemberSnapshot {
     id: MemberId,
     row: Option<MemberRow>,
     dirty: bool,
+}
+
+/// An org as one `org.upserted` saved it, written at flush in event order: when its place in
+/// the tree changed, every descendant's stored path follows (which only the database knows
+/// all of).
+#[derive(Clone, Debug)]
+pub struct OrgWrite {
+    pub row: OrgRow,
+    /// Its path before this event, or `None` for a new org.
+    pub old_path: Option<Vec<String>>,
 }
 
 #[derive(Default)]
@@ -45,8 +57,10 @@ pub struct WorkingSet {
     loaded_records: HashMap<Uuid, i64>,
     dirty_members: Vec<MemberId>,
     pub dirty_stations: bool,
-    /// Orgs saved by this batch.
-    pub upserted_orgs: Vec<OrgId>,
+    /// Orgs saved by this batch, in event order.
+    pub org_writes: Vec<OrgWrite>,
+    /// The activity-certificate sequences of the counties and years this batch may number in.
+    pub certificates: Sequences,
     pub history: Vec<HistoryRow>,
     pub outbox: Vec<OutboxRow>,
     pub unmatched: Vec<UnmatchedRow>,
@@ -78,6 +92,7 @@ impl WorkingSet {
         let (mut phones, mut certs) = (Vec::new(), Vec::new());
         let (mut pack_ids, mut done_members, mut done_packs) = (Vec::new(), Vec::new(), Vec::new());
         let mut any_outbound = false;
+        let (mut new_counties, mut years) = (Vec::new(), Vec::new());
         for e in events {
             if let Some(org) = e.actor.org_id() {
                 org_ids.push(org.as_str());
@@ -87,12 +102,14 @@ impl WorkingSet {
             }
             match &e.data {
                 EventData::OrgUpserted(o) => {
+                    new_counties.push(o.region_code.county());
                     org_ids.push(o.id.as_str());
                     org_ids.extend(o.parent_id.as_ref().map(|p| p.as_str()));
                 }
                 EventData::MemberUpserted(m) => org_ids.push(m.home_org_id.as_str()),
                 EventData::Outbound(o) => {
                     any_outbound = true;
+                    years.push(ledger::certificate_year(o));
                     if let Subject::Full(m) = &o.subject {
                         org_ids.push(m.home_org_id.as_str());
                     }
@@ -151,7 +168,7 @@ impl WorkingSet {
         let mut rows = if wanted.is_empty() {
             Vec::new()
         } else {
-            reads::members(conn, &wanted).await?
+            shared_reads::members(conn, &wanted).await?
         };
         if !phones.is_empty() {
             rows.extend(reads::members_by_phone(conn, &strings(phones)).await?);
@@ -189,12 +206,27 @@ impl WorkingSet {
                     .values()
                     .filter_map(|r| r.inflow_org_id.as_ref().map(|o| o.as_str())),
             );
-        let org_rows = reads::orgs(conn, &strings(org_ids.into_iter().chain(more_orgs))).await?;
+        let org_rows =
+            shared_reads::orgs(conn, &strings(org_ids.into_iter().chain(more_orgs))).await?;
         for row in org_rows {
             ws.orgs.insert(row.org.id.clone(), row);
         }
         if any_outbound {
             ws.stations = reads::stations(conn).await?;
+            // A departure numbers its certificate in its member's home county, and the home
+            // org is one of the batch's orgs (loaded above, or saved by an earlier event of the
+            // batch), so these are every county and year the batch can number in.
+            let mut counties: Vec<String> = ws
+                .orgs
+                .values()
+                .map(|o| o.org.region_code.county())
+                .chain(new_counties)
+                .collect();
+            counties.sort_unstable();
+            counties.dedup();
+            years.sort_unstable();
+            years.dedup();
+            ws.certificates = certificates::read(conn, &counties, &years).await?;
         }
         for (id, at) in study::packs(conn, &strings(pack_ids)).await? {
             ws.packs.insert(id, at.fixed_offset());
@@ -286,9 +318,9 @@ impl WorkingSet {
     /// members, members whose records changed (and the records' certificates), new packs.
     pub fn created(&self) -> Vec<Key> {
         let mut keys: Vec<Key> = self
-            .upserted_orgs
+            .org_writes
             .iter()
-            .map(|o| Key::Org(o.as_str().to_owned()))
+            .map(|w| Key::Org(w.row.org.id.as_str().to_owned()))
             .collect();
         keys.extend(
             self.dirty_members
@@ -327,15 +359,29 @@ impl WorkingSet {
     }
 
     /// Writes everything. Returns false when another transaction applied one of these events
-    /// first, or changed a record since this batch read it (the caller rolls back and tries
+    /// first, or changed a record or gave out a certificate number since this batch read it (the caller rolls back and tries
     /// again, finding duplicates or the newer record).
+    #[tracing::instrument(skip_all, fields(
+        events = self.applied.len(),
+        records = self.dirty_records.len(),
+        members = self.dirty_members.len(),
+        orgs = self.org_writes.len(),
+    ))]
     pub async fn flush(&self, conn: &mut PgConnection) -> sqlx::Result<bool> {
+        // Orgs first: members and records name them.
+        for w in &self.org_writes {
+            writes::org(conn, &w.row, w.old_path.as_deref()).await?;
+        }
         let members: Vec<&MemberRow> = self
             .dirty_members
             .iter()
             .filter_map(|id| self.members.get(id))
             .collect();
         writes::members(conn, &members).await?;
+        if !certificates::write(conn, &self.certificates).await? {
+            tracing::debug!("Another transaction gave out certificate numbers first.");
+            return Ok(false);
+        }
         // Existing records first: a record closed and another opened for the same member in
         // one batch must free the "one open record" slot before the new one takes it.
         let (mut changed, mut new) = (Vec::new(), Vec::new());
@@ -350,17 +396,19 @@ impl WorkingSet {
             }
         }
         if writes::changed_records(conn, &changed).await? != changed.len() as u64 {
+            tracing::debug!("Another transaction changed a record this batch read.");
             return Ok(false);
         }
         writes::new_records(conn, &new).await?;
-        writes::history(conn, &self.history).await?;
-        writes::outbox(conn, &self.outbox).await?;
+        shared_writes::history(conn, &self.history).await?;
+        shared_writes::outbox(conn, &self.outbox).await?;
         for u in &self.unmatched {
             writes::unmatched(conn, u).await?;
         }
         study::write_packs(conn, &self.new_packs).await?;
         study::write_completions(conn, &self.new_completions).await?;
         let fresh = writes::processed(conn, &self.applied).await?;
+        tracing::debug!(new = fresh, "Working set written.");
         Ok(fresh == self.applied.len() as u64)
     }
 }

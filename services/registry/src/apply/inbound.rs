@@ -69,21 +69,18 @@ impl Applier<'_> {
         }
     }
 
-    pub(super) async fn inbound(&mut self, ev: &Envelope, i: &Inbound) -> Step {
+    pub(super) fn inbound(&mut self, ev: &Envelope, i: &Inbound) -> Ruled {
         let Some(receiving_id) = ev.actor.org_id().cloned() else {
             return Err(Rejection::Forbidden(
                 "An arrival is registered by the receiving org; send it with actor.org_id.".into(),
-            )
-            .into());
+            ));
         };
         let receiving = self.org(&receiving_id, "actor.org_id")?.clone();
         let member_id = match self.match_arrival(i) {
             Match::Member(id) => id,
-            Match::Unknown(e) => return Err(e.into()),
+            Match::Unknown(e) => return Err(e),
             Match::Nobody { name, phone } => {
-                return self
-                    .unmatched(ev, i, &receiving, &name, phone.as_str())
-                    .await;
+                return self.unmatched(ev, i, &receiving, &name, phone.as_str());
             }
         };
         let member = self.ws.members[&member_id].member.clone();
@@ -92,7 +89,7 @@ impl Applier<'_> {
             .clone();
         let (rec, unreported) = match self.ws.open_record(&member_id).cloned() {
             Some(open) if open.is_newer_than(ev.occurred_at) => {
-                return Ok(Outcome::Stale(format!(
+                return Ok(Verdict::Stale(format!(
                     "member {member_id}'s record already holds newer events"
                 )));
             }
@@ -104,7 +101,7 @@ impl Applier<'_> {
                 if let Some(last) = self.ws.latest_record(&member_id)
                     && last.is_newer_than(ev.occurred_at)
                 {
-                    return Ok(Outcome::Stale(format!(
+                    return Ok(Verdict::Stale(format!(
                         "member {member_id}'s ledger already holds newer events"
                     )));
                 }
@@ -153,14 +150,14 @@ impl Applier<'_> {
     }
 
     /// An arrival that matches no member waits in the receiving org's and county's list.
-    async fn unmatched(
+    fn unmatched(
         &mut self,
         ev: &Envelope,
         i: &Inbound,
         receiving: &OrgRow,
         name: &str,
         phone: &str,
-    ) -> Step {
+    ) -> Ruled {
         self.ws.unmatched.push(UnmatchedRow {
             event_id: ev.event_id,
             receiving_org_id: receiving.org.id.clone(),
@@ -176,7 +173,7 @@ impl Applier<'_> {
             true,
             Some("matched no member: kept in the unmatched list".into()),
         );
-        Ok(Outcome::Applied(format!(
+        Ok(Verdict::Applied(format!(
             "an arrival at {} matched no member and waits in the unmatched list",
             receiving.org.name
         )))

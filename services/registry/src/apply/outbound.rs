@@ -4,19 +4,19 @@ use super::*;
 
 impl Applier<'_> {
     /// A refused departure changes nothing, not even the full `member` it carried.
-    pub(super) async fn outbound(&mut self, ev: &Envelope, o: &Outbound) -> Step {
+    pub(super) fn outbound(&mut self, ev: &Envelope, o: &Outbound) -> Ruled {
         let snapshot = match &o.subject {
             Subject::Full(m) => Some(self.ws.snapshot_member(&m.id)),
             Subject::Known(_) => None,
         };
-        let step = self.depart(ev, o).await;
-        if let (Err(Stop::Refused(_)), Some(snapshot)) = (&step, snapshot) {
+        let step = self.depart(ev, o);
+        if let (Err(_), Some(snapshot)) = (&step, snapshot) {
             self.ws.restore_member(snapshot);
         }
         step
     }
 
-    async fn depart(&mut self, ev: &Envelope, o: &Outbound) -> Step {
+    fn depart(&mut self, ev: &Envelope, o: &Outbound) -> Ruled {
         let member = match &o.subject {
             Subject::Full(m) => {
                 self.member_upserted(ev, m.clone())?;
@@ -34,7 +34,7 @@ impl Applier<'_> {
         };
         if let Some(open) = self.ws.open_record(&member.id) {
             if open.is_newer_than(ev.occurred_at) {
-                return Ok(Outcome::Stale(format!(
+                return Ok(Verdict::Stale(format!(
                     "member {} has a newer open record",
                     member.id
                 )));
@@ -47,13 +47,12 @@ impl Applier<'_> {
                     .or(open.arrived_on)
                     .map(|d| d.to_string())
                     .unwrap_or_default()
-            ))
-            .into());
+            )));
         }
         if let Some(last) = self.ws.latest_record(&member.id)
             && last.is_newer_than(ev.occurred_at)
         {
-            return Ok(Outcome::Stale(format!(
+            return Ok(Verdict::Stale(format!(
                 "member {}'s ledger already holds newer events",
                 member.id
             )));
@@ -69,13 +68,11 @@ impl Applier<'_> {
             let county = home.org.region_code.county();
             let year = ledger::certificate_year(o);
             let last = ledger::CERTIFICATE_SEQ_LAST;
-            let Some(seq) = writes::next_certificate_seq(self.conn, &county, year, last).await?
-            else {
+            let Some(seq) = self.ws.certificates.next(&county, year) else {
                 return Err(Rejection::Conflict(format!(
                     "County {county} has given out all {last} activity-certificate numbers of {year}; a 16-digit number would not be a certificate number. Ask the county department to register member {} as a transfer of the relationship, or to issue the certificate by hand, then replay this departure.",
                     member.id
-                ))
-                .into());
+                )));
             };
             rec.certificate_no = Some(CertificateNo::compose(&county, year, seq));
         }

@@ -29,7 +29,7 @@ impl Applier<'_> {
         if let Some(at) = self.ws.packs.get(&id)
             && *at > ev.occurred_at
         {
-            return Ok(Outcome::Stale(format!(
+            return Ok(Verdict::Stale(format!(
                 "study pack {id} was already changed by a newer event"
             )));
         }
@@ -46,7 +46,7 @@ impl Applier<'_> {
             .send_at
             .map(|t| format!("at {t}"))
             .unwrap_or_else(|| "on the next activity day".into());
-        Ok(Outcome::Applied(format!(
+        Ok(Verdict::Applied(format!(
             "study pack {id} ({}) stored, to go out {when}",
             p.title
         )))
@@ -72,7 +72,7 @@ impl Applier<'_> {
                 false,
                 Some("this member's completion of the pack is already recorded".into()),
             );
-            return Ok(Outcome::Stale(format!(
+            return Ok(Verdict::Stale(format!(
                 "{} ({}) had already completed study pack {pack}",
                 member.name, c.member_id
             )));
@@ -84,7 +84,7 @@ impl Applier<'_> {
             event_id: ev.event_id,
         });
         self.history(ev, None, true, None);
-        Ok(Outcome::Applied(format!(
+        Ok(Verdict::Applied(format!(
             "{} ({}) completed study pack {pack} on {}",
             member.name, c.member_id, c.on
         )))

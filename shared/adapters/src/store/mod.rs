@@ -1,4 +1,5 @@
-//! PostgreSQL: connecting, migrating, and the ledger's reads and writes.
+//! PostgreSQL: connecting, migrating, and the reads and writes more than one role makes (each
+//! role keeps its own statements: the registry's are in `hongyan-registry`'s `sql`).
 
 pub mod keys;
 pub mod reads;

@@ -1,34 +1,23 @@
-//! What the registry loads for a batch: one query per kind of thing, whatever the batch size.
-
-use std::collections::HashMap;
+//! Ledger reads that more than one role makes (the registry, the API's member page, the
+//! directory's rebuild and misses, `hongyan import`), and the decoders of its rows. The
+//! registry's own batch reads are in `hongyan-registry` (`sql::reads`).
 
 use chrono::{DateTime, FixedOffset, Utc};
-use hongyan_domain::ids::{MemberId, OrgId};
+use hongyan_domain::ids::OrgId;
 use hongyan_domain::ledger::FlowRecord;
 use hongyan_domain::payloads::{Chat, Contact, Geo, OrgUpsert};
-use hongyan_domain::station::StationRef;
 use hongyan_domain::{OrgKind, RegionCode};
 use sqlx::{PgConnection, Row};
 
 use super::rows::{MemberRow, OrgRow};
 
-fn corrupt(what: &str, e: impl std::fmt::Display) -> sqlx::Error {
+/// A stored value that does not decode, as a decode error naming what it was.
+pub fn corrupt(what: &str, e: impl std::fmt::Display) -> sqlx::Error {
     sqlx::Error::Decode(format!("a stored {what} does not read back: {e}").into())
 }
 
 fn fixed(t: DateTime<Utc>) -> DateTime<FixedOffset> {
     t.fixed_offset()
-}
-
-/// Event ids already applied.
-pub async fn processed(
-    conn: &mut PgConnection,
-    ids: &[uuid::Uuid],
-) -> sqlx::Result<Vec<uuid::Uuid>> {
-    sqlx::query_scalar("SELECT event_id FROM processed_events WHERE event_id = ANY($1)")
-        .bind(ids)
-        .fetch_all(conn)
-        .await
 }
 
 pub async fn members(conn: &mut PgConnection, ids: &[String]) -> sqlx::Result<Vec<MemberRow>> {
@@ -39,18 +28,8 @@ pub async fn members(conn: &mut PgConnection, ids: &[String]) -> sqlx::Result<Ve
     rows.into_iter().map(member_row).collect()
 }
 
-pub async fn members_by_phone(
-    conn: &mut PgConnection,
-    phones: &[String],
-) -> sqlx::Result<Vec<MemberRow>> {
-    let rows = sqlx::query("SELECT doc, state_at FROM members WHERE phone = ANY($1) ORDER BY id")
-        .bind(phones)
-        .fetch_all(conn)
-        .await?;
-    rows.into_iter().map(member_row).collect()
-}
-
-fn member_row(r: sqlx::postgres::PgRow) -> sqlx::Result<MemberRow> {
+/// A member row (`doc`, `state_at`) as read.
+pub fn member_row(r: sqlx::postgres::PgRow) -> sqlx::Result<MemberRow> {
     let doc: serde_json::Value = r.try_get("doc")?;
     Ok(MemberRow {
         member: serde_json::from_value(doc).map_err(|e| corrupt("member", e))?,
@@ -104,87 +83,10 @@ fn org_row(r: sqlx::postgres::PgRow) -> sqlx::Result<OrgRow> {
     })
 }
 
-/// Open records of these members. Not locked: the registry writes a record back only where
-/// it still holds the version read ([`super::writes::changed_records`]), so two transactions
-/// never both apply events to one record.
-pub async fn open_records(
-    conn: &mut PgConnection,
-    member_ids: &[String],
-) -> sqlx::Result<Vec<FlowRecord>> {
-    let rows = sqlx::query("SELECT doc FROM flow_records WHERE member_id = ANY($1) AND is_open")
-        .bind(member_ids)
-        .fetch_all(conn)
-        .await?;
-    rows.into_iter().map(record_row).collect()
-}
-
-/// Open records holding these activity-certificate numbers.
-pub async fn records_by_certificate(
-    conn: &mut PgConnection,
-    numbers: &[String],
-) -> sqlx::Result<Vec<FlowRecord>> {
-    let rows =
-        sqlx::query("SELECT doc FROM flow_records WHERE certificate_no = ANY($1) AND is_open")
-            .bind(numbers)
-            .fetch_all(conn)
-            .await?;
-    rows.into_iter().map(record_row).collect()
-}
-
-/// Each member's newest record, open or closed: its version is where the next change counts
-/// on from, and its `state_at` says whether a late event is older than the ledger.
-pub async fn latest_records(
-    conn: &mut PgConnection,
-    member_ids: &[String],
-) -> sqlx::Result<HashMap<MemberId, FlowRecord>> {
-    let rows = sqlx::query(
-        "SELECT DISTINCT ON (member_id) doc FROM flow_records WHERE member_id = ANY($1) ORDER BY member_id, version DESC",
-    )
-    .bind(member_ids)
-    .fetch_all(conn)
-    .await?;
-    rows.into_iter()
-        .map(|r| record_row(r).map(|rec| (rec.member_id.clone(), rec)))
-        .collect()
-}
-
-fn record_row(r: sqlx::postgres::PgRow) -> sqlx::Result<FlowRecord> {
+/// A flow record row (`doc`) as read.
+pub fn record_row(r: sqlx::postgres::PgRow) -> sqlx::Result<FlowRecord> {
     let doc: serde_json::Value = r.try_get("doc")?;
     serde_json::from_value(doc).map_err(|e| corrupt("flow record", e))
-}
-
-/// Every service station, for choosing the one to tell a departing member about.
-pub async fn stations(conn: &mut PgConnection) -> sqlx::Result<Vec<StationRef>> {
-    let rows =
-        sqlx::query("SELECT id, name, region_code FROM orgs WHERE kind = 'station' ORDER BY id")
-            .fetch_all(conn)
-            .await?;
-    rows.into_iter()
-        .map(|r| {
-            Ok(StationRef {
-                id: OrgId::parse(r.try_get("id")?).map_err(|e| corrupt("org id", e))?,
-                name: r.try_get("name")?,
-                region_code: RegionCode::parse(r.try_get("region_code")?)
-                    .map_err(|e| corrupt("region code", e))?,
-            })
-        })
-        .collect()
-}
-
-/// One page of open records, by member id, for rebuilding the directory.
-pub async fn open_records_page(
-    conn: &mut PgConnection,
-    after: &str,
-    limit: i64,
-) -> sqlx::Result<Vec<FlowRecord>> {
-    let rows = sqlx::query(
-        "SELECT doc FROM flow_records WHERE is_open AND member_id > $1 ORDER BY member_id LIMIT $2",
-    )
-    .bind(after)
-    .bind(limit)
-    .fetch_all(conn)
-    .await?;
-    rows.into_iter().map(record_row).collect()
 }
 
 /// One page of each member's newest record, open or closed, by member id: rebuilding the

@@ -64,15 +64,3 @@ pub struct Park {
     pub reason: String,
     pub source_queue: String,
 }
-
-/// An arrival that matched nobody.
-#[derive(Clone, Debug)]
-pub struct UnmatchedRow {
-    pub event_id: EventId,
-    pub receiving_org_id: OrgId,
-    pub county: String,
-    pub name: String,
-    pub phone: String,
-    pub arrived_on: chrono::NaiveDate,
-    pub location: Value,
-}
