@@ -93,21 +93,21 @@ impl<'a> Obj<'a> {
     }
 
     /// A string field parsed by a newtype's `parse`.
-    pub fn parse<T>(
+    pub fn parse<T, E: std::fmt::Display>(
         &self,
         name: &str,
-        parse: impl Fn(&str) -> Result<T, String>,
+        parse: impl Fn(&str) -> Result<T, E>,
     ) -> Result<T, FieldError> {
-        parse(self.str(name)?).map_err(|p| self.err(name, p))
+        parse(self.str(name)?).map_err(|p| self.err(name, p.to_string()))
     }
 
-    pub fn opt_parse<T>(
+    pub fn opt_parse<T, E: std::fmt::Display>(
         &self,
         name: &str,
-        parse: impl Fn(&str) -> Result<T, String>,
+        parse: impl Fn(&str) -> Result<T, E>,
     ) -> Result<Option<T>, FieldError> {
         self.opt_str(name)?
-            .map(|s| parse(s).map_err(|p| self.err(name, p)))
+            .map(|s| parse(s).map_err(|p| self.err(name, p.to_string())))
             .transpose()
     }
 

@@ -5,7 +5,7 @@ use chrono::{DateTime, FixedOffset, NaiveDate};
 use serde::{Deserialize, Serialize};
 
 use crate::fields::{FieldError, Obj, join};
-use crate::ids::{MemberId, OrgId, RegionCode};
+use crate::ids::{IdError, MemberId, OrgId, RegionCode};
 
 /// An id of a study pack: the same alphabet as every other id.
 pub type PackId = OrgId;
@@ -105,7 +105,7 @@ pub struct StudyPublished {
 
 /// Region codes an audience may name: a 6, 9 or 12-digit code, or a province or city padded
 /// with zeros (`440000`, `440100`), which are 6 digits too.
-fn audience_region(s: &str) -> Result<String, String> {
+fn audience_region(s: &str) -> Result<String, IdError> {
     RegionCode::parse(s).map(|c| c.as_str().to_owned())
 }
 
@@ -131,7 +131,10 @@ impl StudyPublished {
                 .enumerate()
                 .map(|(i, s)| {
                     OrgId::parse(s).map_err(|p| {
-                        FieldError::new(format!("{}[{i}]", join(&audience_path, "org_ids")), p)
+                        FieldError::new(
+                            format!("{}[{i}]", join(&audience_path, "org_ids")),
+                            p.to_string(),
+                        )
                     })
                 })
                 .collect::<Result<_, _>>()?,
@@ -140,7 +143,10 @@ impl StudyPublished {
                 .enumerate()
                 .map(|(i, s)| {
                     audience_region(s).map_err(|p| {
-                        FieldError::new(format!("{}[{i}]", join(&audience_path, "region_codes")), p)
+                        FieldError::new(
+                            format!("{}[{i}]", join(&audience_path, "region_codes")),
+                            p.to_string(),
+                        )
                     })
                 })
                 .collect::<Result<_, _>>()?,
