@@ -4,7 +4,7 @@ use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::fields::{FieldError, Obj};
+use crate::fields::{FieldError, Obj, parse_timestamp};
 use crate::ids::{EventId, MemberId, OrgId};
 use crate::payloads::{
     ContactRecorded, Inbound, MemberUpsert, OrgUpsert, Outbound, Return, Transfer, Update,
@@ -68,22 +68,26 @@ impl EventType {
         }
     }
 
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, EventTypeError> {
         Self::ALL
             .iter()
             .copied()
             .find(|t| t.as_str() == s)
-            .ok_or_else(|| {
-                format!(
-                    "{s:?} is not an event type: use one of {}",
-                    Self::ALL
-                        .iter()
-                        .map(|t| t.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            })
+            .ok_or_else(|| EventTypeError(s.to_owned()))
     }
+}
+
+/// A type that is not one of the contract's event types (the text given).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not an event type: use one of {words}", words = event_type_words())]
+pub struct EventTypeError(pub String);
+
+fn event_type_words() -> String {
+    EventType::ALL
+        .iter()
+        .map(|t| t.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Who acts. `Operator` is never read from the wire: it is an operator command such as
@@ -211,9 +215,7 @@ impl Envelope {
             None => return Err(FieldError::new("schema_version", "is missing: send 1").into()),
         }
         let occurred_at = o.parse("occurred_at", |s| {
-            DateTime::parse_from_rfc3339(s).map_err(|_| {
-                format!("{s:?} is not a timestamp: use RFC 3339 with an offset, e.g. 2026-03-01T09:15:00+08:00")
-            })
+            parse_timestamp(s, "2026-03-01T09:15:00+08:00")
         })?;
         let actor = read_actor(o.obj("actor", "actor")?)?;
         let raw_data = o.get("data").cloned().unwrap_or(Value::Null);

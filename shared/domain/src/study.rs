@@ -4,8 +4,8 @@
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use serde::{Deserialize, Serialize};
 
-use crate::fields::{FieldError, Obj, join};
-use crate::ids::{IdError, MemberId, OrgId, RegionCode};
+use crate::fields::{FieldError, Obj, join, parse_timestamp};
+use crate::ids::{IdError, MemberId, OrgId, RegionCode, WordError};
 
 /// An id of a study pack: the same alphabet as every other id.
 pub type PackId = OrgId;
@@ -22,20 +22,24 @@ pub enum ItemKind {
 }
 
 impl ItemKind {
-    const WORDS: &'static [(&'static str, ItemKind)] = &[
-        ("text", ItemKind::Text),
-        ("image", ItemKind::Image),
-        ("voice", ItemKind::Voice),
-        ("video", ItemKind::Video),
-        ("link", ItemKind::Link),
+    const WORDS: &'static [&'static str] = &["text", "image", "voice", "video", "link"];
+    const KINDS: [ItemKind; 5] = [
+        ItemKind::Text,
+        ItemKind::Image,
+        ItemKind::Voice,
+        ItemKind::Video,
+        ItemKind::Link,
     ];
 
-    fn parse(s: &str) -> Result<Self, String> {
+    fn parse(s: &str) -> Result<Self, WordError> {
         Self::WORDS
             .iter()
-            .find(|(w, _)| *w == s)
-            .map(|(_, k)| *k)
-            .ok_or_else(|| format!("{s:?} is not one of text, image, voice, video, link"))
+            .position(|w| *w == s)
+            .map(|i| Self::KINDS[i])
+            .ok_or_else(|| WordError {
+                input: s.to_owned(),
+                allowed: Self::WORDS,
+            })
     }
 }
 
@@ -131,10 +135,7 @@ impl StudyPublished {
                 .enumerate()
                 .map(|(i, s)| {
                     OrgId::parse(s).map_err(|p| {
-                        FieldError::new(
-                            format!("{}[{i}]", join(&audience_path, "org_ids")),
-                            p.to_string(),
-                        )
+                        FieldError::invalid(format!("{}[{i}]", join(&audience_path, "org_ids")), p)
                     })
                 })
                 .collect::<Result<_, _>>()?,
@@ -143,9 +144,9 @@ impl StudyPublished {
                 .enumerate()
                 .map(|(i, s)| {
                     audience_region(s).map_err(|p| {
-                        FieldError::new(
+                        FieldError::invalid(
                             format!("{}[{i}]", join(&audience_path, "region_codes")),
-                            p.to_string(),
+                            p,
                         )
                     })
                 })
@@ -158,9 +159,7 @@ impl StudyPublished {
             ));
         }
         let send_at = o.opt_parse("send_at", |s| {
-            DateTime::parse_from_rfc3339(s).map_err(|_| {
-                format!("{s:?} is not a timestamp: use RFC 3339 with an offset, e.g. 2026-12-09T09:00:00+08:00")
-            })
+            parse_timestamp(s, "2026-12-09T09:00:00+08:00")
         })?;
         Ok(Self {
             pack_id: o.parse("pack_id", OrgId::parse)?,
