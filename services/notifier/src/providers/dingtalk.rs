@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 
 use super::transport::{self, Answer};
-use super::{ProviderError, Secret, SendContext, SendOutcome, parse_url};
+use super::{MessageRule, ProviderError, Secret, SendContext, SendOutcome, parse_url};
 
 /// A breach of 20 a minute throttles the robot for 10 minutes, so sooner is pointless.
 const THROTTLE: Duration = Duration::from_secs(10 * 60);
@@ -153,8 +153,7 @@ pub fn body(message: &DingTalkMessage) -> Result<Value, ProviderError> {
                 "btnOrientation": if *vertical { "0" } else { "1" }});
             match buttons.as_slice() {
                 [] => {
-                    let reason = "an action card needs at least one button".to_string();
-                    return Err(ProviderError::InvalidMessage(reason));
+                    return Err(ProviderError::InvalidMessage(MessageRule::NoButton));
                 }
                 [only] => {
                     card["singleTitle"] = json!(only.title);
@@ -260,5 +259,9 @@ mod tests {
             "https://example.org"
         );
         assert!(body(&card(vec![])).is_err());
+        assert!(matches!(
+            body(&card(vec![])),
+            Err(ProviderError::InvalidMessage(MessageRule::NoButton))
+        ));
     }
 }

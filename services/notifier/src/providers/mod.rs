@@ -80,7 +80,7 @@ pub enum ProviderError {
     },
     /// The message breaks another documented rule (article count, image format).
     #[error("Invalid message: {0}")]
-    InvalidMessage(String),
+    InvalidMessage(MessageRule),
     /// The settings cannot work (a webhook URL without its key, a base URL that does not
     /// parse). The reason never contains the URL, which may carry a key.
     #[error("Invalid {provider} settings: {reason}")]
@@ -94,6 +94,30 @@ pub enum ProviderError {
         provider: &'static str,
         message: &'static str,
     },
+}
+
+/// A documented rule of a provider's message format that a message breaks. Not an error of
+/// its own: the detail of [`ProviderError::InvalidMessage`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MessageRule {
+    /// A WeCom news message takes 1 to `max` articles.
+    ArticleCount { max: usize, actual: usize },
+    /// A WeCom robot image is a JPG or a PNG.
+    ImageFormat,
+    /// A DingTalk action card has a button.
+    NoButton,
+}
+
+impl std::fmt::Display for MessageRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::ArticleCount { max, actual } => {
+                write!(f, "a news message takes 1 to {max} articles, not {actual}")
+            }
+            Self::ImageFormat => f.write_str("a robot image must be a JPG or a PNG"),
+            Self::NoButton => f.write_str("an action card needs at least one button"),
+        }
+    }
 }
 
 /// A message rendered for one kind of channel.
