@@ -9,7 +9,9 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 
 use super::transport::{self, Answer};
-use super::{MessageRule, ProviderError, Secret, SendContext, SendOutcome, parse_url};
+use super::{
+    MessageRule, ProviderError, Secret, SendContext, SendOutcome, SettingsProblem, parse_url,
+};
 
 /// A breach of 20 a minute throttles the robot for 10 minutes, so sooner is pointless.
 const THROTTLE: Duration = Duration::from_secs(10 * 60);
@@ -81,7 +83,7 @@ impl DingTalkRobot {
         {
             return Err(ProviderError::Settings {
                 provider: "dingtalk",
-                reason: "the webhook URL has no access_token parameter".into(),
+                problem: SettingsProblem::NoParameter("access_token"),
             });
         }
         Ok(Self {

@@ -9,7 +9,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::transport::{self, Answer};
-use super::{MessageRule, ProviderError, Secret, SendContext, SendOutcome, parse_url};
+use super::{
+    MessageRule, ProviderError, Secret, SendContext, SendOutcome, SettingsProblem, parse_url,
+};
 
 /// Text content limit, in UTF-8 bytes.
 pub const TEXT_LIMIT: usize = 2048;
@@ -69,7 +71,7 @@ impl WeComRobot {
         if !url.query_pairs().any(|(k, v)| k == "key" && !v.is_empty()) {
             return Err(ProviderError::Settings {
                 provider: "wecom",
-                reason: "the webhook URL has no key parameter".into(),
+                problem: SettingsProblem::NoParameter("key"),
             });
         }
         Ok(Self { url, client })
