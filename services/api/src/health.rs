@@ -35,8 +35,21 @@ pub struct Check {
     pub error: Option<String>,
 }
 
+/// Why a server counts as down, kept typed until it is written into the body.
+#[derive(Debug, thiserror::Error)]
+enum Down {
+    #[error("the publishing channel to RabbitMQ is not connected (recovering or broker away)")]
+    ChannelNotConnected,
+    #[error("{0}; start PostgreSQL or fix database.url")]
+    Postgres(#[source] sqlx::Error),
+    #[error("{0}; start Redis or fix redis.url")]
+    Redis(#[source] redis::RedisError),
+    #[error("no answer within {} s", PROBE.as_secs())]
+    NoAnswer,
+}
+
 impl Check {
-    fn of(r: Result<(), String>) -> Self {
+    fn of(r: Result<(), Down>) -> Self {
         match r {
             Ok(()) => Self {
                 status: "ok",
@@ -44,7 +57,7 @@ impl Check {
             },
             Err(e) => Self {
                 status: "error",
-                error: Some(e),
+                error: Some(e.to_string()),
             },
         }
     }
@@ -63,23 +76,20 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     let rabbitmq = if state.publisher.channel().status().connected() {
         Ok(())
     } else {
-        Err(
-            "the publishing channel to RabbitMQ is not connected (recovering or broker away)"
-                .into(),
-        )
+        Err(Down::ChannelNotConnected)
     };
     let pg = async {
         match tokio::time::timeout(PROBE, sqlx::query("SELECT 1").execute(&state.pool)).await {
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(format!("{e}; start PostgreSQL or fix database.url")),
-            Err(_) => Err("no answer within 2 s".to_owned()),
+            Ok(Err(e)) => Err(Down::Postgres(e)),
+            Err(_) => Err(Down::NoAnswer),
         }
     };
     let redis = async {
         match tokio::time::timeout(PROBE, state.directory.is_built()).await {
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(format!("{e}; start Redis or fix redis.url")),
-            Err(_) => Err("no answer within 2 s".to_owned()),
+            Ok(Err(e)) => Err(Down::Redis(e)),
+            Err(_) => Err(Down::NoAnswer),
         }
     };
     let (pg, redis) = tokio::join!(pg, redis);
@@ -110,4 +120,24 @@ pub async fn metrics() -> Response {
         text,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_down_server_is_named_with_what_to_do() {
+        let no_answer = Check::of(Err(Down::NoAnswer));
+        assert_eq!(no_answer.status, "error");
+        assert_eq!(no_answer.error.as_deref(), Some("no answer within 2 s"));
+        let pg = Down::Postgres(sqlx::Error::PoolTimedOut);
+        assert!(std::error::Error::source(&pg).is_some());
+        assert!(
+            pg.to_string()
+                .ends_with("; start PostgreSQL or fix database.url"),
+            "{pg}"
+        );
+        assert_eq!(Check::of(Ok(())).error, None);
+    }
 }

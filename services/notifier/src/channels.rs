@@ -8,8 +8,8 @@ use hongyan_adapters::ratelimit::Limit;
 use sha2::{Digest, Sha256};
 
 use crate::providers::{
-    Provider, ProviderError, Secret, aliyun, console::Console, dingtalk, feishu, tencent, webhook,
-    wecom,
+    Provider, ProviderError, Secret, SettingsProblem, aliyun, console::Console, dingtalk, feishu,
+    tencent, webhook, wecom,
 };
 use crate::route::{Robot, RobotKind};
 
@@ -38,7 +38,7 @@ impl Channels {
             .build()
             .map_err(|e| ProviderError::Settings {
                 provider: "http",
-                reason: e.to_string(),
+                problem: SettingsProblem::Client(e),
             })?;
         let secret = |v: &Option<secrecy::SecretString>| Secret::new(config::expose(v));
         let sms = match s.sms.provider.as_str() {

@@ -10,7 +10,7 @@ use hongyan_adapters::amqp::parked::{self, Received};
 use hongyan_adapters::amqp::publisher::{Outgoing, Publisher};
 use hongyan_adapters::store::is_transient;
 use hongyan_domain::ids::mask_phones;
-use hongyan_domain::notify::{NotificationRequest, ROUTING_KEY};
+use hongyan_domain::notify::{KeyError, NotificationRequest, ROUTING_KEY};
 use lapin::message::Delivery;
 
 use crate::Notifier;
@@ -40,9 +40,10 @@ pub enum RequestError {
         "The notification request does not fit; send key, template, recipient or org, params and caused_by."
     )]
     DoesNotFit(#[source] serde_json::Error),
-    /// The domain's sentence on the key (`NotificationRequest::check_key`).
-    #[error("{0}")]
-    BadKey(String),
+    /// The domain's sentence on the key (`NotificationRequest::check_key`), which is not a
+    /// cause of its own, so the parked reason says it once.
+    #[error(transparent)]
+    BadKey(#[from] KeyError),
     #[error(
         "Template {name:?} does not exist; add config/templates/{name}.toml or fix the request."
     )]
@@ -161,7 +162,7 @@ fn take(n: &Notifier, d: &Delivery, now: DateTime<Utc>, park: impl FnOnce(&str))
 
 /// A request as it is stored, or why it cannot be.
 fn row(n: &Notifier, req: NotificationRequest, now: DateTime<Utc>) -> Result<Row, RequestError> {
-    req.check_key().map_err(RequestError::BadKey)?;
+    req.check_key()?;
     match n.templates.get(&req.template) {
         Some(t) => {
             let until = t.useful_until(now);
@@ -198,4 +199,23 @@ async fn store(
     }
     tracing::trace!(new = fresh, "Notification requests stored.");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_keys_parked_reason_says_the_domains_sentence_once() {
+        let e = RequestError::from(KeyError::TooLong { bytes: 600 });
+        assert!(matches!(e, RequestError::BadKey(KeyError::TooLong { .. })));
+        assert_eq!(e.reason(), KeyError::TooLong { bytes: 600 }.to_string());
+    }
+
+    #[test]
+    fn serdes_words_are_the_cause_in_a_parked_reason() {
+        let e = read(b"{").unwrap_err();
+        assert!(matches!(e, RequestError::NotAnEnvelope(_)));
+        assert!(e.reason().contains(" Cause: EOF"), "{}", e.reason());
+    }
 }

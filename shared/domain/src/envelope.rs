@@ -1,10 +1,13 @@
 //! The event envelope (DESIGN.md section 2) and the one place a raw message becomes an event.
 
+use std::fmt;
+use std::sync::Arc;
+
 use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::fields::{FieldError, Obj};
+use crate::fields::{FieldError, Obj, parse_timestamp};
 use crate::ids::{EventId, MemberId, OrgId};
 use crate::payloads::{
     ContactRecorded, Inbound, MemberUpsert, OrgUpsert, Outbound, Return, Transfer, Update,
@@ -68,22 +71,26 @@ impl EventType {
         }
     }
 
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, EventTypeError> {
         Self::ALL
             .iter()
             .copied()
             .find(|t| t.as_str() == s)
-            .ok_or_else(|| {
-                format!(
-                    "{s:?} is not an event type: use one of {}",
-                    Self::ALL
-                        .iter()
-                        .map(|t| t.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            })
+            .ok_or_else(|| EventTypeError(s.to_owned()))
     }
+}
+
+/// A type that is not one of the contract's event types (the text given).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not an event type: use one of {words}", words = event_type_words())]
+pub struct EventTypeError(pub String);
+
+fn event_type_words() -> String {
+    EventType::ALL
+        .iter()
+        .map(|t| t.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Who acts. `Operator` is never read from the wire: it is an operator command such as
@@ -159,12 +166,52 @@ pub struct Envelope {
     pub raw_data: Value,
 }
 
+/// serde_json's refusal of a message body, shared so that a [`Rejection`] stays `Clone` and
+/// comparable; two are equal when serde says the same thing at the same place.
+#[derive(Clone, Debug)]
+pub struct JsonError(Arc<serde_json::Error>);
+
+impl From<serde_json::Error> for JsonError {
+    fn from(e: serde_json::Error) -> Self {
+        Self(Arc::new(e))
+    }
+}
+
+impl JsonError {
+    pub fn inner(&self) -> &serde_json::Error {
+        &self.0
+    }
+}
+
+impl PartialEq for JsonError {
+    fn eq(&self, other: &Self) -> bool {
+        let (a, b) = (&*self.0, &*other.0);
+        a.classify() == b.classify()
+            && (a.line(), a.column()) == (b.line(), b.column())
+            && a.to_string() == b.to_string()
+    }
+}
+
+impl Eq for JsonError {}
+
+impl fmt::Display for JsonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for JsonError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
 /// Why an event can never be applied as sent. Its `Display` is the parked reason: a plain
 /// sentence saying what was wrong and what to do.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Rejection {
     #[error("The message is not JSON ({0}); send a UTF-8 JSON envelope.")]
-    NotJson(String),
+    NotJson(#[source] JsonError),
     #[error("The envelope's {0}; fix it and send the event again.")]
     Field(#[from] FieldError),
     #[error(
@@ -189,7 +236,7 @@ impl Envelope {
     /// rights) is checked by the registry.
     pub fn parse(body: &[u8], routing_key: Option<&str>) -> Result<Self, Rejection> {
         let value: Value =
-            serde_json::from_slice(body).map_err(|e| Rejection::NotJson(e.to_string()))?;
+            serde_json::from_slice(body).map_err(|e| Rejection::NotJson(JsonError::from(e)))?;
         let o = Obj::new("", &value)
             .map_err(|_| FieldError::new("envelope", "must be a JSON object"))?;
         let event_id = o.parse("event_id", EventId::parse)?;
@@ -211,9 +258,7 @@ impl Envelope {
             None => return Err(FieldError::new("schema_version", "is missing: send 1").into()),
         }
         let occurred_at = o.parse("occurred_at", |s| {
-            DateTime::parse_from_rfc3339(s).map_err(|_| {
-                format!("{s:?} is not a timestamp: use RFC 3339 with an offset, e.g. 2026-03-01T09:15:00+08:00")
-            })
+            parse_timestamp(s, "2026-03-01T09:15:00+08:00")
         })?;
         let actor = read_actor(o.obj("actor", "actor")?)?;
         let raw_data = o.get("data").cloned().unwrap_or(Value::Null);
@@ -394,5 +439,22 @@ mod tests {
         v["actor"] = json!({"member_id": "m1"});
         let err = Envelope::parse(&serde_json::to_vec(&v).unwrap(), None).unwrap_err();
         assert!(matches!(err, Rejection::Forbidden(_)), "{err}");
+    }
+
+    #[test]
+    fn a_body_that_is_not_json_keeps_serdes_error() {
+        use std::error::Error as _;
+        let err = Envelope::parse(b"{\"event_id\": ", None).unwrap_err();
+        let Rejection::NotJson(json) = &err else {
+            panic!("{err:?}")
+        };
+        assert!(json.inner().is_eof(), "{json}");
+        assert_eq!(
+            err.to_string(),
+            format!("The message is not JSON ({json}); send a UTF-8 JSON envelope.")
+        );
+        assert_eq!(err.source().unwrap().to_string(), json.to_string());
+        assert_eq!(err, Envelope::parse(b"{\"event_id\": ", None).unwrap_err());
+        assert_ne!(err, Envelope::parse(b"[", None).unwrap_err());
     }
 }

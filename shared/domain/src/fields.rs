@@ -1,24 +1,113 @@
 //! Reading a JSON object field by field, so that every complaint names the full path of the
 //! field (`data.destination.region_code`) and says what to send instead.
 
-use chrono::NaiveDate;
+use std::fmt;
+
+use chrono::{DateTime, FixedOffset, NaiveDate};
 use serde_json::{Map, Value};
 
-/// A field that broke the contract: where it is and what was wrong with it.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("field {field}: {problem}")]
+use crate::envelope::EventTypeError;
+use crate::ids::{IdError, WordError};
+use crate::month::MonthError;
+
+/// A field that broke the contract: where it is and what was wrong with it. Its source is the
+/// parse error behind the problem, when there is one.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FieldError {
     pub field: String,
-    pub problem: String,
+    pub problem: Problem,
 }
 
 impl FieldError {
-    pub fn new(field: impl Into<String>, problem: impl Into<String>) -> Self {
+    /// A field that breaks a rule of the contract, said as the rest of a sentence after the
+    /// field's name (`is missing`, `must be a string`).
+    pub fn new(field: impl Into<String>, rule: impl Into<String>) -> Self {
         Self {
             field: field.into(),
-            problem: problem.into(),
+            problem: Problem::Rule(rule.into()),
         }
     }
+
+    /// A field whose value does not parse as what it must be.
+    pub fn invalid(field: impl Into<String>, error: impl Into<Problem>) -> Self {
+        Self {
+            field: field.into(),
+            problem: error.into(),
+        }
+    }
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "field {}: {}", self.field, self.problem)
+    }
+}
+
+impl std::error::Error for FieldError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.problem.error()
+    }
+}
+
+/// What was wrong with a field: a rule it broke, or the error of the parse its value failed.
+/// `Display` is the sentence after the field's name either way.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Problem {
+    #[error("{0}")]
+    Rule(String),
+    #[error(transparent)]
+    Id(#[from] IdError),
+    #[error(transparent)]
+    Word(#[from] WordError),
+    #[error(transparent)]
+    Month(#[from] MonthError),
+    #[error(transparent)]
+    Date(#[from] DateError),
+    #[error(transparent)]
+    Timestamp(#[from] TimestampError),
+    #[error(transparent)]
+    EventType(#[from] EventTypeError),
+}
+
+impl Problem {
+    /// The parse error itself (not its source, as `#[error(transparent)]` gives), so a
+    /// field's error chain reads: the field, the parse error, what the parse error came from.
+    fn error(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Problem::Rule(_) => None,
+            Problem::Id(e) => Some(e),
+            Problem::Word(e) => Some(e),
+            Problem::Month(e) => Some(e),
+            Problem::Date(e) => Some(e),
+            Problem::Timestamp(e) => Some(e),
+            Problem::EventType(e) => Some(e),
+        }
+    }
+}
+
+/// Why a text is not a `YYYY-MM-DD` date.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DateError {
+    /// chrono does not read it as a date (letters, or a day the month does not have).
+    #[error("{input:?} is not a date: use YYYY-MM-DD")]
+    NotADate {
+        input: String,
+        #[source]
+        source: chrono::ParseError,
+    },
+    /// chrono reads it, but not written as `YYYY-MM-DD` (`2026-3-1`).
+    #[error("{0:?} is not a date: use YYYY-MM-DD")]
+    Shape(String),
+}
+
+/// Why a text is not an RFC 3339 timestamp with an offset; `example` is the one to show.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{input:?} is not a timestamp: use RFC 3339 with an offset, e.g. {example}")]
+pub struct TimestampError {
+    pub input: String,
+    pub example: &'static str,
+    #[source]
+    pub source: chrono::ParseError,
 }
 
 /// A JSON object and the path it was found at.
@@ -49,8 +138,12 @@ impl<'a> Obj<'a> {
         self.path
     }
 
-    fn err(&self, name: &str, problem: impl Into<String>) -> FieldError {
-        FieldError::new(join(self.path, name), problem)
+    fn err(&self, name: &str, rule: impl Into<String>) -> FieldError {
+        FieldError::new(join(self.path, name), rule)
+    }
+
+    fn invalid(&self, name: &str, error: impl Into<Problem>) -> FieldError {
+        FieldError::invalid(join(self.path, name), error)
     }
 
     /// The raw value, `None` when absent or null.
@@ -93,21 +186,21 @@ impl<'a> Obj<'a> {
     }
 
     /// A string field parsed by a newtype's `parse`.
-    pub fn parse<T>(
+    pub fn parse<T, E: Into<Problem>>(
         &self,
         name: &str,
-        parse: impl Fn(&str) -> Result<T, String>,
+        parse: impl Fn(&str) -> Result<T, E>,
     ) -> Result<T, FieldError> {
-        parse(self.str(name)?).map_err(|p| self.err(name, p))
+        parse(self.str(name)?).map_err(|e| self.invalid(name, e))
     }
 
-    pub fn opt_parse<T>(
+    pub fn opt_parse<T, E: Into<Problem>>(
         &self,
         name: &str,
-        parse: impl Fn(&str) -> Result<T, String>,
+        parse: impl Fn(&str) -> Result<T, E>,
     ) -> Result<Option<T>, FieldError> {
         self.opt_str(name)?
-            .map(|s| parse(s).map_err(|p| self.err(name, p)))
+            .map(|s| parse(s).map_err(|e| self.invalid(name, e)))
             .transpose()
     }
 
@@ -174,12 +267,29 @@ impl<'a> Obj<'a> {
     }
 }
 
-pub fn parse_date(s: &str) -> Result<NaiveDate, String> {
+pub fn parse_date(s: &str) -> Result<NaiveDate, DateError> {
+    let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|source| DateError::NotADate {
+        input: s.to_owned(),
+        source,
+    })?;
     let ok_shape = s.len() == 10 && s.as_bytes()[4] == b'-' && s.as_bytes()[7] == b'-';
-    match NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        Ok(d) if ok_shape => Ok(d),
-        _ => Err(format!("{s:?} is not a date: use YYYY-MM-DD")),
+    if ok_shape {
+        Ok(d)
+    } else {
+        Err(DateError::Shape(s.to_owned()))
     }
+}
+
+/// An RFC 3339 timestamp with its offset; a bad one is answered with `example`.
+pub fn parse_timestamp(
+    s: &str,
+    example: &'static str,
+) -> Result<DateTime<FixedOffset>, TimestampError> {
+    DateTime::parse_from_rfc3339(s).map_err(|source| TimestampError {
+        input: s.to_owned(),
+        example,
+        source,
+    })
 }
 
 #[cfg(test)]
@@ -206,5 +316,64 @@ mod tests {
         assert!(parse_date("2026-03-01").is_ok());
         assert!(parse_date("2026-3-1").is_err());
         assert!(parse_date("2026-02-30").is_err());
+    }
+
+    #[test]
+    fn a_bad_date_says_whether_chrono_or_the_shape_refused_it() {
+        assert!(matches!(
+            parse_date("2026-02-30"),
+            Err(DateError::NotADate { .. })
+        ));
+        assert!(matches!(
+            parse_date("soon"),
+            Err(DateError::NotADate { .. })
+        ));
+        assert_eq!(
+            parse_date("2026-3-1"),
+            Err(DateError::Shape("2026-3-1".into()))
+        );
+        assert_eq!(
+            parse_date("2026-3-1").unwrap_err().to_string(),
+            parse_date("2026-02-30")
+                .unwrap_err()
+                .to_string()
+                .replace("2026-02-30", "2026-3-1")
+        );
+    }
+
+    #[test]
+    fn a_fields_source_is_the_parse_error_and_a_broken_rule_has_none() {
+        use std::error::Error as _;
+        let v = json!({"on": "2026-02-30", "at": "9 o'clock", "id": "张三"});
+        let o = Obj::new("data", &v).unwrap();
+
+        let e = o.date("on").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "field data.on: \"2026-02-30\" is not a date: use YYYY-MM-DD"
+        );
+        let date = e.source().expect("the date error is the source");
+        assert_eq!(
+            date.to_string(),
+            "\"2026-02-30\" is not a date: use YYYY-MM-DD"
+        );
+        assert!(date.source().is_some(), "and chrono's error is its source");
+
+        let e = o
+            .parse("at", |s| parse_timestamp(s, "2026-03-01T09:15:00+08:00"))
+            .unwrap_err();
+        assert!(matches!(e.problem, Problem::Timestamp(_)), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            "field data.at: \"9 o'clock\" is not a timestamp: use RFC 3339 with an offset, e.g. 2026-03-01T09:15:00+08:00"
+        );
+        assert!(e.source().and_then(|t| t.source()).is_some());
+
+        let e = o.parse("id", crate::ids::OrgId::parse).unwrap_err();
+        assert_eq!(e.problem, Problem::Id(IdError::Id("张三".into())));
+
+        let e = o.str("member_id").unwrap_err();
+        assert_eq!(e.problem, Problem::Rule("is missing".into()));
+        assert!(e.source().is_none());
     }
 }

@@ -15,9 +15,9 @@ macro_rules! string_newtype {
 
         /// Deserializing goes through `parse`, so no value skips the checks.
         impl TryFrom<String> for $name {
-            type Error = String;
+            type Error = IdError;
 
-            fn try_from(s: String) -> Result<Self, String> {
+            fn try_from(s: String) -> Result<Self, IdError> {
                 Self::parse(&s)
             }
         }
@@ -48,16 +48,49 @@ macro_rules! string_newtype {
     };
 }
 
-fn parse_id(s: &str) -> Result<String, String> {
+/// Why a text is not one of the newtypes: which one it failed to be, with the text (masked,
+/// for a phone). Its `Display` is the sentence a parked reason or a 422 quotes.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    #[error("{0:?} is not an id: use 1 to 64 of A-Z, a-z, 0-9, '.', '_' or '-'")]
+    Id(String),
+    /// Holds the text masked, so the error can be logged or kept whole.
+    #[error(
+        "{masked} is not a mainland mobile number: use 11 digits starting 13 to 19, optionally after +86"
+    )]
+    Phone { masked: String },
+    #[error(
+        "{0:?} is not a region code: use the 6, 9 or 12 digits of a county, township or village"
+    )]
+    RegionCode(String),
+    #[error(
+        "{0:?} is not an activity-certificate number: use 15 digits (county code, year, 5-digit sequence)"
+    )]
+    CertificateNo(String),
+    #[error("{input:?} is not a UUID: send the event's id as a UUID string")]
+    EventId {
+        input: String,
+        #[source]
+        source: uuid::Error,
+    },
+}
+
+/// A word that is not in a closed set: the word and the set's words, which `Display` lists.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{input:?} is not one of {}", .allowed.join(", "))]
+pub struct WordError {
+    pub input: String,
+    pub allowed: &'static [&'static str],
+}
+
+fn parse_id(s: &str) -> Result<String, IdError> {
     let ok = (1..=64).contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
     if ok {
         Ok(s.to_owned())
     } else {
-        Err(format!(
-            "{s:?} is not an id: use 1 to 64 of A-Z, a-z, 0-9, '.', '_' or '-'"
-        ))
+        Err(IdError::Id(s.to_owned()))
     }
 }
 
@@ -71,13 +104,13 @@ string_newtype!(
 );
 
 impl MemberId {
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, IdError> {
         parse_id(s).map(Self)
     }
 }
 
 impl OrgId {
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, IdError> {
         parse_id(s).map(Self)
     }
 }
@@ -88,7 +121,7 @@ string_newtype!(
 );
 
 impl Phone {
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, IdError> {
         let trimmed = s.trim();
         let digits = trimmed.strip_prefix("+86").unwrap_or(trimmed);
         let b = digits.as_bytes();
@@ -99,10 +132,9 @@ impl Phone {
         if ok {
             Ok(Self(digits.to_owned()))
         } else {
-            Err(format!(
-                "{} is not a mainland mobile number: use 11 digits starting 13 to 19, optionally after +86",
-                mask_text(s)
-            ))
+            Err(IdError::Phone {
+                masked: mask_text(s),
+            })
         }
     }
 
@@ -214,14 +246,12 @@ string_newtype!(
 );
 
 impl RegionCode {
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, IdError> {
         let ok = matches!(s.len(), 6 | 9 | 12) && s.bytes().all(|b| b.is_ascii_digit());
         if ok {
             Ok(Self(s.to_owned()))
         } else {
-            Err(format!(
-                "{s:?} is not a region code: use the 6, 9 or 12 digits of a county, township or village"
-            ))
+            Err(IdError::RegionCode(s.to_owned()))
         }
     }
 
@@ -248,13 +278,11 @@ string_newtype!(
 );
 
 impl CertificateNo {
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, IdError> {
         if s.len() == 15 && s.bytes().all(|b| b.is_ascii_digit()) {
             Ok(Self(s.to_owned()))
         } else {
-            Err(format!(
-                "{s:?} is not an activity-certificate number: use 15 digits (county code, year, 5-digit sequence)"
-            ))
+            Err(IdError::CertificateNo(s.to_owned()))
         }
     }
 
@@ -269,10 +297,13 @@ impl CertificateNo {
 pub struct EventId(pub uuid::Uuid);
 
 impl EventId {
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, IdError> {
         uuid::Uuid::parse_str(s)
             .map(Self)
-            .map_err(|_| format!("{s:?} is not a UUID: send the event's id as a UUID string"))
+            .map_err(|source| IdError::EventId {
+                input: s.to_owned(),
+                source,
+            })
     }
 
     pub fn new_v7() -> Self {
@@ -301,13 +332,15 @@ macro_rules! word_enum {
                 match self { $($name::$variant => $word),+ }
             }
 
-            pub fn parse(s: &str) -> Result<Self, String> {
+            pub const WORDS: &'static [&'static str] = &[$($word),+];
+
+            pub fn parse(s: &str) -> Result<Self, WordError> {
                 match s {
                     $($word => Ok($name::$variant),)+
-                    _ => Err(format!(
-                        "{s:?} is not one of {}",
-                        [$($word),+].join(", ")
-                    )),
+                    _ => Err(WordError {
+                        input: s.to_owned(),
+                        allowed: Self::WORDS,
+                    }),
                 }
             }
         }
@@ -413,7 +446,7 @@ mod tests {
 
     #[test]
     fn a_rejected_phone_is_masked_in_the_message() {
-        let err = Phone::parse("2391234567899").unwrap_err();
+        let err = Phone::parse("2391234567899").unwrap_err().to_string();
         assert!(!err.contains("2391234567899"), "{err}");
         assert!(err.contains("239****7899"), "{err}");
     }
@@ -485,11 +518,62 @@ mod tests {
 
     #[test]
     fn word_enums_list_the_allowed_words() {
-        let err = EmployerType::parse("startup").unwrap_err();
+        let err = EmployerType::parse("startup").unwrap_err().to_string();
         assert!(
             err.contains("state_owned") && err.contains("self_employed"),
             "{err}"
         );
         assert_eq!(OrgKind::parse("flow_branch"), Ok(OrgKind::FlowBranch));
+    }
+
+    #[test]
+    fn each_newtype_names_itself_in_its_error() {
+        assert_eq!(MemberId::parse("张三"), Err(IdError::Id("张三".into())));
+        assert_eq!(
+            RegionCode::parse("5226"),
+            Err(IdError::RegionCode("5226".into()))
+        );
+        assert_eq!(
+            CertificateNo::parse("1"),
+            Err(IdError::CertificateNo("1".into()))
+        );
+        assert_eq!(
+            OrgKind::parse("team"),
+            Err(WordError {
+                input: "team".into(),
+                allowed: OrgKind::WORDS
+            })
+        );
+        // A phone's error holds the text masked only, so even its Debug shows no number.
+        let err = Phone::parse("2391234567899").unwrap_err();
+        assert_eq!(
+            err,
+            IdError::Phone {
+                masked: "\"239****7899\"".into()
+            }
+        );
+        assert!(!format!("{err:?}").contains("2391234567899"), "{err:?}");
+    }
+
+    #[test]
+    fn a_bad_event_id_keeps_uuids_error_as_its_source() {
+        use std::error::Error as _;
+        let err = EventId::parse("not-a-uuid").unwrap_err();
+        assert!(matches!(err, IdError::EventId { ref input, .. } if input == "not-a-uuid"));
+        assert_eq!(
+            err.to_string(),
+            "\"not-a-uuid\" is not a UUID: send the event's id as a UUID string"
+        );
+        let source = err.source().expect("uuid's error is the source");
+        assert_eq!(
+            source.to_string(),
+            uuid::Uuid::parse_str("not-a-uuid").unwrap_err().to_string()
+        );
+        // The id newtypes' serde path reports the same sentence.
+        let serde_err = serde_json::from_str::<OrgId>(r#""张三""#).unwrap_err();
+        assert!(
+            serde_err.to_string().contains("is not an id"),
+            "{serde_err}"
+        );
     }
 }

@@ -5,6 +5,25 @@ use std::fmt;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 
+/// Why a text is not a month. Every variant says the same sentence; they differ in what was
+/// wrong, and a number that does not parse keeps the integer error as its source.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MonthError {
+    /// Not `YYYY-MM`: no `-`, or not 4 and 2 characters around it.
+    #[error("{0:?} is not a month: use YYYY-MM, e.g. 2026-10")]
+    Shape(String),
+    /// The shape is right but a part is not a number.
+    #[error("{input:?} is not a month: use YYYY-MM, e.g. 2026-10")]
+    Number {
+        input: String,
+        #[source]
+        source: std::num::ParseIntError,
+    },
+    /// Numbers, but not a month (`2026-13`).
+    #[error("{0:?} is not a month: use YYYY-MM, e.g. 2026-10")]
+    OutOfRange(String),
+}
+
 /// A calendar month, `2026-10`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Month {
@@ -19,14 +38,18 @@ impl Month {
     }
 
     /// `YYYY-MM`.
-    pub fn parse(s: &str) -> Result<Self, String> {
-        let bad = || format!("{s:?} is not a month: use YYYY-MM, e.g. 2026-10");
-        let (y, m) = s.split_once('-').ok_or_else(bad)?;
+    pub fn parse(s: &str) -> Result<Self, MonthError> {
+        let shape = || MonthError::Shape(s.to_owned());
+        let (y, m) = s.split_once('-').ok_or_else(shape)?;
         if y.len() != 4 || m.len() != 2 {
-            return Err(bad());
+            return Err(shape());
         }
-        let (y, m) = (y.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
-        Self::new(y, m).ok_or_else(bad)
+        let number = |source| MonthError::Number {
+            input: s.to_owned(),
+            source,
+        };
+        let (y, m) = (y.parse().map_err(number)?, m.parse().map_err(number)?);
+        Self::new(y, m).ok_or_else(|| MonthError::OutOfRange(s.to_owned()))
     }
 
     pub fn of_date(d: NaiveDate) -> Self {
@@ -116,5 +139,24 @@ mod tests {
             .unwrap()
             .to_utc();
         assert_eq!(Month::of_instant(t).to_string(), "2026-11");
+    }
+
+    #[test]
+    fn a_bad_month_says_what_was_wrong() {
+        use std::error::Error as _;
+        for shape in ["2026/01", "2026-1", "26-01", ""] {
+            assert_eq!(Month::parse(shape), Err(MonthError::Shape(shape.into())));
+        }
+        assert_eq!(
+            Month::parse("2026-13"),
+            Err(MonthError::OutOfRange("2026-13".into()))
+        );
+        let err = Month::parse("20x6-01").unwrap_err();
+        assert!(matches!(err, MonthError::Number { .. }), "{err:?}");
+        assert!(err.source().is_some(), "the integer error is kept");
+        assert_eq!(
+            err.to_string(),
+            "\"20x6-01\" is not a month: use YYYY-MM, e.g. 2026-10"
+        );
     }
 }

@@ -25,6 +25,21 @@ pub enum Role {
     Pair,
 }
 
+/// Why a notification's key cannot be stored and looked up; each says what to do instead.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error(
+        "The key is empty; give each notification a deterministic key, e.g. template:event:person."
+    )]
+    Empty,
+    #[error(
+        "The key is {bytes} bytes, more than {MAX_KEY_BYTES}; build it from ids (template:event:person), not from text."
+    )]
+    TooLong { bytes: usize },
+    #[error("The key holds a control character; build it from ids (template:event:person).")]
+    ControlCharacter,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Recipient {
     pub role: Role,
@@ -122,22 +137,16 @@ impl NotificationRequest {
 
     /// Whether its key can be stored and looked up: 1 to [`MAX_KEY_BYTES`] bytes, no control
     /// characters. Says what is wrong and what to do.
-    pub fn check_key(&self) -> Result<(), String> {
+    pub fn check_key(&self) -> Result<(), KeyError> {
         let key = &self.key;
         if key.is_empty() {
-            return Err("The key is empty; give each notification a deterministic key, e.g. template:event:person.".into());
+            return Err(KeyError::Empty);
         }
         if key.len() > MAX_KEY_BYTES {
-            return Err(format!(
-                "The key is {} bytes, more than {MAX_KEY_BYTES}; build it from ids (template:event:person), not from text.",
-                key.len()
-            ));
+            return Err(KeyError::TooLong { bytes: key.len() });
         }
         if key.chars().any(char::is_control) {
-            return Err(
-                "The key holds a control character; build it from ids (template:event:person)."
-                    .into(),
-            );
+            return Err(KeyError::ControlCharacter);
         }
         Ok(())
     }
@@ -242,13 +251,24 @@ mod tests {
         let mut r = NotificationRequest::broadcast(templates::STUDY_PACK, org, "p", ev, &[]);
         assert_eq!(r.check_key(), Ok(()));
         r.key = String::new();
-        assert!(r.check_key().unwrap_err().contains("empty"));
+        assert_eq!(r.check_key(), Err(KeyError::Empty));
+        assert!(r.check_key().unwrap_err().to_string().contains("empty"));
         r.key = "k\0".into();
-        assert!(r.check_key().unwrap_err().contains("control character"));
+        assert_eq!(r.check_key(), Err(KeyError::ControlCharacter));
+        assert!(
+            r.check_key()
+                .unwrap_err()
+                .to_string()
+                .contains("control character")
+        );
         r.key = "键".repeat(170);
         assert_eq!(r.check_key(), Ok(()), "510 bytes fit");
         r.key.push_str("abc");
-        assert!(r.check_key().unwrap_err().contains("513 bytes"));
+        assert_eq!(r.check_key(), Err(KeyError::TooLong { bytes: 513 }));
+        assert!(r.check_key().unwrap_err().to_string().contains("513 bytes"));
+        // A long key of control characters is refused for its length first.
+        r.key = "\0".repeat(600);
+        assert_eq!(r.check_key(), Err(KeyError::TooLong { bytes: 600 }));
     }
 
     #[test]

@@ -4,8 +4,8 @@
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use serde::{Deserialize, Serialize};
 
-use crate::fields::{FieldError, Obj, join};
-use crate::ids::{MemberId, OrgId, RegionCode};
+use crate::fields::{FieldError, Obj, join, parse_timestamp};
+use crate::ids::{IdError, MemberId, OrgId, RegionCode, WordError};
 
 /// An id of a study pack: the same alphabet as every other id.
 pub type PackId = OrgId;
@@ -22,20 +22,24 @@ pub enum ItemKind {
 }
 
 impl ItemKind {
-    const WORDS: &'static [(&'static str, ItemKind)] = &[
-        ("text", ItemKind::Text),
-        ("image", ItemKind::Image),
-        ("voice", ItemKind::Voice),
-        ("video", ItemKind::Video),
-        ("link", ItemKind::Link),
+    const WORDS: &'static [&'static str] = &["text", "image", "voice", "video", "link"];
+    const KINDS: [ItemKind; 5] = [
+        ItemKind::Text,
+        ItemKind::Image,
+        ItemKind::Voice,
+        ItemKind::Video,
+        ItemKind::Link,
     ];
 
-    fn parse(s: &str) -> Result<Self, String> {
+    fn parse(s: &str) -> Result<Self, WordError> {
         Self::WORDS
             .iter()
-            .find(|(w, _)| *w == s)
-            .map(|(_, k)| *k)
-            .ok_or_else(|| format!("{s:?} is not one of text, image, voice, video, link"))
+            .position(|w| *w == s)
+            .map(|i| Self::KINDS[i])
+            .ok_or_else(|| WordError {
+                input: s.to_owned(),
+                allowed: Self::WORDS,
+            })
     }
 }
 
@@ -105,7 +109,7 @@ pub struct StudyPublished {
 
 /// Region codes an audience may name: a 6, 9 or 12-digit code, or a province or city padded
 /// with zeros (`440000`, `440100`), which are 6 digits too.
-fn audience_region(s: &str) -> Result<String, String> {
+fn audience_region(s: &str) -> Result<String, IdError> {
     RegionCode::parse(s).map(|c| c.as_str().to_owned())
 }
 
@@ -131,7 +135,7 @@ impl StudyPublished {
                 .enumerate()
                 .map(|(i, s)| {
                     OrgId::parse(s).map_err(|p| {
-                        FieldError::new(format!("{}[{i}]", join(&audience_path, "org_ids")), p)
+                        FieldError::invalid(format!("{}[{i}]", join(&audience_path, "org_ids")), p)
                     })
                 })
                 .collect::<Result<_, _>>()?,
@@ -140,7 +144,10 @@ impl StudyPublished {
                 .enumerate()
                 .map(|(i, s)| {
                     audience_region(s).map_err(|p| {
-                        FieldError::new(format!("{}[{i}]", join(&audience_path, "region_codes")), p)
+                        FieldError::invalid(
+                            format!("{}[{i}]", join(&audience_path, "region_codes")),
+                            p,
+                        )
                     })
                 })
                 .collect::<Result<_, _>>()?,
@@ -152,9 +159,7 @@ impl StudyPublished {
             ));
         }
         let send_at = o.opt_parse("send_at", |s| {
-            DateTime::parse_from_rfc3339(s).map_err(|_| {
-                format!("{s:?} is not a timestamp: use RFC 3339 with an offset, e.g. 2026-12-09T09:00:00+08:00")
-            })
+            parse_timestamp(s, "2026-12-09T09:00:00+08:00")
         })?;
         Ok(Self {
             pack_id: o.parse("pack_id", OrgId::parse)?,

@@ -149,12 +149,14 @@ impl Raw {
         let status = Status::parse(&self.status)
             .ok_or_else(|| damaged(&self.member_id, "status", &self.status))?;
         let reason = match self.reason.as_deref() {
-            Some(r) => Some(Reason::parse(r).map_err(|e| damaged(&self.member_id, "reason", &e))?),
+            Some(r) => Some(
+                Reason::parse(r).map_err(|e| damaged(&self.member_id, "reason", &e.to_string()))?,
+            ),
             None => None,
         };
         let employer_type = self.employer_type.as_deref().unwrap_or_default();
         let employer_type = EmployerType::parse(employer_type)
-            .map_err(|e| damaged(&self.member_id, "employer type", &e))?;
+            .map_err(|e| damaged(&self.member_id, "employer type", &e.to_string()))?;
         let inflow_contact = self.contact_name.map(|name| InflowContact {
             name,
             phone: self.contact_phone.unwrap_or_default(),

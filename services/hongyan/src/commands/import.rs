@@ -11,7 +11,7 @@ use hongyan_adapters::directory::{Directory, Place};
 use hongyan_adapters::{Settings, store};
 use hongyan_domain::Envelope;
 use hongyan_domain::envelope::{Actor, EventData, EventType};
-use hongyan_domain::fields::Obj;
+use hongyan_domain::fields::{FieldError, Obj};
 use hongyan_domain::ids::EventId;
 use hongyan_domain::ledger::LedgerPolicy;
 use hongyan_domain::payloads::{MemberUpsert, OrgUpsert};
@@ -58,7 +58,6 @@ pub async fn run(
             let envs: Vec<Envelope> = chunk.iter().map(|(_, e)| e.clone()).collect();
             let result = hongyan_registry::batch::apply(&pool, &policy, &envs, Utc::now())
                 .await
-                .map_err(|e| anyhow::anyhow!("{e}"))
                 .with_context(|| format!("Could not import {}", path.display()))?;
             written.places.extend(result.places);
             written.stations_changed |= result.stations_changed;
@@ -125,14 +124,14 @@ impl Written {
     }
 }
 
-fn to_envelope(kind: EventType, line: usize, value: Value) -> Result<Envelope, String> {
+/// A line as the event it imports; a bad line's error names its field (`line 3.phone`) and is
+/// printed beside the file's name.
+fn to_envelope(kind: EventType, line: usize, value: Value) -> Result<Envelope, FieldError> {
     let path = format!("line {line}");
-    let obj = Obj::new(&path, &value).map_err(|e| e.to_string())?;
+    let obj = Obj::new(&path, &value)?;
     let data = match kind {
-        EventType::OrgUpserted => {
-            EventData::OrgUpserted(OrgUpsert::read(obj).map_err(|e| e.to_string())?)
-        }
-        _ => EventData::MemberUpserted(MemberUpsert::read(obj).map_err(|e| e.to_string())?),
+        EventType::OrgUpserted => EventData::OrgUpserted(OrgUpsert::read(obj)?),
+        _ => EventData::MemberUpserted(MemberUpsert::read(obj)?),
     };
     let content = serde_json::to_string(&value).unwrap_or_default();
     let id = uuid::Uuid::new_v5(
@@ -239,4 +238,22 @@ fn csv_row<'a>(kind: EventType, cell: &dyn Fn(&str) -> Option<&'a str>) -> Value
         }
     }
     Value::Object(o)
+}
+
+#[cfg(test)]
+mod tests {
+    use hongyan_domain::fields::Problem;
+    use hongyan_domain::ids::IdError;
+
+    use super::*;
+
+    #[test]
+    fn a_bad_line_names_its_field_and_keeps_the_parse_error() {
+        let e = to_envelope(EventType::OrgUpserted, 2, json!({"id": "张三"})).unwrap_err();
+        assert_eq!(e.field, "line 2.id");
+        assert_eq!(e.problem, Problem::Id(IdError::Id("张三".into())));
+        assert!(std::error::Error::source(&e).is_some());
+        let e = to_envelope(EventType::MemberUpserted, 3, json!([1])).unwrap_err();
+        assert_eq!(e.to_string(), "field line 3: must be a JSON object");
+    }
 }

@@ -11,10 +11,10 @@ use hongyan_domain::month::Month;
 use secrecy::ExposeSecret;
 
 pub fn run(settings: &Settings, member: &str, month: Option<&str>) -> anyhow::Result<ExitCode> {
-    let member = MemberId::parse(member).map_err(anyhow::Error::msg)?;
+    let member = MemberId::parse(member)?;
     let now = chrono::Utc::now();
     let month = match month {
-        Some(m) => Month::parse(m).map_err(anyhow::Error::msg)?,
+        Some(m) => Month::parse(m)?,
         None => Month::of_instant(now),
     };
     let secret = settings.api.link_secret.as_ref().context(

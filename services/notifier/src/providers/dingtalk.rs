@@ -9,7 +9,9 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 
 use super::transport::{self, Answer};
-use super::{ProviderError, Secret, SendContext, SendOutcome, parse_url};
+use super::{
+    MessageRule, ProviderError, Secret, SendContext, SendOutcome, SettingsProblem, parse_url,
+};
 
 /// A breach of 20 a minute throttles the robot for 10 minutes, so sooner is pointless.
 const THROTTLE: Duration = Duration::from_secs(10 * 60);
@@ -81,7 +83,7 @@ impl DingTalkRobot {
         {
             return Err(ProviderError::Settings {
                 provider: "dingtalk",
-                reason: "the webhook URL has no access_token parameter".into(),
+                problem: SettingsProblem::NoParameter("access_token"),
             });
         }
         Ok(Self {
@@ -153,8 +155,7 @@ pub fn body(message: &DingTalkMessage) -> Result<Value, ProviderError> {
                 "btnOrientation": if *vertical { "0" } else { "1" }});
             match buttons.as_slice() {
                 [] => {
-                    let reason = "an action card needs at least one button".to_string();
-                    return Err(ProviderError::InvalidMessage(reason));
+                    return Err(ProviderError::InvalidMessage(MessageRule::NoButton));
                 }
                 [only] => {
                     card["singleTitle"] = json!(only.title);
@@ -260,5 +261,9 @@ mod tests {
             "https://example.org"
         );
         assert!(body(&card(vec![])).is_err());
+        assert!(matches!(
+            body(&card(vec![])),
+            Err(ProviderError::InvalidMessage(MessageRule::NoButton))
+        ));
     }
 }

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 
 use super::transport::{self, Answer};
-use super::{ProviderError, Secret, SendContext, SendOutcome, parse_url};
+use super::{ProviderError, Secret, SendContext, SendOutcome, SettingsProblem, parse_url};
 
 /// Request body limit, "20 KB", read as 20 × 1024 bytes of the whole JSON body.
 pub const BODY_LIMIT: usize = 20 * 1024;
@@ -68,7 +68,7 @@ impl FeishuBot {
         if hook.is_none_or(str::is_empty) {
             return Err(ProviderError::Settings {
                 provider: "feishu",
-                reason: "the webhook URL is not /open-apis/bot/v2/hook/TOKEN".into(),
+                problem: SettingsProblem::NotAFeishuHook,
             });
         }
         Ok(Self {

@@ -80,13 +80,14 @@ pub enum ProviderError {
     },
     /// The message breaks another documented rule (article count, image format).
     #[error("Invalid message: {0}")]
-    InvalidMessage(String),
+    InvalidMessage(MessageRule),
     /// The settings cannot work (a webhook URL without its key, a base URL that does not
     /// parse). The reason never contains the URL, which may carry a key.
-    #[error("Invalid {provider} settings: {reason}")]
+    #[error("Invalid {provider} settings: {problem}")]
     Settings {
         provider: &'static str,
-        reason: String,
+        #[source]
+        problem: SettingsProblem,
     },
     /// The message was rendered for another kind of channel.
     #[error("A {message} message cannot be sent through {provider}.")]
@@ -94,6 +95,55 @@ pub enum ProviderError {
         provider: &'static str,
         message: &'static str,
     },
+}
+
+/// What is wrong with a provider's settings, with the error behind it where there is one.
+/// Never holds the URL, which may carry a key.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsProblem {
+    /// The HTTP client cannot be built (TLS set-up).
+    #[error("{0}")]
+    Client(#[source] reqwest::Error),
+    /// url's parse error, boxed: the notifier does not depend on `url` by name.
+    #[error("the URL does not parse ({0})")]
+    UrlDoesNotParse(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("the URL must be http or https")]
+    NotHttp,
+    /// A robot's webhook URL lacks the query parameter that names the robot.
+    #[error("the webhook URL has no {0} parameter")]
+    NoParameter(&'static str),
+    #[error("the webhook URL is not /open-apis/bot/v2/hook/TOKEN")]
+    NotAFeishuHook,
+    #[error("the base URL has no host")]
+    NoHost,
+    #[error(
+        "notifier.webhook.secret starts with whsec_ but the rest is not base64 ({0}); set HONGYAN__NOTIFIER__WEBHOOK__SECRET to whsec_ + the base64 key your receiver was given"
+    )]
+    SigningKey(#[source] base64::DecodeError),
+}
+
+/// A documented rule of a provider's message format that a message breaks. Not an error of
+/// its own: the detail of [`ProviderError::InvalidMessage`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MessageRule {
+    /// A WeCom news message takes 1 to `max` articles.
+    ArticleCount { max: usize, actual: usize },
+    /// A WeCom robot image is a JPG or a PNG.
+    ImageFormat,
+    /// A DingTalk action card has a button.
+    NoButton,
+}
+
+impl std::fmt::Display for MessageRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::ArticleCount { max, actual } => {
+                write!(f, "a news message takes 1 to {max} articles, not {actual}")
+            }
+            Self::ImageFormat => f.write_str("a robot image must be a JPG or a PNG"),
+            Self::NoButton => f.write_str("an action card needs at least one button"),
+        }
+    }
 }
 
 /// A message rendered for one kind of channel.
@@ -175,12 +225,12 @@ pub(crate) fn parse_url(
 ) -> Result<reqwest::Url, ProviderError> {
     let parsed = reqwest::Url::parse(url.expose()).map_err(|e| ProviderError::Settings {
         provider,
-        reason: format!("the URL does not parse ({e})"),
+        problem: SettingsProblem::UrlDoesNotParse(Box::new(e)),
     })?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(ProviderError::Settings {
             provider,
-            reason: "the URL must be http or https".into(),
+            problem: SettingsProblem::NotHttp,
         });
     }
     Ok(parsed)
@@ -229,6 +279,26 @@ mod tests {
     fn bad_urls_are_settings_errors_that_do_not_echo_the_url() {
         let err = parse_url("wecom", &Secret::new("ftp://host/send?key=abc")).unwrap_err();
         assert!(!err.to_string().contains("abc"));
-        assert!(parse_url("wecom", &Secret::new("not a url")).is_err());
+        assert!(matches!(
+            err,
+            ProviderError::Settings {
+                problem: SettingsProblem::NotHttp,
+                ..
+            }
+        ));
+        let err = parse_url("wecom", &Secret::new("not a url")).unwrap_err();
+        assert!(matches!(
+            err,
+            ProviderError::Settings {
+                problem: SettingsProblem::UrlDoesNotParse(_),
+                ..
+            }
+        ));
+        assert_eq!(
+            err.to_string(),
+            "Invalid wecom settings: the URL does not parse (relative URL without a base)"
+        );
+        let problem = std::error::Error::source(&err).expect("the problem");
+        assert!(problem.source().is_some(), "url's error is kept");
     }
 }

@@ -14,7 +14,9 @@ pub use receipt::{RECEIPT_ANSWER, parse_receipts};
 pub use sign::{CONTENT_TYPE, authorization};
 
 use super::transport::{self, Answer};
-use super::{ProviderError, Secret, SendContext, SendOutcome, SmsMessage, parse_url};
+use super::{
+    ProviderError, Secret, SendContext, SendOutcome, SettingsProblem, SmsMessage, parse_url,
+};
 
 /// The provider's public endpoint.
 pub const DEFAULT_BASE_URL: &str = "https://sms.tencentcloudapi.com";
@@ -56,7 +58,7 @@ impl TencentSms {
             (None, _) => {
                 return Err(ProviderError::Settings {
                     provider: "tencent",
-                    reason: "the base URL has no host".into(),
+                    problem: SettingsProblem::NoHost,
                 });
             }
         };

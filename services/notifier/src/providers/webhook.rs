@@ -10,7 +10,7 @@ use serde::Deserialize;
 use sha2::Sha256;
 
 use super::transport::{self, Answer};
-use super::{ProviderError, Secret, SendContext, SendOutcome, parse_url};
+use super::{ProviderError, Secret, SendContext, SendOutcome, SettingsProblem, parse_url};
 
 pub const ID_HEADER: &str = "webhook-id";
 pub const TIMESTAMP_HEADER: &str = "webhook-timestamp";
@@ -81,13 +81,9 @@ pub fn signing_key(secret: &str) -> Result<Vec<u8>, ProviderError> {
     match secret.strip_prefix("whsec_") {
         Some(b64) => base64::engine::general_purpose::STANDARD
             .decode(b64)
-            .map_err(|e| {
-                ProviderError::Settings {
-                    provider: "webhook",
-                    reason: format!(
-                        "notifier.webhook.secret starts with whsec_ but the rest is not base64 ({e}); set HONGYAN__NOTIFIER__WEBHOOK__SECRET to whsec_ + the base64 key your receiver was given"
-                    ),
-                }
+            .map_err(|e| ProviderError::Settings {
+                provider: "webhook",
+                problem: SettingsProblem::SigningKey(e),
             }),
         None => Ok(secret.as_bytes().to_vec()),
     }

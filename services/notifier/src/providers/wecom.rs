@@ -9,7 +9,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::transport::{self, Answer};
-use super::{ProviderError, Secret, SendContext, SendOutcome, parse_url};
+use super::{
+    MessageRule, ProviderError, Secret, SendContext, SendOutcome, SettingsProblem, parse_url,
+};
 
 /// Text content limit, in UTF-8 bytes.
 pub const TEXT_LIMIT: usize = 2048;
@@ -69,7 +71,7 @@ impl WeComRobot {
         if !url.query_pairs().any(|(k, v)| k == "key" && !v.is_empty()) {
             return Err(ProviderError::Settings {
                 provider: "wecom",
-                reason: "the webhook URL has no key parameter".into(),
+                problem: SettingsProblem::NoParameter("key"),
             });
         }
         Ok(Self { url, client })
@@ -108,9 +110,10 @@ pub fn body(message: &WeComMessage) -> Result<Value, ProviderError> {
         }
         WeComMessage::News { articles } => {
             if articles.is_empty() || articles.len() > MAX_ARTICLES {
-                let n = articles.len();
-                let reason = format!("a news message takes 1 to {MAX_ARTICLES} articles, not {n}");
-                return Err(ProviderError::InvalidMessage(reason));
+                return Err(ProviderError::InvalidMessage(MessageRule::ArticleCount {
+                    max: MAX_ARTICLES,
+                    actual: articles.len(),
+                }));
             }
             let articles: Vec<Value> = articles
                 .iter()
@@ -124,8 +127,7 @@ pub fn body(message: &WeComMessage) -> Result<Value, ProviderError> {
         WeComMessage::Image { bytes } => {
             within("image", bytes.len(), IMAGE_LIMIT)?;
             if !(bytes.starts_with(b"\xFF\xD8\xFF") || bytes.starts_with(b"\x89PNG\r\n\x1a\n")) {
-                let reason = "a robot image must be a JPG or a PNG".to_string();
-                return Err(ProviderError::InvalidMessage(reason));
+                return Err(ProviderError::InvalidMessage(MessageRule::ImageFormat));
             }
             let base64 = base64::engine::general_purpose::STANDARD.encode(bytes);
             let md5 = hex::encode(Md5::digest(bytes));
@@ -234,7 +236,19 @@ mod tests {
         let gif = WeComMessage::Image {
             bytes: b"GIF89a".to_vec(),
         };
-        assert!(matches!(body(&gif), Err(ProviderError::InvalidMessage(_))));
+        assert!(matches!(
+            body(&gif),
+            Err(ProviderError::InvalidMessage(MessageRule::ImageFormat))
+        ));
+        let err = body(&nine).unwrap_err();
+        assert!(matches!(
+            err,
+            ProviderError::InvalidMessage(MessageRule::ArticleCount { max: 8, actual: 9 })
+        ));
+        assert_eq!(
+            err.to_string(),
+            "Invalid message: a news message takes 1 to 8 articles, not 9"
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! ([`receipt`]), and a broadcast reads its audience ([`audience`]).
 
 use chrono::{DateTime, Utc};
-use hongyan_domain::ids::OrgId;
+use hongyan_domain::ids::{IdError, OrgId};
 use hongyan_domain::notify::{NotificationRequest, To};
 use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
@@ -199,24 +199,48 @@ async fn fail_unreadable(pool: &PgPool, rows: &[(Uuid, String)]) -> sqlx::Result
     Ok(())
 }
 
+/// Why a stored request does not read back: which column, with the error behind it as the
+/// source. It travels inside `sqlx::Error::Decode` to the claim, which fails the row with it.
+#[derive(Debug, thiserror::Error)]
+enum Unreadable {
+    #[error("a stored notification does not read back: {0}")]
+    Recipient(#[source] serde_json::Error),
+    #[error("a stored notification does not read back: {0}")]
+    Org(#[source] IdError),
+    #[error("a stored notification does not read back: {0}")]
+    Params(#[source] serde_json::Error),
+    #[error("a stored notification does not read back: it names neither a recipient nor an org")]
+    NoAddressee,
+}
+
+impl From<Unreadable> for sqlx::Error {
+    fn from(e: Unreadable) -> Self {
+        sqlx::Error::Decode(Box::new(e))
+    }
+}
+
+/// Who a stored request is for: its recipient's JSON, else its org.
+fn addressee(recipient: Option<&str>, org: Option<&str>) -> Result<To, Unreadable> {
+    match (recipient, org) {
+        (Some(r), _) => Ok(To::Recipient(
+            serde_json::from_str(r).map_err(Unreadable::Recipient)?,
+        )),
+        (None, Some(org)) => Ok(To::Org(OrgId::parse(org).map_err(Unreadable::Org)?)),
+        (None, None) => Err(Unreadable::NoAddressee),
+    }
+}
+
 /// A stored request, from the `request_columns!()` of a row.
 fn read_request(r: &sqlx::postgres::PgRow) -> sqlx::Result<NotificationRequest> {
     let recipient: Option<&str> = r.try_get("recipient")?;
-    let org: Option<String> = r.try_get("audience_org")?;
+    let org: Option<&str> = r.try_get("audience_org")?;
     let params: &str = r.try_get("params")?;
-    let bad = |e: String| {
-        sqlx::Error::Decode(format!("a stored notification does not read back: {e}").into())
-    };
-    let to = match (recipient, org) {
-        (Some(r), _) => To::Recipient(serde_json::from_str(r).map_err(|e| bad(e.to_string()))?),
-        (None, Some(org)) => To::Org(OrgId::parse(&org).map_err(|e| bad(e.to_string()))?),
-        (None, None) => return Err(bad("it names neither a recipient nor an org".into())),
-    };
+    let to = addressee(recipient, org)?;
     Ok(NotificationRequest {
         key: r.try_get("key")?,
         template: r.try_get("template")?,
         to,
-        params: serde_json::from_str(params).map_err(|e| bad(e.to_string()))?,
+        params: serde_json::from_str(params).map_err(Unreadable::Params)?,
         caused_by: hongyan_domain::ids::EventId(
             r.try_get::<Option<Uuid>, _>("caused_by")?
                 .unwrap_or_default(),
@@ -251,4 +275,35 @@ pub async fn revive(
         wake_deliveries(conn).await?;
     }
     Ok(done.rows_affected())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn an_unreadable_addressee_says_which_column_and_keeps_its_cause() {
+        let e = addressee(Some("{"), Some("b1")).unwrap_err();
+        assert!(matches!(e, Unreadable::Recipient(_)), "{e:?}");
+        let e = addressee(None, Some("张三")).unwrap_err();
+        assert!(matches!(e, Unreadable::Org(IdError::Id(_))), "{e:?}");
+        assert!(matches!(
+            addressee(None, None),
+            Err(Unreadable::NoAddressee)
+        ));
+        assert!(matches!(addressee(None, Some("b1")), Ok(To::Org(_))));
+
+        // In the sqlx error the claim sees, the sentence is the same and the chain is kept.
+        let sqlx_error = sqlx::Error::from(addressee(Some("[1"), None).unwrap_err());
+        assert!(
+            sqlx_error
+                .to_string()
+                .contains("a stored notification does not read back: "),
+            "{sqlx_error}"
+        );
+        let unreadable = sqlx_error.source().expect("the Unreadable");
+        assert!(unreadable.source().is_some(), "serde's error is kept");
+    }
 }

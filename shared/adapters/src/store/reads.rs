@@ -47,7 +47,7 @@ pub async fn orgs(conn: &mut PgConnection, ids: &[String]) -> sqlx::Result<Vec<O
     rows.into_iter().map(org_row).collect()
 }
 
-fn parse<T>(what: &str, res: Result<T, String>) -> sqlx::Result<T> {
+fn parse<T, E: std::fmt::Display>(what: &str, res: Result<T, E>) -> sqlx::Result<T> {
     res.map_err(|e| corrupt(what, e))
 }
 
