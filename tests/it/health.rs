@@ -129,6 +129,11 @@ async fn the_notifier_is_healthy_while_its_delivery_loop_runs_and_not_once_it_st
     .expect("Redis is up");
     let running = tokio::spawn(hongyan_notifier::run_notifier(Arc::new(n), stop.clone()));
     wait_alive(&env, Role::Notifier).await;
+    // The intake consumer (which the check also asks for) may still be starting.
+    env.eventually("hongyan health notifier passes", || async {
+        health(&env, "notifier", None).await.0
+    })
+    .await;
     let (ok, out) = health(&env, "notifier", None).await;
     assert!(ok, "{out}");
     assert!(out.contains("notifier: heartbeat on this host"), "{out}");
