@@ -218,12 +218,16 @@ async fn sigterm_stops_intake_finishes_in_flight_work_and_exits_cleanly() {
 #[tokio::test]
 async fn health_of_a_role_asks_the_role() {
     let e = crate::notifier::start(|_| {}).await;
+    // The notifier's health is its delivery loop's heartbeat on this host (beside its intake
+    // consumer), so this test runs that loop too.
+    let (n, stop) = (e.n.clone(), e.stop.clone());
+    tokio::spawn(async move { hongyan_notifier::deliver::run(&n, &stop).await });
     let health = |role: &'static str| {
         let mut cmd = e.env.hongyan();
         cmd.args(["health", role]);
         async move { cmd.output().await.unwrap() }
     };
-    // The intake consumer may still be starting.
+    // The intake consumer and the delivery loop may still be starting.
     e.env
         .eventually("hongyan health notifier passes", || async {
             health("notifier").await.status.success()

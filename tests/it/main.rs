@@ -7,6 +7,7 @@ mod env;
 #[path = "../../services/notifier/tests/it/fakes/mod.rs"]
 mod fakes;
 mod fixtures;
+mod health;
 
 mod amqp;
 mod api;

@@ -20,6 +20,7 @@ use std::time::Duration;
 use anyhow::Context;
 use hongyan_adapters::amqp::Names;
 use hongyan_adapters::amqp::consumer::{BatchOptions, consume_batches};
+use hongyan_adapters::heartbeat::{Heartbeat, Role};
 use hongyan_adapters::ratelimit::RateLimiter;
 use hongyan_adapters::supervise::{supervise, wait_for};
 use hongyan_adapters::tasks::Tasks;
@@ -49,6 +50,8 @@ pub struct Notifier {
     pub quiet: QuietHours,
     /// Intake wakes the delivery loop.
     pub wake: Notify,
+    /// Beaten by the delivery loop on every round (`hongyan health notifier`).
+    pub alive: Heartbeat,
 }
 
 impl Notifier {
@@ -87,6 +90,7 @@ impl Notifier {
             return Ok(None);
         };
         Ok(Some(Self {
+            alive: Heartbeat::new(&settings.redis, Role::Notifier, clock.clone())?,
             pool: pg::pool(&settings.database)?,
             names: Names::new(&settings.amqp.prefix),
             limiter: RateLimiter::new(conn, &settings.redis.prefix),
@@ -168,6 +172,7 @@ pub async fn run_notifier(n: Arc<Notifier>, shutdown: CancellationToken) -> anyh
         });
     }
     let ended = tasks.wait().await;
+    n.alive.stopped().await;
     n.pool.close().await;
     ended
 }

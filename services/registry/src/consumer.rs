@@ -152,7 +152,7 @@ async fn take_batches(
         let first = tokio::select! {
             biased;
             _ = shutdown.cancelled() => return Ok(()),
-            d = deliveries.next() => next(d)?,
+            d = reg.alive.beating(deliveries.next()) => next(d)?,
         };
         let mut batch = vec![first];
         let until = tokio::time::Instant::now() + linger;

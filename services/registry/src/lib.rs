@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use hongyan_adapters::amqp::Names;
 use hongyan_adapters::directory::{self, Directory};
+use hongyan_adapters::heartbeat::{Heartbeat, Role};
 use hongyan_adapters::supervise::{supervise, wait_for};
 use hongyan_adapters::tasks::Tasks;
 use hongyan_adapters::{Settings, outbox, store};
@@ -44,6 +45,8 @@ pub struct Registry {
     pub directory_behind: Arc<AtomicBool>,
     /// What the consumer settled since start.
     pub tally: Arc<Tally>,
+    /// Beaten by the consumer's loop while it takes deliveries (`hongyan health registry`).
+    pub alive: Heartbeat,
 }
 
 impl Registry {
@@ -60,6 +63,7 @@ impl Registry {
             return Ok(None);
         };
         Ok(Some(Self {
+            alive: Heartbeat::new(&settings.redis, Role::Registry, clock.clone())?,
             names: Names::new(&settings.amqp.prefix),
             policy: LedgerPolicy {
                 certificate_max_months: settings.policy.certificate_max_months,
@@ -139,6 +143,7 @@ pub async fn run_with(
         ),
     );
     let ended = tasks.wait().await;
+    reg.alive.stopped().await;
     reg.pool.close().await;
     ended
 }

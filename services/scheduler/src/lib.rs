@@ -12,6 +12,7 @@ pub mod table;
 
 use std::sync::Arc;
 
+use hongyan_adapters::heartbeat::{self, Heartbeat, Role};
 use hongyan_adapters::{Settings, store};
 use hongyan_domain::clock::{Clock, SystemClock};
 use tokio_util::sync::CancellationToken;
@@ -48,6 +49,7 @@ pub async fn run_looking_every(
     // Parse before connecting, so a bad schedule stops the start at once, naming it.
     engine::parse_all(&settings)?;
     let pool = store::pool(&settings.database)?;
+    let alive = Heartbeat::new(&settings.redis, Role::Scheduler, clock.clone())?;
     let mut engine = Engine::start(&pool, &settings, clock.now()).await?;
     let next: Vec<String> = engine
         .schedules()
@@ -58,14 +60,19 @@ pub async fn run_looking_every(
         .collect();
     info!(next_firings = %next.join(", "), "scheduler started");
     loop {
+        alive.beat().await;
         engine.tick(&pool, &settings, clock.now()).await?;
+        // Wakes at least once a heartbeat (`hongyan health scheduler`), beating from here: a
+        // firing that hangs stops the beat.
         let wait = engine
             .next_due()
             .map(|due| (due - clock.now()).to_std().unwrap_or_default())
             .unwrap_or(max_sleep)
-            .min(max_sleep);
+            .min(max_sleep)
+            .min(heartbeat::EVERY);
         tokio::select! {
             _ = shutdown.cancelled() => {
+                alive.stopped().await;
                 info!(at = %local(clock.now()), "Scheduler stopped.");
                 return Ok(());
             }

@@ -4,6 +4,7 @@
 pub mod amqp;
 pub mod config;
 pub mod directory;
+pub mod heartbeat;
 pub mod metrics;
 pub mod outbox;
 pub mod ratelimit;

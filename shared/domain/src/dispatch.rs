@@ -1,5 +1,6 @@
 //! Pure rules of the quarterly dispatch report (DESIGN.md section 4): which quarter a firing
-//! reports on, and how many open records of a branch the spot check draws.
+//! reports on, and how many open records of a branch the spot check draws (`SpotCheckRule`, from
+//! `[policy]`).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -61,13 +62,51 @@ impl fmt::Display for Quarter {
     }
 }
 
-/// How many of a branch's `open` records the spot check draws: 10%, rounded up, at least 1
-/// and at most 5; none when the branch has no open record.
-pub fn spot_check_size(open: u64) -> u64 {
-    if open == 0 {
-        return 0;
+/// The spot check (抽查) of the quarterly dispatch, as `[policy]` sets it (DESIGN.md section 4:
+/// 10% of each branch's open records, rounded up, at least 1 and at most 5).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SpotCheckRule {
+    /// The share of a branch's open records drawn, between 0 and 1.
+    pub share: f64,
+    /// At least this many (but never more than the branch has open).
+    pub min: u32,
+    /// At most this many.
+    pub max: u32,
+}
+
+impl SpotCheckRule {
+    /// The shipped default, section 4's numbers.
+    pub const DEFAULT: Self = Self {
+        share: 0.10,
+        min: 1,
+        max: 5,
+    };
+
+    /// How many of a branch's `open` records the spot check draws: `share` of them rounded
+    /// up, at least `min` and at most `max`, never more than there are; none when the branch
+    /// has no open record.
+    ///
+    /// The share is counted in millionths before rounding up: a share has no exact binary
+    /// form, so `100.0 * 0.07` is `7.000000000000001` and its ceiling would draw 8 of 100.
+    pub fn size(&self, open: u64) -> u64 {
+        const PARTS: u64 = 1_000_000;
+        if open == 0 {
+            return 0;
+        }
+        // A NaN share (refused at start anyway) casts to 0.
+        let share = (self.share.clamp(0.0, 1.0) * PARTS as f64).round() as u64;
+        let drawn = (open * share).div_ceil(PARTS);
+        drawn
+            .max(u64::from(self.min))
+            .min(u64::from(self.max))
+            .min(open)
     }
-    open.div_ceil(10).clamp(1, 5)
+}
+
+impl Default for SpotCheckRule {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
 }
 
 /// The seed the spot check orders by (`md5(seed || member_id)`), the same for a rerun of one
@@ -277,13 +316,97 @@ mod tests {
 
     #[test]
     fn spot_check_is_ten_percent_between_one_and_five() {
-        assert_eq!(spot_check_size(0), 0);
-        assert_eq!(spot_check_size(1), 1);
-        assert_eq!(spot_check_size(10), 1);
-        assert_eq!(spot_check_size(11), 2);
-        assert_eq!(spot_check_size(50), 5);
-        assert_eq!(spot_check_size(51), 5);
-        assert_eq!(spot_check_size(1000), 5);
+        let rule = SpotCheckRule::DEFAULT;
+        for (open, drawn) in [
+            (0, 0),
+            (1, 1),
+            (9, 1),
+            (10, 1),
+            (11, 2),
+            (30, 3),
+            (41, 5),
+            (49, 5),
+            (50, 5),
+            (51, 5),
+            (1000, 5),
+        ] {
+            assert_eq!(rule.size(open), drawn, "{open} open");
+        }
+    }
+
+    #[test]
+    fn spot_check_rounds_the_share_up_exactly() {
+        // Unbounded above, so the rounding itself shows: 10% of 30 is 3, not 4.
+        let tenth = SpotCheckRule {
+            max: 1000,
+            ..SpotCheckRule::DEFAULT
+        };
+        for (open, drawn) in [
+            (10, 1),
+            (11, 2),
+            (30, 3),
+            (49, 5),
+            (50, 5),
+            (51, 6),
+            (70, 7),
+        ] {
+            assert_eq!(tenth.size(open), drawn, "10% of {open}");
+        }
+        let quarter = SpotCheckRule {
+            share: 0.25,
+            min: 1,
+            max: 1000,
+        };
+        for (open, drawn) in [
+            (10, 3),
+            (11, 3),
+            (30, 8),
+            (49, 13),
+            (50, 13),
+            (51, 13),
+            (100, 25),
+        ] {
+            assert_eq!(quarter.size(open), drawn, "25% of {open}");
+        }
+        // Shares whose floating-point product lands just above a whole number.
+        for (share, open, drawn) in [
+            (0.07, 100, 7),
+            (0.14, 50, 7),
+            (0.28, 25, 7),
+            (0.55, 100, 55),
+        ] {
+            let rule = SpotCheckRule {
+                share,
+                min: 1,
+                max: 1000,
+            };
+            assert_eq!(rule.size(open), drawn, "{share} of {open}");
+        }
+        let quarter_capped = SpotCheckRule { max: 5, ..quarter };
+        for (open, drawn) in [(10, 3), (11, 3), (30, 5), (49, 5), (50, 5), (51, 5)] {
+            assert_eq!(quarter_capped.size(open), drawn, "25% of {open}, at most 5");
+        }
+    }
+
+    #[test]
+    fn spot_check_bounds_hold_at_the_edges() {
+        let rule = |share, min, max| SpotCheckRule { share, min, max };
+        // At least min, but never more than the branch has open.
+        assert_eq!(rule(0.10, 3, 5).size(2), 2);
+        assert_eq!(rule(0.10, 3, 5).size(4), 3);
+        // No share at all draws min; min 0 then draws none.
+        assert_eq!(rule(0.0, 1, 5).size(40), 1);
+        assert_eq!(rule(0.0, 0, 5).size(40), 0);
+        // The whole branch, up to max.
+        assert_eq!(rule(1.0, 1, 5).size(3), 3);
+        assert_eq!(rule(1.0, 1, 2).size(3), 2);
+        // min = max fixes the size.
+        assert_eq!(rule(0.5, 2, 2).size(100), 2);
+        // A branch with no open record draws nothing, whatever the minimum.
+        assert_eq!(rule(0.5, 2, 2).size(0), 0);
+        // Out-of-range shares (refused at start) stay within the branch.
+        assert_eq!(rule(2.0, 0, 100).size(7), 7);
+        assert_eq!(rule(f64::NAN, 0, 100).size(7), 0);
     }
 
     #[test]

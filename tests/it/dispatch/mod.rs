@@ -3,6 +3,7 @@
 //! figures read only the tables, and this lets every date sit exactly where the test needs it.
 
 mod county;
+mod spot_check;
 
 use chrono::{TimeZone, Utc};
 use hongyan_scheduler::dispatch::quarterly_dispatch;

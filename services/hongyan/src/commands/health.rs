@@ -1,9 +1,13 @@
 //! `hongyan health [ROLE]`: are RabbitMQ, PostgreSQL and Redis reachable, and does the role
-//! work? A container's health check runs it beside its role.
+//! work? A container's health check runs it beside its role, so it asks that role's own
+//! process: the registry, notifier and scheduler by their heartbeat on this host (their main
+//! loop beats, see `hongyan_adapters::heartbeat`), the api by `/healthz`. The registry's and
+//! notifier's queue must also have a consumer (on any host).
 
 use std::process::ExitCode;
 
 use hongyan_adapters::directory::Directory;
+use hongyan_adapters::heartbeat::{self, Role};
 use hongyan_adapters::{Settings, amqp, store};
 
 pub async fn run(settings: &Settings, role: Option<&str>) -> anyhow::Result<ExitCode> {
@@ -18,7 +22,7 @@ pub async fn run(settings: &Settings, role: Option<&str>) -> anyhow::Result<Exit
             };
             if let Some(queue) = queue {
                 match consumers(&c, &queue).await {
-                    Ok(n) if n > 0 => println!("{queue}: {n} consumer(s)"),
+                    Ok(n) if n > 0 => println!("{queue}: {n} consumer(s), on every host"),
                     Ok(_) => {
                         ok = false;
                         println!(
@@ -65,7 +69,21 @@ pub async fn run(settings: &Settings, role: Option<&str>) -> anyhow::Result<Exit
         }
     }
     match role {
-        None | Some("registry" | "notifier" | "scheduler") => {}
+        None => {}
+        Some(name @ ("registry" | "notifier" | "scheduler")) => {
+            let role = Role::parse(name).expect("a role that beats");
+            let host = heartbeat::this_host();
+            match heartbeat::check(&settings.redis, role, &host).await {
+                Ok(found) => {
+                    ok &= found.is_alive();
+                    println!("{}", found.describe(role, &host));
+                }
+                Err(e) => {
+                    ok = false;
+                    println!("{name}: could not read its heartbeat: {e:#}");
+                }
+            }
+        }
         Some("api") => match api_alive(&settings.api.listen).await {
             Ok(()) => println!("API: /healthz answers 200"),
             Err(e) => {

@@ -8,6 +8,7 @@ use std::borrow::Cow;
 use std::time::Duration;
 
 use chrono::DateTime;
+use hongyan_adapters::heartbeat;
 use hongyan_adapters::ratelimit::{Decision, Limit};
 use hongyan_domain::notify::To;
 use sqlx::postgres::PgListener;
@@ -32,9 +33,11 @@ use prepare::prepare;
 pub async fn run(n: &Notifier, shutdown: &CancellationToken) -> anyhow::Result<()> {
     let mut listener = PgListener::connect_with(&n.pool).await?;
     listener.listen("hongyan_deliveries").await?;
-    let poll = Duration::from_millis(n.settings.outbox.poll_interval_ms);
+    // The loop turns at least once a heartbeat, so a long poll does not let the beat run out.
+    let poll = Duration::from_millis(n.settings.outbox.poll_interval_ms).min(heartbeat::EVERY);
     let mut writing: Option<tokio::task::JoinHandle<sqlx::Result<usize>>> = None;
     loop {
+        n.alive.beat().await;
         let (claimed, settled) = send_round(n).await?;
         if let Some(previous) = writing.take() {
             previous.await??;

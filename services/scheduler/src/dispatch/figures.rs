@@ -10,7 +10,7 @@ use chrono::NaiveDate;
 use futures::TryStreamExt;
 use hongyan_adapters::config::PolicySettings;
 use hongyan_domain::dispatch::{
-    BranchReport, Figures, Quarter, SpotCheck, spot_check_seed, spot_check_size,
+    BranchReport, Figures, Quarter, SpotCheck, SpotCheckRule, spot_check_seed,
 };
 use sqlx::PgConnection;
 
@@ -29,6 +29,8 @@ pub struct Period {
     pub lost_contact_before: NaiveDate,
     /// The same for organizational life: the lapse warning's months.
     pub lapse_before: NaiveDate,
+    /// How many of each branch's open records the spot check draws (`[policy]`).
+    pub spot_check: SpotCheckRule,
 }
 
 impl Period {
@@ -44,6 +46,7 @@ impl Period {
             stale_before: before(policy.stale_after_months),
             lost_contact_before: before(policy.lost_contact_after_months),
             lapse_before: before(policy.lapse_warning_after_months),
+            spot_check: policy.spot_check(),
         }
     }
 }
@@ -321,7 +324,7 @@ pub fn add_unmatched(branches: &mut [Branch], unmatched: &[(String, Unmatched)])
     }
 }
 
-/// The spot check (抽查): per branch, `spot_check_size(open)` of its open records, ordered by
+/// The spot check (抽查): per branch, `p.spot_check.size(open)` of its open records, ordered by
 /// `md5(seed || member_id)` with the branch's own seed for the quarter, so a rerun (and the
 /// city's report) draws the same members. Drawn once for every branch, by branch id.
 pub async fn spot_check(
@@ -341,7 +344,7 @@ pub async fn spot_check(
         .collect();
     let sizes: Vec<i64> = drawn
         .iter()
-        .map(|b| spot_check_size(b.figures.open) as i64)
+        .map(|b| p.spot_check.size(b.figures.open) as i64)
         .collect();
     let rows: Vec<(String, Vec<String>)> = sqlx::query_as(
         "WITH s AS (SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[]) AS t(org_id, seed, n)),
@@ -409,6 +412,26 @@ mod tests {
                 (day(2028, 2, 1), day(2028, 2, 29)),
                 (day(2028, 3, 1), day(2028, 3, 31)),
             ]
+        );
+    }
+
+    #[test]
+    fn the_spot_check_is_the_policys() {
+        // The shipped `[policy]` is section 4's rule; a changed one reaches the dispatch.
+        assert_eq!(period(2026, 8).spot_check, SpotCheckRule::DEFAULT);
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
+        let mut policy = hongyan_adapters::Settings::load(&dir).unwrap().policy;
+        policy.spot_check_share = 0.5;
+        policy.spot_check_min = 2;
+        policy.spot_check_max = 3;
+        let q = Quarter::of_month(Month::new(2026, 8).unwrap());
+        assert_eq!(
+            Period::new(q, &policy).spot_check,
+            SpotCheckRule {
+                share: 0.5,
+                min: 2,
+                max: 3
+            }
         );
     }
 }

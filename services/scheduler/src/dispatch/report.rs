@@ -245,6 +245,7 @@ mod tests {
             stale_before: day(9, 1),
             lost_contact_before: day(7, 1),
             lapse_before: day(5, 1),
+            spot_check: hongyan_domain::dispatch::SpotCheckRule::DEFAULT,
         }
     }
 

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
+use hongyan_domain::dispatch::SpotCheckRule;
 use serde::Deserialize;
 
 /// The numbers of DESIGN.md section 4, every one configurable.
@@ -22,7 +23,9 @@ pub struct PolicySettings {
     /// Spot check (抽查) in the quarterly dispatch: this share of each branch's open records,
     /// at least `spot_check_min`, at most `spot_check_max`.
     pub spot_check_share: f64,
+    /// The spot check's lower bound per branch (never more than the branch has open).
     pub spot_check_min: u32,
+    /// The spot check's upper bound per branch.
     pub spot_check_max: u32,
     /// A member this many months at one place with an employer: the branch is asked to
     /// transfer the relationship (应转尽转).
@@ -33,6 +36,18 @@ pub struct PolicySettings {
     pub sms_quiet_hours: String,
     /// The return peaks (春节, 五一, 国庆) per year: `2027 = ["2027-02-06", ...]`.
     pub return_peaks: ReturnPeaks,
+}
+
+impl PolicySettings {
+    /// The spot check's rule as the dispatch applies it (validated at load: the share between
+    /// 0 and 1, min at most max).
+    pub fn spot_check(&self) -> SpotCheckRule {
+        SpotCheckRule {
+            share: self.spot_check_share,
+            min: self.spot_check_min,
+            max: self.spot_check_max,
+        }
+    }
 }
 
 /// Return-peak dates by year, as written in `[policy.return_peaks]`.
