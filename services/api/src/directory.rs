@@ -172,6 +172,8 @@ pub fn decode_cursor(c: &str) -> Result<String, Problem> {
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
         .and_then(|s| s.strip_prefix("v1|").map(str::to_owned))
+        // PostgreSQL refuses text holding NUL; a cursor we gave out never does.
+        .filter(|s| !s.contains('\0'))
         .ok_or_else(|| {
             Problem::invalid(
                 "cursor",

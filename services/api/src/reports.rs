@@ -45,7 +45,7 @@ pub struct ReportList {
 #[utoipa::path(get, path = "/v1/reports", tag = "reports",
     params(ListQuery),
     responses((status = 200, description = "Reports of orgs in this key's subtree, newest quarter first", body = ReportList),
-              (status = 422, description = "A bad quarter, limit or cursor", body = ProblemBody, content_type = "application/problem+json")),
+              (status = 422, description = "A bad quarter, org id, limit or cursor", body = ProblemBody, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
@@ -59,6 +59,14 @@ pub async fn list(
         return Err(Problem::invalid(
             "quarter",
             format!("{quarter:?} is not a quarter: write it like 2026Q3."),
+        ));
+    }
+    if let Some(org) = &q.org_id
+        && let Err(e) = hongyan_domain::ids::OrgId::parse(org)
+    {
+        return Err(Problem::invalid(
+            "org_id",
+            format!("{e}; give an org id from the ledger, or leave org_id out."),
         ));
     }
     let limit = page_limit(q.limit)?;

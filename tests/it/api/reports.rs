@@ -35,6 +35,15 @@ async fn api_serves_reports_in_scope_as_json_and_csv() {
     assert_eq!((s, list["reports"].as_array().unwrap().len()), (200, 0));
     let (s, p) = api.json(&api.c1, "/v1/reports?quarter=2026-1").await;
     assert_eq!((s, p["field"].as_str()), (422, Some("quarter")));
+    // Found by schemathesis: a NUL in the org id or the cursor reached PostgreSQL (500).
+    let (s, p) = api.json(&api.c1, "/v1/reports?org_id=c%001").await;
+    assert_eq!((s, p["field"].as_str()), (422, Some("org_id")), "{p}");
+    let nul_cursor =
+        base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, "v1|\0");
+    let (s, p) = api
+        .json(&api.c1, &format!("/v1/reports?cursor={nul_cursor}"))
+        .await;
+    assert_eq!((s, p["field"].as_str()), (422, Some("cursor")), "{p}");
     let (s, doc) = api.json(&api.c1, &format!("/v1/reports/{id}")).await;
     assert_eq!(
         (s, doc["branches"][0]["figures"]["open"].as_u64()),
