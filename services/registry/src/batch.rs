@@ -28,21 +28,41 @@ pub struct Applied {
 /// Why a batch did not commit.
 #[derive(Debug, thiserror::Error)]
 pub enum BatchError {
-    /// Worth trying again: the database is away, or a concurrent transaction won a race.
-    #[error("transient: {0}")]
-    Transient(String),
+    /// Worth trying again: the database is away or refused for now.
+    #[error("transient database error")]
+    Transient(#[source] sqlx::Error),
+    /// Worth trying again: a concurrent transaction won a race.
+    #[error(
+        "another transaction applied some of these events, or changed a record they read, first"
+    )]
+    LostRace,
     /// Not worth trying again as a batch: some event hits a fault. The caller applies the
     /// events one by one to find it.
-    #[error("{0}")]
-    Fault(String),
+    #[error("database fault")]
+    Fault(#[source] sqlx::Error),
+}
+
+impl BatchError {
+    /// Whether the same batch may commit if tried again.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Transient(_) | Self::LostRace)
+    }
+
+    /// The whole chain in one line, for a log field or a parked reason.
+    pub fn reason(&self) -> String {
+        match self {
+            Self::LostRace => self.to_string(),
+            Self::Transient(e) | Self::Fault(e) => format!("{self}: {e}"),
+        }
+    }
 }
 
 impl From<sqlx::Error> for BatchError {
     fn from(e: sqlx::Error) -> Self {
         if hongyan_adapters::store::is_transient(&e) {
-            BatchError::Transient(e.to_string())
+            BatchError::Transient(e)
         } else {
-            BatchError::Fault(e.to_string())
+            BatchError::Fault(e)
         }
     }
 }
@@ -71,9 +91,7 @@ pub async fn apply(
     if !ws.flush(&mut tx).await? {
         tracing::debug!("Batch lost a race to another transaction; rolling back.");
         tx.rollback().await?;
-        return Err(BatchError::Transient(
-            "another transaction applied some of these events, or changed a record they read, first".into(),
-        ));
+        return Err(BatchError::LostRace);
     }
     tx.commit().await?;
     tracing::debug!("Batch committed.");
@@ -84,4 +102,24 @@ pub async fn apply(
         stations_changed: ws.dirty_stations,
         created: ws.created(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn a_batch_error_says_whether_to_try_again_and_keeps_the_database_error() {
+        let away = BatchError::from(sqlx::Error::PoolTimedOut);
+        assert!(away.is_transient());
+        assert!(away.source().is_some(), "sqlx's error is the source");
+        assert!(away.reason().starts_with("transient database error: "));
+        let fault = BatchError::from(sqlx::Error::RowNotFound);
+        assert!(!fault.is_transient());
+        assert!(fault.source().is_some());
+        assert!(BatchError::LostRace.is_transient());
+        assert!(BatchError::LostRace.source().is_none());
+    }
 }

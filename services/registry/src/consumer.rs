@@ -278,12 +278,12 @@ async fn apply_taken(
             }
             applied.push(done);
         }
-        Err(BatchError::Transient(e)) => {
+        Err(e) if e.is_transient() => {
             if shutdown.is_cancelled() {
                 return None;
             }
+            let e = e.reason();
             tracing::warn!(error = %e, events = envelopes.len(), "Batch could not commit; sending it to the retry tier.");
-            let e = e.to_string();
             // Held events are dropped: their retry-tier copies bring them back.
             for (i, ev) in at.iter().zip(&envelopes) {
                 if let Some(i) = i {
@@ -291,7 +291,8 @@ async fn apply_taken(
                 }
             }
         }
-        Err(BatchError::Fault(e)) => {
+        Err(e) => {
+            let e = e.reason();
             tracing::error!(error = %e, events = envelopes.len(), "Batch hit a fault; applying its events one by one.");
             for (i, ev) in at.iter().zip(&envelopes) {
                 if let Some(i) = i {
@@ -415,12 +416,12 @@ async fn apply_alone(
             out.dispose(r, Some(ev), Look::Outcome(&one.outcomes[0]));
             Some(one)
         }
-        Err(BatchError::Transient(e)) => {
-            out.dispose(r, Some(ev), Look::Unavailable(&e.to_string()));
+        Err(e) if e.is_transient() => {
+            out.dispose(r, Some(ev), Look::Unavailable(&e.reason()));
             None
         }
-        Err(BatchError::Fault(e)) => {
-            out.dispose(r, Some(ev), Look::Fault(&e.to_string()));
+        Err(e) => {
+            out.dispose(r, Some(ev), Look::Fault(&e.reason()));
             None
         }
     }
@@ -523,13 +524,14 @@ async fn apply_with_retries(
     let mut attempt = 1;
     loop {
         match batch::apply(&reg.pool, &reg.policy, events, reg.clock.now()).await {
-            Err(BatchError::Transient(e))
-                if attempt < reg.settings.registry.transient_attempts
+            Err(e)
+                if e.is_transient()
+                    && attempt < reg.settings.registry.transient_attempts
                     && !shutdown.is_cancelled() =>
             {
-                tracing::warn!(error = %e, attempt, retry_in_ms = delay.as_millis() as u64, "Batch could not commit; trying again.");
+                tracing::warn!(error = %e.reason(), attempt, retry_in_ms = delay.as_millis() as u64, "Batch could not commit; trying again.");
                 if !sleep_or_cancel(delay, shutdown).await {
-                    return Err(BatchError::Transient(e));
+                    return Err(e);
                 }
                 delay = (delay * 2).min(Duration::from_secs(10));
                 attempt += 1;
