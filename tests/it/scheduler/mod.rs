@@ -349,3 +349,64 @@ async fn after_downtime_the_latest_missed_firing_runs_once_and_older_ones_are_sk
     assert_eq!(requests(&env).await.len(), 1);
     env.finish().await;
 }
+
+/// `hongyan schedule run`, `schedule list` and `link` through the binary, as an operator runs
+/// them (README "Schedules").
+#[tokio::test]
+async fn an_operator_fires_a_schedule_by_hand_once_lists_it_and_mints_a_link() {
+    let env = TestEnv::new().await;
+    county(&env).await;
+    open_record(&env, "m-nov", "2026-11-30").await;
+    let run = |args: &'static [&'static str]| {
+        let mut cmd = env.hongyan();
+        cmd.args(args).env("HONGYAN__API__LINK_SECRET", SECRET);
+        async move {
+            let out = cmd.output().await.expect("hongyan runs");
+            let stdout = String::from_utf8(out.stdout).unwrap();
+            let stderr = String::from_utf8(out.stderr).unwrap();
+            assert!(out.status.success(), "{args:?}: {stdout}{stderr}");
+            stdout
+        }
+    };
+    let by_hand = &[
+        "schedule",
+        "run",
+        "monthly_reminder",
+        "--at",
+        "2026-12-01T10:00",
+    ];
+    let out = run(by_hand).await;
+    assert!(
+        out.contains("monthly_reminder due 2026-12-01 09:00") && out.contains("fired, 1 messages"),
+        "{out}"
+    );
+    let keys: Vec<String> = requests(&env).await.into_iter().map(|r| r.1).collect();
+    assert_eq!(keys, ["monthly_reminder:2026-12:member:m-nov"]);
+    let again = run(by_hand).await;
+    assert!(again.contains("already fired"), "{again}");
+    assert_eq!(
+        requests(&env).await.len(),
+        1,
+        "the same fire key: nothing twice"
+    );
+    let list = run(&["schedule", "list"]).await;
+    for name in hongyan_scheduler::table::NAMES {
+        assert!(
+            list.contains(&format!("{name}  \"")),
+            "{name} listed: {list}"
+        );
+    }
+    assert!(
+        list.contains("last: 2026-12-01 09:00:00+08:00 (fired, 1 messages)"),
+        "{list}"
+    );
+    let link = run(&["link", "--member", "m-nov", "--month", "2026-12"]).await;
+    let token = link.trim().rsplit('/').next().unwrap();
+    let now = at(2026, 12, 2, 9, 0);
+    let checked = hongyan_domain::link::check(SECRET.as_bytes(), token, now).unwrap();
+    assert_eq!(
+        (checked.member_id.as_str(), checked.month.to_string()),
+        ("m-nov", "2026-12".to_owned())
+    );
+    env.finish().await;
+}
