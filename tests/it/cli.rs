@@ -8,20 +8,6 @@ use serde_json::json;
 use crate::env::TestEnv;
 use crate::fixtures::*;
 
-async fn run(env: &TestEnv, args: &[&str]) -> (bool, String, String) {
-    let out = env
-        .hongyan()
-        .args(args)
-        .output()
-        .await
-        .expect("hongyan runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[tokio::test]
 async fn import_reads_csv_and_json_lines_reports_bad_lines_and_is_idempotent() {
     let env = TestEnv::new().await;
@@ -47,17 +33,15 @@ async fn import_reads_csv_and_json_lines_reports_bad_lines_and_is_idempotent() {
         .join("\n"),
     )
     .unwrap();
-    let (ok, stdout, stderr) = run(
-        &env,
-        &[
+    let (ok, stdout, stderr) = env
+        .run_hongyan(&[
             "import",
             "--orgs",
             orgs.to_str().unwrap(),
             "--members",
             members.to_str().unwrap(),
-        ],
-    )
-    .await;
+        ])
+        .await;
     assert!(!ok, "bad lines make the command fail");
     assert!(stdout.contains("orgs.csv: 3 imported"), "{stdout}");
     assert!(stdout.contains("members.jsonl: 1 imported"), "{stdout}");
@@ -102,17 +86,15 @@ async fn import_reads_csv_and_json_lines_reports_bad_lines_and_is_idempotent() {
 
     // The same files again: nothing changes.
     let history = env.scalar_i64("SELECT count(*) FROM history").await;
-    let (_, stdout, _) = run(
-        &env,
-        &[
+    let (_, stdout, _) = env
+        .run_hongyan(&[
             "import",
             "--orgs",
             orgs.to_str().unwrap(),
             "--members",
             members.to_str().unwrap(),
-        ],
-    )
-    .await;
+        ])
+        .await;
     assert!(
         stdout.contains("orgs.csv: 0 imported, 3 already up to date"),
         "{stdout}"
@@ -136,7 +118,7 @@ async fn publish_refuses_bad_lines_and_parked_list_masks_phones() {
         e
     };
     std::fs::write(&file, format!("{good}\n{bad}\n")).unwrap();
-    let (ok, stdout, stderr) = run(&env, &["publish", file.to_str().unwrap()]).await;
+    let (ok, stdout, stderr) = env.run_hongyan(&["publish", file.to_str().unwrap()]).await;
     assert!(!ok);
     assert!(stdout.contains("1 event(s) published"), "{stdout}");
     assert!(
@@ -153,7 +135,7 @@ async fn publish_refuses_bad_lines_and_parked_list_masks_phones() {
     let mut env = env;
     env.start_registry();
     env.wait_parked(1).await;
-    let (ok, stdout, _) = run(&env, &["parked", "list"]).await;
+    let (ok, stdout, _) = env.run_hongyan(&["parked", "list"]).await;
     assert!(ok);
     assert!(
         stdout.contains("Org b1 (data.home_org_id) is not known"),

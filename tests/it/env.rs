@@ -345,6 +345,21 @@ impl TestEnv {
         cmd
     }
 
+    /// Runs `hongyan ARGS` on this test's names to its end: (success, stdout, stderr).
+    pub async fn run_hongyan(&self, args: &[&str]) -> (bool, String, String) {
+        let out = self
+            .hongyan()
+            .args(args)
+            .output()
+            .await
+            .expect("hongyan runs");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
     /// Stops the registry and drops the test's database and Redis keys.
     pub async fn finish(mut self) {
         self.stop_registry().await;

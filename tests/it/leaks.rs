@@ -19,7 +19,7 @@ use serde_json::json;
 use crate::env::TestEnv;
 use crate::fakes::{self, Script};
 use crate::fixtures::*;
-use crate::notifier::{Env, checked_in_params, morning, start, use_aliyun};
+use crate::notifier::{Env, checked_in_params, morning, start, use_aliyun, use_tencent};
 
 /// Every log line of this process, as a subscriber at TRACE for hongyan's crates writes it
 /// (also read by `spans.rs`).
@@ -270,17 +270,7 @@ async fn no_whole_phone_reaches_a_log_line_a_stored_reason_or_parked_list() {
         "InvalidParameterValue.IncorrectPhoneNumber".into(),
     ));
     let url = tencent.base_url.clone();
-    let e = start(move |s| {
-        s.notifier.sms.provider = "tencent".into();
-        s.notifier.sms.tencent.base_url = url;
-        s.notifier.sms.tencent.secret_id = Some("tc-id".into());
-        s.notifier.sms.tencent.secret_key = Some("tc-key".into());
-        s.notifier
-            .sms
-            .templates
-            .insert("checked_in_branch".into(), "100001".into());
-    })
-    .await;
+    let e = start(move |s| use_tencent(s, url)).await;
     e.send(&[member_request(
         "7d0c8a8e-5a1e-4f7e-9b8e-000000000002",
         "13911110002",

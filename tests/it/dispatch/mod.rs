@@ -169,20 +169,6 @@ async fn dispatch_reports_the_quarter_per_department_once() {
     env.finish().await;
 }
 
-async fn show(env: &TestEnv, args: &[&str]) -> (bool, String, String) {
-    let out = env
-        .hongyan()
-        .args(args)
-        .output()
-        .await
-        .expect("hongyan runs");
-    (
-        out.status.success(),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
-
 #[tokio::test]
 async fn report_show_prints_the_stored_report_as_json_and_csv() {
     let env = TestEnv::new().await;
@@ -191,11 +177,13 @@ async fn report_show_prints_the_stored_report_as_json_and_csv() {
     let qx = report(&env, "qx").await;
     let id = qx["report_id"].as_str().unwrap().to_owned();
 
-    let (ok, json_out, err) = show(&env, &["report", "show", &id]).await;
+    let (ok, json_out, err) = env.run_hongyan(&["report", "show", &id]).await;
     assert!(ok, "{err}");
     assert_eq!(serde_json::from_str::<Value>(&json_out).unwrap(), qx);
 
-    let (ok, csv_out, err) = show(&env, &["report", "show", &id, "--format", "csv"]).await;
+    let (ok, csv_out, err) = env
+        .run_hongyan(&["report", "show", &id, "--format", "csv"])
+        .await;
     assert!(ok, "{err}");
     let lines: Vec<&str> = csv_out.lines().collect();
     assert_eq!(lines.len(), 3, "a header and one row per branch: {csv_out}");
@@ -211,10 +199,14 @@ async fn report_show_prints_the_stored_report_as_json_and_csv() {
     assert_eq!(col("open_2026-09"), "3");
     assert_eq!(col("confirmed_2026-09"), "1");
 
-    let (ok, _, err) = show(&env, &["report", "show", &uuid::Uuid::new_v4().to_string()]).await;
+    let (ok, _, err) = env
+        .run_hongyan(&["report", "show", &uuid::Uuid::new_v4().to_string()])
+        .await;
     assert!(!ok);
     assert!(err.contains("No dispatch report has id"), "{err}");
-    let (ok, _, err) = show(&env, &["report", "show", &id, "--format", "xml"]).await;
+    let (ok, _, err) = env
+        .run_hongyan(&["report", "show", &id, "--format", "xml"])
+        .await;
     assert!(!ok);
     assert!(err.contains("use json or csv"), "{err}");
     env.finish().await;

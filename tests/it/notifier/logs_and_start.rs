@@ -97,17 +97,7 @@ async fn provider_error_bodies_that_echo_phones_are_masked_everywhere() {
         "InvalidParameterValue.IncorrectPhoneNumber".into(),
     ));
     let url = tencent.base_url.clone();
-    let e = start(move |s| {
-        s.notifier.sms.provider = "tencent".into();
-        s.notifier.sms.tencent.base_url = url;
-        s.notifier.sms.tencent.secret_id = Some("tc-id".into());
-        s.notifier.sms.tencent.secret_key = Some("tc-key".into());
-        s.notifier
-            .sms
-            .templates
-            .insert("checked_in_branch".into(), "100001".into());
-    })
-    .await;
+    let e = start(move |s| use_tencent(s, url)).await;
     e.send(&[request(EV2, "13911110002", &["sms"])]).await;
     e.wait_rows(1).await;
     e.round().await;

@@ -71,6 +71,19 @@ pub(crate) fn use_aliyun(s: &mut hongyan_adapters::Settings, url: String) {
         .insert("checked_in_branch".into(), "SMS_100001".into());
 }
 
+/// SMS through the Tencent fake at `url` (secret id `tc-id`, key `tc-key`), with the template
+/// id the tests' requests need.
+pub(crate) fn use_tencent(s: &mut hongyan_adapters::Settings, url: String) {
+    s.notifier.sms.provider = "tencent".into();
+    s.notifier.sms.tencent.base_url = url;
+    s.notifier.sms.tencent.secret_id = Some("tc-id".into());
+    s.notifier.sms.tencent.secret_key = Some("tc-key".into());
+    s.notifier
+        .sms
+        .templates
+        .insert("checked_in_branch".into(), "100001".into());
+}
+
 pub(crate) fn request(key_event: &str, phone: &str, channels: &[&str]) -> NotificationRequest {
     let recipient = Recipient {
         role: Role::Member,
