@@ -11,95 +11,128 @@ use hongyan_adapters::heartbeat::{self, Role};
 use hongyan_adapters::{Settings, amqp, store};
 
 pub async fn run(settings: &Settings, role: Option<&str>) -> anyhow::Result<ExitCode> {
-    let mut ok = true;
-    match amqp::connect(&settings.amqp, "health").await {
-        Ok(c) => {
-            let names = amqp::Names::new(&settings.amqp.prefix);
-            let queue = match role {
-                Some("registry") => Some(names.registry()),
-                Some("notifier") => Some(names.notifier()),
-                _ => None,
-            };
-            if let Some(queue) = queue {
-                match consumers(&c, &queue).await {
-                    Ok(n) if n > 0 => println!("{queue}: {n} consumer(s), on every host"),
-                    Ok(_) => {
-                        ok = false;
-                        println!(
-                            "{queue}: no consumer; the {} role is not taking work, see its log",
-                            role.unwrap_or_default()
-                        );
-                    }
-                    Err(e) => {
-                        ok = false;
-                        println!("{queue}: {e:#}");
-                    }
-                }
-            }
-            let _ = c.close(200, "health".into()).await;
-            println!("RabbitMQ: reachable");
-        }
-        Err(e) => {
-            ok = false;
-            println!("RabbitMQ: {e:#}");
-        }
+    if let Some(other) =
+        role.filter(|r| !matches!(*r, "registry" | "notifier" | "scheduler" | "api"))
+    {
+        anyhow::bail!("Unknown role {other:?}; name one of registry, notifier, scheduler or api");
     }
-    let pool = store::pool(&settings.database)?;
-    match sqlx::query("SELECT 1").execute(&pool).await {
-        Ok(_) => println!("PostgreSQL: reachable"),
-        Err(e) => {
-            ok = false;
-            println!("PostgreSQL: {e}; start it (scripts/services) or fix database.url");
-        }
-    }
-    match Directory::connect(&settings.redis).await {
-        Ok(d) => match d.is_built().await {
-            Ok(built) => println!(
-                "Redis: reachable (directory {})",
-                if built { "built" } else { "not built yet" }
-            ),
-            Err(e) => {
-                ok = false;
-                println!("Redis: {e}");
-            }
-        },
-        Err(e) => {
-            ok = false;
-            println!("Redis: {e:#}");
-        }
-    }
-    match role {
-        None => {}
-        Some(name @ ("registry" | "notifier" | "scheduler")) => {
-            let role = Role::parse(name).expect("a role that beats");
-            let host = heartbeat::this_host();
-            match heartbeat::check(&settings.redis, role, &host).await {
-                Ok(found) => {
-                    ok &= found.is_alive();
-                    println!("{}", found.describe(role, &host));
-                }
-                Err(e) => {
-                    ok = false;
-                    println!("{name}: could not read its heartbeat: {e:#}");
-                }
-            }
-        }
-        Some("api") => match api_alive(&settings.api.listen).await {
-            Ok(()) => println!("API: /healthz answers 200"),
-            Err(e) => {
-                ok = false;
-                println!("API: {e:#}");
-            }
-        },
-        Some(other) => anyhow::bail!(
-            "Unknown role {other:?}; name one of registry, notifier, scheduler or api"
-        ),
-    }
-    Ok(if ok {
+    // Every check runs and prints its lines, so one run names everything that is wrong.
+    let checks = [
+        rabbitmq(settings, role).await,
+        postgresql(settings).await?,
+        redis(settings).await,
+        the_role(settings, role).await,
+    ];
+    Ok(if checks.iter().all(|ok| *ok) {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// RabbitMQ answers and, for the registry and the notifier, their queue has a consumer.
+async fn rabbitmq(settings: &Settings, role: Option<&str>) -> bool {
+    let c = match amqp::connect(&settings.amqp, "health").await {
+        Ok(c) => c,
+        Err(e) => {
+            println!("RabbitMQ: {e:#}");
+            return false;
+        }
+    };
+    let names = amqp::Names::new(&settings.amqp.prefix);
+    let queue = match role {
+        Some("registry") => Some(names.registry()),
+        Some("notifier") => Some(names.notifier()),
+        _ => None,
+    };
+    let mut ok = true;
+    if let Some(queue) = queue {
+        match consumers(&c, &queue).await {
+            Ok(n) if n > 0 => println!("{queue}: {n} consumer(s), on every host"),
+            Ok(_) => {
+                ok = false;
+                println!(
+                    "{queue}: no consumer; the {} role is not taking work, see its log",
+                    role.unwrap_or_default()
+                );
+            }
+            Err(e) => {
+                ok = false;
+                println!("{queue}: {e:#}");
+            }
+        }
+    }
+    let _ = c.close(200, "health".into()).await;
+    println!("RabbitMQ: reachable");
+    ok
+}
+
+async fn postgresql(settings: &Settings) -> anyhow::Result<bool> {
+    let pool = store::pool(&settings.database)?;
+    Ok(match sqlx::query("SELECT 1").execute(&pool).await {
+        Ok(_) => {
+            println!("PostgreSQL: reachable");
+            true
+        }
+        Err(e) => {
+            println!("PostgreSQL: {e}; start it (scripts/services) or fix database.url");
+            false
+        }
+    })
+}
+
+async fn redis(settings: &Settings) -> bool {
+    let d = match Directory::connect(&settings.redis).await {
+        Ok(d) => d,
+        Err(e) => {
+            println!("Redis: {e:#}");
+            return false;
+        }
+    };
+    match d.is_built().await {
+        Ok(built) => {
+            println!(
+                "Redis: reachable (directory {})",
+                if built { "built" } else { "not built yet" }
+            );
+            true
+        }
+        Err(e) => {
+            println!("Redis: {e}");
+            false
+        }
+    }
+}
+
+/// The role's own process on this host: a fresh heartbeat, or the api's `/healthz`.
+async fn the_role(settings: &Settings, role: Option<&str>) -> bool {
+    match role {
+        None => true,
+        Some("api") => match api_alive(&settings.api.listen).await {
+            Ok(()) => {
+                println!("API: /healthz answers 200");
+                true
+            }
+            Err(e) => {
+                println!("API: {e:#}");
+                false
+            }
+        },
+        Some(name) => {
+            let role = Role::parse(name).expect("checked at the start: a role that beats");
+            let host = heartbeat::this_host();
+            match heartbeat::check(&settings.redis, role, &host).await {
+                Ok(found) => {
+                    println!("{}", found.describe(role, &host));
+                    found.is_alive()
+                }
+                Err(e) => {
+                    println!("{name}: could not read its heartbeat: {e:#}");
+                    false
+                }
+            }
+        }
+    }
 }
 
 /// Consumers on `queue`, by a passive declare (which changes nothing, and fails if the queue
