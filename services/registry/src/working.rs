@@ -86,81 +86,42 @@ impl WorkingSet {
         let mut ws = WorkingSet::default();
         let ids: Vec<Uuid> = events.iter().map(|e| e.event_id.0).collect();
         ws.processed = reads::processed(conn, &ids).await?.into_iter().collect();
-
-        let mut member_ids: Vec<&str> = Vec::new();
-        let mut org_ids: Vec<&str> = Vec::new();
-        let (mut phones, mut certs) = (Vec::new(), Vec::new());
-        let (mut pack_ids, mut done_members, mut done_packs) = (Vec::new(), Vec::new(), Vec::new());
-        let mut any_outbound = false;
-        let (mut new_counties, mut years) = (Vec::new(), Vec::new());
-        for e in events {
-            if let Some(org) = e.actor.org_id() {
-                org_ids.push(org.as_str());
-            }
-            if let Some(m) = e.data.member_id() {
-                member_ids.push(m.as_str());
-            }
-            match &e.data {
-                EventData::OrgUpserted(o) => {
-                    new_counties.push(o.region_code.county());
-                    org_ids.push(o.id.as_str());
-                    org_ids.extend(o.parent_id.as_ref().map(|p| p.as_str()));
-                }
-                EventData::MemberUpserted(m) => org_ids.push(m.home_org_id.as_str()),
-                EventData::Outbound(o) => {
-                    any_outbound = true;
-                    years.push(ledger::certificate_year(o));
-                    if let Subject::Full(m) = &o.subject {
-                        org_ids.push(m.home_org_id.as_str());
-                    }
-                    org_ids.extend(o.inflow_org_id.as_ref().map(|p| p.as_str()));
-                }
-                EventData::Inbound(i) => {
-                    for key in &i.keys {
-                        match key {
-                            ArrivalKey::Certificate(c) => certs.push(c.as_str()),
-                            ArrivalKey::Person {
-                                phone, home_org_id, ..
-                            } => {
-                                phones.push(phone.as_str());
-                                org_ids.extend(home_org_id.as_ref().map(|p| p.as_str()));
-                            }
-                            ArrivalKey::MemberId(_) => {}
-                        }
-                    }
-                }
-                EventData::Transfer(t) => {
-                    if let NewOrg::Known(id) = &t.new_org {
-                        org_ids.push(id.as_str());
-                    }
-                }
-                EventData::StudyPublished(p) => {
-                    pack_ids.push(p.pack_id.as_str());
-                    org_ids.extend(p.audience.org_ids.iter().map(|o| o.as_str()));
-                }
-                EventData::StudyCompleted(c) => {
-                    pack_ids.push(c.pack_id.as_str());
-                    done_members.push(c.member_id.as_str().to_owned());
-                    done_packs.push(c.pack_id.as_str().to_owned());
-                }
-                _ => {}
-            }
-        }
-
+        let named = Named::of(events);
         // Each query below is skipped when the batch asks it nothing: a round trip saved per
         // kind of thing the batch does not name (most batches name no certificate or phone).
-        let by_cert = if certs.is_empty() {
+        ws.load_members_and_records(conn, &named).await?;
+        ws.load_orgs(conn, &named).await?;
+        if named.any_outbound {
+            ws.stations = reads::stations(conn).await?;
+            ws.load_certificates(conn, &named).await?;
+        }
+        for (id, at) in study::packs(conn, &strings(named.pack_ids.iter().copied())).await? {
+            ws.packs.insert(id, at.fixed_offset());
+        }
+        ws.completed = study::completions(conn, &named.done_members, &named.done_packs).await?;
+        Ok(ws)
+    }
+
+    /// The members the batch names (by id, by certificate, by phone) and their records: the
+    /// open one, or the newest closed one for a member away from none.
+    async fn load_members_and_records(
+        &mut self,
+        conn: &mut PgConnection,
+        named: &Named<'_>,
+    ) -> sqlx::Result<()> {
+        let by_cert = if named.certs.is_empty() {
             Vec::new()
         } else {
-            reads::records_by_certificate(conn, &strings(certs)).await?
+            reads::records_by_certificate(conn, &strings(named.certs.iter().copied())).await?
         };
         for r in &by_cert {
             if let Some(c) = &r.certificate_no {
-                ws.by_certificate.insert(c.clone(), r.member_id.clone());
+                self.by_certificate.insert(c.clone(), r.member_id.clone());
             }
         }
         let mut wanted = strings(
-            member_ids
+            named
+                .member_ids
                 .iter()
                 .copied()
                 .chain(by_cert.iter().map(|r| r.member_id.as_str())),
@@ -170,69 +131,81 @@ impl WorkingSet {
         } else {
             shared_reads::members(conn, &wanted).await?
         };
-        if !phones.is_empty() {
-            rows.extend(reads::members_by_phone(conn, &strings(phones)).await?);
+        if !named.phones.is_empty() {
+            rows.extend(
+                reads::members_by_phone(conn, &strings(named.phones.iter().copied())).await?,
+            );
         }
         for row in rows {
-            ws.members.insert(row.member.id.clone(), row);
+            self.members.insert(row.member.id.clone(), row);
         }
-        wanted = strings(ws.members.keys().map(MemberId::as_str));
+        wanted = strings(self.members.keys().map(MemberId::as_str));
         if !wanted.is_empty() {
             for rec in reads::open_records(conn, &wanted).await? {
-                ws.remember(rec);
+                self.remember(rec);
             }
         }
         // An open record is always its member's newest (a new one opens only after the last
         // closed), so only members away from no record need the look back.
         let closed_only: Vec<String> = wanted
             .into_iter()
-            .filter(|m| MemberId::parse(m).is_ok_and(|id| !ws.open.contains_key(&id)))
+            .filter(|m| MemberId::parse(m).is_ok_and(|id| !self.open.contains_key(&id)))
             .collect();
         if !closed_only.is_empty() {
             for rec in reads::latest_records(conn, &closed_only)
                 .await?
                 .into_values()
             {
-                ws.remember(rec);
+                self.remember(rec);
             }
         }
+        Ok(())
+    }
 
-        let more_orgs = ws
+    /// The orgs the batch names, its members' home orgs and its records' inflow orgs.
+    async fn load_orgs(&mut self, conn: &mut PgConnection, named: &Named<'_>) -> sqlx::Result<()> {
+        let more_orgs = self
             .members
             .values()
             .map(|m| m.member.home_org_id.as_str())
             .chain(
-                ws.records
+                self.records
                     .values()
                     .filter_map(|r| r.inflow_org_id.as_ref().map(|o| o.as_str())),
             );
-        let org_rows =
-            shared_reads::orgs(conn, &strings(org_ids.into_iter().chain(more_orgs))).await?;
+        let org_rows = shared_reads::orgs(
+            conn,
+            &strings(named.org_ids.iter().copied().chain(more_orgs)),
+        )
+        .await?;
         for row in org_rows {
-            ws.orgs.insert(row.org.id.clone(), row);
+            self.orgs.insert(row.org.id.clone(), row);
         }
-        if any_outbound {
-            ws.stations = reads::stations(conn).await?;
-            // A departure numbers its certificate in its member's home county, and the home
-            // org is one of the batch's orgs (loaded above, or saved by an earlier event of the
-            // batch), so these are every county and year the batch can number in.
-            let mut counties: Vec<String> = ws
-                .orgs
-                .values()
-                .map(|o| o.org.region_code.county())
-                .chain(new_counties)
-                .collect();
-            counties.sort_unstable();
-            counties.dedup();
-            years.sort_unstable();
-            years.dedup();
-            ws.certificates = certificates::read(conn, &counties, &years).await?;
-        }
-        for (id, at) in study::packs(conn, &strings(pack_ids)).await? {
-            ws.packs.insert(id, at.fixed_offset());
-        }
-        ws.completed = study::completions(conn, &done_members, &done_packs).await?;
-        Ok(ws)
+        Ok(())
+    }
+
+    /// The certificate sequences the batch's departures may number in.
+    async fn load_certificates(
+        &mut self,
+        conn: &mut PgConnection,
+        named: &Named<'_>,
+    ) -> sqlx::Result<()> {
+        // A departure numbers its certificate in its member's home county, and the home
+        // org is one of the batch's orgs (loaded above, or saved by an earlier event of the
+        // batch), so these are every county and year the batch can number in.
+        let mut counties: Vec<String> = self
+            .orgs
+            .values()
+            .map(|o| o.org.region_code.county())
+            .chain(named.new_counties.iter().cloned())
+            .collect();
+        counties.sort_unstable();
+        counties.dedup();
+        let mut years = named.years.clone();
+        years.sort_unstable();
+        years.dedup();
+        self.certificates = certificates::read(conn, &counties, &years).await?;
+        Ok(())
     }
 
     fn remember(&mut self, rec: FlowRecord) {
@@ -410,5 +383,83 @@ impl WorkingSet {
         let fresh = writes::processed(conn, &self.applied).await?;
         tracing::debug!(new = fresh, "Working set written.");
         Ok(fresh == self.applied.len() as u64)
+    }
+}
+
+/// What a batch's events name, gathered before anything is read.
+#[derive(Default)]
+struct Named<'e> {
+    member_ids: Vec<&'e str>,
+    org_ids: Vec<&'e str>,
+    phones: Vec<&'e str>,
+    certs: Vec<&'e str>,
+    pack_ids: Vec<&'e str>,
+    done_members: Vec<String>,
+    done_packs: Vec<String>,
+    any_outbound: bool,
+    /// Counties of orgs the batch saves, and years its departures fall in.
+    new_counties: Vec<String>,
+    years: Vec<i32>,
+}
+
+impl<'e> Named<'e> {
+    fn of(events: &'e [Envelope]) -> Self {
+        let mut n = Named::default();
+        for e in events {
+            if let Some(org) = e.actor.org_id() {
+                n.org_ids.push(org.as_str());
+            }
+            if let Some(m) = e.data.member_id() {
+                n.member_ids.push(m.as_str());
+            }
+            match &e.data {
+                EventData::OrgUpserted(o) => {
+                    n.new_counties.push(o.region_code.county());
+                    n.org_ids.push(o.id.as_str());
+                    n.org_ids.extend(o.parent_id.as_ref().map(|p| p.as_str()));
+                }
+                EventData::MemberUpserted(m) => n.org_ids.push(m.home_org_id.as_str()),
+                EventData::Outbound(o) => {
+                    n.any_outbound = true;
+                    n.years.push(ledger::certificate_year(o));
+                    if let Subject::Full(m) = &o.subject {
+                        n.org_ids.push(m.home_org_id.as_str());
+                    }
+                    n.org_ids
+                        .extend(o.inflow_org_id.as_ref().map(|p| p.as_str()));
+                }
+                EventData::Inbound(i) => {
+                    for key in &i.keys {
+                        match key {
+                            ArrivalKey::Certificate(c) => n.certs.push(c.as_str()),
+                            ArrivalKey::Person {
+                                phone, home_org_id, ..
+                            } => {
+                                n.phones.push(phone.as_str());
+                                n.org_ids.extend(home_org_id.as_ref().map(|p| p.as_str()));
+                            }
+                            ArrivalKey::MemberId(_) => {}
+                        }
+                    }
+                }
+                EventData::Transfer(t) => {
+                    if let NewOrg::Known(id) = &t.new_org {
+                        n.org_ids.push(id.as_str());
+                    }
+                }
+                EventData::StudyPublished(p) => {
+                    n.pack_ids.push(p.pack_id.as_str());
+                    n.org_ids
+                        .extend(p.audience.org_ids.iter().map(|o| o.as_str()));
+                }
+                EventData::StudyCompleted(c) => {
+                    n.pack_ids.push(c.pack_id.as_str());
+                    n.done_members.push(c.member_id.as_str().to_owned());
+                    n.done_packs.push(c.pack_id.as_str().to_owned());
+                }
+                _ => {}
+            }
+        }
+        n
     }
 }
