@@ -8,7 +8,9 @@ use hongyan_domain::envelope::{EventData, Rejection};
 use hongyan_domain::ids::{CertificateNo, MemberId, OrgId};
 use hongyan_domain::ledger::{self, FlowRecord, LedgerPolicy, Member, local_date};
 use hongyan_domain::notify::{NotificationRequest, Recipient, Role, templates};
-use hongyan_domain::payloads::{ArrivalKey, Inbound, NewOrg, Outbound, Subject};
+use hongyan_domain::payloads::{
+    ArrivalKey, ContactRecorded, Inbound, NewOrg, Outbound, Return, Subject,
+};
 use hongyan_domain::{Envelope, rights, station};
 
 use crate::notices;
@@ -306,17 +308,7 @@ impl Applier<'_> {
             self.org(id, "data.new_org_id")?;
         }
         let Some(mut rec) = self.ws.open_record(&member_id).cloned() else {
-            if let Some(last) = self.ws.latest_record(&member_id)
-                && last.is_newer_than(ev.occurred_at)
-            {
-                return Ok(Verdict::Stale(format!(
-                    "member {member_id}'s record closed after this event"
-                )));
-            }
-            return Ok(Verdict::Deferred(format!(
-                "Member {member_id} has no open flow record; a {} needs a registered departure (registration.outbound) first.",
-                ev.kind.as_str()
-            )));
+            return Ok(self.no_open_record(ev, &member_id));
         };
         match &ev.data {
             EventData::Update(_) => {
@@ -326,23 +318,7 @@ impl Applier<'_> {
         }
         let at: DateTime<FixedOffset> = ev.occurred_at;
         if let EventData::ContactRecorded(c) = &ev.data {
-            // Contacts merge by date whenever they arrive; they never roll anything back.
-            if !ledger::record_contact(&mut rec, c, at) {
-                self.history(
-                    ev,
-                    Some(&rec),
-                    true,
-                    Some("a contact of this kind on a later day is already recorded".into()),
-                );
-                return Ok(Verdict::Applied(format!(
-                    "contact with {member_id} recorded (not newer than the last)"
-                )));
-            }
-            let note = format!(
-                "{} contact with {} ({member_id}) on {} recorded",
-                c.kind, member.name, c.on
-            );
-            return Ok(self.changed(ev, rec, note));
+            return Ok(self.contact(ev, c, rec, &member));
         }
         if rec.is_newer_than(at) {
             return Ok(Verdict::Stale(format!(
@@ -360,26 +336,8 @@ impl Applier<'_> {
             }
             EventData::Return(r) => {
                 ledger::return_home(&mut rec, r, at);
-                if !r.permanent
-                    && let Some(pair) = &member.pair
-                {
-                    let to_pair = Recipient {
-                        role: Role::Pair,
-                        name: pair.name.clone(),
-                        phone: pair.phone.clone(),
-                        channels: vec!["sms".into()],
-                        member_id: None,
-                        org_id: None,
-                    };
-                    self.notify(NotificationRequest::new(
-                        templates::HOME_VISIT_PAIR,
-                        to_pair,
-                        ev.event_id,
-                        &[
-                            ("member_name", member.name.clone()),
-                            ("returned_on", r.returned_on.to_string()),
-                        ],
-                    ));
+                if !r.permanent {
+                    self.tell_pair_of_visit(ev, r, &member);
                 }
                 if r.permanent {
                     format!("{} ({member_id}) returned home for good", member.name)
@@ -397,6 +355,71 @@ impl Applier<'_> {
             _ => unreachable!("only record events reach here"),
         };
         Ok(self.changed(ev, rec, note))
+    }
+
+    /// A record event for a member with no open record: stale when the last record closed
+    /// after it, otherwise it waits for the departure.
+    fn no_open_record(&self, ev: &Envelope, member_id: &MemberId) -> Verdict {
+        if let Some(last) = self.ws.latest_record(member_id)
+            && last.is_newer_than(ev.occurred_at)
+        {
+            return Verdict::Stale(format!(
+                "member {member_id}'s record closed after this event"
+            ));
+        }
+        Verdict::Deferred(format!(
+            "Member {member_id} has no open flow record; a {} needs a registered departure (registration.outbound) first.",
+            ev.kind.as_str()
+        ))
+    }
+
+    /// A contact merges by date whenever it arrives; it never rolls anything back.
+    fn contact(
+        &mut self,
+        ev: &Envelope,
+        c: &ContactRecorded,
+        mut rec: FlowRecord,
+        member: &Member,
+    ) -> Verdict {
+        let member_id = &member.id;
+        if !ledger::record_contact(&mut rec, c, ev.occurred_at) {
+            self.history(
+                ev,
+                Some(&rec),
+                true,
+                Some("a contact of this kind on a later day is already recorded".into()),
+            );
+            return Verdict::Applied(format!(
+                "contact with {member_id} recorded (not newer than the last)"
+            ));
+        }
+        let note = format!(
+            "{} contact with {} ({member_id}) on {} recorded",
+            c.kind, member.name, c.on
+        );
+        self.changed(ev, rec, note)
+    }
+
+    /// A member home for a visit: their paired committee member is asked to call (党员结对).
+    fn tell_pair_of_visit(&mut self, ev: &Envelope, r: &Return, member: &Member) {
+        let Some(pair) = &member.pair else { return };
+        let to_pair = Recipient {
+            role: Role::Pair,
+            name: pair.name.clone(),
+            phone: pair.phone.clone(),
+            channels: vec!["sms".into()],
+            member_id: None,
+            org_id: None,
+        };
+        self.notify(NotificationRequest::new(
+            templates::HOME_VISIT_PAIR,
+            to_pair,
+            ev.event_id,
+            &[
+                ("member_name", member.name.clone()),
+                ("returned_on", r.returned_on.to_string()),
+            ],
+        ));
     }
 }
 
