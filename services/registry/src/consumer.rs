@@ -37,6 +37,11 @@ use crate::disposition::{Disposition, Look, decide};
 use crate::tally::{Counts, Settled};
 use crate::waiting::Waiting;
 
+mod directory;
+mod disposer;
+use directory::write_through;
+use disposer::Disposer;
+
 /// Batches the pipeline holds at once, unacknowledged: one being taken, one applying, one
 /// settling. The channel's prefetch is raised to cover them, or taking would wait for acks.
 const BATCHES_IN_FLIGHT: u16 = 3;
@@ -427,93 +432,6 @@ async fn apply_alone(
     }
 }
 
-/// Carries out dispositions: counts each, logs parking, and gathers the copies to publish.
-struct Disposer<'a> {
-    reg: &'a Registry,
-    queue: String,
-    copies: Vec<Outgoing>,
-    counts: Counts,
-}
-
-impl<'a> Disposer<'a> {
-    fn new(reg: &'a Registry) -> Self {
-        Self {
-            reg,
-            queue: reg.names.registry(),
-            copies: Vec::new(),
-            counts: Counts::default(),
-        }
-    }
-
-    /// Disposes of a delivery applied in a batch; a deferred one is also held in `waiting`.
-    fn dispose_and_hold(
-        &mut self,
-        r: &Received,
-        ev: &Envelope,
-        outcome: &Outcome,
-        waiting: &mut Waiting,
-    ) {
-        waiting.forget(ev.event_id.0);
-        if self.dispose(r, Some(ev), Look::Outcome(outcome)) {
-            waiting.hold(ev.clone());
-        }
-    }
-
-    /// Counts what an early look at a held event did, holding it again if it still waits.
-    /// It has no delivery of its own: its retry-tier copy decides anything else (and finds
-    /// it a duplicate when it was applied here).
-    #[tracing::instrument(skip_all, fields(event_id = %ev.event_id, event_type = ev.kind.as_str(), outcome = outcome.label()))]
-    fn looked_again(&mut self, ev: &Envelope, outcome: &Outcome, waiting: &mut Waiting) {
-        tracing::debug!("Held event looked at again.");
-        let kind = ev.kind.as_str();
-        match outcome {
-            Outcome::Applied(_) => self.counts.count(kind, Settled::Applied),
-            Outcome::Stale(_) => self.counts.count(kind, Settled::Stale),
-            Outcome::Deferred(_) | Outcome::Rejected(Rejection::Unknown(_)) => {
-                waiting.hold(ev.clone());
-            }
-            Outcome::Duplicate | Outcome::Rejected(_) => {}
-        }
-    }
-
-    /// Disposes of a delivery (`ev` is `None` for one that is not a valid envelope: its
-    /// message id is the producer's text, not logged); true when it was deferred to a retry
-    /// tier.
-    #[tracing::instrument(name = "disposition", skip_all, fields(
-        event_id = ev.map(|e| e.event_id.to_string()),
-        event_type = ev.map_or("unparsed", |e| e.kind.as_str()),
-        outcome = tracing::field::Empty,
-    ))]
-    fn dispose(&mut self, r: &Received, ev: Option<&Envelope>, look: Look<'_>) -> bool {
-        let kind = ev.map_or("unparsed", |e| e.kind.as_str());
-        let tiers = self.reg.settings.amqp.retry_delays_ms.len();
-        let disposition = decide(look, r.attempts(), tiers);
-        let span = tracing::Span::current();
-        match &disposition {
-            Disposition::Ack(settled) => span.record("outcome", settled.label()),
-            Disposition::Defer { .. } => span.record("outcome", Settled::Deferred.label()),
-            Disposition::Park(_) => span.record("outcome", Settled::Parked.label()),
-        };
-        tracing::debug!("Disposition decided; acknowledged when the batch settles.");
-        match disposition {
-            Disposition::Ack(settled) => self.counts.count(kind, settled),
-            Disposition::Defer { tier, reason } => {
-                self.counts.count(kind, Settled::Deferred);
-                self.copies
-                    .push(r.to_tier(&self.reg.names, &self.queue, tier, &reason));
-                return true;
-            }
-            Disposition::Park(reason) => {
-                self.counts.count(kind, Settled::Parked);
-                tracing::warn!(routing_key = %r.routing_key, reason, "Event parked.");
-                self.copies
-                    .push(r.parked(&self.reg.names, &self.queue, &reason));
-            }
-        }
-        false
-    }
-}
-
 /// Applies with in-place retries while the database is away, with growing delays.
 async fn apply_with_retries(
     reg: &Registry,
@@ -539,36 +457,6 @@ async fn apply_with_retries(
             other => return other,
         }
     }
-}
-
-/// After commit: the live directory follows. A failure here loses nothing (PostgreSQL is the
-/// truth): the directory is marked behind and the watcher rebuilds it once Redis answers.
-async fn write_through(reg: &Registry, applied: &Applied) {
-    let places = reg
-        .directory
-        .put(&applied.places)
-        .await
-        .map(|_| ())
-        .map_err(anyhow::Error::from);
-    let stations = if applied.stations_changed {
-        refresh_stations(reg).await
-    } else {
-        Ok(())
-    };
-    if let Err(e) = places.and(stations) {
-        tracing::warn!(
-            error = format!("{e:#}"),
-            "Live directory not updated; it will be rebuilt from PostgreSQL."
-        );
-        reg.directory_behind.store(true, Ordering::SeqCst);
-    }
-}
-
-async fn refresh_stations(reg: &Registry) -> anyhow::Result<()> {
-    let mut conn = reg.pool.acquire().await?;
-    let points = hongyan_adapters::store::reads::station_points(&mut conn).await?;
-    reg.directory.put_stations(&points).await?;
-    Ok(())
 }
 
 fn log_outcome(ev: &Envelope, outcome: &Outcome) {
