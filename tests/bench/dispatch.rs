@@ -119,6 +119,7 @@ async fn run(args: &Args, s: &Settings, pool: &sqlx::PgPool) -> anyhow::Result<(
         due,
         settings: s,
         pool,
+        alive: None,
     };
     let (start, cpu0) = (Instant::now(), CpuUse::now());
     let mut tx = pool.begin().await?;

@@ -54,11 +54,11 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
         .create_channel()
         .await
         .context("Could not open a RabbitMQ channel")?;
-    // The exchanges only: each role declares its own queues (a publish with no registry queue
-    // bound is answered 503, not lost).
-    topology::declare_base(&ch, &names, &settings.amqp)
+    // The whole topology, as every role declares it (DESIGN.md section 8): an event accepted
+    // here has the registry's queue to go to even before any registry has started.
+    topology::declare_all(&ch, &names, &settings.amqp)
         .await
-        .context("Could not declare the exchanges")?;
+        .context("Could not declare the exchanges and queues")?;
     let publisher = Publisher::open(&conn)
         .await
         .context("Could not open the API's publishing channel")?;

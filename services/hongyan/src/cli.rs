@@ -138,7 +138,8 @@ pub enum DirectoryCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum ParkedCommand {
-    /// Show parked events with the reason each was parked (phones masked). Takes nothing off.
+    /// Show parked events with the reason each was parked (phones masked), and outbox messages
+    /// the broker returned, set aside with their next try. Takes nothing off.
     List {
         /// Show at most this many.
         #[arg(long, default_value_t = 50)]

@@ -52,6 +52,9 @@ pub struct Notifier {
     pub wake: Notify,
     /// Beaten by the delivery loop on every round (`hongyan health notifier`).
     pub alive: Heartbeat,
+    /// The intake's part of the heartbeat: its consumer waits on the broker and cannot beat,
+    /// so it says when it consumes, and a beat with the intake down is not alive.
+    pub intake: hongyan_adapters::heartbeat::Part,
 }
 
 impl Notifier {
@@ -89,8 +92,10 @@ impl Notifier {
         let Some(conn) = wait_for("Redis", shutdown, connect).await else {
             return Ok(None);
         };
+        let alive = Heartbeat::new(&settings.redis, Role::Notifier, clock.clone())?;
         Ok(Some(Self {
-            alive: Heartbeat::new(&settings.redis, Role::Notifier, clock.clone())?,
+            intake: alive.part("intake"),
+            alive,
             pool: pg::pool(&settings.database)?,
             names: Names::new(&settings.amqp.prefix),
             limiter: RateLimiter::new(conn, &settings.redis.prefix),
@@ -126,6 +131,7 @@ pub async fn run_intake(n: Arc<Notifier>, stop: CancellationToken) {
             tag: &tag,
             batch_size: n.settings.notifier.intake_batch_size,
             linger: Duration::from_millis(5),
+            part: Some(&n.intake),
         };
         consume_batches(&n.settings.amqp, &n.names, opts, &stop, &handler)
     })

@@ -75,7 +75,7 @@ async fn open(
     let queue = reg.names.registry();
     let conn = hongyan_adapters::amqp::connect(&s.amqp, tag).await?;
     let ch = conn.create_channel().await?;
-    topology::declare_registry(&ch, &reg.names, &s.amqp)
+    topology::declare_all(&ch, &reg.names, &s.amqp)
         .await
         .with_context(|| {
             format!(

@@ -11,9 +11,11 @@
 //! why that still sends nothing twice.)
 
 use std::str::FromStr;
+use std::sync::Arc;
 
 use anyhow::Context;
 use chrono::{DateTime, TimeDelta, Utc};
+use hongyan_adapters::heartbeat::Heartbeat;
 use hongyan_adapters::{Settings, metrics};
 use hongyan_domain::TZ;
 use sqlx::{PgConnection, PgPool};
@@ -133,6 +135,19 @@ pub async fn fire(
     now: DateTime<Utc>,
     by_hand: bool,
 ) -> anyhow::Result<Fired> {
+    fire_beating(pool, settings, schedule, due, now, by_hand, None).await
+}
+
+/// [`fire`], beating `alive` between the job's batches (the scheduler's own loop).
+pub async fn fire_beating(
+    pool: &PgPool,
+    settings: &Settings,
+    schedule: &str,
+    due: DateTime<Utc>,
+    now: DateTime<Utc>,
+    by_hand: bool,
+    alive: Option<&Heartbeat>,
+) -> anyhow::Result<Fired> {
     let mut tx = pool.begin().await?;
     if !take_key(&mut tx, schedule, due, now, by_hand, "fired").await? {
         return Ok(Fired::AlreadyTaken);
@@ -142,6 +157,7 @@ pub async fn fire(
         due,
         settings,
         pool,
+        alive,
     };
     let rows = jobs::run(schedule, &mut tx, &firing)
         .await
@@ -224,6 +240,8 @@ pub struct TickReport {
 pub struct Engine {
     schedules: Vec<(Schedule, DateTime<Utc>)>,
     grace: TimeDelta,
+    /// The role's heartbeat, beaten between a firing's batches ([`Engine::beating`]).
+    alive: Option<Arc<Heartbeat>>,
 }
 
 /// At most this many skipped due times are named one by one in the log (a minutely schedule
@@ -251,7 +269,11 @@ impl Engine {
                 (s, from)
             })
             .collect();
-        Ok(Self { schedules, grace })
+        Ok(Self {
+            schedules,
+            grace,
+            alive: None,
+        })
     }
 
     pub fn schedules(&self) -> impl Iterator<Item = &Schedule> {
@@ -268,6 +290,12 @@ impl Engine {
 
     /// Handles every due time up to `now`: per schedule, the latest one runs if it is at most
     /// the grace old; older ones are logged and recorded as skipped.
+    /// Beats `alive` between the batches of every firing this engine runs.
+    pub fn beating(mut self, alive: Arc<Heartbeat>) -> Self {
+        self.alive = Some(alive);
+        self
+    }
+
     pub async fn tick(
         &mut self,
         pool: &PgPool,
@@ -297,7 +325,10 @@ impl Engine {
                 metrics::schedule_firings(schedule.name, "skipped", report.skipped.len() as u64);
             }
             if now - latest <= self.grace {
-                let outcome = match fire(pool, settings, schedule.name, latest, now, false).await {
+                let alive = self.alive.as_deref();
+                let fired =
+                    fire_beating(pool, settings, schedule.name, latest, now, false, alive).await;
+                let outcome = match fired {
                     Ok(o) => o,
                     Err(e) => {
                         // One job failing must not hold up the others; its firing rolled back

@@ -49,8 +49,14 @@ pub async fn run_looking_every(
     // Parse before connecting, so a bad schedule stops the start at once, naming it.
     engine::parse_all(&settings)?;
     let pool = store::pool(&settings.database)?;
-    let alive = Heartbeat::new(&settings.redis, Role::Scheduler, clock.clone())?;
-    let mut engine = Engine::start(&pool, &settings, clock.now()).await?;
+    let alive = Arc::new(Heartbeat::new(
+        &settings.redis,
+        Role::Scheduler,
+        clock.clone(),
+    )?);
+    let mut engine = Engine::start(&pool, &settings, clock.now())
+        .await?
+        .beating(alive.clone());
     let next: Vec<String> = engine
         .schedules()
         .map(|s| {

@@ -3,6 +3,10 @@
 //! beats, and `hongyan health ROLE`, run in the same container, reads its own host's key. The
 //! beat is written from inside the loop, never by a timer task of its own, so a loop that is
 //! stuck stops beating even while the process and its other tasks live on.
+//!
+//! A role with more than one loop (the notifier: intake and delivery) beats from one of them
+//! and has the others report through a [`Part`]: a beat names every part that is down, and a
+//! role with a part down is not alive (`hongyan health` says which part).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -74,6 +78,40 @@ pub struct Beat {
     /// Set by a clean shutdown: the role stopped on purpose.
     #[serde(default)]
     pub stopped: bool,
+    /// The role's parts that were down at the beat (e.g. `["intake"]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub down: Vec<String>,
+}
+
+/// A part of a role that must be up for the role to be alive, beside the loop that beats: the
+/// notifier's intake consumer, whose loop waits on the broker and so cannot beat itself. The
+/// part says it is up once it consumes and down when it stops (a guard from [`Part::up`]).
+#[derive(Clone, Debug)]
+pub struct Part {
+    name: &'static str,
+    up: Arc<AtomicBool>,
+}
+
+impl Part {
+    /// Marks the part up until the returned guard is dropped (the consumer stopped or failed).
+    pub fn up(&self) -> PartUp {
+        self.up.store(true, Ordering::Relaxed);
+        PartUp(self.clone())
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+}
+
+/// The part is up while this lives.
+#[derive(Debug)]
+pub struct PartUp(Part);
+
+impl Drop for PartUp {
+    fn drop(&mut self) {
+        self.0.up.store(false, Ordering::Relaxed);
+    }
 }
 
 /// A role's heartbeat writer, owned by its main loop.
@@ -87,6 +125,8 @@ pub struct Heartbeat {
     clock: Arc<dyn Clock>,
     next: std::sync::Mutex<Option<tokio::time::Instant>>,
     failing: AtomicBool,
+    /// The parts that must be up too; registered once at start, read at every beat.
+    parts: std::sync::Mutex<Vec<Part>>,
 }
 
 impl Heartbeat {
@@ -112,7 +152,28 @@ impl Heartbeat {
             clock,
             next: std::sync::Mutex::new(None),
             failing: AtomicBool::new(false),
+            parts: std::sync::Mutex::new(Vec::new()),
         })
+    }
+
+    /// A part that must be up for the role to be alive; down until it says otherwise.
+    pub fn part(&self, name: &'static str) -> Part {
+        let part = Part {
+            name,
+            up: Arc::new(AtomicBool::new(false)),
+        };
+        self.parts.lock().expect("parts lock").push(part.clone());
+        part
+    }
+
+    /// The names of the parts that are down now.
+    fn parts_down(&self) -> Vec<String> {
+        let parts = self.parts.lock().expect("parts lock");
+        parts
+            .iter()
+            .filter(|p| !p.is_up())
+            .map(|p| p.name.to_owned())
+            .collect()
     }
 
     /// Beats if the last beat is [`EVERY`] old: call it on every turn of the loop. A failed
@@ -159,6 +220,7 @@ impl Heartbeat {
             pid: std::process::id(),
             at: self.clock.now().to_rfc3339(),
             stopped,
+            down: self.parts_down(),
         };
         let value = serde_json::to_string(&beat).expect("a beat serializes");
         let written = tokio::time::timeout(WRITE_TIMEOUT, async {
@@ -203,6 +265,8 @@ pub enum Liveness {
     Alive { age: Duration, beat: Beat },
     /// Shut down cleanly at `at` (the role's clock).
     Stopped { at: String },
+    /// Its main loop beats, but these parts of it are down (e.g. the notifier's intake).
+    PartsDown { parts: Vec<String>, beat: Beat },
     /// No beat for at least [`TTL`], or never.
     Missing,
 }
@@ -228,6 +292,12 @@ pub async fn check(redis: &RedisSettings, role: Role, host: &str) -> anyhow::Res
     if beat.stopped {
         return Ok(Liveness::Stopped { at: beat.at });
     }
+    if !beat.down.is_empty() {
+        return Ok(Liveness::PartsDown {
+            parts: beat.down.clone(),
+            beat,
+        });
+    }
     let left = Duration::from_millis(u64::try_from(pttl).unwrap_or(0));
     Ok(Liveness::Alive {
         age: TTL.saturating_sub(left),
@@ -244,6 +314,12 @@ impl Liveness {
                 "{role}: heartbeat on this host ({host}) {} s ago (pid {})",
                 age.as_secs(),
                 beat.pid
+            ),
+            Liveness::PartsDown { parts, beat } => format!(
+                "{role}: its main loop beats on this host ({host}, pid {}), but its {} is not running (at {}); see its log for why, e.g. RabbitMQ away",
+                beat.pid,
+                parts.join(" and "),
+                beat.at
             ),
             Liveness::Stopped { at } => format!(
                 "{role}: no heartbeat from the {role} on this host ({host}) since it shut down at {at}; start it again, or see its log for why it stopped"

@@ -23,6 +23,7 @@ async fn fire(env: &TestEnv) -> u64 {
         due,
         settings: &env.settings,
         pool: &env.pool,
+        alive: None,
     };
     let mut tx = env.pool.begin().await.unwrap();
     let n = quarterly_dispatch(&mut tx, &firing).await.unwrap();

@@ -116,6 +116,7 @@ macro_rules! fire {
             due: at($local),
             settings: &$env.settings,
             pool: &$env.pool,
+            alive: None,
         };
         let mut tx = $env.pool.begin().await.unwrap();
         let conn: &mut PgConnection = &mut tx;

@@ -96,6 +96,7 @@ async fn the_review_locks_a_batch_at_a_time_and_a_failed_firing_run_again_change
         due,
         settings: &env.settings,
         pool: &env.pool,
+        alive: None,
     };
     // The firing's transaction, held open as the engine holds it until the job returns.
     let mut key = env.pool.begin().await.unwrap();

@@ -39,6 +39,7 @@ async fn the_activity_day_sms_carries_the_members_own_link_and_it_opens() {
         due: at("2026-03-09 09:00"),
         settings: &e.env.settings,
         pool: &e.env.pool,
+        alive: None,
     };
     let mut tx = e.env.pool.begin().await.unwrap();
     assert_eq!(activity_day(&mut tx, &firing).await.unwrap(), 1, "m1 only");

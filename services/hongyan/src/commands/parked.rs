@@ -2,7 +2,8 @@
 
 use std::process::ExitCode;
 
-use hongyan_adapters::Settings;
+use anyhow::Context;
+use hongyan_adapters::{Settings, outbox, store};
 use hongyan_adapters::amqp::{self, Names, parked};
 use hongyan_domain::ids::mask_phones;
 
@@ -14,13 +15,35 @@ fn event_id(body: &[u8]) -> Option<String> {
     v.get("event_id")?.as_str().map(str::to_owned)
 }
 
+/// The outbox rows the broker returned, printed before the parked queue (DESIGN.md section 8:
+/// set aside with a retry time and a reason).
+async fn set_aside(settings: &Settings, limit: u32) -> anyhow::Result<Vec<outbox::SetAside>> {
+    let pool = store::pool(&settings.database)?;
+    let rows = outbox::set_aside_rows(&pool, i64::from(limit))
+        .await
+        .context("Could not read the outbox's set-aside rows from PostgreSQL; is it running and migrated (`hongyan migrate`)?")?;
+    for r in &rows {
+        println!(
+            "outbox row {id} ({key}, message {mid}) returned {n} time(s), next try {at}\n   reason: {reason}\n",
+            id = r.id,
+            key = r.routing_key,
+            mid = r.message_id,
+            n = r.returns,
+            at = r.retry_at.format("%Y-%m-%d %H:%M:%S UTC"),
+            reason = mask_phones(&r.reason),
+        );
+    }
+    Ok(rows)
+}
+
 pub async fn run(settings: &Settings, command: ParkedCommand) -> anyhow::Result<ExitCode> {
     let conn = amqp::connect(&settings.amqp, "parked").await?;
     let names = Names::new(&settings.amqp.prefix);
     match command {
         ParkedCommand::List { limit } => {
             let list = parked::list(&conn, &names, limit).await?;
-            if list.is_empty() {
+            let aside = set_aside(settings, limit).await?;
+            if list.is_empty() && aside.is_empty() {
                 println!("Nothing is parked.");
             }
             for (i, m) in list.iter().enumerate() {

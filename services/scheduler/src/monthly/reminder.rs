@@ -84,6 +84,7 @@ async fn remind(conn: &mut PgConnection, firing: &Firing<'_>, rule: &str) -> any
             .collect();
         writes::outbox(conn, &rows).await?;
         written += rows.len() as u64;
+        firing.progress().await;
         if (batch.len() as i64) < BATCH {
             break;
         }

@@ -124,6 +124,7 @@ pub async fn run(conn: &mut PgConnection, firing: &Firing<'_>) -> anyhow::Result
         after = last.member_id.clone();
         pass.review(&batch).write(&mut tx).await?;
         tx.commit().await?;
+        firing.progress().await;
         if (batch.len() as i64) < BATCH {
             break;
         }

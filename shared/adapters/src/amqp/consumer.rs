@@ -31,6 +31,9 @@ pub struct BatchOptions<'a> {
     pub tag: &'a str,
     pub batch_size: usize,
     pub linger: Duration,
+    /// The role's heartbeat part this consumer is (the notifier's intake): up while it
+    /// consumes, down once it stops or fails.
+    pub part: Option<&'a crate::heartbeat::Part>,
 }
 
 /// Consumes until shutdown (`Ok`) or a broker error (`Err`: the supervisor reconnects).
@@ -43,7 +46,7 @@ pub async fn consume_batches(
 ) -> anyhow::Result<()> {
     let conn = super::connect(settings, opts.tag).await?;
     let ch = conn.create_channel().await?;
-    topology::declare_for_consumer(&ch, names, settings, opts.queue)
+    topology::declare_all(&ch, names, settings)
         .await
         .with_context(|| {
             format!(
@@ -63,6 +66,7 @@ pub async fn consume_batches(
         )
         .await
         .with_context(|| format!("Could not consume from {}", opts.queue))?;
+    let _up = opts.part.map(|p| p.up());
     tracing::info!(
         queue = opts.queue,
         consumer = opts.tag,

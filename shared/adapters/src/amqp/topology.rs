@@ -7,8 +7,11 @@
 //!   notifier's queue takes `notification.requested` from here and from nowhere else, so whoever
 //!   may publish on `hongyan.events` still cannot make hongyan send.
 //!
-//! Each role declares its own queues ([`declare_registry`], [`declare_notifier`]); tests and
-//! operator tools that publish before any role ran declare everything ([`declare_all`]).
+//! Every role, tool and relay declares the whole topology at start ([`declare_all`]): a registry
+//! started before any notifier must still find the notifier's queue bound for the notification
+//! requests it relays, or the broker returns them (DESIGN.md section 8, "No message is
+//! unroutable for want of a role"). Declaring what exists is a no-op, so this costs a few
+//! round trips per connection.
 //! - Work queues (`hongyan.registry`, `hongyan.notifier`): quorum queues (replicated, and
 //!   RabbitMQ's recommended type for durable work), dead-lettering to `hongyan.parked` so a
 //!   message the broker gives up on is kept, not dropped.
@@ -251,23 +254,8 @@ pub async fn declare_notifier(
     .await
 }
 
-/// The queues a consumer of `queue` declares: its own role's.
-pub async fn declare_for_consumer(
-    ch: &Channel,
-    names: &Names,
-    settings: &AmqpSettings,
-    queue: &str,
-) -> lapin::Result<()> {
-    if queue == names.registry() {
-        declare_registry(ch, names, settings).await
-    } else if queue == names.notifier() {
-        declare_notifier(ch, names, settings).await
-    } else {
-        declare_all(ch, names, settings).await
-    }
-}
-
-/// The whole topology of the roles built so far (tests, `hongyan publish`, benchmarks).
+/// The whole topology: both exchanges, the parked queue, and every role's work queue with its
+/// bindings and retry tiers. Every role declares it at start, whatever it consumes.
 pub async fn declare_all(
     ch: &Channel,
     names: &Names,
