@@ -182,3 +182,109 @@ async fn another_hosts_heartbeat_does_not_make_this_host_healthy() {
     assert!(ok, "{out}");
     env.finish().await;
 }
+
+/// The notifier's heartbeat covers its intake: a delivery loop that beats beside an intake
+/// that is not consuming (RabbitMQ away, its consumer failed) is not healthy, and `hongyan
+/// health` names the intake. Before, the delivery loop's beat alone made it healthy.
+#[tokio::test]
+async fn the_notifier_is_not_healthy_while_its_intake_is_down() {
+    let mut env = TestEnv::new().await;
+    env.settings.notifier.templates_dir = crate::env::config_dir()
+        .join("templates")
+        .to_string_lossy()
+        .into_owned();
+    env.settings.notifier.receipts_listen = String::new();
+    let stop = CancellationToken::new();
+    let n = Arc::new(
+        hongyan_notifier::Notifier::new(
+            env.settings.clone(),
+            Arc::new(env.clock.clone()),
+            hongyan_notifier::providers::console::Console::new(),
+            &stop,
+        )
+        .await
+        .expect("notifier builds")
+        .expect("Redis is up"),
+    );
+    // The delivery loop alone: it beats, the intake never starts.
+    let delivery = {
+        let (n, stop) = (n.clone(), stop.clone());
+        tokio::spawn(async move { hongyan_notifier::deliver::run(&n, &stop).await })
+    };
+    let host = heartbeat::this_host();
+    env.eventually("the delivery loop beats", || async {
+        !matches!(
+            heartbeat::check(&env.settings.redis, Role::Notifier, &host)
+                .await
+                .unwrap(),
+            Liveness::Missing
+        )
+    })
+    .await;
+    let seen = heartbeat::check(&env.settings.redis, Role::Notifier, &host)
+        .await
+        .unwrap();
+    assert!(
+        matches!(&seen, Liveness::PartsDown { parts, .. } if parts == &["intake".to_owned()]),
+        "{seen:?}"
+    );
+    let (ok, out) = health(&env, "notifier", None).await;
+    assert!(!ok, "a notifier whose intake is down is not healthy: {out}");
+    assert!(out.contains("its intake is not running"), "{out}");
+
+    // Once the intake consumes, the next beat is whole.
+    let intake = tokio::spawn(hongyan_notifier::run_intake(n.clone(), stop.clone()));
+    wait_alive(&env, Role::Notifier).await;
+    stop.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(20), delivery).await;
+    let _ = tokio::time::timeout(Duration::from_secs(20), intake).await;
+    env.finish().await;
+}
+
+/// A firing beats between its batches (issue 15): the scheduler's heartbeat, never beaten
+/// before, is written while the monthly reminder goes through its batch, so a firing longer
+/// than the heartbeat's TTL does not mark the role dead.
+#[tokio::test]
+async fn a_long_firing_beats_between_its_batches() {
+    use crate::fixtures::*;
+    use chrono::TimeZone;
+    let mut env = TestEnv::new().await;
+    env.settings.api.link_secret = Some("health-test-secret".to_owned().into());
+    env.start_registry();
+    let mut events = county();
+    events.push(member("hb1", "b1", "13900007001"));
+    events.push(outbound("hb1", "b1", "2026-03-01T09:00:00", 4, None));
+    env.publish_all(&events).await;
+    env.wait_processed(events.last().unwrap()["event_id"].as_str().unwrap())
+        .await;
+    let alive = Heartbeat::on_host(
+        &env.settings.redis,
+        Role::Scheduler,
+        "firing-host",
+        Arc::new(env.clock.clone()),
+    )
+    .unwrap();
+    let before = heartbeat::check(&env.settings.redis, Role::Scheduler, "firing-host")
+        .await
+        .unwrap();
+    assert!(matches!(before, Liveness::Missing), "{before:?}");
+    let due = chrono::Utc.with_ymd_and_hms(2026, 5, 1, 1, 0, 0).unwrap();
+    let fired = hongyan_scheduler::engine::fire_beating(
+        &env.pool,
+        &env.settings,
+        "monthly_reminder",
+        due,
+        due,
+        false,
+        Some(&alive),
+    )
+    .await
+    .unwrap();
+    assert_eq!(fired, hongyan_scheduler::engine::Fired::Done(1));
+    let after = heartbeat::check(&env.settings.redis, Role::Scheduler, "firing-host")
+        .await
+        .unwrap();
+    assert!(after.is_alive(), "the firing beat: {after:?}");
+    env.stop_registry().await;
+    env.finish().await;
+}
