@@ -53,6 +53,16 @@ pub fn test_settings(id: &str) -> Settings {
 
 impl TestEnv {
     pub async fn new() -> Self {
+        Self::build(true).await
+    }
+
+    /// A world where nothing has declared the queues yet, only the exchanges: what a role
+    /// started first on a new broker finds.
+    pub async fn without_queues() -> Self {
+        Self::build(false).await
+    }
+
+    async fn build(queues: bool) -> Self {
         // What the roles count goes to the process's recorder, as in `hongyan all`, so a test
         // can read /metrics' series (tests/it/metrics.rs).
         hongyan_adapters::metrics::install();
@@ -74,9 +84,15 @@ impl TestEnv {
             .expect("RabbitMQ reachable");
         let names = Names::new(&settings.amqp.prefix);
         let ch = conn.create_channel().await.unwrap();
-        topology::declare_all(&ch, &names, &settings.amqp)
-            .await
-            .unwrap();
+        if queues {
+            topology::declare_all(&ch, &names, &settings.amqp)
+                .await
+                .unwrap();
+        } else {
+            topology::declare_base(&ch, &names, &settings.amqp)
+                .await
+                .unwrap();
+        }
         let publisher = Publisher::open(&conn).await.unwrap();
         let directory = Directory::connect(&settings.redis)
             .await
@@ -287,6 +303,22 @@ impl TestEnv {
         )
         .await
         .unwrap()
+    }
+
+    /// Whether `queue` has been declared (asked passively, on a channel of its own, since a
+    /// passive declare of a missing queue closes its channel).
+    pub async fn queue_exists(&self, queue: &str) -> bool {
+        let ch = self.conn.create_channel().await.unwrap();
+        let opts = QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        };
+        let found = ch
+            .queue_declare(queue.into(), opts, FieldTable::default())
+            .await
+            .is_ok();
+        let _ = ch.close(200, "done".into()).await;
+        found
     }
 
     /// Messages waiting in one of hongyan's queues.

@@ -36,3 +36,4 @@ mod scheduler;
 mod spans;
 mod study;
 mod study_page;
+mod topology;
