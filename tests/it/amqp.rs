@@ -74,7 +74,10 @@ async fn a_returned_outbox_row_is_set_aside_and_holds_nothing_back() {
         "the reason names the key and what to do: {}",
         aside[0].reason
     );
-    assert!(aside[0].retry_at > chrono::Utc::now(), "it waits for its retry time");
+    assert!(
+        aside[0].retry_at > chrono::Utc::now(),
+        "it waits for its retry time"
+    );
 
     // Rows written after it are not held back: the next pass takes them and skips it.
     add_to_outbox(&env, "ledger.changed").await;

@@ -22,6 +22,7 @@ mod intake;
 mod jobs;
 mod leaks;
 mod ledger;
+mod log_scan;
 mod member_page;
 mod metrics;
 mod monthly_cycle;

@@ -41,7 +41,11 @@ async fn a_registry_alone_announces_at_once_and_its_notifications_wait_for_the_n
     let mut changed = std::collections::HashSet::new();
     tokio::time::timeout(Duration::from_secs(20), async {
         while changed.len() < DEPARTURES {
-            let d = announced.next().await.expect("watching").expect("a delivery");
+            let d = announced
+                .next()
+                .await
+                .expect("watching")
+                .expect("a delivery");
             let v: serde_json::Value = serde_json::from_slice(&d.data).unwrap();
             changed.insert(v["data"]["member_id"].as_str().unwrap().to_owned());
         }

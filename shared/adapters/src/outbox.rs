@@ -73,7 +73,10 @@ pub async fn relay_once(
     }
     tx.commit().await?;
     if !returned.is_empty() {
-        let mut keys: Vec<&str> = returned.iter().map(|(_, m)| m.routing_key.as_str()).collect();
+        let mut keys: Vec<&str> = returned
+            .iter()
+            .map(|(_, m)| m.routing_key.as_str())
+            .collect();
         keys.sort_unstable();
         keys.dedup();
         tracing::warn!(

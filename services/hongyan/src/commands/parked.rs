@@ -3,8 +3,8 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use hongyan_adapters::{Settings, outbox, store};
 use hongyan_adapters::amqp::{self, Names, parked};
+use hongyan_adapters::{Settings, outbox, store};
 use hongyan_domain::ids::mask_phones;
 
 use crate::cli::ParkedCommand;
