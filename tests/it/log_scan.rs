@@ -151,6 +151,17 @@ async fn a_whole_run_at_trace_logs_no_whole_phone() {
     })
     .await;
 
+    // The operator sees the returned row, set aside with its reason and next try.
+    let (ok, listed, _) = env.run_hongyan(&["parked", "list"]).await;
+    assert!(ok, "{listed}");
+    assert!(
+        listed.contains("outbox row")
+            && listed.contains("nobody.listens")
+            && listed.contains("next try"),
+        "{listed}"
+    );
+    assert!(unmasked_phones(&listed).is_empty(), "{listed}");
+
     let logs = format!("{}{}", stop(registry).await, stop(notifier).await);
     assert!(
         logs.contains("TRACE") && logs.contains("set aside"),
