@@ -2,6 +2,7 @@
 //! reports, study packs, and the members' update page.
 
 mod auth;
+pub mod console;
 mod directory;
 mod events;
 mod health;
@@ -96,7 +97,9 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(listen = %addr, "API listening.");
-    axum::serve(listener, router(state))
+    // The peer's address reaches the console's per-address sign-in limits.
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await
         .context("The HTTP server failed")?;
@@ -135,6 +138,7 @@ pub fn router(state: AppState) -> Router {
         .merge(v1)
         .merge(member_page::routes())
         .merge(study_page::routes())
+        .merge(console::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(from_fn_with_state(timeout, layers::timeout))

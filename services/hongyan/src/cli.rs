@@ -81,6 +81,11 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// People who sign in to the console (DESIGN.md section 12).
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
     /// Quarterly dispatch reports.
     Report {
         #[command(subcommand)]
@@ -116,6 +121,27 @@ pub enum KeysCommand {
         org: String,
     },
     /// Revoke a key by its id.
+    Revoke { id: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UsersCommand {
+    /// A person at an org who may sign in to the console with this phone (SMS code).
+    Create {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        name: String,
+        /// A mainland mobile; spaces and dashes are fine.
+        #[arg(long)]
+        phone: String,
+    },
+    /// Console users, revoked ones too, of one org or of all.
+    List {
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// Revoke a user by id: their sessions end at once.
     Revoke { id: String },
 }
 

@@ -138,6 +138,24 @@ impl Phone {
         }
     }
 
+    /// A number as a person types it into a form: spaces, dashes and full-width digits are
+    /// taken (`138 0013 8000`, `138-0013-8000`, `１３８…`), then [`Phone::parse`]'s rules.
+    pub fn parse_typed(s: &str) -> Result<Self, IdError> {
+        let cleaned: String = s
+            .trim()
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '-' | '\u{3000}' | '\u{2010}'..='\u{2015}'))
+            .map(|c| match c {
+                '０'..='９' => char::from(b'0' + (c as u32 - '０' as u32) as u8),
+                '＋' => '+',
+                c => c,
+            })
+            .collect();
+        Self::parse(&cleaned).map_err(|_| IdError::Phone {
+            masked: mask_text(s.trim()),
+        })
+    }
+
     /// The number as logs and group channels may show it: `138****5678`.
     /// Never panics, whatever the stored text.
     pub fn masked(&self) -> String {
@@ -232,6 +250,29 @@ fn mask_digit_run(digits: &str) -> String {
     match digits.strip_prefix("86") {
         Some(rest) if is_mobile(rest) => format!("86{}", mask_digits(rest)),
         _ => digits.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod typed_phone_tests {
+    use super::Phone;
+
+    #[test]
+    fn a_phone_typed_with_spaces_dashes_or_full_width_digits_is_taken() {
+        for typed in [
+            "138 0013 8000",
+            "138-0013-8000",
+            " +86 138 0013 8000 ",
+            "１３８００１３８０００",
+        ] {
+            assert_eq!(
+                Phone::parse_typed(typed).unwrap().as_str(),
+                "13800138000",
+                "{typed}"
+            );
+        }
+        assert!(Phone::parse_typed("138 0013 800").is_err());
+        assert!(Phone::parse_typed("12800138000").is_err());
     }
 }
 

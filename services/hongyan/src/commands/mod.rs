@@ -8,6 +8,7 @@ mod parked;
 mod publish;
 mod report;
 mod schedule;
+mod users;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -106,5 +107,6 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCod
         Command::Link { member, month } => link::run(&settings, &member, month.as_deref()),
         Command::Keys { command } => keys::run(&settings, command).await,
         Command::Report { command } => report::run(&settings, command).await,
+        Command::Users { command } => users::run(&settings, command).await,
     }
 }

@@ -269,7 +269,9 @@ fn sms_channel<'a>(job: Job<'a>, person: &Recipient, now: DateTime<Utc>) -> Prep
         let at = now + chrono::Duration::seconds(n.settings.notifier.receipt_wait_secs as i64);
         return Prepared::Settle(Settle::AwaitReceipt(at));
     }
-    if let Some(at) = n.quiet.release_at(now) {
+    if job.template.held_in_quiet_hours
+        && let Some(at) = n.quiet.release_at(now)
+    {
         return Prepared::Settle(Settle::QuietUntil(at));
     }
     let id = job.d.id.to_string();

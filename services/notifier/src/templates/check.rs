@@ -19,6 +19,7 @@ pub(super) fn checked(name: &str, raw: RawFile) -> Result<Template, Invalid> {
     Ok(Template {
         name: name.to_owned(),
         kind: raw.kind,
+        held_in_quiet_hours: raw.quiet_hours,
         useful_for: TimeDelta::hours(raw.useful_for_hours.into()),
         sms,
         robot,
@@ -198,11 +199,19 @@ fn unknown_variable(name: &str) -> String {
     )
 }
 
+fn held_in_quiet_hours() -> bool {
+    true
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawFile {
     kind: Kind,
     useful_for_hours: u32,
+    /// `false` for a message a person is waiting for now (a sign-in code): sent in the quiet
+    /// hours too. Everything else is held (DESIGN.md section 4).
+    #[serde(default = "held_in_quiet_hours")]
+    quiet_hours: bool,
     /// For people reading the file; not used.
     #[serde(default)]
     #[allow(dead_code)]

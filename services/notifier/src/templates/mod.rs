@@ -105,6 +105,9 @@ pub const KNOWN_PARAMS: &[&str] = &[
     "title",
     "summary",
     "url",
+    // The console's sign-in (DESIGN.md section 12): the 6-digit code and how long it works.
+    "code",
+    "minutes",
 ];
 
 /// An SMS longer than this is refused. Both providers cap a template's content at 500
@@ -134,6 +137,8 @@ pub enum Kind {
 pub struct Template {
     pub(crate) name: String,
     pub(crate) kind: Kind,
+    /// Held by the SMS quiet hours (all but `login_code`, which a person waits for).
+    pub(crate) held_in_quiet_hours: bool,
     pub(crate) useful_for: TimeDelta,
     pub(crate) sms: SmsText,
     pub(crate) robot: Option<RobotCard>,

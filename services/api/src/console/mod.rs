@@ -1,0 +1,197 @@
+//! The console (组织端, DESIGN.md section 12): the pages branch secretaries, station clerks and
+//! department staff work in, at `{api.public_url}/console/`. Server-rendered, working without
+//! JavaScript, every asset embedded, `Content-Security-Policy: default-src 'self'`.
+//!
+//! This file holds the routes and what every page shares: the frame with its navigation and
+//! 退出, the security headers, and the check every POST passes (same origin, the session's form
+//! token). Sign-in is `login`, sessions `session`, the people `users`, the screens one file
+//! each (`home`: 工作台).
+
+mod home;
+pub mod login;
+mod login_pages;
+pub mod session;
+pub mod users;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use maud::{DOCTYPE, Markup, html};
+
+use crate::state::AppState;
+use session::Session;
+use users::User;
+
+/// The stylesheet, served from the binary.
+const CSS: &str = include_str!("../../assets/console.css");
+
+/// The console's routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/console", get(|| async { Redirect::to("/console/") }))
+        .route("/console/", get(home::show))
+        .route(
+            "/console/login",
+            get(login_pages::show).post(login_pages::enter),
+        )
+        .route("/console/login/code", post(login_pages::ask))
+        .route("/console/logout", post(logout))
+        .route("/console/assets/console.css", get(css))
+}
+
+async fn css() -> Response {
+    let mut resp = CSS.into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/css; charset=utf-8"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("max-age=3600"),
+    );
+    resp
+}
+
+/// The screens, in the navigation's order: (title, path). Only those built so far.
+const SCREENS: &[(&str, &str)] = &[("工作台", "/console/")];
+
+/// A whole console page: the header with the org and 退出, the navigation, then `body`.
+pub fn frame(title: &str, session: Option<&Session>, body: Markup) -> String {
+    html! {
+        (DOCTYPE)
+        html lang="zh-CN" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width,initial-scale=1";
+                meta name="referrer" content="no-referrer";
+                title { (title) " · 鸿雁" }
+                link rel="stylesheet" href="/console/assets/console.css";
+            }
+            body {
+                header.top {
+                    span.brand { "鸿雁 · 流动党员管理" }
+                    @if let Some(s) = session {
+                        span.who { (s.user.org_name) " · " (s.user.name) }
+                        form method="post" action="/console/logout" {
+                            input type="hidden" name="form_token" value=(s.form_token);
+                            button type="submit" { "退出" }
+                        }
+                    }
+                }
+                @if session.is_some() {
+                    nav.main aria-label="主菜单" {
+                        @for (name, path) in SCREENS {
+                            @if *name == title {
+                                a href=(path) aria-current="page" { (name) }
+                            } @else {
+                                a href=(path) { (name) }
+                            }
+                        }
+                    }
+                }
+                main { (body) }
+            }
+        }
+    }
+    .into_string()
+}
+
+/// An HTML response with the console's headers: no caching (pages name people), the CSP, no
+/// framing.
+pub fn page(status: StatusCode, body: String) -> Response {
+    let mut resp = (status, axum::response::Html(body)).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'; form-action 'self'"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    resp
+}
+
+/// A refusal page: what was wrong and what to do.
+pub fn refusal(status: StatusCode, title: &str, text: &str, session: Option<&Session>) -> Response {
+    let body = html! {
+        h1 { (title) }
+        div.card.refusal { p { (text) } p { a href="/console/" { "回到工作台" } } }
+    };
+    page(status, frame(title, session, body))
+}
+
+/// The POST came from another site or without its form's token: 403, nothing done.
+pub fn forbidden_post(session: Option<&Session>) -> Response {
+    refusal(
+        StatusCode::FORBIDDEN,
+        "操作未完成",
+        "这个提交没有通过安全检查（页面已过期，或不是从本系统的页面提交的），没有做任何改动。请回到页面刷新后重新操作。",
+        session,
+    )
+}
+
+/// Whether a POST of `session` is the console's own: same origin and the session's token.
+pub fn post_ok(state: &AppState, headers: &HeaderMap, session: &Session, form_token: &str) -> bool {
+    session::same_origin(state, headers)
+        && !form_token.is_empty()
+        && form_token == session.form_token
+}
+
+/// The session of a page that needs one, or the way to the sign-in page.
+pub async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Session, Response> {
+    match session::current(state, headers).await {
+        Ok(Some(s)) => Ok(s),
+        Ok(None) => Err(Redirect::to("/console/login").into_response()),
+        Err(e) => Err(store_failed(&e)),
+    }
+}
+
+/// PostgreSQL failed: the page says so and what to do; the cause goes to the log.
+pub fn store_failed(e: &dyn std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "Console page failed on PostgreSQL.");
+    refusal(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "暂时无法打开",
+        "系统暂时连不上数据库，请稍后刷新重试；如一直如此，请联系系统管理员。",
+        None,
+    )
+}
+
+#[derive(serde::Deserialize, Default)]
+struct TokenOnly {
+    #[serde(default)]
+    form_token: String,
+}
+
+/// 退出: ends the session and clears its cookie.
+async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<axum::Form<TokenOnly>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let session = match signed_in(&state, &headers).await {
+        Ok(s) => s,
+        Err(to_login) => return to_login,
+    };
+    let token = form.map(|f| f.0.form_token).unwrap_or_default();
+    if !post_ok(&state, &headers, &session, &token) {
+        return forbidden_post(Some(&session));
+    }
+    if let Err(e) = session::end(&state, &session).await {
+        return store_failed(&e);
+    }
+    let mut resp = Redirect::to("/console/login").into_response();
+    session::set_cookie(&state, &mut resp, None);
+    resp
+}
+
+/// The user's name as the header shows it (for tests and logs).
+pub fn who(user: &User) -> String {
+    format!("{} · {}", user.org_name, user.name)
+}
