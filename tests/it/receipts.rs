@@ -294,12 +294,12 @@ async fn the_notifier_killed_mid_burst_sends_nothing_twice_and_loses_nothing() {
 
     let mut first = notifier(&env);
     env.eventually("a good part sent", || async {
-        fake.seen().len() > COUNT / 4
+        fake.sends().len() > COUNT / 4
     })
     .await;
     first.start_kill().unwrap(); // SIGKILL, with sends in flight
     first.wait().await.unwrap();
-    let at_kill = fake.seen().len();
+    let at_kill = fake.sends().len();
     assert!(
         at_kill < COUNT,
         "killed mid-burst ({at_kill} of {COUNT} sent)"
@@ -316,7 +316,7 @@ async fn the_notifier_killed_mid_burst_sends_nothing_twice_and_loses_nothing() {
     second.wait().await.unwrap();
 
     let mut per_id = std::collections::HashMap::new();
-    for seen in fake.seen() {
+    for seen in fake.sends() {
         *per_id
             .entry(fakes::aliyun::params(&seen).get("OutId").cloned().unwrap())
             .or_insert(0) += 1;
