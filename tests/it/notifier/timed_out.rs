@@ -377,8 +377,8 @@ async fn a_send_in_flight_when_the_notifier_died_is_asked_about_not_sent_again()
         .clock
         .set(morning() + chrono::Duration::seconds(61 + 120));
     assert_eq!(e.round().await, 1);
-    assert_eq!(fake.queries().len(), 1, "asked");
     assert_eq!(fake.sends().len(), 1, "one SMS");
+    assert_eq!(fake.queries().len(), 1, "asked");
     assert_eq!(e.status().await[0].0, "delivered");
     assert_eq!(
         e.attempts().await,
