@@ -11,6 +11,9 @@ use crate::fakes::{Fake, tencent};
 
 const PHONES: [&str; 3] = ["13911110001", "13911110002", "13911110003"];
 const EVENTS: [&str; 3] = [EV1, EV2, EV3];
+/// How long after a send the fakes post its receipt, in the tests where it comes after the
+/// question: long enough that a loaded machine still asks first.
+const RECEIPT_LAG: Duration = Duration::from_secs(8);
 /// `notifier.receipts_token` for the tests that take receipts.
 const TOKEN: &str = "t1med-0ut-r3c31pt-t0ken";
 
@@ -159,7 +162,7 @@ async fn aliyun_a_late_answer_with_receipts_sends_one_sms_and_the_receipt_still_
         "test-key-id",
         "test-secret",
         morning(),
-        Some((receipts, Duration::from_secs(3))),
+        Some((receipts, RECEIPT_LAG)),
     )
     .await;
     fake.script(late());
@@ -181,6 +184,42 @@ async fn aliyun_a_late_answer_with_receipts_sends_one_sms_and_the_receipt_still_
                 == 3
         })
         .await;
+    e.finish().await;
+}
+
+/// A receipt that comes before the question settles the send by itself: nothing is asked,
+/// nothing sent again. (This held before the question existed; it guards the order.)
+#[tokio::test]
+async fn a_receipt_that_arrives_first_settles_the_send_without_a_question() {
+    let port = free_port();
+    let receipts = format!("http://127.0.0.1:{port}/v1/receipts/{TOKEN}/aliyun");
+    let fake = fakes::aliyun::start_with_receipts(
+        "test-key-id",
+        "test-secret",
+        morning(),
+        Some((receipts, Duration::ZERO)),
+    )
+    .await;
+    fake.script(late());
+    let url = fake.base_url.clone();
+    let e = start(move |s| {
+        use_aliyun(s, url);
+        timing(s);
+        with_receipts(s, port);
+    })
+    .await;
+    serve_receipts(&e, port).await;
+    e.send(&[request(EV1, PHONES[0], &["sms"])]).await;
+    e.wait_rows(1).await;
+    e.round().await;
+    e.env
+        .eventually("the receipt recorded", || async {
+            e.status().await[0].0 == "delivered"
+        })
+        .await;
+    e.env.clock.set(morning() + chrono::Duration::seconds(10));
+    assert_eq!(e.round().await, 0, "nothing left to ask about or send");
+    assert_eq!((fake.sends().len(), fake.queries().len()), (1, 0));
     e.finish().await;
 }
 
@@ -243,7 +282,7 @@ async fn tencent_a_late_answer_with_receipts_sends_one_sms_and_the_receipt_still
         session_context: true,
         receipts_to: Some((
             format!("http://127.0.0.1:{port}/v1/receipts/{TOKEN}/tencent"),
-            Duration::from_secs(3),
+            RECEIPT_LAG,
         )),
     };
     let (e, _fake) = tencent_case(options, Some(port)).await;
