@@ -132,7 +132,8 @@ async fn transient_failures_back_off_then_fail_with_a_reason() {
     let e = start(move |s| {
         use_aliyun(s, url);
         s.notifier.retry_delays_secs = vec![10, 60, 600];
-        // A system error may have sent it; with no receipt wait, the backoff alone decides.
+        // A system error may have sent it; with no receipt wait, the backoff alone decides
+        // when the provider is asked, and it says it has none.
         s.notifier.receipt_wait_secs = 0;
     })
     .await;
@@ -141,16 +142,21 @@ async fn transient_failures_back_off_then_fail_with_a_reason() {
     let mut at = morning();
     for (attempt, wait) in [(1, 10), (2, 60), (3, 600)] {
         e.round().await;
-        assert_eq!(fake.seen().len(), attempt);
+        assert_eq!(fake.sends().len(), attempt);
         assert_eq!(e.round().await, 0, "not before its delay");
         at += chrono::Duration::seconds(wait);
         e.env.clock.set(at);
     }
     e.round().await;
     assert_eq!(
-        fake.seen().len(),
+        fake.sends().len(),
         4,
         "bounded: the first try and three retries"
+    );
+    assert_eq!(
+        fake.queries().len(),
+        3,
+        "before each retry, the provider was asked whether the system error had sent it"
     );
     assert!(fake.seen().iter().all(|s| s.signature_ok));
     let (status, attempts, error) = e.status().await.remove(0);
@@ -166,7 +172,7 @@ async fn transient_failures_back_off_then_fail_with_a_reason() {
 }
 
 #[tokio::test]
-async fn an_sms_that_timed_out_waits_for_its_receipt_before_it_is_sent_again() {
+async fn an_sms_that_timed_out_waits_for_its_receipt_then_the_provider_is_asked() {
     let fake = fakes::aliyun::start("test-key-id", "test-secret", morning()).await;
     fake.script(Script::Hang);
     let url = fake.base_url.clone();
@@ -184,25 +190,33 @@ async fn an_sms_that_timed_out_waits_for_its_receipt_before_it_is_sent_again() {
         (attempts[0].2.as_str(), attempts[0].3.as_deref()),
         ("retry", Some("timeout"))
     );
-    let (status, next): (String, DateTime<Utc>) =
-        sqlx::query_as("SELECT status, next_attempt_at FROM notifications")
+    let (status, next, since): (String, DateTime<Utc>, Option<DateTime<Utc>>) =
+        sqlx::query_as("SELECT status, next_attempt_at, uncertain_since FROM notifications")
             .fetch_one(&e.env.pool)
             .await
             .unwrap();
     // It may have gone out: not the 10 s retry delay, but the receipt wait.
     let wait = chrono::Duration::seconds(e.n.settings.notifier.receipt_wait_secs as i64);
     assert_eq!((status.as_str(), next), ("pending", morning() + wait));
+    assert_eq!(
+        since,
+        Some(morning()),
+        "uncertain since the send, by the notifier's clock"
+    );
     e.env.clock.set(morning() + chrono::Duration::seconds(10));
     assert_eq!(e.round().await, 0, "not resent after the retry delay");
     assert_eq!(fake.seen().len(), 1);
-    // No receipt came within the wait: it goes again, as attempt 2.
+    // No receipt came within the wait: the provider is asked, and it has the SMS (the gateway
+    // took it, then never answered), so it is not sent again.
     fake.script(Script::Succeed);
     e.env.clock.set(morning() + wait);
     assert_eq!(e.round().await, 1);
-    assert_eq!(fake.seen().len(), 2);
+    assert_eq!(fake.queries().len(), 1);
+    assert_eq!(fake.sends().len(), 1, "one SMS");
     let attempts = e.attempts().await;
     assert_eq!(attempts.len(), 2);
-    assert_eq!(attempts[1].2, "delivered");
+    assert_eq!(attempts[1].2, "found");
+    assert_eq!(e.status().await[0].0, "delivered");
     e.finish().await;
 }
 

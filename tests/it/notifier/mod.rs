@@ -178,3 +178,4 @@ const EV3: &str = "7d0c8a8e-5a1e-4f7e-9b8e-000000000003";
 
 mod delivery;
 mod logs_and_start;
+mod timed_out;

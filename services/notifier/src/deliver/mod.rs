@@ -1,6 +1,7 @@
-//! The delivery loop. A round claims what is due and takes each notification through three
-//! steps: *prepare* (still useful? which channel? quiet hours? render it), one *rate-limit*
-//! call to Redis for the whole round, then *send* what the limits allow, many at once.
+//! The delivery loop. A round claims what is due and takes each notification through four
+//! steps: *prepare* (still useful? which channel? quiet hours? render it), *ask* the SMS
+//! provider about an earlier send that went unanswered, one *rate-limit* call to Redis for the
+//! whole round, then *send* what the limits allow, many at once.
 //! Waiting is never a sleep: a notification that must wait (quiet hours, a rate limit, a retry
 //! delay) is put back with the time it may go, and a later round takes it up then.
 
@@ -15,14 +16,16 @@ use sqlx::postgres::PgListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::Notifier;
-use crate::providers::{Message, Provider};
+use crate::providers::{Message, Provider, SentWithin};
 use crate::route::Channel;
 use crate::store::{self, Due, Settlements};
 
+mod ask;
 mod fan_out;
 mod outcome;
 mod prepare;
 
+use ask::ask_first;
 use outcome::{send, wait_until};
 use prepare::prepare;
 
@@ -76,6 +79,9 @@ struct Ready<'a> {
     provider: Cow<'a, Provider>,
     message: Message,
     limits: Vec<(String, Limit)>,
+    /// An earlier send may have reached the provider unanswered within this window: the
+    /// provider is asked before this one goes ([`ask_first`]).
+    ask: Option<SentWithin>,
 }
 
 /// Claims what is due, prepares each, asks Redis once for the round's rate limits, and sends
@@ -117,6 +123,7 @@ async fn send_round(n: &Notifier) -> anyhow::Result<(usize, Settlements)> {
             .unwrap_or_default();
         tracing::info!(held, until = %until, quiet_hours = %n.quiet, "SMS held by the quiet hours (policy.sms_quiet_hours) until they end.");
     }
+    let ready = ask_first(n, &out, ready, now).await;
     let wants: Vec<Vec<(&str, Limit)>> = ready
         .iter()
         .map(|r| r.limits.iter().map(|(k, l)| (k.as_str(), *l)).collect())

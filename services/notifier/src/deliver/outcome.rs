@@ -111,7 +111,7 @@ impl Sent<'_> {
         };
         // A timed-out or 5xx SMS may have gone out, and SMS sends are not idempotent at
         // the provider: it waits for its receipt (at least `receipt_wait_secs`), as a send
-        // whose worker died does, before it is sent again.
+        // whose worker died does, and the provider is asked before it is sent again.
         let uncertain = maybe_delivered && matches!(self.plan[d.channel_index], Channel::Sms);
         let receipt_wait = uncertain.then_some(n.settings.notifier.receipt_wait_secs);
         let at = self.now + retry_wait(*delay, not_before, receipt_wait);
@@ -120,9 +120,10 @@ impl Sent<'_> {
             return fail(n, self.out, d, Some(a), self.via, why);
         }
         if uncertain {
-            tracing::info!(notification_id = %d.id, code = %code, "An SMS may have gone out; waiting for its receipt before sending again.");
+            tracing::info!(notification_id = %d.id, code = %code, "An SMS may have gone out; waiting for its receipt, then asking the provider, before sending again.");
             let next = Next::AwaitReceipt {
                 at,
+                since: self.now,
                 attempted: true,
             };
             return self.out.settle(d, Some(a), &next, None);

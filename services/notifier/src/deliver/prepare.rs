@@ -15,7 +15,7 @@ use super::Ready;
 use super::fan_out::fan_out;
 use super::outcome::{fail, fall_back, wait_until};
 use crate::Notifier;
-use crate::providers::Provider;
+use crate::providers::{Provider, SentWithin};
 use crate::render::{Target, render, request_params};
 use crate::route::{self, Audience, Channel, Robot};
 use crate::store::{AudienceOrg, Due, Next, Settlements};
@@ -50,9 +50,13 @@ pub(super) enum Settle<'a> {
     },
     /// Held by the quiet hours until `at` (DESIGN.md section 4); not an attempt.
     QuietUntil(DateTime<Utc>),
-    /// A worker died holding it, maybe mid-send: an SMS may have gone out, and sending it
-    /// again could reach the person twice. Its receipt says; it waits for it until `at`.
-    AwaitReceipt(DateTime<Utc>),
+    /// A worker died holding it, maybe mid-send (at `since` or later): an SMS may have gone
+    /// out, and sending it again could reach the person twice. It waits until `at` for its
+    /// receipt, then the provider is asked.
+    AwaitReceipt {
+        at: DateTime<Utc>,
+        since: DateTime<Utc>,
+    },
     /// Its broadcast org is not in the ledger yet: it looks again at `at`.
     LookAgain { org: &'a OrgId, at: DateTime<Utc> },
     /// A broadcast to an org without a robot (or whose robot failed for good): one
@@ -121,6 +125,7 @@ impl<'a> Job<'a> {
                 provider,
                 message: rendered.message,
                 limits,
+                ask: None,
             }),
             Err(e) => Prepared::Settle(Settle::FallBack {
                 via: (self.channel().name(), provider.name()),
@@ -262,12 +267,19 @@ fn robot_channel<'a>(job: Job<'a>, robot: &Robot) -> Prepared<'a> {
 }
 
 /// An SMS to one person: unless a worker died mid-send or the quiet hours hold it, rendered
-/// for the configured provider and limited per provider and per phone.
+/// for the configured provider and limited per provider and per phone. If an earlier send may
+/// have gone out unanswered, the provider is asked first ([`Ready::ask`]).
 fn sms_channel<'a>(job: Job<'a>, person: &Recipient, now: DateTime<Utc>) -> Prepared<'a> {
     let n = job.n;
-    if job.d.abandoned && !matches!(n.channels.sms, Provider::Console(_)) {
+    // A console send never goes unanswered: there is nothing to wait for or to ask.
+    let can_ask = !matches!(n.channels.sms, Provider::Console(_));
+    if let Some(claimed_at) = job.d.abandoned.filter(|_| can_ask) {
         let at = now + chrono::Duration::seconds(n.settings.notifier.receipt_wait_secs as i64);
-        return Prepared::Settle(Settle::AwaitReceipt(at));
+        let since = job
+            .d
+            .uncertain_since
+            .map_or(claimed_at, |s| s.min(claimed_at));
+        return Prepared::Settle(Settle::AwaitReceipt { at, since });
     }
     if job.template.held_in_quiet_hours
         && let Some(at) = n.quiet.release_at(now)
@@ -287,7 +299,15 @@ fn sms_channel<'a>(job: Job<'a>, person: &Recipient, now: DateTime<Utc>) -> Prep
         },
     };
     let limits = sms_limits(n, person);
-    job.render(Cow::Borrowed(&n.channels.sms), target, limits)
+    let ask = job
+        .d
+        .uncertain_since
+        .filter(|_| can_ask)
+        .map(|since| SentWithin { since, until: now });
+    match job.render(Cow::Borrowed(&n.channels.sms), target, limits) {
+        Prepared::Ready(ready) => Prepared::Ready(Ready { ask, ..ready }),
+        settle => settle,
+    }
 }
 
 /// The provider's template code for this request's template (`notifier.sms.templates`); an
@@ -372,19 +392,20 @@ async fn apply(
             held.fetch_add(1, Ordering::Relaxed);
             wait_until(out, d, at);
         }
-        Settle::AwaitReceipt(at) => await_receipt(out, d, at),
+        Settle::AwaitReceipt { at, since } => await_receipt(out, d, at, since),
         Settle::LookAgain { org, at } => look_again(out, d, org, at),
         Settle::FanOut(org) => fan_out(n, out, d, org, now).await?,
     }
     Ok(())
 }
 
-/// Puts an abandoned send back until `at`, to wait for its receipt; the lost claim is not an
-/// attempt.
-fn await_receipt(out: &Settlements, d: &Due, at: DateTime<Utc>) {
-    tracing::info!(notification = %d.id, "A worker stopped mid-send; waiting for the receipt before sending again.");
+/// Puts an abandoned send back until `at`, to wait for its receipt and then ask the provider;
+/// the lost claim is not an attempt.
+fn await_receipt(out: &Settlements, d: &Due, at: DateTime<Utc>, since: DateTime<Utc>) {
+    tracing::info!(notification = %d.id, "A worker stopped mid-send; waiting for the receipt, then asking the provider, before sending again.");
     let next = Next::AwaitReceipt {
         at,
+        since,
         attempted: false,
     };
     out.settle(d, None, &next, None);

@@ -1,12 +1,14 @@
 //! Aliyun SMS (阿里云短信), `SendSms` of dysmsapi 2017-05-25 with the RPC signature v1,
-//! PROVIDERS.md "Aliyun SMS".
+//! PROVIDERS.md "Aliyun SMS"; `QuerySendDetails` after a send that went unanswered.
 
+mod query;
 mod receipt;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use base64::Engine as _;
+use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac as _};
 use serde::Deserialize;
 use sha1::Sha1;
@@ -20,6 +22,8 @@ use super::{ProviderError, Secret, SendContext, SendOutcome, SmsMessage, parse_u
 pub const DEFAULT_BASE_URL: &str = "https://dysmsapi.aliyuncs.com";
 /// The per-number window is at least a minute; later windows are refused again cheaply.
 const NUMBER_WINDOW: Duration = Duration::from_secs(60);
+/// `Timestamp`: UTC, `yyyy-MM-ddTHH:mm:ssZ`.
+const TIMESTAMP: &str = "%Y-%m-%dT%H:%M:%SZ";
 
 /// `notifier.sms.aliyun.*` (DESIGN.md section 10); secrets come from the environment.
 #[derive(Clone, Debug, Deserialize)]
@@ -61,7 +65,20 @@ impl AliyunSms {
         message: &SmsMessage,
         ctx: &SendContext,
     ) -> Result<SendOutcome, ProviderError> {
-        let mut params = self.params(message, ctx);
+        let params = self.send_params(message, ctx);
+        Ok(match self.post(params, ctx.now).await {
+            Ok(answer) => outcome(&answer),
+            Err(failure) => failure,
+        })
+    }
+
+    /// Signs the RPC parameters and posts them as a form; a failure before the answer is
+    /// complete is already the outcome.
+    async fn post(
+        &self,
+        mut params: BTreeMap<&'static str, String>,
+        now: DateTime<Utc>,
+    ) -> Result<Answer, SendOutcome> {
         let signature = signature("POST", &params, self.settings.access_key_secret.expose());
         params.insert("Signature", signature);
         let request = self
@@ -72,32 +89,43 @@ impl AliyunSms {
                 "application/x-www-form-urlencoded",
             )
             .body(canonical_query(&params));
-        Ok(match transport::exchange(request, ctx.now).await {
-            Ok(answer) => outcome(&answer),
-            Err(failure) => failure,
-        })
+        transport::exchange(request, now).await
     }
 
-    /// Every RPC parameter but `Signature`, sorted by name as the signature needs them.
-    fn params(&self, message: &SmsMessage, ctx: &SendContext) -> BTreeMap<&'static str, String> {
-        let template_param: serde_json::Map<String, serde_json::Value> = message
-            .params
-            .iter()
-            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
-            .collect();
-        let mut params = BTreeMap::from([
-            ("Action", "SendSms".to_owned()),
+    /// The parameters every action shares: the action, the version, the key and the
+    /// signature's method, nonce and time (PROVIDERS.md, "Aliyun SMS").
+    fn common_params(
+        &self,
+        action: &'static str,
+        nonce: String,
+        ctx: &SendContext,
+    ) -> BTreeMap<&'static str, String> {
+        BTreeMap::from([
+            ("Action", action.to_owned()),
             ("Version", "2017-05-25".to_owned()),
             ("Format", "JSON".to_owned()),
             ("RegionId", "cn-hangzhou".to_owned()),
             ("AccessKeyId", self.settings.access_key_id.clone()),
             ("SignatureMethod", "HMAC-SHA1".to_owned()),
             ("SignatureVersion", "1.0".to_owned()),
-            ("SignatureNonce", ctx.nonce.clone()),
-            (
-                "Timestamp",
-                ctx.now.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-            ),
+            ("SignatureNonce", nonce),
+            ("Timestamp", ctx.now.format(TIMESTAMP).to_string()),
+        ])
+    }
+
+    /// Every `SendSms` parameter but `Signature`, sorted by name as the signature needs them.
+    fn send_params(
+        &self,
+        message: &SmsMessage,
+        ctx: &SendContext,
+    ) -> BTreeMap<&'static str, String> {
+        let template_param: serde_json::Map<String, serde_json::Value> = message
+            .params
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect();
+        let mut params = self.common_params("SendSms", ctx.nonce.clone(), ctx);
+        params.extend([
             ("PhoneNumbers", message.phone.as_str().to_owned()),
             ("SignName", self.settings.sign_name.clone()),
             ("TemplateCode", message.template.clone()),

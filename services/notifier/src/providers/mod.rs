@@ -10,6 +10,7 @@ pub mod aliyun;
 pub mod console;
 pub mod dingtalk;
 pub mod feishu;
+mod lookup;
 mod mask;
 mod outcome;
 mod sms;
@@ -23,6 +24,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
+pub use lookup::{Lookup, SentWithin};
 pub use mask::{mask_phone, mask_phones_in};
 pub use outcome::SendOutcome;
 pub use sms::{ReceiptError, SmsMessage, SmsReceipt};
@@ -209,6 +211,29 @@ impl Provider {
             (Self::Tencent(p), Message::Sms(m)) => p.send(m, ctx).await,
             (Self::Webhook(p), Message::Webhook(m)) => p.send(m, ctx).await,
             (Self::Console(p), m) => Ok(p.send(m, ctx)),
+            (p, m) => Err(ProviderError::WrongMessage {
+                provider: p.name(),
+                message: m.kind(),
+            }),
+        }
+    }
+}
+
+impl Provider {
+    /// Asks the SMS provider whether it took `message`, sent within `within`, whose answer
+    /// never came (DESIGN.md section 5, "A send that timed out"). Only SMS sends are ever
+    /// uncertain; the console has nothing to ask (a console send never times out), so it
+    /// finds nothing and the message is printed again.
+    pub async fn look_up(
+        &self,
+        message: &Message,
+        within: SentWithin,
+        ctx: &SendContext,
+    ) -> Result<Lookup, ProviderError> {
+        match (self, message) {
+            (Self::Aliyun(p), Message::Sms(m)) => Ok(p.look_up(m, within, ctx).await),
+            (Self::Tencent(p), Message::Sms(m)) => Ok(p.look_up(m, within, ctx).await),
+            (Self::Console(_), _) => Ok(Lookup::NotFound),
             (p, m) => Err(ProviderError::WrongMessage {
                 provider: p.name(),
                 message: m.kind(),

@@ -1,6 +1,7 @@
 //! Tencent Cloud SMS (腾讯云短信), `SendSms` of API 3.0 version 2021-01-11, PROVIDERS.md
-//! "Tencent Cloud SMS".
+//! "Tencent Cloud SMS"; `PullSmsSendStatusByPhoneNumber` after a send that went unanswered.
 
+mod query;
 mod receipt;
 mod sign;
 
@@ -85,8 +86,22 @@ impl TencentSms {
             "TemplateParamSet": params,
             "SessionContext": message.notification_id,
         });
-        let body = serde_json::to_vec(&body).expect("a JSON value serializes");
-        let timestamp = ctx.now.timestamp();
+        Ok(match self.post("SendSms", &body, ctx.now).await {
+            Ok(answer) => outcome(&answer, ctx.now),
+            Err(failure) => failure,
+        })
+    }
+
+    /// Posts `body` as the API 3.0 action `action`, signed (TC3-HMAC-SHA256). The body is
+    /// serialized once and those exact bytes are hashed and sent.
+    async fn post(
+        &self,
+        action: &'static str,
+        body: &serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> Result<Answer, SendOutcome> {
+        let body = serde_json::to_vec(body).expect("a JSON value serializes");
+        let timestamp = now.timestamp();
         let secret = self.settings.secret_key.expose();
         let auth = authorization(
             &self.settings.secret_id,
@@ -100,16 +115,13 @@ impl TencentSms {
             .post(self.url.clone())
             .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
             .header(reqwest::header::HOST, &self.host)
-            .header("X-TC-Action", "SendSms")
+            .header("X-TC-Action", action)
             .header("X-TC-Version", "2021-01-11")
             .header("X-TC-Timestamp", timestamp.to_string())
             .header("X-TC-Region", &self.settings.region)
             .header(reqwest::header::AUTHORIZATION, auth)
             .body(body);
-        Ok(match transport::exchange(request, ctx.now).await {
-            Ok(answer) => outcome(&answer, ctx.now),
-            Err(failure) => failure,
-        })
+        transport::exchange(request, now).await
     }
 }
 

@@ -33,9 +33,11 @@ pub struct Due {
     /// This attempt's number, counting from 1.
     pub attempt: u32,
     pub useful_until: DateTime<Utc>,
-    /// The previous claim ran out without a recorded answer: its worker died, maybe mid-send.
-    pub abandoned: bool,
-    /// Since when an abandoned send has waited for a receipt.
+    /// The previous claim ran out without a recorded answer (its worker died, maybe
+    /// mid-send): when that claim began, so no send of it can be earlier.
+    pub abandoned: Option<DateTime<Utc>>,
+    /// When the earliest send that may have reached the provider unanswered was made (a
+    /// timeout, a 5xx, a worker that died): before sending again, the provider is asked.
     pub uncertain_since: Option<DateTime<Utc>>,
 }
 
@@ -130,14 +132,15 @@ pub async fn claim(
 ) -> sqlx::Result<Vec<Due>> {
     let rows = sqlx::query(concat!(
         "WITH picked AS (
-             SELECT id, status AS was FROM notifications
+             SELECT id, status AS was, claimed_until AS was_until FROM notifications
              WHERE (status = 'pending' AND next_attempt_at <= $1) OR (status = 'sending' AND claimed_until < $1)
              ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED)
          UPDATE notifications n SET status = 'sending', attempts = n.attempts + 1, claimed_until = $2, updated_at = now()
          FROM picked WHERE n.id = picked.id
          RETURNING n.id, ",
         request_columns!(),
-        ", n.channels, n.channel_index, n.attempts, n.useful_until, picked.was, n.uncertain_since",
+        ", n.channels, n.channel_index, n.attempts, n.useful_until, n.uncertain_since,
+         CASE WHEN picked.was = 'sending' THEN picked.was_until - ($2::timestamptz - $1::timestamptz) END AS abandoned",
     ))
     .bind(now)
     .bind(claim_until)
@@ -165,7 +168,7 @@ fn read_due(r: &sqlx::postgres::PgRow) -> sqlx::Result<Due> {
         channel_index: r.try_get::<i32, _>("channel_index")? as usize,
         attempt: r.try_get::<i32, _>("attempts")? as u32,
         useful_until: r.try_get("useful_until")?,
-        abandoned: r.try_get::<&str, _>("was")? == "sending",
+        abandoned: r.try_get("abandoned")?,
         uncertain_since: r.try_get("uncertain_since")?,
     })
 }

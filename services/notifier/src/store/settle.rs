@@ -34,6 +34,8 @@ pub enum AttemptStatus {
     Permanent,
     /// The provider refuses every message (quota, balance, credentials): the channel pauses.
     Paused,
+    /// Not a send: asked about an earlier send that went unanswered, the provider had it.
+    Found,
 }
 
 impl AttemptStatus {
@@ -44,6 +46,7 @@ impl AttemptStatus {
             Self::Retry => "retry",
             Self::Permanent => "permanent",
             Self::Paused => "paused",
+            Self::Found => "found",
         }
     }
 }
@@ -61,9 +64,12 @@ pub enum Next {
         channel_index: usize,
         not_an_attempt: bool,
     },
-    /// An abandoned send: wait until `at` for the provider's receipt before sending again.
+    /// A send that may have gone out unanswered: wait until `at` for the provider's receipt,
+    /// then ask the provider before sending again.
     AwaitReceipt {
         at: DateTime<Utc>,
+        /// When that send was made (the earliest such send is kept).
+        since: DateTime<Utc>,
         /// An attempt was made (a timeout, a 5xx), rather than a claim run out.
         attempted: bool,
     },
@@ -205,7 +211,7 @@ impl Settlement {
 struct ByNext<'a> {
     delivered: Vec<(&'a Settlement, &'a str, Option<&'a str>)>,
     again: Vec<(&'a Settlement, DateTime<Utc>, usize, bool)>,
-    await_receipt: Vec<(&'a Settlement, DateTime<Utc>, bool)>,
+    await_receipt: Vec<(&'a Settlement, DateTime<Utc>, DateTime<Utc>, bool)>,
     failed: Vec<(&'a Settlement, &'a str)>,
 }
 
@@ -225,7 +231,11 @@ impl<'a> ByNext<'a> {
                     channel_index,
                     not_an_attempt,
                 } => by.again.push((s, *at, *channel_index, *not_an_attempt)),
-                Next::AwaitReceipt { at, attempted } => by.await_receipt.push((s, *at, *attempted)),
+                Next::AwaitReceipt {
+                    at,
+                    since,
+                    attempted,
+                } => by.await_receipt.push((s, *at, *since, *attempted)),
                 Next::Failed { reason } => by.failed.push((s, reason.as_str())),
             }
         }
@@ -316,24 +326,27 @@ async fn put_back(
     Ok(())
 }
 
-/// Pending until a time, waiting for a receipt of a send that may have gone out; a claim that
-/// merely ran out gives its count back.
+/// Pending until a time, waiting for a receipt of a send that may have gone out, and marked
+/// uncertain from the earliest such send, so the provider is asked before any send again; a
+/// claim that merely ran out gives its count back.
 async fn await_receipts(
     tx: &mut Tx<'_>,
-    rows: &[(&Settlement, DateTime<Utc>, bool)],
+    rows: &[(&Settlement, DateTime<Utc>, DateTime<Utc>, bool)],
 ) -> sqlx::Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
     sqlx::query(
-        "UPDATE notifications n SET status = 'pending', next_attempt_at = u.at, uncertain_since = coalesce(n.uncertain_since, now()),
+        "UPDATE notifications n SET status = 'pending', next_attempt_at = u.at,
+             uncertain_since = least(n.uncertain_since, u.since),
              attempts = n.attempts - u.dec, claimed_until = NULL, updated_at = now()
-         FROM UNNEST($1::uuid[], $2::timestamptz[], $3::int[]) AS u(id, at, dec)
+         FROM UNNEST($1::uuid[], $2::timestamptz[], $3::timestamptz[], $4::int[]) AS u(id, at, since, dec)
          WHERE n.id = u.id AND n.status = 'sending'",
     )
-    .bind(rows.iter().map(|(s, _, _)| s.id).collect::<Vec<_>>())
-    .bind(rows.iter().map(|(_, at, _)| *at).collect::<Vec<_>>())
-    .bind(rows.iter().map(|(_, _, attempted)| i32::from(!*attempted)).collect::<Vec<_>>())
+    .bind(rows.iter().map(|(s, ..)| s.id).collect::<Vec<_>>())
+    .bind(rows.iter().map(|(_, at, ..)| *at).collect::<Vec<_>>())
+    .bind(rows.iter().map(|(_, _, since, _)| *since).collect::<Vec<_>>())
+    .bind(rows.iter().map(|(.., attempted)| i32::from(!*attempted)).collect::<Vec<_>>())
     .execute(&mut **tx)
     .await?;
     Ok(())

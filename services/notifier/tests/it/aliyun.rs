@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use hongyan_domain::Phone;
 use hongyan_notifier::providers::aliyun::{AliyunSettings, AliyunSms};
-use hongyan_notifier::providers::{Secret, SendOutcome, SmsMessage};
+use hongyan_notifier::providers::{Lookup, Secret, SendOutcome, SentWithin, SmsMessage};
 
 use crate::fakes::{self, Fake, Script};
 use crate::{assert_code, assert_timeout, client, ctx, impatient_client, now};
@@ -130,4 +130,68 @@ async fn a_hanging_gateway_is_a_retry_that_may_have_sent() {
     fake.script(Script::Hang);
     let provider = sms_provider(&fake, SECRET, impatient_client());
     assert_timeout(&provider.send(&message(), &ctx()).await.unwrap());
+}
+
+fn within() -> SentWithin {
+    SentWithin {
+        since: now(),
+        until: now() + chrono::Duration::seconds(150),
+    }
+}
+
+/// A gateway that took the SMS and answered after the timeout: `QuerySendDetails` for the
+/// phone and the send's date finds the row carrying our `OutId`; another notification's id
+/// to the same phone is not there.
+#[tokio::test]
+async fn a_send_answered_too_late_is_found_by_its_out_id() {
+    let fake = fakes::aliyun::start(KEY_ID, SECRET, now()).await;
+    fake.script(Script::Late(Duration::from_secs(1)));
+    let sms = sms_provider(&fake, SECRET, impatient_client());
+    assert_timeout(&sms.send(&message(), &ctx()).await.unwrap());
+    let found = sms.look_up(&message(), within(), &ctx()).await;
+    assert_eq!(
+        found,
+        Lookup::Found {
+            provider_message_id: None
+        }
+    );
+    let other = SmsMessage {
+        notification_id: "0195f3a2-7c1e-7d00-8000-000000000009".into(),
+        ..message()
+    };
+    assert_eq!(
+        sms.look_up(&other, within(), &ctx()).await,
+        Lookup::NotFound
+    );
+    assert_eq!((fake.sends().len(), fake.queries().len()), (1, 2));
+    let asked = fakes::aliyun::params(&fake.queries()[0]);
+    assert!(fake.queries().iter().all(|q| q.signature_ok));
+    assert_eq!(asked["PhoneNumber"], "13812345678");
+    assert_eq!(asked["SendDate"], "20260301", "the send's date in Beijing");
+}
+
+/// An error code or a question left hanging is no answer: never "not found".
+#[tokio::test]
+async fn a_question_that_fails_is_unanswered() {
+    let fake = fakes::aliyun::start(KEY_ID, SECRET, now()).await;
+    let sms = sms_provider(&fake, SECRET, impatient_client());
+    fake.script_queries(Script::Fail("isp.SYSTEM_ERROR".into()));
+    let failed = sms.look_up(&message(), within(), &ctx()).await;
+    assert!(
+        matches!(&failed, Lookup::Unanswered { code, .. } if code == "isp.SYSTEM_ERROR"),
+        "{failed:?}"
+    );
+    fake.script_queries(Script::Hang);
+    let hung = sms.look_up(&message(), within(), &ctx()).await;
+    assert!(
+        matches!(&hung, Lookup::Unanswered { code, .. } if code == "timeout"),
+        "{hung:?}"
+    );
+    let wrong = sms_provider(&fake, "wrong", client());
+    fake.script_queries(Script::Succeed);
+    let refused = wrong.look_up(&message(), within(), &ctx()).await;
+    assert!(
+        matches!(&refused, Lookup::Unanswered { code, .. } if code == "SignatureDoesNotMatch"),
+        "{refused:?}"
+    );
 }

@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use hongyan_domain::Phone;
 use hongyan_notifier::providers::tencent::{TencentSettings, TencentSms};
-use hongyan_notifier::providers::{Secret, SendOutcome, SmsMessage};
+use hongyan_notifier::providers::{Lookup, Secret, SendOutcome, SentWithin, SmsMessage};
 
 use crate::fakes::{self, Fake, Script};
 use crate::{assert_code, assert_timeout, client, ctx, impatient_client, now};
@@ -118,4 +118,80 @@ async fn a_hanging_api_is_a_retry_that_may_have_sent() {
     fake.script(Script::Hang);
     let provider = sms_provider(&fake, SECRET_KEY, impatient_client());
     assert_timeout(&provider.send(&message(), &ctx()).await.unwrap());
+}
+
+fn within() -> SentWithin {
+    SentWithin {
+        since: now() + chrono::Duration::seconds(20),
+        until: now() + chrono::Duration::seconds(150),
+    }
+}
+
+/// A gateway that took the SMS and answered after the timeout: its status row names our
+/// notification in `SessionContext` when the account has that enabled.
+#[tokio::test]
+async fn a_send_answered_too_late_is_found_by_its_session_context() {
+    let options = fakes::tencent::Options {
+        session_context: true,
+        receipts_to: None,
+    };
+    let fake = fakes::tencent::start_with(SECRET_ID, SECRET_KEY, now(), options).await;
+    fake.script(Script::Late(Duration::from_secs(1)));
+    let sms = sms_provider(&fake, SECRET_KEY, impatient_client());
+    assert_timeout(&sms.send(&message(), &ctx()).await.unwrap());
+    let found = sms.look_up(&message(), within(), &ctx()).await;
+    assert_eq!(
+        found,
+        Lookup::Found {
+            provider_message_id: Some("2106:3300".into())
+        }
+    );
+    let other = SmsMessage {
+        notification_id: "0195f3a2-7c1e-7d00-8000-000000000009".into(),
+        ..message()
+    };
+    assert_eq!(
+        sms.look_up(&other, within(), &ctx()).await,
+        Lookup::NotFound
+    );
+    assert_eq!((fake.sends().len(), fake.queries().len()), (1, 2));
+    let asked = fake.queries()[0].json();
+    assert!(fake.queries().iter().all(|q| q.signature_ok));
+    assert_eq!(asked["PhoneNumber"], "+8613812345678");
+    assert_eq!(asked["SmsSdkAppId"], "1400006666");
+    assert_eq!(asked["Offset"], 0);
+    assert_eq!(
+        asked["BeginTime"],
+        now().timestamp(),
+        "from the start of the minute of the send"
+    );
+}
+
+/// Without `SessionContext` in the rows, the phone and the minute of the send decide: a row
+/// for the phone from that minute on is ours.
+#[tokio::test]
+async fn without_session_context_a_row_for_the_phone_from_the_minute_on_is_found() {
+    let fake = fakes::tencent::start(SECRET_ID, SECRET_KEY, now()).await;
+    let sms = sms_provider(&fake, SECRET_KEY, client());
+    assert_eq!(
+        sms.look_up(&message(), within(), &ctx()).await,
+        Lookup::NotFound
+    );
+    fake.script(Script::Hang);
+    assert_timeout(
+        &sms_provider(&fake, SECRET_KEY, impatient_client())
+            .send(&message(), &ctx())
+            .await
+            .unwrap(),
+    );
+    assert!(matches!(
+        sms.look_up(&message(), within(), &ctx()).await,
+        Lookup::Found { .. }
+    ));
+    fake.script_queries(Script::Fail("RequestLimitExceeded".into()));
+    let limited = sms.look_up(&message(), within(), &ctx()).await;
+    assert!(
+        matches!(&limited, Lookup::Unanswered { code, .. } if code == "RequestLimitExceeded"),
+        "{limited:?}"
+    );
 }

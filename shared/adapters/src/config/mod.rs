@@ -146,8 +146,9 @@ pub struct NotifierSettings {
     /// A provider that answers "paused" (quota, balance, credentials) is left alone this long.
     pub pause_secs: u64,
     /// An SMS that may have reached the provider without an answer (its worker died, it timed
-    /// out, the gateway answered 5xx) waits this long for the provider's receipt before it is
-    /// sent again (SMS sends are not idempotent at the provider).
+    /// out, the gateway answered 5xx) waits this long for the provider's receipt; then the
+    /// provider is asked, and it is sent again only if the provider has no record of it (SMS
+    /// sends are not idempotent at the provider).
     pub receipt_wait_secs: u64,
     /// Where SMS providers post delivery receipts
     /// (`/v1/receipts/{receipts_token}/aliyun` and `.../tencent`); empty: not served.

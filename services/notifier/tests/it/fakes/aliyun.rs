@@ -1,5 +1,8 @@
 //! Aliyun dysmsapi: RPC parameters in the query (GET) or a form body (POST), signed with
 //! signature v1, which is recomputed here from the decoded parameters as the gateway does.
+//! Every SMS it takes is kept, and `QuerySendDetails` answers from them (see [`query`]).
+
+mod query;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
@@ -24,6 +27,8 @@ pub struct Aliyun {
     /// One client for every receipt: building one per receipt (TLS roots and all) made a
     /// burst's receipts come seconds late.
     pusher: reqwest::Client,
+    /// Every SMS taken, in order, for `QuerySendDetails`.
+    taken: Mutex<Vec<query::Taken>>,
 }
 
 pub async fn start(access_key_id: &str, secret: &str, now: DateTime<Utc>) -> Fake {
@@ -45,6 +50,7 @@ pub async fn start_with_receipts(
         nonces: Mutex::default(),
         receipts_to,
         pusher: reqwest::Client::new(),
+        taken: Mutex::default(),
     };
     Fake::start(gateway, now).await
 }
@@ -114,8 +120,14 @@ impl Behaviour for Aliyun {
     fn check(&self, request: &Seen, now: DateTime<Utc>) -> Result<(), Response> {
         let params = params(request);
         let get = |k: &str| params.get(k).map(String::as_str).unwrap_or_default();
+        if !matches!(get("Action"), "SendSms" | "QuerySendDetails") {
+            return Err(error(
+                400,
+                "InvalidAction.NotFound",
+                "Specified api is not found, please check your url and method.",
+            ));
+        }
         let fixed = [
-            ("Action", "SendSms"),
             ("Version", "2017-05-25"),
             ("SignatureMethod", "HMAC-SHA1"),
             ("SignatureVersion", "1.0"),
@@ -182,7 +194,14 @@ impl Behaviour for Aliyun {
         Ok(())
     }
 
+    fn is_query(&self, request: &Seen) -> bool {
+        params(request).get("Action").map(String::as_str) == Some("QuerySendDetails")
+    }
+
     fn answer(&self, script: &Script, request: &Seen) -> Response {
+        if self.is_query(request) {
+            return self.query(script, &params(request));
+        }
         match script {
             Script::Fail(code) => {
                 let message = match code.as_str() {
@@ -197,7 +216,7 @@ impl Behaviour for Aliyun {
                     "RequestId": "A2B3C4D5-0000-4000-8000-000000000001"}),
                 )
             }
-            _ => {
+            Script::Succeed | Script::Hang | Script::Late(_) => {
                 let biz_id = match &self.receipts_to {
                     Some((url, delay)) => {
                         let biz_id = format!("{}^0", uuid::Uuid::new_v4().simple());
@@ -212,6 +231,7 @@ impl Behaviour for Aliyun {
                     }
                     None => "900619746936498440^0".to_owned(),
                 };
+                self.take(&params(request));
                 super::json(
                     200,
                     json!({"Code": "OK", "Message": "OK",

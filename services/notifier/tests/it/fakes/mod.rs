@@ -26,8 +26,12 @@ pub enum Script {
     /// Answer with this provider code (a number for robots, a name for SMS, an HTTP status for
     /// the webhook).
     Fail(String),
-    /// Record the request and never answer, so the client's timeout fires.
+    /// Record the request (an SMS gateway takes the SMS) and never answer, so the client's
+    /// timeout fires.
     Hang,
+    /// Record the request (an SMS gateway takes the SMS) and answer after this long: later
+    /// than the client's timeout, a gateway that took it but answered too late.
+    Late(std::time::Duration),
 }
 
 /// One request the fake received.
@@ -66,13 +70,21 @@ impl Seen {
 pub trait Behaviour: Send + Sync + 'static {
     /// The provider's own checks; the rejection it would answer when one fails.
     fn check(&self, request: &Seen, now: DateTime<Utc>) -> Result<(), Response>;
-    /// The answer to a request that passed the checks.
+    /// The answer to a request that passed the checks. An SMS gateway records here what it
+    /// took, before a `Hang` or a `Late` script holds the answer back.
     fn answer(&self, script: &Script, request: &Seen) -> Response;
+    /// Whether the request asks about earlier sends (Aliyun `QuerySendDetails`, Tencent
+    /// `PullSmsSendStatusByPhoneNumber`) rather than sending: it follows the query script.
+    fn is_query(&self, _request: &Seen) -> bool {
+        false
+    }
 }
 
 struct Shared {
     behaviour: Box<dyn Behaviour>,
     script: Mutex<Script>,
+    /// How queries about earlier sends are answered (`Succeed`: from what was taken).
+    query_script: Mutex<Script>,
     seen: Mutex<Vec<Seen>>,
     /// The provider's clock, for its timestamp-window checks.
     now: DateTime<Utc>,
@@ -90,6 +102,7 @@ impl Fake {
         let shared = Arc::new(Shared {
             behaviour: Box::new(behaviour),
             script: Mutex::default(),
+            query_script: Mutex::default(),
             seen: Mutex::default(),
             now,
         });
@@ -106,8 +119,32 @@ impl Fake {
         *self.shared.script.lock().unwrap() = script;
     }
 
+    /// How queries about earlier sends are answered from now on.
+    pub fn script_queries(&self, script: Script) {
+        *self.shared.query_script.lock().unwrap() = script;
+    }
+
+    /// Every request received, sends and queries alike.
     pub fn seen(&self) -> Vec<Seen> {
         self.shared.seen.lock().unwrap().clone()
+    }
+
+    /// The send requests received (an SMS gateway's queries left out).
+    pub fn sends(&self) -> Vec<Seen> {
+        let behaviour = &self.shared.behaviour;
+        self.seen()
+            .into_iter()
+            .filter(|s| !behaviour.is_query(s))
+            .collect()
+    }
+
+    /// The queries about earlier sends received.
+    pub fn queries(&self) -> Vec<Seen> {
+        let behaviour = &self.shared.behaviour;
+        self.seen()
+            .into_iter()
+            .filter(|s| behaviour.is_query(s))
+            .collect()
     }
 
     /// The single request received; fails the test if there were more or none.
@@ -135,14 +172,21 @@ async fn handle(
     let checked = shared.behaviour.check(&seen, shared.now);
     seen.signature_ok = checked.is_ok();
     shared.seen.lock().unwrap().push(seen.clone());
-    let script = shared.script.lock().unwrap().clone();
-    if let Script::Hang = script {
-        std::future::pending::<()>().await;
-    }
-    match checked {
+    let script = if shared.behaviour.is_query(&seen) {
+        shared.query_script.lock().unwrap().clone()
+    } else {
+        shared.script.lock().unwrap().clone()
+    };
+    let response = match checked {
         Err(rejection) => rejection,
         Ok(()) => shared.behaviour.answer(&script, &seen),
+    };
+    match script {
+        Script::Hang => std::future::pending::<()>().await,
+        Script::Late(after) => tokio::time::sleep(after).await,
+        Script::Succeed | Script::Fail(_) => {}
     }
+    response
 }
 
 /// A JSON response with the given status.

@@ -1,5 +1,12 @@
 //! Tencent Cloud API 3.0: TC3-HMAC-SHA256 recomputed from the request's own `Content-Type`
 //! and `Host` headers and body, a five-minute skew window, and answers as `{"Response": ...}`.
+//! Every SMS it takes is kept, and `PullSmsSendStatusByPhoneNumber` answers from them (see
+//! [`query`]).
+
+mod query;
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::response::Response;
 use chrono::{DateTime, Utc};
@@ -12,12 +19,41 @@ use super::{Behaviour, Fake, Script, Seen};
 pub struct Tencent {
     secret_id: String,
     secret_key: String,
+    options: Options,
+    /// Every SMS taken, for `PullSmsSendStatusByPhoneNumber`.
+    taken: Mutex<Vec<query::Taken>>,
+    serials: AtomicU64,
+    pusher: reqwest::Client,
 }
 
+/// What the account has enabled.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Status rows carry the send's `SessionContext` (Tencent enables it on request; without
+    /// it, rows come back with it empty).
+    pub session_context: bool,
+    /// Where to post a status receipt after each accepted send, and how long after it.
+    pub receipts_to: Option<(String, std::time::Duration)>,
+}
+
+/// An account with neither `SessionContext` in status rows nor receipts, as one starts.
 pub async fn start(secret_id: &str, secret_key: &str, now: DateTime<Utc>) -> Fake {
+    start_with(secret_id, secret_key, now, Options::default()).await
+}
+
+pub async fn start_with(
+    secret_id: &str,
+    secret_key: &str,
+    now: DateTime<Utc>,
+    options: Options,
+) -> Fake {
     let api = Tencent {
         secret_id: secret_id.into(),
         secret_key: secret_key.into(),
+        options,
+        taken: Mutex::default(),
+        serials: AtomicU64::new(3300),
+        pusher: reqwest::Client::new(),
     };
     Fake::start(api, now).await
 }
@@ -56,8 +92,10 @@ impl Tencent {
 
 impl Behaviour for Tencent {
     fn check(&self, request: &Seen, now: DateTime<Utc>) -> Result<(), Response> {
-        if request.header("x-tc-action") != Some("SendSms")
-            || request.header("x-tc-version") != Some("2021-01-11")
+        if !matches!(
+            request.header("x-tc-action"),
+            Some("SendSms" | "PullSmsSendStatusByPhoneNumber")
+        ) || request.header("x-tc-version") != Some("2021-01-11")
             || request.header("x-tc-region").is_none_or(str::is_empty)
         {
             return Err(error(
@@ -105,7 +143,14 @@ impl Behaviour for Tencent {
 
     /// Per-number codes (the ones naming a phone number) go in `SendStatusSet`; the others are
     /// request errors in `Response.Error`, as the API places them.
+    fn is_query(&self, request: &Seen) -> bool {
+        request.header("x-tc-action") == Some("PullSmsSendStatusByPhoneNumber")
+    }
+
     fn answer(&self, script: &Script, request: &Seen) -> Response {
+        if self.is_query(request) {
+            return self.query(script, request);
+        }
         let failed = match script {
             Script::Fail(code) if !code.contains("PhoneNumber") => {
                 return error(code, "scripted failure");
@@ -120,9 +165,12 @@ impl Behaviour for Tencent {
             .unwrap_or_default();
         let statuses: Vec<Value> = phones
             .iter()
-            .enumerate()
-            .map(|(i, phone)| {
-                json!({"SerialNo": format!("2106:{}", 3300 + i), "PhoneNumber": phone,
+            .map(|phone| {
+                let serial = format!("2106:{}", self.serials.fetch_add(1, Ordering::Relaxed));
+                if failed.is_none() {
+                    self.take(request, phone.as_str().unwrap_or_default(), &serial);
+                }
+                json!({"SerialNo": serial, "PhoneNumber": phone,
                     "Fee": 1, "SessionContext": body["SessionContext"],
                     "Code": failed.unwrap_or("Ok"),
                     // As the API does, a per-number error names the number it refused.
