@@ -39,6 +39,44 @@ fn which(names: &[&str]) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// The screen a test uses.
+#[derive(Clone, Copy, Debug)]
+pub struct Screen {
+    pub width: u32,
+    pub height: u32,
+    /// Emulated as a phone (touch, its viewport), not a desktop window.
+    pub phone: bool,
+    pub javascript: bool,
+}
+
+impl Screen {
+    pub const PHONE_360: Screen = Screen {
+        width: 360,
+        height: 780,
+        phone: true,
+        javascript: true,
+    };
+    pub const PHONE_390: Screen = Screen {
+        width: 390,
+        height: 844,
+        phone: true,
+        javascript: true,
+    };
+    pub const DESKTOP: Screen = Screen {
+        width: 1280,
+        height: 800,
+        phone: false,
+        javascript: true,
+    };
+
+    pub const fn without_javascript(self) -> Screen {
+        Screen {
+            javascript: false,
+            ..self
+        }
+    }
+}
+
 /// One chromedriver with one session.
 pub struct Driver {
     http: reqwest::Client,
@@ -51,6 +89,16 @@ pub struct Driver {
 
 impl Driver {
     pub async fn start(chromium: &Path, chromedriver: &Path, shots: &'static str) -> Self {
+        Self::start_as(chromium, chromedriver, shots, Screen::PHONE_360).await
+    }
+
+    /// A browser of `screen`'s size, with or without JavaScript.
+    pub async fn start_as(
+        chromium: &Path,
+        chromedriver: &Path,
+        shots: &'static str,
+        screen: Screen,
+    ) -> Self {
         let port = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap().port()
@@ -65,13 +113,26 @@ impl Driver {
         let http = reqwest::Client::new();
         let base = format!("http://127.0.0.1:{port}");
         wait_ready(&http, &base).await;
-        let caps = json!({"capabilities": {"alwaysMatch": {"goog:chromeOptions": {
-            "binary": chromium,
-            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                     "--window-size=360,780", "--disable-dev-shm-usage"],
+        let (w, h) = (screen.width, screen.height);
+        let mut args = vec![
+            "--headless".to_owned(),
+            "--no-sandbox".into(),
+            "--disable-gpu".into(),
+            "--disable-background-networking".into(),
+            format!("--window-size={w},{h}"),
+            "--disable-dev-shm-usage".into(),
+        ];
+        if !screen.javascript {
+            args.push("--blink-settings=scriptEnabled=false".into());
+        }
+        let mut options = json!({"binary": chromium, "args": args});
+        if screen.phone {
             // Headless windows have a minimum width above 360 px; the phone's viewport is
-            // emulated so the page is laid out (and shot) at 360 CSS pixels.
-            "mobileEmulation": {"deviceMetrics": {"width": 360, "height": 780, "pixelRatio": 1.0}}}}}});
+            // emulated so the page is laid out (and shot) at its CSS pixels.
+            options["mobileEmulation"] =
+                json!({"deviceMetrics": {"width": w, "height": h, "pixelRatio": 1.0}});
+        }
+        let caps = json!({"capabilities": {"alwaysMatch": {"goog:chromeOptions": options}}});
         let v: Value = http
             .post(format!("{base}/session"))
             .json(&caps)
@@ -103,6 +164,57 @@ impl Driver {
         let v: Value = req.send().await.unwrap().json().await.unwrap();
         assert!(v["value"]["error"].is_null(), "WebDriver {path}: {v}");
         v["value"].clone()
+    }
+
+    async fn find(&self, using: &str, value: &str) -> String {
+        let find = json!({"using": using, "value": value});
+        let el = self
+            .call(reqwest::Method::POST, "/element", Some(find))
+            .await;
+        el[ELEMENT].as_str().unwrap().to_owned()
+    }
+
+    /// Types `text` into the field whose visible `<label>` reads `label`, as a person does.
+    pub async fn fill(&self, label: &str, text: &str) {
+        let xpath = format!("//label[normalize-space(.)='{label}']");
+        let l = self.find("xpath", &xpath).await;
+        let target = self
+            .call(
+                reqwest::Method::GET,
+                &format!("/element/{l}/attribute/for"),
+                None,
+            )
+            .await;
+        let id = target
+            .as_str()
+            .unwrap_or_else(|| panic!("the label {label:?} names no field (no for=)"));
+        let field = self.find("css selector", &format!("#{id}")).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{field}/clear"),
+            Some(json!({})),
+        )
+        .await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{field}/value"),
+            Some(json!({"text": text})),
+        )
+        .await;
+    }
+
+    /// Presses the button (or link) whose text is `name`.
+    pub async fn press(&self, name: &str) {
+        let xpath = format!(
+            "//button[normalize-space(.)='{name}'] | //a[normalize-space(.)='{name}'] | //input[@type='submit' and @value='{name}']"
+        );
+        let el = self.find("xpath", &xpath).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{el}/click"),
+            Some(json!({})),
+        )
+        .await;
     }
 
     pub async fn open(&self, url: &str) {

@@ -15,6 +15,7 @@ mod bad_input;
 mod broadcast;
 mod browser;
 mod cli;
+mod console;
 mod directory;
 mod dispatch;
 mod export;

@@ -30,6 +30,11 @@ impl FixedClock {
     pub fn set(&self, t: DateTime<Utc>) {
         *self.0.lock().expect("clock lock") = t;
     }
+
+    /// Moves the clock on by `by`.
+    pub fn advance(&self, by: chrono::TimeDelta) {
+        *self.0.lock().expect("clock lock") += by;
+    }
 }
 
 impl Clock for FixedClock {

@@ -66,7 +66,9 @@ pub fn frame(title: &str, session: Option<&Session>, body: Markup) -> String {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width,initial-scale=1";
-                meta name="referrer" content="no-referrer";
+                // same-origin, not no-referrer: under no-referrer a browser sends
+                // `Origin: null` with the console's own form POSTs, which the check refuses.
+                meta name="referrer" content="same-origin";
                 title { (title) " · 鸿雁" }
                 link rel="stylesheet" href="/console/assets/console.css";
             }

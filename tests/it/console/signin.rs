@@ -1,0 +1,325 @@
+//! The rules around sign-in, asked over plain HTTP as a stranger would: nothing says whether a
+//! phone is registered, a POST from another origin or without its token does nothing, a code
+//! takes 5 tries and works 5 minutes, a phone gets one code a minute, a session ends after 8
+//! hours idle, and a revoked user's session ends at once.
+
+use chrono::Duration;
+use reqwest::header::{COOKIE, LOCATION, ORIGIN, SET_COOKIE};
+use reqwest::redirect::Policy;
+
+use crate::env::TestEnv;
+
+use super::{console_world, next_code};
+
+/// A browser's view of the console: its cookies by hand, no redirects followed.
+struct Visitor {
+    http: reqwest::Client,
+    base: String,
+    cookies: Vec<(String, String)>,
+    /// The nonce of the last sign-in page seen: each page carries a fresh one with its cookie.
+    nonce: String,
+}
+
+impl Visitor {
+    fn new(base: &str) -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .redirect(Policy::none())
+                .build()
+                .unwrap(),
+            base: base.to_owned(),
+            cookies: Vec::new(),
+            nonce: String::new(),
+        }
+    }
+
+    fn keep(&mut self, resp: &reqwest::Response) {
+        for c in resp.headers().get_all(SET_COOKIE) {
+            let first = c.to_str().unwrap().split(';').next().unwrap();
+            let (k, v) = first.split_once('=').unwrap();
+            self.cookies.retain(|(name, _)| name != k);
+            if !v.is_empty() {
+                self.cookies.push((k.to_owned(), v.to_owned()));
+            }
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn get(&mut self, path: &str) -> (u16, String, Option<String>) {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header(COOKIE, self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.keep(&resp);
+        let status = resp.status().as_u16();
+        let to = resp
+            .headers()
+            .get(LOCATION)
+            .map(|l| l.to_str().unwrap().to_owned());
+        let body = resp.text().await.unwrap();
+        if body.contains("name=\"nonce\"") {
+            self.nonce = hidden(&body, "nonce");
+        }
+        (status, body, to)
+    }
+
+    async fn post(
+        &mut self,
+        path: &str,
+        origin: Option<&str>,
+        form: &[(&str, &str)],
+    ) -> (u16, String, Option<String>) {
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header(COOKIE, self.cookie_header())
+            .form(form);
+        if let Some(o) = origin {
+            req = req.header(ORIGIN, o);
+        }
+        let resp = req.send().await.unwrap();
+        self.keep(&resp);
+        let status = resp.status().as_u16();
+        let to = resp
+            .headers()
+            .get(LOCATION)
+            .map(|l| l.to_str().unwrap().to_owned());
+        let body = resp.text().await.unwrap();
+        if body.contains("name=\"nonce\"") {
+            self.nonce = hidden(&body, "nonce");
+        }
+        (status, body, to)
+    }
+}
+
+/// The value of the hidden field `name` in a page.
+fn hidden(page: &str, name: &str) -> String {
+    let at = page
+        .find(&format!("name=\"{name}\" value=\""))
+        .unwrap_or_else(|| panic!("no {name} in {page}"));
+    let rest = &page[at + name.len() + 15..];
+    rest[..rest.find('"').unwrap()].to_owned()
+}
+
+#[tokio::test]
+async fn sign_in_keeps_its_rules() {
+    let mut env = TestEnv::new().await;
+    let base = console_world(&mut env).await;
+    let origin = base.clone();
+    let mut sms = env.watch("notification.requested").await;
+    let mut v = Visitor::new(&base);
+
+    // Not signed in: the 工作台 sends you to the sign-in page.
+    let (status, _, to) = v.get("/console/").await;
+    assert_eq!((status, to.as_deref()), (303, Some("/console/login")));
+    let (status, page, _) = v.get("/console/login").await;
+    assert_eq!(status, 200);
+
+    // Another site's POST, or one without the page's nonce: 403, no code asked.
+    let (status, _, _) = v
+        .post(
+            "/console/login/code",
+            Some("http://evil.example"),
+            &[("phone", "13800138000"), ("nonce", &v.nonce.clone())],
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, _, _) = v
+        .post(
+            "/console/login/code",
+            Some(&origin),
+            &[("phone", "13800138000")],
+        )
+        .await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        env.scalar_i64("SELECT count(*) FROM console_codes").await,
+        0
+    );
+
+    // An unknown phone gets the same page as a registered one, and no SMS.
+    let (status, unknown, _) = v
+        .post(
+            "/console/login/code",
+            Some(&origin),
+            &[("phone", "139-0000-9999"), ("nonce", &v.nonce.clone())],
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, known, _) = v
+        .post(
+            "/console/login/code",
+            Some(&origin),
+            &[("phone", "13800138000"), ("nonce", &v.nonce.clone())],
+        )
+        .await;
+    assert_eq!(status, 200);
+    let shape = |p: &str| {
+        p.replace("139****9999", "X")
+            .replace("13900009999", "Y")
+            .replace("138****8000", "X")
+            .replace("13800138000", "Y")
+    };
+    let strip_nonce = |p: &str| {
+        let n = hidden(p, "nonce");
+        p.replace(&n, "")
+    };
+    assert_eq!(
+        shape(&strip_nonce(&unknown)),
+        shape(&strip_nonce(&known)),
+        "the pages say nothing about who is registered"
+    );
+    let code = next_code(&mut sms).await;
+    assert_eq!(
+        env.scalar_i64("SELECT count(*) FROM console_codes").await,
+        2
+    );
+
+    // One code a minute per phone.
+    let (status, page, _) = v
+        .post(
+            "/console/login/code",
+            Some(&origin),
+            &[("phone", "13800138000"), ("nonce", &v.nonce.clone())],
+        )
+        .await;
+    assert_eq!(status, 429);
+    assert!(page.contains("一分钟"), "{page}");
+
+    // Five wrong tries and the code is spent; a new one is needed.
+    for left in (1..5).rev() {
+        let (status, page, _) = v
+            .post(
+                "/console/login",
+                Some(&origin),
+                &[
+                    ("phone", "13800138000"),
+                    ("code", "999999"),
+                    ("nonce", &v.nonce.clone()),
+                ],
+            )
+            .await;
+        assert_eq!(status, 422);
+        assert!(page.contains(&format!("还可以再试{left}次")), "{page}");
+    }
+    let (_, page, _) = v
+        .post(
+            "/console/login",
+            Some(&origin),
+            &[
+                ("phone", "13800138000"),
+                ("code", "999999"),
+                ("nonce", &v.nonce.clone()),
+            ],
+        )
+        .await;
+    assert!(page.contains("验证码已失效"), "{page}");
+    let (_, page, _) = v
+        .post(
+            "/console/login",
+            Some(&origin),
+            &[
+                ("phone", "13800138000"),
+                ("code", &code),
+                ("nonce", &v.nonce.clone()),
+            ],
+        )
+        .await;
+    assert!(
+        page.contains("验证码已失效"),
+        "the right code after five wrong ones is refused: {page}"
+    );
+
+    // A code asked a minute later works, but not after 5 minutes.
+    env.clock.advance(Duration::seconds(61));
+    v.post(
+        "/console/login/code",
+        Some(&origin),
+        &[("phone", "13800138000"), ("nonce", &v.nonce.clone())],
+    )
+    .await;
+    let late = next_code(&mut sms).await;
+    env.clock
+        .advance(Duration::minutes(5) + Duration::seconds(1));
+    let (_, page, _) = v
+        .post(
+            "/console/login",
+            Some(&origin),
+            &[
+                ("phone", "13800138000"),
+                ("code", &late),
+                ("nonce", &v.nonce.clone()),
+            ],
+        )
+        .await;
+    assert!(page.contains("验证码已失效"), "{page}");
+
+    // The right code in time signs in, behind a Strict, HttpOnly cookie.
+    env.clock.advance(Duration::seconds(60));
+    v.post(
+        "/console/login/code",
+        Some(&origin),
+        &[("phone", "13800138000"), ("nonce", &v.nonce.clone())],
+    )
+    .await;
+    let good = next_code(&mut sms).await;
+    let resp = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{base}/console/login"))
+        .header(COOKIE, v.cookie_header())
+        .header(ORIGIN, &origin)
+        .form(&[
+            ("phone", "13800138000"),
+            ("code", good.as_str()),
+            ("nonce", v.nonce.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 303);
+    let set = resp
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|c| c.to_str().unwrap().to_owned())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        set.contains("hy_console=") && set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
+    v.keep(&resp);
+    let (status, home, _) = v.get("/console/").await;
+    assert_eq!(status, 200);
+    assert!(home.contains("工作台") && home.contains("李书记"), "{home}");
+    let form_token = hidden(&home, "form_token");
+
+    // 退出 from another origin does nothing; the session stays.
+    let (status, _, _) = v
+        .post(
+            "/console/logout",
+            Some("http://evil.example"),
+            &[("form_token", &form_token)],
+        )
+        .await;
+    assert_eq!(status, 403);
+    assert_eq!(v.get("/console/").await.0, 200);
+
+    // Eight hours idle and the session is over.
+    env.clock.advance(Duration::hours(8) + Duration::minutes(1));
+    let (status, _, to) = v.get("/console/").await;
+    assert_eq!((status, to.as_deref()), (303, Some("/console/login")));
+    env.finish().await;
+}
