@@ -41,6 +41,23 @@ async fn sign_in_and_see_the_home(screen: Screen, shots: &'static str) {
     );
     b.screenshot("4_home").await;
 
+    // 台账: every member, then one found by name.
+    b.press("台账").await;
+    let ledger = b.source_with("共2人符合条件").await;
+    for header in ["姓名", "活动证编号", "连续未确认月数", "标记"] {
+        assert!(
+            ledger.contains(header),
+            "the ledger has the column {header}"
+        );
+    }
+    b.screenshot("5_ledger").await;
+    b.fill("搜索（姓名、手机号码或活动证编号）", "党员cs2")
+        .await;
+    b.press("筛选").await;
+    let found = b.source_with("共1人符合条件").await;
+    assert!(found.contains("党员cs2") && !found.contains("党员cs1"));
+    b.screenshot("6_ledger_search").await;
+
     b.press("退出").await;
     b.source_with("获取验证码").await;
     b.open(&format!("{base}/console/")).await;

@@ -306,6 +306,40 @@ async fn sign_in_keeps_its_rules() {
     assert!(home.contains("工作台") && home.contains("李书记"), "{home}");
     let form_token = hidden(&home, "form_token");
 
+    // 台账's exports are section 3's files, for the signed-in org's subtree only.
+    let resp = reqwest::Client::new()
+        .get(format!("{base}/console/ledger.csv"))
+        .header(COOKIE, v.cookie_header())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let csv = resp.bytes().await.unwrap();
+    assert!(
+        csv.starts_with(b"\xEF\xBB\xBF"),
+        "a BOM, so Excel reads Chinese"
+    );
+    let csv = String::from_utf8_lossy(&csv);
+    assert!(
+        csv.contains("姓名,手机号码,所在支部") && csv.contains("党员cs1"),
+        "{csv}"
+    );
+    let (_, page, _) = v.get("/console/ledger?q=%E5%85%9A%E5%91%98cs1").await;
+    assert!(
+        page.contains("共1人符合条件") && page.contains("党员cs1") && !page.contains("党员cs2"),
+        "{page}"
+    );
+    let stranger = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap();
+    let resp = stranger
+        .get(format!("{base}/console/ledger.csv"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 303, "no session, no ledger");
+
     // 退出 from another origin does nothing; the session stays.
     let (status, _, _) = v
         .post(

@@ -8,6 +8,7 @@
 //! each (`home`: 工作台).
 
 mod home;
+mod ledger;
 pub mod login;
 mod login_pages;
 pub mod session;
@@ -38,6 +39,19 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/console/login/code", post(login_pages::ask))
         .route("/console/logout", post(logout))
+        .route("/console/ledger", get(ledger::show))
+        .route(
+            "/console/ledger.xlsx",
+            get(|State(s): State<AppState>, h: HeaderMap| async move {
+                ledger::download(&s, &h, crate::ledger::LedgerFormat::Xlsx).await
+            }),
+        )
+        .route(
+            "/console/ledger.csv",
+            get(|State(s): State<AppState>, h: HeaderMap| async move {
+                ledger::download(&s, &h, crate::ledger::LedgerFormat::Csv).await
+            }),
+        )
         .route("/console/assets/console.css", get(css))
 }
 
@@ -56,7 +70,7 @@ async fn css() -> Response {
 }
 
 /// The screens, in the navigation's order: (title, path). Only those built so far.
-const SCREENS: &[(&str, &str)] = &[("工作台", "/console/")];
+const SCREENS: &[(&str, &str)] = &[("工作台", "/console/"), ("台账", "/console/ledger")];
 
 /// A whole console page: the header with the org and 退出, the navigation, then `body`.
 pub fn frame(title: &str, session: Option<&Session>, body: Markup) -> String {

@@ -26,7 +26,7 @@ mod body;
 mod csv;
 mod json;
 mod query;
-mod rows;
+pub(crate) mod rows;
 mod xlsx;
 
 use axum::body::Body;
