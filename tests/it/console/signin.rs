@@ -122,8 +122,21 @@ async fn sign_in_keeps_its_rules() {
     // Not signed in: the 工作台 sends you to the sign-in page.
     let (status, _, to) = v.get("/console/").await;
     assert_eq!((status, to.as_deref()), (303, Some("/console/login")));
-    let (status, page, _) = v.get("/console/login").await;
+    // A link from an SMS opens its page after sign-in: the way to sign in remembers it.
+    let (status, _, to) = v.get("/console/ledger?months=0").await;
+    assert_eq!(status, 303);
+    assert_eq!(
+        to.as_deref(),
+        Some("/console/login?next=%2Fconsole%2Fledger%3Fmonths%3D0")
+    );
+    let (status, page, _) = v
+        .get("/console/login?next=%2Fconsole%2Fledger%3Fmonths%3D0")
+        .await;
     assert_eq!(status, 200);
+    assert!(
+        page.contains("value=\"/console/ledger?months=0\""),
+        "{page}"
+    );
 
     // Another site's POST, or one without the page's nonce: 403, no code asked.
     let (status, _, _) = v
@@ -284,11 +297,17 @@ async fn sign_in_keeps_its_rules() {
             ("phone", "13800138000"),
             ("code", good.as_str()),
             ("nonce", v.nonce.as_str()),
+            ("next", "/console/ledger?months=0"),
         ])
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status().as_u16(), 303);
+    assert_eq!(
+        resp.headers().get(LOCATION).unwrap(),
+        "/console/ledger?months=0",
+        "signed in, the link the person followed opens"
+    );
     let set = resp
         .headers()
         .get_all(SET_COOKIE)

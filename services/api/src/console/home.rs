@@ -91,8 +91,12 @@ async fn unconfirmed(
 }
 
 /// `GET /console/`.
-pub async fn show(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let session = match signed_in(&state, &headers).await {
+pub async fn show(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
+    let session = match signed_in(&state, &headers, &uri).await {
         Ok(s) => s,
         Err(to_login) => return to_login,
     };

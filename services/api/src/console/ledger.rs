@@ -97,16 +97,7 @@ impl Filters {
     }
 }
 
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
+use super::encode_component as encode;
 
 /// What the page shows: the matching rows of this page, how many match, and the choices the
 /// filters offer (the statuses, flags and places present in the ledger).
@@ -167,9 +158,10 @@ async fn list(state: &AppState, org: &str, f: &Filters) -> Result<Listing, sqlx:
 pub async fn show(
     State(state): State<AppState>,
     headers: HeaderMap,
+    uri: axum::http::Uri,
     Query(f): Query<Filters>,
 ) -> Response {
-    let session = match signed_in(&state, &headers).await {
+    let session = match signed_in(&state, &headers, &uri).await {
         Ok(s) => s,
         Err(to_login) => return to_login,
     };
@@ -180,8 +172,13 @@ pub async fn show(
 }
 
 /// `GET /console/ledger.xlsx` and `.csv`: the whole subtree's ledger, as section 3 says.
-pub async fn download(state: &AppState, headers: &HeaderMap, format: LedgerFormat) -> Response {
-    match signed_in(state, headers).await {
+pub async fn download(
+    state: &AppState,
+    headers: &HeaderMap,
+    uri: &axum::http::Uri,
+    format: LedgerFormat,
+) -> Response {
+    match signed_in(state, headers, uri).await {
         Ok(s) => {
             let org = &s.user.org_id;
             export::export(state, org, org, LedgerScope::Subtree, format).await

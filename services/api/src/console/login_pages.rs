@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use axum::Form;
 use axum::extract::rejection::FormRejection;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{Extensions, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use hongyan_adapters::config;
@@ -34,6 +34,15 @@ pub struct Posted {
     code: String,
     #[serde(default)]
     nonce: String,
+    /// The console page to open once signed in (a link from an SMS).
+    #[serde(default)]
+    next: String,
+}
+
+#[derive(Deserialize, Default)]
+pub struct Next {
+    #[serde(default)]
+    next: String,
 }
 
 fn secret(state: &AppState) -> Vec<u8> {
@@ -57,13 +66,14 @@ fn respond(state: &AppState, status: StatusCode, body: impl FnOnce(&str) -> Mark
     resp
 }
 
-fn phone_form(nonce: &str, phone: &str, problem: Option<&str>) -> Markup {
+fn phone_form(nonce: &str, next: &str, phone: &str, problem: Option<&str>) -> Markup {
     html! {
         div.card.narrow {
             h1 { "登录" }
             p.note { "支部、站点和组织部门的工作人员用登记的手机号码登录。" }
             form method="post" action="/console/login/code" {
                 input type="hidden" name="nonce" value=(nonce);
+                input type="hidden" name="next" value=(next);
                 label for="phone" { "手机号码" }
                 input id="phone" name="phone" type="tel" inputmode="tel" autocomplete="tel"
                     value=(phone) required aria-describedby=[problem.map(|_| "phone-problem")];
@@ -74,13 +84,20 @@ fn phone_form(nonce: &str, phone: &str, problem: Option<&str>) -> Markup {
     }
 }
 
-fn code_form(nonce: &str, phone: &Phone, message: &str, problem: Option<&str>) -> Markup {
+fn code_form(
+    nonce: &str,
+    next: &str,
+    phone: &Phone,
+    message: &str,
+    problem: Option<&str>,
+) -> Markup {
     html! {
         div.card.narrow {
             h1 { "登录" }
             p.notice.card id="sent" { (message) }
             form method="post" action="/console/login" {
                 input type="hidden" name="nonce" value=(nonce);
+                input type="hidden" name="next" value=(next);
                 input type="hidden" name="phone" value=(phone.as_str());
                 p { "手机号码：" (phone.masked()) }
                 label for="code" { "验证码" }
@@ -91,6 +108,7 @@ fn code_form(nonce: &str, phone: &Phone, message: &str, problem: Option<&str>) -
             }
             form method="post" action="/console/login/code" {
                 input type="hidden" name="nonce" value=(nonce);
+                input type="hidden" name="next" value=(next);
                 input type="hidden" name="phone" value=(phone.as_str());
                 p.note { "没收到？一分钟后可以" button type="submit" { "重新获取验证码" } }
             }
@@ -99,11 +117,17 @@ fn code_form(nonce: &str, phone: &Phone, message: &str, problem: Option<&str>) -
 }
 
 /// `GET /console/login`.
-pub async fn show(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub async fn show(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    next: Result<Query<Next>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let next = next.map(|Query(n)| n.next).unwrap_or_default();
+    let next = super::after_sign_in(&next).to_owned();
     if let Ok(Some(_)) = session::current(&state, &headers).await {
-        return Redirect::to("/console/").into_response();
+        return Redirect::to(&next).into_response();
     }
-    respond(&state, StatusCode::OK, |n| phone_form(n, "", None))
+    respond(&state, StatusCode::OK, |n| phone_form(n, &next, "", None))
 }
 
 /// Whether a sign-in POST is the page's own: the nonce and `Origin`.
@@ -126,7 +150,7 @@ pub async fn ask(
     let Ok(phone) = Phone::parse_typed(&p.phone) else {
         let problem = "手机号码应为11位大陆手机号（可带空格或短横线），请检查后重新输入。";
         return respond(&state, StatusCode::UNPROCESSABLE_ENTITY, |n| {
-            phone_form(n, &p.phone, Some(problem))
+            phone_form(n, &p.next, &p.phone, Some(problem))
         });
     };
     let asked = match login::ask(&state, &phone, &client(&ext)).await {
@@ -154,7 +178,9 @@ pub async fn ask(
             "这台电脑所在网络一小时内获取验证码次数过多，请一小时后再试。".into(),
         ),
     };
-    respond(&state, status, |n| code_form(n, &phone, &message, None))
+    respond(&state, status, |n| {
+        code_form(n, &p.next, &phone, &message, None)
+    })
 }
 
 /// `POST /console/login`: 登录 with the code.
@@ -170,7 +196,7 @@ pub async fn enter(
     }
     let Ok(phone) = Phone::parse_typed(&p.phone) else {
         return respond(&state, StatusCode::UNPROCESSABLE_ENTITY, |n| {
-            phone_form(n, "", Some("请先输入手机号码并获取验证码。"))
+            phone_form(n, &p.next, "", Some("请先输入手机号码并获取验证码。"))
         });
     };
     let entered = match login::enter(&state, &phone, &p.code, &client(&ext)).await {
@@ -184,7 +210,7 @@ pub async fn enter(
                 Err(e) => return super::store_failed(&e),
             };
             tracing::info!(user = %user.id, org = %user.org_id, "Console sign-in.");
-            let mut resp = Redirect::to("/console/").into_response();
+            let mut resp = Redirect::to(super::after_sign_in(&p.next)).into_response();
             session::set_cookie(&state, &mut resp, Some(&id));
             return resp;
         }
@@ -199,6 +225,12 @@ pub async fn enter(
         }
     };
     respond(&state, StatusCode::UNPROCESSABLE_ENTITY, |n| {
-        code_form(n, &phone, "请输入短信中的6位验证码。", Some(&problem))
+        code_form(
+            n,
+            &p.next,
+            &phone,
+            "请输入短信中的6位验证码。",
+            Some(&problem),
+        )
     })
 }

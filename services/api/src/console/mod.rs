@@ -16,14 +16,13 @@ pub mod users;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use maud::{DOCTYPE, Markup, html};
 
 use crate::state::AppState;
 use session::Session;
-use users::User;
 
 /// The stylesheet, served from the binary.
 const CSS: &str = include_str!("../../assets/console.css");
@@ -42,15 +41,19 @@ pub fn routes() -> Router<AppState> {
         .route("/console/ledger", get(ledger::show))
         .route(
             "/console/ledger.xlsx",
-            get(|State(s): State<AppState>, h: HeaderMap| async move {
-                ledger::download(&s, &h, crate::ledger::LedgerFormat::Xlsx).await
-            }),
+            get(
+                |State(s): State<AppState>, h: HeaderMap, u: Uri| async move {
+                    ledger::download(&s, &h, &u, crate::ledger::LedgerFormat::Xlsx).await
+                },
+            ),
         )
         .route(
             "/console/ledger.csv",
-            get(|State(s): State<AppState>, h: HeaderMap| async move {
-                ledger::download(&s, &h, crate::ledger::LedgerFormat::Csv).await
-            }),
+            get(
+                |State(s): State<AppState>, h: HeaderMap, u: Uri| async move {
+                    ledger::download(&s, &h, &u, crate::ledger::LedgerFormat::Csv).await
+                },
+            ),
         )
         .route("/console/assets/console.css", get(css))
 }
@@ -159,13 +162,46 @@ pub fn post_ok(state: &AppState, headers: &HeaderMap, session: &Session, form_to
         && form_token == session.form_token
 }
 
-/// The session of a page that needs one, or the way to the sign-in page.
-pub async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Session, Response> {
+/// The session of a page that needs one, or the way to the sign-in page, which comes back to
+/// `here` (the page's path and query) once signed in: a link in an SMS opens its page.
+pub async fn signed_in(
+    state: &AppState,
+    headers: &HeaderMap,
+    here: &axum::http::Uri,
+) -> Result<Session, Response> {
     match session::current(state, headers).await {
         Ok(Some(s)) => Ok(s),
-        Ok(None) => Err(Redirect::to("/console/login").into_response()),
+        Ok(None) => {
+            let back = here.path_and_query().map_or("/console/", |p| p.as_str());
+            let to = if back == "/console/" {
+                "/console/login".to_owned()
+            } else {
+                format!("/console/login?next={}", encode_component(back))
+            };
+            Err(Redirect::to(&to).into_response())
+        }
         Err(e) => Err(store_failed(&e)),
     }
+}
+
+/// Percent-encodes a query value (RFC 3986 unreserved characters stay).
+pub fn encode_component(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Where to go after sign-in: a console page named by `next`, or the 工作台. Anything that is
+/// not a console path (another site, `//host`) is ignored, so the link cannot send a person
+/// elsewhere.
+pub fn after_sign_in(next: &str) -> &str {
+    let ok = next.starts_with("/console/") && !next.starts_with("//") && !next.contains('\\');
+    if ok { next } else { "/console/" }
 }
 
 /// PostgreSQL failed: the page says so and what to do; the cause goes to the log.
@@ -189,9 +225,10 @@ struct TokenOnly {
 async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
+    uri: axum::http::Uri,
     form: Result<axum::Form<TokenOnly>, axum::extract::rejection::FormRejection>,
 ) -> Response {
-    let session = match signed_in(&state, &headers).await {
+    let session = match signed_in(&state, &headers, &uri).await {
         Ok(s) => s,
         Err(to_login) => return to_login,
     };
@@ -207,7 +244,24 @@ async fn logout(
     resp
 }
 
-/// The user's name as the header shows it (for tests and logs).
-pub fn who(user: &User) -> String {
-    format!("{} · {}", user.org_name, user.name)
+#[cfg(test)]
+mod tests {
+    use super::after_sign_in;
+
+    #[test]
+    fn after_sign_in_goes_only_to_console_pages() {
+        assert_eq!(
+            after_sign_in("/console/ledger?months=2"),
+            "/console/ledger?months=2"
+        );
+        for elsewhere in [
+            "https://evil.example/",
+            "//evil.example/console/",
+            "/v1/orgs/x",
+            "",
+            "/console\\evil",
+        ] {
+            assert_eq!(after_sign_in(elsewhere), "/console/", "{elsewhere}");
+        }
+    }
 }
