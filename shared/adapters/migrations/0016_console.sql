@@ -47,3 +47,20 @@ CREATE TABLE console_sessions (
     last_seen_at timestamptz NOT NULL,
     ended_at     timestamptz
 );
+
+-- What the console reads of the notifier's table (the notifier owns it): the messages sent to
+-- one member, for the member's page. Masked phones only: the recipient's phone is not here.
+CREATE INDEX notifications_member ON notifications ((recipient->>'member_id'))
+    WHERE recipient IS NOT NULL;
+CREATE VIEW console_member_messages AS
+SELECT n.id,
+       n.recipient->>'member_id' AS member_id,
+       n.template,
+       n.channels[n.channel_index + 1] AS channel,
+       n.status,
+       n.attempts,
+       n.last_error,
+       n.created_at,
+       n.updated_at
+FROM notifications n
+WHERE n.recipient IS NOT NULL;

@@ -58,6 +58,17 @@ async fn sign_in_and_see_the_home(screen: Screen, shots: &'static str) {
     assert!(found.contains("党员cs2") && !found.contains("党员cs1"));
     b.screenshot("6_ledger_search").await;
 
+    // The member's page: the record, the history, the messages sent.
+    b.press("党员cs2").await;
+    let member = b.source_with("外出记录").await;
+    for part in ["外出登记", "经历", "发给本人的消息", "活动证编号"] {
+        assert!(
+            member.contains(part),
+            "the member's page shows {part}: {member}"
+        );
+    }
+    b.screenshot("7_member").await;
+
     b.press("退出").await;
     b.source_with("获取验证码").await;
     b.open(&format!("{base}/console/")).await;

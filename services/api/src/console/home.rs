@@ -25,6 +25,7 @@ struct Figures {
 
 /// A member on a to-do list.
 struct Row_ {
+    id: String,
     name: String,
     branch: String,
     months: Option<i32>,
@@ -70,7 +71,7 @@ async fn unconfirmed(
     month_start: chrono::NaiveDate,
 ) -> sqlx::Result<Vec<Row_>> {
     let sql = format!(
-        "SELECT m.doc->>'name' AS name, home.name AS branch, r.months_unconfirmed AS months
+        "SELECT m.id, m.doc->>'name' AS name, home.name AS branch, r.months_unconfirmed AS months
          {SEEN} AND (r.last_confirmed_on IS NULL OR r.last_confirmed_on < $2)
          ORDER BY r.last_confirmed_on NULLS FIRST, m.id LIMIT 20"
     );
@@ -82,6 +83,7 @@ async fn unconfirmed(
     rows.iter()
         .map(|r| {
             Ok(Row_ {
+                id: r.try_get("id")?,
                 name: r.try_get::<Option<String>, _>("name")?.unwrap_or_default(),
                 branch: r.try_get("branch")?,
                 months: r.try_get("months")?,
@@ -140,7 +142,7 @@ fn body(s: &Session, f: &Figures, list: &[Row_], today: chrono::NaiveDate) -> Ma
                         thead { tr { th scope="col" { "姓名" } th scope="col" { "所在支部" } th scope="col" { "连续未确认月数" } } }
                         tbody {
                             @for r in list {
-                                tr { td { (r.name) } td { (r.branch) } td { (r.months.unwrap_or(0)) } }
+                                tr { td { a href={ "/console/members/" (super::encode_component(&r.id)) } { (r.name) } } td { (r.branch) } td { (r.months.unwrap_or(0)) } }
                             }
                         }
                     }

@@ -250,8 +250,11 @@ fn body(f: &Filters, l: &Listing) -> Markup {
             table {
                 thead { tr { @for h in HEADERS { th scope="col" { (h) } } } }
                 tbody {
-                    @for (_, cells) in &l.rows {
-                        tr { @for c in cells { td { (c) } } }
+                    @for (row, cells) in &l.rows {
+                        tr {
+                            td { a href={ "/console/members/" (encode(&row.member_id)) } { (cells[0]) } }
+                            @for c in &cells[1..] { td { (c) } }
+                        }
                     }
                 }
             }

@@ -11,6 +11,7 @@ mod home;
 mod ledger;
 pub mod login;
 mod login_pages;
+mod member;
 pub mod session;
 pub mod users;
 
@@ -39,6 +40,7 @@ pub fn routes() -> Router<AppState> {
         .route("/console/login/code", post(login_pages::ask))
         .route("/console/logout", post(logout))
         .route("/console/ledger", get(ledger::show))
+        .route("/console/members/{id}", get(member::show))
         .route(
             "/console/ledger.xlsx",
             get(

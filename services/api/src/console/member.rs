@@ -1,0 +1,307 @@
+//! A member's page (DESIGN.md section 12): the record, the history as a timeline with the
+//! contacts in it, and the messages sent to the member with their status. Seen by the member's
+//! home side and by the org the member is checked in with; anyone else gets 404, as the API.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use hongyan_domain::ledger::FlowRecord;
+use hongyan_domain::{TZ, regions, words};
+use maud::{Markup, html};
+use sqlx::Row;
+
+use super::{frame, page, refusal, signed_in};
+use crate::state::AppState;
+
+/// The member as the viewer may see them: name, home branch, whether the phone is theirs to
+/// see, and the newest record.
+struct Seen {
+    name: String,
+    branch: String,
+    sees_phone: bool,
+    record: Option<FlowRecord>,
+}
+
+async fn seen(state: &AppState, org: &str, member: &str) -> Result<Option<Seen>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT m.doc->>'name' AS name, home.name AS branch, $1 = ANY (home.path) AS home_side,
+                r.doc AS record, $1 = ANY (coalesce(inflow.path, '{}')) AS inflow_side
+         FROM members m JOIN orgs home ON home.id = m.home_org_id
+         LEFT JOIN LATERAL (SELECT * FROM flow_records f WHERE f.member_id = m.id
+                            ORDER BY f.is_open DESC, f.opened_at DESC LIMIT 1) r ON true
+         LEFT JOIN orgs inflow ON inflow.id = r.inflow_org_id
+         WHERE m.id = $2",
+    )
+    .bind(org)
+    .bind(member)
+    .fetch_optional(&state.pool)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let home_side: bool = row.try_get("home_side")?;
+    let inflow_side: Option<bool> = row.try_get("inflow_side")?;
+    if !home_side && inflow_side != Some(true) {
+        return Ok(None);
+    }
+    let record: Option<serde_json::Value> = row.try_get("record")?;
+    let record = match record {
+        Some(doc) => Some(
+            serde_json::from_value::<FlowRecord>(doc)
+                .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+        ),
+        None => None,
+    };
+    Ok(Some(Seen {
+        name: row
+            .try_get::<Option<String>, _>("name")?
+            .unwrap_or_default(),
+        branch: row.try_get("branch")?,
+        sees_phone: home_side,
+        record,
+    }))
+}
+
+/// One line of the timeline.
+struct Step {
+    at: DateTime<Utc>,
+    what: String,
+    by: String,
+    applied: bool,
+}
+
+fn step_words(kind: &str, data: &serde_json::Value) -> String {
+    let s = |k: &str| data.get(k).and_then(|v| v.as_str()).unwrap_or("");
+    match kind {
+        "member.upserted" => "党员信息登记".into(),
+        "registration.outbound" => format!("外出登记：{}", regions::place_name(s("region_code"))),
+        "registration.inbound" => "到达流入地报到".into(),
+        "registration.update" if data.get("confirmed_unchanged") == Some(&true.into()) => {
+            "确认本月无变化".into()
+        }
+        "registration.update" => "更新信息".into(),
+        "registration.return" if data.get("permanent") == Some(&true.into()) => {
+            "返乡（不再外出）".into()
+        }
+        "registration.return" => "回乡探亲".into(),
+        "registration.transfer" => "组织关系转出".into(),
+        "contact.recorded" => {
+            let kind = match s("kind") {
+                "talk" => "谈心谈话",
+                "family_visit" => "家访",
+                "home_meeting" => "回乡见面",
+                "phone" => "电话联系",
+                "reply" => "短信回复",
+                other => other,
+            };
+            let text = s("text");
+            if text.is_empty() {
+                kind.to_owned()
+            } else {
+                format!("{kind}：{text}")
+            }
+        }
+        "study.completed" => "完成学习资源包".into(),
+        "review.transfer_suggested" => "建议转接组织关系（应转尽转）".into(),
+        other => other.to_owned(),
+    }
+}
+
+fn actor_words(actor: &serde_json::Value) -> String {
+    if let Some(user) = actor.get("user").and_then(|u| u.as_str()) {
+        return user.to_owned();
+    }
+    if actor.get("member_id").is_some() {
+        return "本人".into();
+    }
+    if let Some(org) = actor.get("org_id").and_then(|o| o.as_str()) {
+        return org.to_owned();
+    }
+    "系统".into()
+}
+
+async fn timeline(state: &AppState, member: &str) -> Result<Vec<Step>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT event_type, data, actor, occurred_at, applied
+         FROM history WHERE member_id = $1 ORDER BY occurred_at DESC, id DESC LIMIT 100",
+    )
+    .bind(member)
+    .fetch_all(&state.pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let kind: String = r.try_get("event_type")?;
+            let mut data: serde_json::Value = r.try_get("data")?;
+            let place = data
+                .get("destination")
+                .and_then(|d| d.get("region_code"))
+                .cloned()
+                .unwrap_or(serde_json::Value::Null);
+            data["region_code"] = place;
+            Ok(Step {
+                at: r.try_get("occurred_at")?,
+                what: step_words(&kind, &data),
+                by: actor_words(&r.try_get("actor")?),
+                applied: r.try_get("applied")?,
+            })
+        })
+        .collect()
+}
+
+/// A message sent to the member.
+struct Sent {
+    template: String,
+    channel: String,
+    status: String,
+    attempts: i32,
+    error: Option<String>,
+    at: DateTime<Utc>,
+}
+
+async fn messages(state: &AppState, member: &str) -> Result<Vec<Sent>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT template, coalesce(channel, '') AS channel, status, attempts, last_error, updated_at
+         FROM console_member_messages WHERE member_id = $1 ORDER BY created_at DESC LIMIT 50",
+    )
+    .bind(member)
+    .fetch_all(&state.pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Sent {
+                template: r.try_get("template")?,
+                channel: r.try_get("channel")?,
+                status: r.try_get("status")?,
+                attempts: r.try_get("attempts")?,
+                error: r.try_get("last_error")?,
+                at: r.try_get("updated_at")?,
+            })
+        })
+        .collect()
+}
+
+fn template_words(t: &str) -> &str {
+    match t {
+        "outbound_member" => "外出登记告知",
+        "monthly_reminder" => "每月更新提醒",
+        "political_birthday" => "政治生日祝福",
+        "study_pack" => "学习资源包",
+        "checked_in_branch" => "报到情况反馈",
+        "reply_thanks" => "回复致谢",
+        other => other,
+    }
+}
+
+fn status_words(s: &str) -> &str {
+    match s {
+        "pending" => "待发送",
+        "sending" => "发送中",
+        "delivered" => "已送达",
+        "failed" => "未送达",
+        other => other,
+    }
+}
+
+fn local(t: DateTime<Utc>) -> String {
+    t.with_timezone(&TZ).format("%Y-%m-%d %H:%M").to_string()
+}
+
+/// `GET /console/members/{id}`.
+pub async fn show(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+) -> Response {
+    let session = match signed_in(&state, &headers, &uri).await {
+        Ok(s) => s,
+        Err(to_login) => return to_login,
+    };
+    let found = match seen(&state, &session.user.org_id, &id).await {
+        Ok(f) => f,
+        Err(e) => return super::store_failed(&e),
+    };
+    let Some(m) = found else {
+        let text = "没有这名党员，或不在本组织可以查看的范围内。请从台账中查找。";
+        return refusal(
+            StatusCode::NOT_FOUND,
+            "找不到这名党员",
+            text,
+            Some(&session),
+        );
+    };
+    let (steps, sent) = match tokio::try_join!(timeline(&state, &id), messages(&state, &id)) {
+        Ok(x) => x,
+        Err(e) => return super::store_failed(&e),
+    };
+    page(
+        StatusCode::OK,
+        frame("台账", Some(&session), body(&m, &steps, &sent)),
+    )
+}
+
+fn record(m: &Seen) -> Markup {
+    let Some(r) = &m.record else {
+        return html! { p.note { "没有外出记录。" } };
+    };
+    let phone = if m.sees_phone {
+        r.phone.as_str().to_owned()
+    } else {
+        r.phone.masked()
+    };
+    let date =
+        |d: Option<chrono::NaiveDate>| d.map(|d| d.to_string()).unwrap_or_else(|| "—".into());
+    let flags: Vec<&str> = r.flags.iter().map(|f| words::flag(f)).collect();
+    html! {
+        dl.record {
+            dt { "手机号码" } dd { (phone) }
+            dt { "所在支部" } dd { (m.branch) }
+            dt { "状态" } dd { (words::status(r.status)) }
+            dt { "流入地" } dd { (regions::place_name(r.location.region_code.as_str())) }
+            dt { "详细地址" } dd { (r.location.address) }
+            dt { "工作单位" } dd { (r.location.employer.as_deref().unwrap_or("无固定单位")) }
+            dt { "活动证编号" } dd { (r.certificate_no.as_ref().map_or("—", |c| c.as_str())) }
+            dt { "外出日期" } dd { (date(r.left_on)) }
+            dt { "最近确认日期" } dd { (date(r.last_confirmed_on)) }
+            @if !flags.is_empty() { dt { "标记" } dd { (flags.join("、")) } }
+        }
+    }
+}
+
+fn body(m: &Seen, steps: &[Step], sent: &[Sent]) -> Markup {
+    html! {
+        h1 { (m.name) }
+        section.card { h2 { "外出记录" } (record(m)) }
+        section.card {
+            h2 { "经历" }
+            @if steps.is_empty() { p.note { "暂无记录。" } }
+            ol.timeline {
+                @for s in steps {
+                    li {
+                        time { (local(s.at)) }
+                        " " (s.what)
+                        span.note { " · " (s.by) @if !s.applied { "（较早的消息，已记入，未改变现状）" } }
+                    }
+                }
+            }
+        }
+        section.card {
+            h2 { "发给本人的消息" }
+            @if sent.is_empty() { p.note { "还没有发过消息。" } } @else {
+                div.scroll {
+                    table {
+                        thead { tr { th scope="col" { "时间" } th scope="col" { "消息" } th scope="col" { "渠道" } th scope="col" { "状态" } th scope="col" { "尝试次数" } th scope="col" { "原因" } } }
+                        tbody {
+                            @for s in sent {
+                                tr {
+                                    td { (local(s.at)) } td { (template_words(&s.template)) } td { (s.channel) }
+                                    td { (status_words(&s.status)) } td { (s.attempts) }
+                                    td { (s.error.as_deref().map(hongyan_domain::ids::mask_phones).unwrap_or_default()) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
