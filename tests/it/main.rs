@@ -22,6 +22,7 @@ mod intake;
 mod jobs;
 mod leaks;
 mod ledger;
+mod ledger_views;
 mod member_page;
 mod metrics;
 mod monthly_cycle;

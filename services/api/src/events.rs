@@ -86,7 +86,7 @@ fn check_actor(e: &Envelope, viewer: &Viewer) -> Result<(), Problem> {
             "actor",
             "A member's own events come through the member page (/m/{token}), not an org's key: send actor {\"org_id\": <your org>}.",
         )),
-        Actor::Operator { .. } => Err(Problem::invalid(
+        Actor::Operator { .. } | Actor::Hongyan => Err(Problem::invalid(
             "actor",
             "actor must be {\"org_id\": <your org>, \"user\": ...}.",
         )),
@@ -175,6 +175,11 @@ async fn check_rights(state: &AppState, e: &Envelope) -> Result<(), Problem> {
         EventData::Inbound(_) | EventData::StudyPublished(_) | EventData::StudyCompleted(_) => {
             Ok(())
         }
+        // Refused with its actor already (`Envelope::parse`): only hongyan sends it.
+        EventData::TransferSuggested(_) => Err(forbidden(Rejection::Forbidden(
+            "review.transfer_suggested is sent by hongyan's scheduler only; an org may not send it."
+                .into(),
+        ))),
     }
 }
 

@@ -184,8 +184,9 @@ pub async fn list(
     };
     let rows: Vec<PackRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT p.id, p.title, p.summary, p.published_by, p.audience_org_ids, p.audience_region_codes, \
-                p.send_at, p.published_at, p.sent_at \
+                p.send_at, p.published_at, s.sent_at \
          FROM study_packs p JOIN orgs o ON o.id = p.published_by \
+         LEFT JOIN study_pack_sends s ON s.pack_id = p.id \
          WHERE {VISIBLE} AND p.id > $2 ORDER BY p.id LIMIT $3"
     )))
     .bind(&viewer.org_id)

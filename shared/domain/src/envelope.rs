@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 use crate::fields::{FieldError, Obj, parse_timestamp};
 use crate::ids::{EventId, MemberId, OrgId};
 use crate::payloads::{
-    ContactRecorded, Inbound, MemberUpsert, OrgUpsert, Outbound, Return, Transfer, Update,
+    ContactRecorded, Inbound, MemberUpsert, OrgUpsert, Outbound, Return, Transfer,
+    TransferSuggested, Update,
 };
 use crate::study::{StudyCompleted, StudyPublished};
 
@@ -40,6 +41,9 @@ pub enum EventType {
     StudyPublished,
     #[serde(rename = "study.completed")]
     StudyCompleted,
+    /// Sent by hongyan's own scheduler only ([`TransferSuggested`]).
+    #[serde(rename = "review.transfer_suggested")]
+    TransferSuggested,
 }
 
 impl EventType {
@@ -54,6 +58,7 @@ impl EventType {
         EventType::ContactRecorded,
         EventType::StudyPublished,
         EventType::StudyCompleted,
+        EventType::TransferSuggested,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -68,7 +73,13 @@ impl EventType {
             EventType::ContactRecorded => "contact.recorded",
             EventType::StudyPublished => "study.published",
             EventType::StudyCompleted => "study.completed",
+            EventType::TransferSuggested => "review.transfer_suggested",
         }
+    }
+
+    /// Event types only hongyan sends, to itself: never accepted from an org system.
+    pub fn is_hongyans(self) -> bool {
+        self == EventType::TransferSuggested
     }
 
     pub fn parse(s: &str) -> Result<Self, EventTypeError> {
@@ -97,9 +108,19 @@ fn event_type_words() -> String {
 /// `hongyan import`, run by someone with database access.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Actor {
-    Org { org_id: OrgId, user: Option<String> },
-    Member { member_id: MemberId },
-    Operator { name: String },
+    Org {
+        org_id: OrgId,
+        user: Option<String>,
+    },
+    Member {
+        member_id: MemberId,
+    },
+    Operator {
+        name: String,
+    },
+    /// hongyan itself (its scheduler), `{"system": "hongyan"}` on the wire: accepted only on
+    /// the event types hongyan sends to itself ([`EventType::is_hongyans`]).
+    Hongyan,
 }
 
 impl Actor {
@@ -108,6 +129,7 @@ impl Actor {
             Actor::Org { org_id, user } => json!({"org_id": org_id, "user": user}),
             Actor::Member { member_id } => json!({"member_id": member_id}),
             Actor::Operator { name } => json!({"system": name}),
+            Actor::Hongyan => json!({"system": HONGYAN}),
         }
     }
 
@@ -132,6 +154,7 @@ pub enum EventData {
     ContactRecorded(ContactRecorded),
     StudyPublished(StudyPublished),
     StudyCompleted(StudyCompleted),
+    TransferSuggested(TransferSuggested),
 }
 
 impl EventData {
@@ -149,6 +172,7 @@ impl EventData {
             EventData::Transfer(t) => Some(&t.member_id),
             EventData::ContactRecorded(c) => Some(&c.member_id),
             EventData::StudyCompleted(c) => Some(&c.member_id),
+            EventData::TransferSuggested(t) => Some(&t.member_id),
             EventData::OrgUpserted(_) | EventData::StudyPublished(_) => None,
         }
     }
@@ -274,7 +298,25 @@ impl Envelope {
             EventType::ContactRecorded => EventData::ContactRecorded(ContactRecorded::read(d)?),
             EventType::StudyPublished => EventData::StudyPublished(StudyPublished::read(d)?),
             EventType::StudyCompleted => EventData::StudyCompleted(StudyCompleted::read(d)?),
+            EventType::TransferSuggested => {
+                EventData::TransferSuggested(TransferSuggested::read(d)?)
+            }
         };
+        match (kind.is_hongyans(), matches!(actor, Actor::Hongyan)) {
+            (true, false) => {
+                return Err(Rejection::Forbidden(format!(
+                    "Only hongyan itself sends {}; an org system may not: drop this message.",
+                    kind.as_str()
+                )));
+            }
+            (false, true) => {
+                return Err(Rejection::Forbidden(format!(
+                    "hongyan sends no {} as {{\"system\": \"hongyan\"}}; send it with your org_id as the actor.",
+                    kind.as_str()
+                )));
+            }
+            _ => {}
+        }
         if matches!(actor, Actor::Member { .. })
             && kind != EventType::Update
             && kind != EventType::StudyCompleted
@@ -350,13 +392,19 @@ pub fn keyed_envelope(
         kind,
         schema_version: SCHEMA_VERSION,
         occurred_at: now.with_timezone(&crate::TZ).to_rfc3339(),
-        actor: System { system: "hongyan" },
+        actor: System { system: HONGYAN },
         data,
     };
     serde_json::to_string(&env).expect("an envelope of serializable data serializes")
 }
 
+/// The name hongyan's own events carry as their actor.
+const HONGYAN: &str = "hongyan";
+
 fn read_actor(a: Obj<'_>) -> Result<Actor, FieldError> {
+    if a.opt_str("system")? == Some(HONGYAN) {
+        return Ok(Actor::Hongyan);
+    }
     if let Some(org) = a.opt_parse("org_id", OrgId::parse)? {
         return Ok(Actor::Org {
             org_id: org,
@@ -386,6 +434,43 @@ mod tests {
             "data": data,
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn only_hongyan_sends_a_transfer_suggestion_and_only_that() {
+        let t = TransferSuggested {
+            member_id: MemberId::parse("m1").unwrap(),
+            record_id: uuid::Uuid::from_u128(1),
+            months: 6,
+        };
+        let now = chrono::DateTime::parse_from_rfc3339("2026-09-01T08:00:00+08:00").unwrap();
+        let id = EventId(uuid::Uuid::from_u128(2));
+        let wire = keyed_envelope(
+            EventType::TransferSuggested.as_str(),
+            id,
+            now.to_utc(),
+            t.to_wire(),
+        );
+        let e = Envelope::parse(wire.as_bytes(), Some("review.transfer_suggested")).unwrap();
+        assert_eq!(e.actor, Actor::Hongyan);
+        assert_eq!(e.data, EventData::TransferSuggested(t.clone()));
+        // An org system may not send it, and hongyan's actor sends nothing else.
+        let from_org = envelope("review.transfer_suggested", t.to_wire());
+        assert!(matches!(
+            Envelope::parse(&from_org, None),
+            Err(Rejection::Forbidden(_))
+        ));
+        let mut forged: Value = serde_json::from_slice(&envelope(
+            "registration.update",
+            json!({"member_id": "m1", "confirmed_unchanged": true}),
+        ))
+        .unwrap();
+        forged["actor"] = json!({"system": "hongyan"});
+        let forged = serde_json::to_vec(&forged).unwrap();
+        assert!(matches!(
+            Envelope::parse(&forged, None),
+            Err(Rejection::Forbidden(_))
+        ));
     }
 
     #[test]

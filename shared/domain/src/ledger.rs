@@ -114,13 +114,16 @@ pub struct FlowRecord {
     pub certificate_no: Option<CertificateNo>,
     pub left_on: Option<NaiveDate>,
     pub arrived_on: Option<NaiveDate>,
+    /// The last confirmation (一月一更新). Months unconfirmed and the staleness ladder's flags
+    /// follow from it and the month, and are worked out where they are read
+    /// (`rules::monthly::standing`, SQL `ledger_months_unconfirmed`), never stored.
     pub last_confirmed_on: Option<NaiveDate>,
-    /// Whole months without a confirmation; kept by the scheduler's staleness ladder.
-    pub months_unconfirmed: u32,
     pub closed_on: Option<NaiveDate>,
     pub new_org: Option<NewOrg>,
+    /// Flags the registry sets (`unreported_departure`); the ladder's are derived, not stored.
     pub flags: Vec<String>,
-    /// The branch was asked to transfer the relationship (应转尽转).
+    /// The branch was asked to transfer the relationship (应转尽转): at the departure, or by
+    /// the monthly review through `review.transfer_suggested`.
     pub transfer_suggested: bool,
     pub contacts: LastContacts,
     /// Grows by one with every change to the member's ledger, across records, so the live
@@ -179,7 +182,6 @@ pub fn open_outbound(
         left_on: Some(ev.left_on),
         arrived_on: None,
         last_confirmed_on: Some(local_date(at)),
-        months_unconfirmed: 0,
         closed_on: None,
         new_org: None,
         flags: Vec::new(),
@@ -199,14 +201,38 @@ pub fn certificate_year(ev: &Outbound) -> i32 {
     ev.left_on.year()
 }
 
-/// A confirmation (一月一更新): this month is confirmed, and the staleness ladder's marks go
-/// (the monthly review set them; DESIGN.md section 4).
+/// A confirmation (一月一更新): this month is confirmed, so the staleness ladder, read from
+/// the last confirmation, starts again (DESIGN.md section 4).
 fn confirm(rec: &mut FlowRecord, at: DateTime<FixedOffset>) {
-    use crate::rules::monthly::{FLAG_LOST_CONTACT, FLAG_STALE};
     rec.last_confirmed_on = Some(local_date(at));
-    rec.months_unconfirmed = 0;
-    rec.flags
-        .retain(|f| f != FLAG_STALE && f != FLAG_LOST_CONTACT);
+}
+
+/// What `review.transfer_suggested` does to the record it names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SuggestionMark {
+    /// Marked now: the record changed.
+    Marked,
+    /// Already marked (a departure that suggested it, or a repeat): nothing changes.
+    AlreadyMarked,
+    /// The review read another record, closed since: nothing changes.
+    OtherRecord,
+}
+
+/// 应转尽转: the monthly review asked the branch, so it is asked once (`transfer_suggested`).
+pub fn mark_transfer_suggested(
+    rec: &mut FlowRecord,
+    record_id: uuid::Uuid,
+    at: DateTime<FixedOffset>,
+) -> SuggestionMark {
+    if rec.record_id != record_id {
+        return SuggestionMark::OtherRecord;
+    }
+    if rec.transfer_suggested {
+        return SuggestionMark::AlreadyMarked;
+    }
+    rec.transfer_suggested = true;
+    rec.touch(at);
+    SuggestionMark::Marked
 }
 
 /// An arrival with an open record: checked in with the receiving org (报到).
@@ -242,7 +268,6 @@ pub fn open_unreported(
         left_on: None,
         arrived_on: Some(ev.arrived_on),
         last_confirmed_on: Some(local_date(at)),
-        months_unconfirmed: 0,
         closed_on: None,
         new_org: None,
         flags: vec![FLAG_UNREPORTED_DEPARTURE.to_owned()],
@@ -398,14 +423,44 @@ mod tests {
             inflow_contact: None,
             confirmed_unchanged: true,
         };
-        rec.flags = vec!["lost_contact".into(), "unreported_departure".into()];
-        rec.months_unconfirmed = 3;
+        rec.flags = vec!["unreported_departure".into()];
         update(&mut rec, &confirm, at("2027-02-20T09:00:00+08:00"));
         assert_eq!(rec.status, Status::Out);
         assert_eq!(rec.flags, vec!["unreported_departure".to_owned()]);
-        assert_eq!(rec.months_unconfirmed, 0);
         assert_eq!(rec.last_confirmed_on, NaiveDate::from_ymd_opt(2027, 2, 20));
         assert_eq!(rec.version, 3);
+    }
+
+    #[test]
+    fn the_review_marks_a_transfer_suggestion_once_and_only_on_the_record_it_read() {
+        let t0 = at("2026-03-01T09:00:00+08:00");
+        let mut rec = open_outbound(
+            &LedgerPolicy::default(),
+            &member(),
+            &outbound(3, None),
+            0,
+            t0,
+        );
+        assert!(!rec.transfer_suggested);
+        let later = at("2026-09-01T08:00:00+08:00");
+        let other = uuid::Uuid::from_u128(7);
+        assert_eq!(
+            mark_transfer_suggested(&mut rec, other, later),
+            SuggestionMark::OtherRecord
+        );
+        assert_eq!(rec.version, 1);
+        let id = rec.record_id;
+        assert_eq!(
+            mark_transfer_suggested(&mut rec, id, later),
+            SuggestionMark::Marked
+        );
+        assert!(rec.transfer_suggested);
+        assert_eq!(rec.version, 2);
+        assert_eq!(
+            mark_transfer_suggested(&mut rec, id, later),
+            SuggestionMark::AlreadyMarked
+        );
+        assert_eq!(rec.version, 2);
     }
 
     #[test]

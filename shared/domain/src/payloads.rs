@@ -420,3 +420,42 @@ impl ContactRecorded {
         })
     }
 }
+
+/// `review.transfer_suggested`: the scheduler's monthly review asked the branch to transfer
+/// the relationship (应转尽转), and the registry marks the record so it is asked once. Only
+/// hongyan sends it (actor `{"system": "hongyan"}`); org systems may not publish its key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferSuggested {
+    pub member_id: MemberId,
+    /// The open record the review read: a record opened since is not marked.
+    pub record_id: uuid::Uuid,
+    /// Whole months at one place when the branch was asked.
+    pub months: u32,
+}
+
+impl TransferSuggested {
+    pub fn read(o: Obj<'_>) -> Result<Self, FieldError> {
+        let record_id = uuid::Uuid::parse_str(o.str("record_id")?).map_err(|_| {
+            FieldError::new(
+                join(o.path(), "record_id"),
+                "must be the UUID of the flow record the review read",
+            )
+        })?;
+        Ok(Self {
+            member_id: o.parse("member_id", MemberId::parse)?,
+            record_id,
+            months: o
+                .opt_u32("months")?
+                .ok_or_else(|| FieldError::new(join(o.path(), "months"), "is missing"))?,
+        })
+    }
+
+    /// The wire shape [`TransferSuggested::read`] reads.
+    pub fn to_wire(&self) -> serde_json::Value {
+        serde_json::json!({
+            "member_id": self.member_id,
+            "record_id": self.record_id,
+            "months": self.months,
+        })
+    }
+}

@@ -97,12 +97,13 @@ pub async fn export(
         .now()
         .with_timezone(&hongyan_domain::TZ)
         .date_naive();
-    let rows = rows::stream(
-        state.pool.clone(),
-        viewer_org.to_owned(),
-        org_id.to_owned(),
-        scope,
-    );
+    let ask = rows::Ask {
+        viewer_org: viewer_org.to_owned(),
+        org_id: org_id.to_owned(),
+        today,
+        ladder: state.settings.policy.ladder(),
+    };
+    let rows = rows::stream(state.pool.clone(), ask, scope);
     let (content_type, body, extension) = match format {
         LedgerFormat::Json => (
             "application/json",

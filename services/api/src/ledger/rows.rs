@@ -9,6 +9,7 @@ use std::sync::Arc;
 use chrono::{Datelike, NaiveDate};
 use futures::StreamExt;
 use hongyan_domain::ledger::Status;
+use hongyan_domain::rules::monthly::Ladder;
 use hongyan_domain::{EmployerType, Phone, Reason, regions, words};
 use sqlx::PgPool;
 use tokio::sync::mpsc;
@@ -239,30 +240,39 @@ const ROWS_IN_FLIGHT: usize = 1024;
 /// Starts the queries on their own task and hands back the rows. When the reader goes away
 /// (the client hung up), the send fails, the task ends and the transaction is dropped, which
 /// gives the connection back. A failed row is passed on and ends the stream.
-pub fn stream(pool: PgPool, viewer_org: String, org_id: String, scope: LedgerScope) -> Rows {
+pub fn stream(pool: PgPool, ask: Ask, scope: LedgerScope) -> Rows {
     let (tx, rx) = mpsc::channel(ROWS_IN_FLIGHT);
     tokio::spawn(async move {
-        if let Err(e) = send_rows(&pool, &viewer_org, &org_id, scope, &tx).await {
+        if let Err(e) = send_rows(&pool, &ask, scope, &tx).await {
             let _ = tx.send(Err(e)).await;
         }
     });
     rx
 }
 
+/// What an export asks for: whose ledger, read by whom, and the day and ladder the records'
+/// standing is worked out for (months unconfirmed and the ladder's flags are derived where
+/// read, DESIGN.md section 4).
+pub struct Ask {
+    pub viewer_org: String,
+    pub org_id: String,
+    pub today: NaiveDate,
+    pub ladder: Ladder,
+}
+
 /// Reads the scope, then sends its records one by one until the last or until nobody reads.
 async fn send_rows(
     pool: &PgPool,
-    viewer_org: &str,
-    org_id: &str,
+    ask: &Ask,
     scope: LedgerScope,
     tx: &mpsc::Sender<Result<LedgerRow, sqlx::Error>>,
 ) -> Result<(), sqlx::Error> {
     let mut db = pool.begin().await?;
     query::begin(&mut db).await?;
-    let orgs = query::scope_orgs(&mut db, viewer_org, org_id, scope).await?;
-    let mut rows = query::records(&orgs).fetch(&mut *db);
+    let orgs = query::scope_orgs(&mut db, &ask.viewer_org, &ask.org_id, scope).await?;
+    let mut rows = query::records(&orgs, ask.today).fetch(&mut *db);
     while let Some(raw) = rows.next().await {
-        let row = raw?.into_row(&orgs)?;
+        let row = raw?.into_row(&orgs, &ask.ladder)?;
         if tx.send(Ok(row)).await.is_err() {
             return Ok(());
         }

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use hongyan_domain::dispatch::SpotCheckRule;
+use hongyan_domain::rules::monthly::{Ladder, ReviewPolicy};
 use serde::Deserialize;
 
 /// The numbers of DESIGN.md section 4, every one configurable.
@@ -36,6 +37,26 @@ pub struct PolicySettings {
     pub sms_quiet_hours: String,
     /// The return peaks (春节, 五一, 国庆) per year: `2027 = ["2027-02-06", ...]`.
     pub return_peaks: ReturnPeaks,
+}
+
+impl PolicySettings {
+    /// The staleness ladder, for every reader that shows where a record stands.
+    pub fn ladder(&self) -> Ladder {
+        Ladder {
+            stale_after: self.stale_after_months,
+            branch_list_after: self.branch_list_after_months,
+            lost_contact_after: self.lost_contact_after_months,
+        }
+    }
+
+    /// The monthly review's numbers.
+    pub fn review(&self) -> ReviewPolicy {
+        ReviewPolicy {
+            ladder: self.ladder(),
+            lapse_warning_after: self.lapse_warning_after_months,
+            transfer_suggestion_after: self.transfer_suggestion_after_months,
+        }
+    }
 }
 
 impl PolicySettings {
