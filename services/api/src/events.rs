@@ -63,11 +63,7 @@ pub fn refused(r: Rejection) -> Problem {
             );
             Problem::invalid(f.field, detail)
         }
-        Rejection::NotJson(_) => Problem::invalid("envelope", r.to_string()),
-        Rejection::SchemaVersion(_) => Problem::invalid("schema_version", r.to_string()),
-        Rejection::RoutingKey { .. } => Problem::invalid("type", r.to_string()),
-        Rejection::Forbidden(_) => Problem::invalid("actor", r.to_string()),
-        Rejection::Unknown(_) | Rejection::Conflict(_) => Problem::invalid("data", r.to_string()),
+        _ => Problem::invalid(r.field(), r.to_string()),
     }
 }
 

@@ -254,6 +254,21 @@ pub enum Rejection {
     Conflict(String),
 }
 
+impl Rejection {
+    /// The part of the envelope the rejection is about, as a client names it (`type`,
+    /// `data.member_id`, ...).
+    pub fn field(&self) -> &str {
+        match self {
+            Rejection::NotJson(_) => "envelope",
+            Rejection::Field(f) => &f.field,
+            Rejection::RoutingKey { .. } => "type",
+            Rejection::SchemaVersion(_) => "schema_version",
+            Rejection::Forbidden(_) => "actor",
+            Rejection::Unknown(_) | Rejection::Conflict(_) => "data",
+        }
+    }
+}
+
 impl Envelope {
     /// Reads a message body published with `routing_key`. Everything the contract says about
     /// the envelope and the fields of `data` is checked here; what needs the ledger (known ids,
@@ -349,57 +364,8 @@ impl Envelope {
     }
 }
 
-/// An event hongyan itself publishes (`ledger.changed`, `notification.delivered`, ...), in the
-/// same envelope with `actor: {"system": "hongyan"}`. Returns the event id and the envelope as
-/// JSON text, serialized straight from `data` (no intermediate JSON tree: the notifier writes
-/// one per notification).
-pub fn system_envelope(
-    kind: &str,
-    now: chrono::DateTime<chrono::Utc>,
-    data: impl Serialize,
-) -> (String, String) {
-    let event_id = EventId::new_v7();
-    (
-        event_id.to_string(),
-        keyed_envelope(kind, event_id, now, data),
-    )
-}
-
-/// The same envelope with a given `event_id`: what the scheduler sends, whose ids are
-/// deterministic (rule, subject, period) so that a repeat is dropped as a duplicate.
-pub fn keyed_envelope(
-    kind: &str,
-    event_id: EventId,
-    now: chrono::DateTime<chrono::Utc>,
-    data: impl Serialize,
-) -> String {
-    #[derive(Serialize)]
-    struct System {
-        system: &'static str,
-    }
-    #[derive(Serialize)]
-    struct Envelope<'a, T> {
-        event_id: EventId,
-        #[serde(rename = "type")]
-        kind: &'a str,
-        schema_version: u32,
-        occurred_at: String,
-        actor: System,
-        data: T,
-    }
-    let env = Envelope {
-        event_id,
-        kind,
-        schema_version: SCHEMA_VERSION,
-        occurred_at: now.with_timezone(&crate::TZ).to_rfc3339(),
-        actor: System { system: HONGYAN },
-        data,
-    };
-    serde_json::to_string(&env).expect("an envelope of serializable data serializes")
-}
-
-/// The name hongyan's own events carry as their actor.
-const HONGYAN: &str = "hongyan";
+/// The name hongyan's own events carry as their actor (`{"system": "hongyan"}`).
+pub const HONGYAN: &str = "hongyan";
 
 fn read_actor(a: Obj<'_>) -> Result<Actor, FieldError> {
     if a.opt_str("system")? == Some(HONGYAN) {
@@ -445,7 +411,7 @@ mod tests {
         };
         let now = chrono::DateTime::parse_from_rfc3339("2026-09-01T08:00:00+08:00").unwrap();
         let id = EventId(uuid::Uuid::from_u128(2));
-        let wire = keyed_envelope(
+        let wire = crate::outgoing::keyed_envelope(
             EventType::TransferSuggested.as_str(),
             id,
             now.to_utc(),

@@ -11,6 +11,7 @@ pub mod ledger;
 pub mod link;
 pub mod month;
 pub mod notify;
+pub mod outgoing;
 pub mod payloads;
 pub mod regions;
 pub mod rights;

@@ -324,6 +324,25 @@ pub struct Update {
 }
 
 impl Update {
+    /// The wire shape [`Update::read`] reads: only the fields that are sent (the member page
+    /// sends it as the member, `outgoing::envelope`).
+    pub fn to_wire(&self) -> serde_json::Value {
+        let mut d = serde_json::json!({"member_id": self.member_id});
+        if self.confirmed_unchanged {
+            d["confirmed_unchanged"] = serde_json::json!(true);
+        }
+        if let Some(loc) = &self.location {
+            d["location"] = serde_json::json!(loc);
+        }
+        if let Some(p) = &self.phone {
+            d["phone"] = serde_json::json!(p);
+        }
+        if let Some(c) = &self.inflow_contact {
+            d["inflow_contact"] = serde_json::json!(c);
+        }
+        d
+    }
+
     pub fn read(o: Obj<'_>) -> Result<Self, FieldError> {
         let loc_path = join(o.path(), "location");
         let contact_path = join(o.path(), "inflow_contact");
