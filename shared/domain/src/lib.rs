@@ -16,6 +16,7 @@ pub mod payloads;
 pub mod regions;
 pub mod rights;
 pub mod rules;
+pub mod schedule;
 pub mod station;
 pub mod study;
 pub mod words;

@@ -28,21 +28,14 @@ pub use settle::{Attempt, AttemptStatus, Next, Settlements};
 pub struct Due {
     pub id: Uuid,
     pub request: NotificationRequest,
-    pub channels: Vec<String>,
+    /// The channel in use in the delivery's plan (`route::plan`, worked out again from the
+    /// request at each attempt; the stored `channels` column is not read back).
     pub channel_index: usize,
     /// This attempt's number, counting from 1.
     pub attempt: u32,
     pub useful_until: DateTime<Utc>,
     /// The previous claim ran out without a recorded answer: its worker died, maybe mid-send.
     pub abandoned: bool,
-    /// Since when an abandoned send has waited for a receipt.
-    pub uncertain_since: Option<DateTime<Utc>>,
-}
-
-impl Due {
-    pub fn channel(&self) -> Option<&str> {
-        self.channels.get(self.channel_index).map(String::as_str)
-    }
 }
 
 /// Inserts new requests; a key already present is skipped. Returns how many were new.
@@ -137,7 +130,7 @@ pub async fn claim(
          FROM picked WHERE n.id = picked.id
          RETURNING n.id, ",
         request_columns!(),
-        ", n.channels, n.channel_index, n.attempts, n.useful_until, picked.was, n.uncertain_since",
+        ", n.channel_index, n.attempts, n.useful_until, picked.was",
     ))
     .bind(now)
     .bind(claim_until)
@@ -161,12 +154,10 @@ fn read_due(r: &sqlx::postgres::PgRow) -> sqlx::Result<Due> {
     Ok(Due {
         id: r.try_get("id")?,
         request: read_request(r)?,
-        channels: r.try_get("channels")?,
         channel_index: r.try_get::<i32, _>("channel_index")? as usize,
         attempt: r.try_get::<i32, _>("attempts")? as u32,
         useful_until: r.try_get("useful_until")?,
         abandoned: r.try_get::<&str, _>("was")? == "sending",
-        uncertain_since: r.try_get("uncertain_since")?,
     })
 }
 

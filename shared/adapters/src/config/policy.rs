@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 use hongyan_domain::dispatch::SpotCheckRule;
 use hongyan_domain::rules::monthly::{Ladder, ReviewPolicy};
+use hongyan_domain::schedule::ScheduleName;
 use serde::Deserialize;
 
 /// The numbers of DESIGN.md section 4, every one configurable.
@@ -120,19 +121,24 @@ pub struct SchedulesSettings {
 
 impl SchedulesSettings {
     /// Every schedule as (name, expression), in the order of DESIGN.md section 4.
-    pub fn all(&self) -> [(&'static str, &str); 11] {
-        [
-            ("monthly_review", &self.monthly_review),
-            ("monthly_reminder", &self.monthly_reminder),
-            ("monthly_second_nudge", &self.monthly_second_nudge),
-            ("activity_day", &self.activity_day),
-            ("study_send_at", &self.study_send_at),
-            ("quarterly_dispatch", &self.quarterly_dispatch),
-            ("quarterly_talk", &self.quarterly_talk),
-            ("quarterly_talk_followup", &self.quarterly_talk_followup),
-            ("family_visit", &self.family_visit),
-            ("political_birthday", &self.political_birthday),
-            ("return_peaks", &self.return_peaks),
-        ]
+    pub fn all(&self) -> [(ScheduleName, &str); 11] {
+        ScheduleName::ALL.map(|name| (name, self.expression(name)))
+    }
+
+    /// The cron expression of `name`.
+    pub fn expression(&self, name: ScheduleName) -> &str {
+        match name {
+            ScheduleName::MonthlyReview => &self.monthly_review,
+            ScheduleName::MonthlyReminder => &self.monthly_reminder,
+            ScheduleName::MonthlySecondNudge => &self.monthly_second_nudge,
+            ScheduleName::ActivityDay => &self.activity_day,
+            ScheduleName::StudySendAt => &self.study_send_at,
+            ScheduleName::QuarterlyDispatch => &self.quarterly_dispatch,
+            ScheduleName::QuarterlyTalk => &self.quarterly_talk,
+            ScheduleName::QuarterlyTalkFollowup => &self.quarterly_talk_followup,
+            ScheduleName::FamilyVisit => &self.family_visit,
+            ScheduleName::PoliticalBirthday => &self.political_birthday,
+            ScheduleName::ReturnPeaks => &self.return_peaks,
+        }
     }
 }
