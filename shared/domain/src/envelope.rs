@@ -7,6 +7,7 @@ use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+pub use crate::event_type::{EventType, EventTypeError};
 use crate::fields::{FieldError, Obj, parse_timestamp};
 use crate::ids::{EventId, MemberId, OrgId};
 use crate::payloads::{
@@ -17,92 +18,6 @@ use crate::study::{StudyCompleted, StudyPublished};
 
 /// The schema versions this build understands.
 pub const SCHEMA_VERSION: u32 = 1;
-
-/// Event types, which are also the routing keys.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum EventType {
-    #[serde(rename = "org.upserted")]
-    OrgUpserted,
-    #[serde(rename = "member.upserted")]
-    MemberUpserted,
-    #[serde(rename = "registration.outbound")]
-    Outbound,
-    #[serde(rename = "registration.inbound")]
-    Inbound,
-    #[serde(rename = "registration.update")]
-    Update,
-    #[serde(rename = "registration.return")]
-    Return,
-    #[serde(rename = "registration.transfer")]
-    Transfer,
-    #[serde(rename = "contact.recorded")]
-    ContactRecorded,
-    #[serde(rename = "study.published")]
-    StudyPublished,
-    #[serde(rename = "study.completed")]
-    StudyCompleted,
-    /// Sent by hongyan's own scheduler only ([`TransferSuggested`]).
-    #[serde(rename = "review.transfer_suggested")]
-    TransferSuggested,
-}
-
-impl EventType {
-    pub const ALL: &'static [EventType] = &[
-        EventType::OrgUpserted,
-        EventType::MemberUpserted,
-        EventType::Outbound,
-        EventType::Inbound,
-        EventType::Update,
-        EventType::Return,
-        EventType::Transfer,
-        EventType::ContactRecorded,
-        EventType::StudyPublished,
-        EventType::StudyCompleted,
-        EventType::TransferSuggested,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventType::OrgUpserted => "org.upserted",
-            EventType::MemberUpserted => "member.upserted",
-            EventType::Outbound => "registration.outbound",
-            EventType::Inbound => "registration.inbound",
-            EventType::Update => "registration.update",
-            EventType::Return => "registration.return",
-            EventType::Transfer => "registration.transfer",
-            EventType::ContactRecorded => "contact.recorded",
-            EventType::StudyPublished => "study.published",
-            EventType::StudyCompleted => "study.completed",
-            EventType::TransferSuggested => "review.transfer_suggested",
-        }
-    }
-
-    /// Event types only hongyan sends, to itself: never accepted from an org system.
-    pub fn is_hongyans(self) -> bool {
-        self == EventType::TransferSuggested
-    }
-
-    pub fn parse(s: &str) -> Result<Self, EventTypeError> {
-        Self::ALL
-            .iter()
-            .copied()
-            .find(|t| t.as_str() == s)
-            .ok_or_else(|| EventTypeError(s.to_owned()))
-    }
-}
-
-/// A type that is not one of the contract's event types (the text given).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{0:?} is not an event type: use one of {words}", words = event_type_words())]
-pub struct EventTypeError(pub String);
-
-fn event_type_words() -> String {
-    EventType::ALL
-        .iter()
-        .map(|t| t.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
 
 /// Who acts. `Operator` is never read from the wire: it is an operator command such as
 /// `hongyan import`, run by someone with database access.

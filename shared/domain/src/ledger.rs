@@ -158,9 +158,11 @@ pub fn certificate_due(policy: &LedgerPolicy, ev: &Outbound) -> bool {
     ev.expected_months <= policy.certificate_max_months || ev.destination.employer.is_none()
 }
 
-/// Outbound registration opens a record. The certificate number, when due, is allocated by the
-/// store (a sequence per county and year) and set afterwards.
+/// Outbound registration opens record `record_id` (made by the caller: the rule stays a pure
+/// function of its arguments). The certificate number, when due, is allocated by the store (a
+/// sequence per county and year) and set afterwards.
 pub fn open_outbound(
+    record_id: uuid::Uuid,
     policy: &LedgerPolicy,
     member: &Member,
     ev: &Outbound,
@@ -168,7 +170,7 @@ pub fn open_outbound(
     at: DateTime<FixedOffset>,
 ) -> FlowRecord {
     FlowRecord {
-        record_id: uuid::Uuid::now_v7(),
+        record_id,
         member_id: member.id.clone(),
         home_org_id: member.home_org_id.clone(),
         status: Status::Out,
@@ -245,8 +247,10 @@ pub fn check_in(rec: &mut FlowRecord, receiving: &OrgId, ev: &Inbound, at: DateT
     rec.touch(at);
 }
 
-/// An arrival for a known member with no open record: a departure nobody registered.
+/// An arrival for a known member with no open record: a departure nobody registered. Opens
+/// record `record_id`, made by the caller.
 pub fn open_unreported(
+    record_id: uuid::Uuid,
     member: &Member,
     receiving: &OrgId,
     ev: &Inbound,
@@ -254,7 +258,7 @@ pub fn open_unreported(
     at: DateTime<FixedOffset>,
 ) -> FlowRecord {
     FlowRecord {
-        record_id: uuid::Uuid::now_v7(),
+        record_id,
         member_id: member.id.clone(),
         home_org_id: member.home_org_id.clone(),
         status: Status::CheckedIn,
@@ -387,6 +391,7 @@ mod tests {
     #[test]
     fn long_absences_with_an_employer_are_asked_to_transfer() {
         let rec = open_outbound(
+            uuid::Uuid::from_u128(1),
             &LedgerPolicy::default(),
             &member(),
             &outbound(12, Some("某厂")),
@@ -402,6 +407,7 @@ mod tests {
     fn a_visit_home_keeps_the_record_open_and_an_update_sends_it_back_out() {
         let t0 = at("2026-03-01T09:00:00+08:00");
         let mut rec = open_outbound(
+            uuid::Uuid::from_u128(1),
             &LedgerPolicy::default(),
             &member(),
             &outbound(3, None),
@@ -435,6 +441,7 @@ mod tests {
     fn the_review_marks_a_transfer_suggestion_once_and_only_on_the_record_it_read() {
         let t0 = at("2026-03-01T09:00:00+08:00");
         let mut rec = open_outbound(
+            uuid::Uuid::from_u128(1),
             &LedgerPolicy::default(),
             &member(),
             &outbound(3, None),
@@ -476,6 +483,7 @@ mod tests {
     fn an_older_contact_never_hides_a_newer_one() {
         let t0 = at("2026-03-01T09:00:00+08:00");
         let mut rec = open_outbound(
+            uuid::Uuid::from_u128(1),
             &LedgerPolicy::default(),
             &member(),
             &outbound(3, None),

@@ -5,6 +5,7 @@
 pub mod clock;
 pub mod dispatch;
 pub mod envelope;
+pub mod event_type;
 pub mod fields;
 pub mod ids;
 pub mod ledger;

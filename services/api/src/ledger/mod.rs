@@ -26,6 +26,7 @@ mod body;
 mod csv;
 mod json;
 mod query;
+mod read;
 mod rows;
 mod xlsx;
 
@@ -97,13 +98,13 @@ pub async fn export(
         .now()
         .with_timezone(&hongyan_domain::TZ)
         .date_naive();
-    let ask = rows::Ask {
+    let ask = read::Ask {
         viewer_org: viewer_org.to_owned(),
         org_id: org_id.to_owned(),
         today,
         ladder: state.settings.policy.ladder(),
     };
-    let rows = rows::stream(state.pool.clone(), ask, scope);
+    let rows = read::stream(state.pool.clone(), ask, scope);
     let (content_type, body, extension) = match format {
         LedgerFormat::Json => (
             "application/json",
