@@ -207,7 +207,7 @@ async fn load(args: &Args, pool: &sqlx::PgPool) -> anyhow::Result<usize> {
     let records = copy(
         pool,
         "COPY flow_records (id, member_id, home_org_id, status, is_open, region_code, certificate_no, phone,
-           last_confirmed_on, months_unconfirmed, version, state_at, doc) FROM STDIN",
+           last_confirmed_on, version, state_at, doc) FROM STDIN",
         args.records,
         |i, b| {
             let br = i / per_branch;
@@ -249,7 +249,7 @@ async fn load(args: &Args, pool: &sqlx::PgPool) -> anyhow::Result<usize> {
             );
             writeln!(
                 b,
-                "{}\tm{i:07}\tb{br:05}\t{status}\t{open}\t{region}\t{}\t139{i:08}\t{confirmed}\t0\t1\t2026-09-01 00:00:00+08\t{doc}",
+                "{}\tm{i:07}\tb{br:05}\t{status}\t{open}\t{region}\t{}\t139{i:08}\t{confirmed}\t1\t2026-09-01 00:00:00+08\t{doc}",
                 uuid::Uuid::from_u128(i as u128 + 1),
                 cert.as_deref().unwrap_or("\\N"),
             )

@@ -260,7 +260,7 @@ async fn seed(pool: &sqlx::PgPool, records: usize) -> anyhow::Result<()> {
         (
             "flow_records",
             "id, member_id, home_org_id, status, is_open, region_code, inflow_org_id, \
-             certificate_no, phone, last_confirmed_on, months_unconfirmed, version, state_at, doc",
+             certificate_no, phone, last_confirmed_on, version, state_at, doc",
         ),
     ] {
         let mut copy = conn
@@ -303,7 +303,6 @@ async fn seed(pool: &sqlx::PgPool, records: usize) -> anyhow::Result<()> {
                     cert.as_deref().unwrap_or(""),
                     phone.as_str(),
                     "2026-02-10",
-                    "0",
                     "1",
                     state_at.as_str(),
                     doc.as_str(),
@@ -357,7 +356,6 @@ fn record(
         left_on: Some(left),
         arrived_on: None,
         last_confirmed_on: Some(left),
-        months_unconfirmed: 0,
         closed_on: None,
         new_org: None,
         flags: Vec::new(),

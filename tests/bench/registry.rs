@@ -256,7 +256,14 @@ async fn seed(pool: &sqlx::PgPool, members: usize) -> anyhow::Result<()> {
                 inflow_org_id: None,
                 inflow_contact: None,
             };
-            recs.push(ledger::open_outbound(&policy, &m, &out, 0, at));
+            recs.push(ledger::open_outbound(
+                uuid::Uuid::now_v7(),
+                &policy,
+                &m,
+                &out,
+                0,
+                at,
+            ));
             rows.push(MemberRow {
                 member: m,
                 state_at: at,

@@ -23,6 +23,7 @@ mod intake;
 mod jobs;
 mod leaks;
 mod ledger;
+mod ledger_views;
 mod log_scan;
 mod member_page;
 mod metrics;

@@ -62,7 +62,8 @@ async fn a_departments_pack_is_stored_with_its_audience_and_others_are_parked() 
         Vec<String>,
         Option<chrono::DateTime<chrono::Utc>>,
     ) = sqlx::query_as(
-        "SELECT audience_org_ids, audience_region_codes, sent_at FROM study_packs WHERE id = 'p1'",
+        "SELECT p.audience_org_ids, p.audience_region_codes, s.sent_at FROM study_packs p
+         LEFT JOIN study_pack_sends s ON s.pack_id = p.id WHERE p.id = 'p1'",
     )
     .fetch_one(&env.pool)
     .await

@@ -63,11 +63,7 @@ pub fn refused(r: Rejection) -> Problem {
             );
             Problem::invalid(f.field, detail)
         }
-        Rejection::NotJson(_) => Problem::invalid("envelope", r.to_string()),
-        Rejection::SchemaVersion(_) => Problem::invalid("schema_version", r.to_string()),
-        Rejection::RoutingKey { .. } => Problem::invalid("type", r.to_string()),
-        Rejection::Forbidden(_) => Problem::invalid("actor", r.to_string()),
-        Rejection::Unknown(_) | Rejection::Conflict(_) => Problem::invalid("data", r.to_string()),
+        _ => Problem::invalid(r.field(), r.to_string()),
     }
 }
 
@@ -86,7 +82,7 @@ fn check_actor(e: &Envelope, viewer: &Viewer) -> Result<(), Problem> {
             "actor",
             "A member's own events come through the member page (/m/{token}), not an org's key: send actor {\"org_id\": <your org>}.",
         )),
-        Actor::Operator { .. } => Err(Problem::invalid(
+        Actor::Operator { .. } | Actor::Hongyan => Err(Problem::invalid(
             "actor",
             "actor must be {\"org_id\": <your org>, \"user\": ...}.",
         )),
@@ -175,6 +171,11 @@ async fn check_rights(state: &AppState, e: &Envelope) -> Result<(), Problem> {
         EventData::Inbound(_) | EventData::StudyPublished(_) | EventData::StudyCompleted(_) => {
             Ok(())
         }
+        // Refused with its actor already (`Envelope::parse`): only hongyan sends it.
+        EventData::TransferSuggested(_) => Err(forbidden(Rejection::Forbidden(
+            "review.transfer_suggested is sent by hongyan's scheduler only; an org may not send it."
+                .into(),
+        ))),
     }
 }
 

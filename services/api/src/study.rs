@@ -8,12 +8,11 @@ use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use hongyan_domain::TZ;
-use hongyan_domain::envelope::{Envelope, EventData, EventType, SCHEMA_VERSION};
+use hongyan_domain::envelope::{Actor, Envelope, EventData, EventType};
 use hongyan_domain::ids::{EventId, OrgId, OrgKind};
+use hongyan_domain::outgoing::envelope;
 use hongyan_domain::rights::{self, OrgNode};
 use serde::Serialize;
-use serde_json::json;
 
 use crate::directory::{PageQuery, decode_cursor, encode_cursor, page_limit};
 use crate::events::{publish, refused};
@@ -45,15 +44,12 @@ pub async fn publish_pack(
         )
     })?;
     let event_id = EventId::new_v7();
-    let envelope = json!({
-        "event_id": event_id,
-        "type": EventType::StudyPublished.as_str(),
-        "schema_version": SCHEMA_VERSION,
-        "occurred_at": state.clock.now().with_timezone(&TZ).to_rfc3339(),
-        "actor": {"org_id": viewer.org_id, "user": "api"},
-        "data": data,
-    });
-    let text = serde_json::to_vec(&envelope).map_err(Problem::internal)?;
+    let actor = Actor::Org {
+        org_id: OrgId::parse(&viewer.org_id).map_err(Problem::internal)?,
+        user: Some("api".into()),
+    };
+    let kind = EventType::StudyPublished.as_str();
+    let text = envelope(kind, event_id, state.clock.now(), &actor, &data).into_bytes();
     let parsed = Envelope::parse(&text, None).map_err(refused)?;
     let EventData::StudyPublished(pack) = &parsed.data else {
         return Err(Problem::internal(anyhow::anyhow!(
@@ -184,8 +180,9 @@ pub async fn list(
     };
     let rows: Vec<PackRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT p.id, p.title, p.summary, p.published_by, p.audience_org_ids, p.audience_region_codes, \
-                p.send_at, p.published_at, p.sent_at \
+                p.send_at, p.published_at, s.sent_at \
          FROM study_packs p JOIN orgs o ON o.id = p.published_by \
+         LEFT JOIN study_pack_sends s ON s.pack_id = p.id \
          WHERE {VISIBLE} AND p.id > $2 ORDER BY p.id LIMIT $3"
     )))
     .bind(&viewer.org_id)

@@ -5,8 +5,8 @@
 
 use chrono::{DateTime, Utc};
 use hongyan_adapters::store::rows::{OutboxRow, Park};
-use hongyan_domain::envelope::system_envelope;
 use hongyan_domain::notify::{self, NotificationRequest};
+use hongyan_domain::outgoing::system_envelope;
 use uuid::Uuid;
 
 /// A notification at its end, as the announcements describe it.

@@ -9,7 +9,7 @@ use hongyan_domain::ids::{CertificateNo, MemberId, OrgId};
 use hongyan_domain::ledger::{self, FlowRecord, LedgerPolicy, Member, local_date};
 use hongyan_domain::notify::{NotificationRequest, Recipient, Role, templates};
 use hongyan_domain::payloads::{
-    ArrivalKey, ContactRecorded, Inbound, NewOrg, Outbound, Return, Subject,
+    ArrivalKey, ContactRecorded, Inbound, NewOrg, Outbound, Return, Subject, TransferSuggested,
 };
 use hongyan_domain::{Envelope, rights, station};
 
@@ -128,6 +128,7 @@ impl Applier<'_> {
             | EventData::ContactRecorded(_) => self.on_open_record(ev),
             EventData::StudyPublished(p) => self.study_published(ev, p),
             EventData::StudyCompleted(c) => self.study_completed(ev, c),
+            EventData::TransferSuggested(t) => Ok(self.transfer_suggested(ev, t)),
         };
         let verdict = match ruled {
             Ok(verdict) => verdict,
@@ -398,6 +399,35 @@ impl Applier<'_> {
             c.kind, member.name, c.on
         );
         self.changed(ev, rec, note)
+    }
+
+    /// `review.transfer_suggested` (应转尽转): the record the monthly review read is marked, so
+    /// the branch is asked once. The review reads the mark back through its view; the
+    /// registry stays the only writer of the record.
+    fn transfer_suggested(&mut self, ev: &Envelope, t: &TransferSuggested) -> Verdict {
+        let member_id = &t.member_id;
+        let Some(mut rec) = self.ws.open_record(member_id).cloned() else {
+            return Verdict::Stale(format!(
+                "member {member_id}'s record closed before the transfer suggestion was marked"
+            ));
+        };
+        match ledger::mark_transfer_suggested(&mut rec, t.record_id, ev.occurred_at) {
+            ledger::SuggestionMark::Marked => {
+                let note = format!(
+                    "transfer suggested for {member_id} after {} months at one place",
+                    t.months
+                );
+                self.changed(ev, rec, note)
+            }
+            ledger::SuggestionMark::AlreadyMarked => {
+                self.history(ev, Some(&rec), true, Some("already suggested".into()));
+                Verdict::Applied(format!("transfer for {member_id} already suggested"))
+            }
+            ledger::SuggestionMark::OtherRecord => Verdict::Stale(format!(
+                "member {member_id}'s record {} closed since the review read it",
+                t.record_id
+            )),
+        }
     }
 
     /// A member home for a visit: their paired committee member is asked to call (党员结对).

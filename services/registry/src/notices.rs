@@ -4,29 +4,19 @@
 
 use chrono::{DateTime, Utc};
 use hongyan_adapters::store::rows::OutboxRow;
-use hongyan_domain::envelope::system_envelope;
 use hongyan_domain::ids::EventId;
 use hongyan_domain::ledger::FlowRecord;
 use hongyan_domain::notify::{self, NotificationRequest};
-use serde_json::json;
+use hongyan_domain::outgoing::{LedgerChanged, system_envelope};
 
 pub fn ledger_changed(rec: &FlowRecord, caused_by: EventId, now: DateTime<Utc>) -> OutboxRow {
     let (message_id, payload) = system_envelope(
-        "ledger.changed",
+        LedgerChanged::KIND,
         now,
-        json!({
-            "member_id": rec.member_id,
-            "home_org_id": rec.home_org_id,
-            "status": rec.status,
-            "region_code": rec.location.region_code,
-            "version": rec.version,
-            "certificate_no": rec.certificate_no,
-            "flags": rec.flags,
-            "caused_by": caused_by,
-        }),
+        LedgerChanged::of(rec, caused_by).to_wire(),
     );
     OutboxRow {
-        routing_key: "ledger.changed".into(),
+        routing_key: LedgerChanged::KIND.into(),
         message_id,
         payload,
         park: None,

@@ -70,7 +70,10 @@ pub fn named(ev: &Envelope) -> Vec<Key> {
         }
         EventData::StudyPublished(p) => keys.extend(p.audience.org_ids.iter().map(org)),
         EventData::StudyCompleted(c) => keys.push(Key::Pack(c.pack_id.as_str().to_owned())),
-        EventData::Update(_) | EventData::Return(_) | EventData::ContactRecorded(_) => {}
+        EventData::Update(_)
+        | EventData::Return(_)
+        | EventData::ContactRecorded(_)
+        | EventData::TransferSuggested(_) => {}
     }
     keys
 }

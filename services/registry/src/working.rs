@@ -373,7 +373,7 @@ impl WorkingSet {
             return Ok(false);
         }
         writes::new_records(conn, &new).await?;
-        shared_writes::history(conn, &self.history).await?;
+        writes::history(conn, &self.history).await?;
         shared_writes::outbox(conn, &self.outbox).await?;
         for u in &self.unmatched {
             writes::unmatched(conn, u).await?;

@@ -18,6 +18,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use hongyan_adapters::heartbeat::Heartbeat;
 use hongyan_adapters::{Settings, metrics};
 use hongyan_domain::TZ;
+use hongyan_domain::schedule::ScheduleName;
 use sqlx::{PgConnection, PgPool};
 use tracing::{info, warn};
 
@@ -102,18 +103,13 @@ impl Schedule {
 }
 
 /// Every schedule of `[schedules]`, parsed. An unknown name is refused by the config loader
-/// (`deny_unknown_fields`), naming it; a job with no code behind it is refused here.
+/// (`deny_unknown_fields`), naming it; every name has a job (`table::run` matches them all).
 pub fn parse_all(settings: &Settings) -> anyhow::Result<Vec<Schedule>> {
     settings
         .schedules
         .all()
         .into_iter()
-        .map(|(name, expr)| {
-            if !jobs::is_known(name) {
-                anyhow::bail!("schedules.{name} names no job the scheduler has");
-            }
-            Schedule::parse(name, expr)
-        })
+        .map(|(name, expr)| Schedule::parse(name.as_str(), expr))
         .collect()
 }
 
@@ -148,6 +144,8 @@ pub async fn fire_beating(
     by_hand: bool,
     alive: Option<&Heartbeat>,
 ) -> anyhow::Result<Fired> {
+    // The name is parsed here, where it enters (the engine's own, or an operator's command).
+    let name = ScheduleName::parse(schedule)?;
     let mut tx = pool.begin().await?;
     if !take_key(&mut tx, schedule, due, now, by_hand, "fired").await? {
         return Ok(Fired::AlreadyTaken);
@@ -159,14 +157,12 @@ pub async fn fire_beating(
         pool,
         alive,
     };
-    let rows = jobs::run(schedule, &mut tx, &firing)
-        .await
-        .with_context(|| {
-            format!(
-                "{schedule} due {} failed; nothing of it was kept",
-                local(due)
-            )
-        })?;
+    let rows = jobs::run(name, &mut tx, &firing).await.with_context(|| {
+        format!(
+            "{schedule} due {} failed; nothing of it was kept",
+            local(due)
+        )
+    })?;
     sqlx::query("UPDATE schedule_firings SET rows = $3 WHERE schedule = $1 AND due = $2")
         .bind(schedule)
         .bind(due)

@@ -51,13 +51,19 @@ struct Pack {
     event_id: uuid::Uuid,
 }
 
+// Packs are the registry's (study_packs); when one went out is the scheduler's own
+// (study_pack_sends, migration 0016), so each table keeps one writer.
 const ACTIVITY_DAY_PACKS: &str = "
-SELECT id, title, summary, audience_org_ids, audience_region_codes, event_id FROM study_packs
-WHERE sent_at IS NULL AND send_at IS NULL AND published_at <= $1 ORDER BY id FOR UPDATE";
+SELECT p.id, p.title, p.summary, p.audience_org_ids, p.audience_region_codes, p.event_id
+FROM study_packs p
+WHERE NOT EXISTS (SELECT 1 FROM study_pack_sends s WHERE s.pack_id = p.id)
+  AND p.send_at IS NULL AND p.published_at <= $1 ORDER BY p.id";
 
 const SEND_AT_PACKS: &str = "
-SELECT id, title, summary, audience_org_ids, audience_region_codes, event_id FROM study_packs
-WHERE sent_at IS NULL AND send_at <= $1 ORDER BY id FOR UPDATE";
+SELECT p.id, p.title, p.summary, p.audience_org_ids, p.audience_region_codes, p.event_id
+FROM study_packs p
+WHERE NOT EXISTS (SELECT 1 FROM study_pack_sends s WHERE s.pack_id = p.id)
+  AND p.send_at <= $1 ORDER BY p.id";
 
 /// The audience's orgs a pack reaches: every org in the subtree of an audience org or located
 /// in an audience region, that has a group robot (a card) or members away whose home it is
@@ -96,11 +102,14 @@ async fn send(conn: &mut PgConnection, firing: &Firing<'_>, due: Due) -> anyhow:
         rows.extend(requests.map(|req| request_row(&req, firing.due)));
     }
     let ids: Vec<&str> = packs.iter().map(|p| p.id.as_str()).collect();
-    sqlx::query("UPDATE study_packs SET sent_at = $2, updated_at = now() WHERE id = ANY($1)")
-        .bind(&ids)
-        .bind(firing.due)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        "INSERT INTO study_pack_sends (pack_id, sent_at) SELECT unnest($1::text[]), $2
+         ON CONFLICT (pack_id) DO NOTHING",
+    )
+    .bind(&ids)
+    .bind(firing.due)
+    .execute(&mut *conn)
+    .await?;
     let n = write(conn, &rows, firing.settings.scheduler.batch_size).await?;
     info!(packs = packs.len(), requests = n, "Study packs sent out.");
     Ok(n)

@@ -2,47 +2,32 @@
 //! Every job has the same shape: it runs inside the firing's transaction and returns the number
 //! of outbox rows it wrote.
 
+use hongyan_domain::schedule::ScheduleName;
 use sqlx::PgConnection;
 
 use crate::firing::Firing;
 use crate::{dispatch, jobs, monthly, study};
 
-/// Every schedule name the scheduler knows, in the order of DESIGN.md section 4.
-pub const NAMES: &[&str] = &[
-    "monthly_review",
-    "monthly_reminder",
-    "monthly_second_nudge",
-    "activity_day",
-    "study_send_at",
-    "quarterly_dispatch",
-    "quarterly_talk",
-    "quarterly_talk_followup",
-    "family_visit",
-    "political_birthday",
-    "return_peaks",
-];
-
-pub fn is_known(name: &str) -> bool {
-    NAMES.contains(&name)
-}
-
-/// Runs `name`'s job for `firing` on `conn` (the firing's transaction).
-pub async fn run(name: &str, conn: &mut PgConnection, firing: &Firing<'_>) -> anyhow::Result<u64> {
+/// Runs `name`'s job for `firing` on `conn` (the firing's transaction). Every schedule has one:
+/// the match is over the domain's [`ScheduleName`], so a new name without a job does not
+/// compile.
+pub async fn run(
+    name: ScheduleName,
+    conn: &mut PgConnection,
+    firing: &Firing<'_>,
+) -> anyhow::Result<u64> {
+    use ScheduleName as S;
     match name {
-        "monthly_review" => monthly::review::run(conn, firing).await,
-        "monthly_reminder" => monthly::reminder::monthly_reminder(conn, firing).await,
-        "monthly_second_nudge" => monthly::reminder::monthly_second_nudge(conn, firing).await,
-        "activity_day" => study::activity_day(conn, firing).await,
-        "study_send_at" => study::study_send_at(conn, firing).await,
-        "quarterly_dispatch" => dispatch::quarterly_dispatch(conn, firing).await,
-        "quarterly_talk" => jobs::quarterly_talk(conn, firing).await,
-        "quarterly_talk_followup" => jobs::quarterly_talk_followup(conn, firing).await,
-        "family_visit" => jobs::family_visit(conn, firing).await,
-        "political_birthday" => jobs::political_birthday(conn, firing).await,
-        "return_peaks" => jobs::return_peaks(conn, firing).await,
-        other => anyhow::bail!(
-            "{other} is not a schedule; the schedules are {}",
-            NAMES.join(", ")
-        ),
+        S::MonthlyReview => monthly::review::run(conn, firing).await,
+        S::MonthlyReminder => monthly::reminder::monthly_reminder(conn, firing).await,
+        S::MonthlySecondNudge => monthly::reminder::monthly_second_nudge(conn, firing).await,
+        S::ActivityDay => study::activity_day(conn, firing).await,
+        S::StudySendAt => study::study_send_at(conn, firing).await,
+        S::QuarterlyDispatch => dispatch::quarterly_dispatch(conn, firing).await,
+        S::QuarterlyTalk => jobs::quarterly_talk(conn, firing).await,
+        S::QuarterlyTalkFollowup => jobs::quarterly_talk_followup(conn, firing).await,
+        S::FamilyVisit => jobs::family_visit(conn, firing).await,
+        S::PoliticalBirthday => jobs::political_birthday(conn, firing).await,
+        S::ReturnPeaks => jobs::return_peaks(conn, firing).await,
     }
 }

@@ -207,6 +207,14 @@ impl Figures {
 }
 
 impl Quarter {
+    /// `2026Q3`, as [`Quarter`]'s `Display` writes it; `None` for anything else.
+    pub fn parse(s: &str) -> Option<Self> {
+        let (year, number) = s.split_once('Q')?;
+        let (year, number) = (year.parse().ok()?, number.parse().ok()?);
+        ((1000..=9999).contains(&year) && (1..=4).contains(&number) && s.len() == 6)
+            .then_some(Self { year, number })
+    }
+
     /// The quarter's three months with nothing counted yet.
     pub fn empty_compliance(self) -> Vec<MonthCompliance> {
         (0..3)

@@ -7,99 +7,35 @@ use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+pub use crate::event_type::{EventType, EventTypeError};
 use crate::fields::{FieldError, Obj, parse_timestamp};
 use crate::ids::{EventId, MemberId, OrgId};
 use crate::payloads::{
-    ContactRecorded, Inbound, MemberUpsert, OrgUpsert, Outbound, Return, Transfer, Update,
+    ContactRecorded, Inbound, MemberUpsert, OrgUpsert, Outbound, Return, Transfer,
+    TransferSuggested, Update,
 };
 use crate::study::{StudyCompleted, StudyPublished};
 
 /// The schema versions this build understands.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// Event types, which are also the routing keys.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum EventType {
-    #[serde(rename = "org.upserted")]
-    OrgUpserted,
-    #[serde(rename = "member.upserted")]
-    MemberUpserted,
-    #[serde(rename = "registration.outbound")]
-    Outbound,
-    #[serde(rename = "registration.inbound")]
-    Inbound,
-    #[serde(rename = "registration.update")]
-    Update,
-    #[serde(rename = "registration.return")]
-    Return,
-    #[serde(rename = "registration.transfer")]
-    Transfer,
-    #[serde(rename = "contact.recorded")]
-    ContactRecorded,
-    #[serde(rename = "study.published")]
-    StudyPublished,
-    #[serde(rename = "study.completed")]
-    StudyCompleted,
-}
-
-impl EventType {
-    pub const ALL: &'static [EventType] = &[
-        EventType::OrgUpserted,
-        EventType::MemberUpserted,
-        EventType::Outbound,
-        EventType::Inbound,
-        EventType::Update,
-        EventType::Return,
-        EventType::Transfer,
-        EventType::ContactRecorded,
-        EventType::StudyPublished,
-        EventType::StudyCompleted,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventType::OrgUpserted => "org.upserted",
-            EventType::MemberUpserted => "member.upserted",
-            EventType::Outbound => "registration.outbound",
-            EventType::Inbound => "registration.inbound",
-            EventType::Update => "registration.update",
-            EventType::Return => "registration.return",
-            EventType::Transfer => "registration.transfer",
-            EventType::ContactRecorded => "contact.recorded",
-            EventType::StudyPublished => "study.published",
-            EventType::StudyCompleted => "study.completed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Result<Self, EventTypeError> {
-        Self::ALL
-            .iter()
-            .copied()
-            .find(|t| t.as_str() == s)
-            .ok_or_else(|| EventTypeError(s.to_owned()))
-    }
-}
-
-/// A type that is not one of the contract's event types (the text given).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{0:?} is not an event type: use one of {words}", words = event_type_words())]
-pub struct EventTypeError(pub String);
-
-fn event_type_words() -> String {
-    EventType::ALL
-        .iter()
-        .map(|t| t.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// Who acts. `Operator` is never read from the wire: it is an operator command such as
 /// `hongyan import`, run by someone with database access.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Actor {
-    Org { org_id: OrgId, user: Option<String> },
-    Member { member_id: MemberId },
-    Operator { name: String },
+    Org {
+        org_id: OrgId,
+        user: Option<String>,
+    },
+    Member {
+        member_id: MemberId,
+    },
+    Operator {
+        name: String,
+    },
+    /// hongyan itself (its scheduler), `{"system": "hongyan"}` on the wire: accepted only on
+    /// the event types hongyan sends to itself ([`EventType::is_hongyans`]).
+    Hongyan,
 }
 
 impl Actor {
@@ -108,6 +44,7 @@ impl Actor {
             Actor::Org { org_id, user } => json!({"org_id": org_id, "user": user}),
             Actor::Member { member_id } => json!({"member_id": member_id}),
             Actor::Operator { name } => json!({"system": name}),
+            Actor::Hongyan => json!({"system": HONGYAN}),
         }
     }
 
@@ -132,6 +69,7 @@ pub enum EventData {
     ContactRecorded(ContactRecorded),
     StudyPublished(StudyPublished),
     StudyCompleted(StudyCompleted),
+    TransferSuggested(TransferSuggested),
 }
 
 impl EventData {
@@ -149,6 +87,7 @@ impl EventData {
             EventData::Transfer(t) => Some(&t.member_id),
             EventData::ContactRecorded(c) => Some(&c.member_id),
             EventData::StudyCompleted(c) => Some(&c.member_id),
+            EventData::TransferSuggested(t) => Some(&t.member_id),
             EventData::OrgUpserted(_) | EventData::StudyPublished(_) => None,
         }
     }
@@ -230,6 +169,21 @@ pub enum Rejection {
     Conflict(String),
 }
 
+impl Rejection {
+    /// The part of the envelope the rejection is about, as a client names it (`type`,
+    /// `data.member_id`, ...).
+    pub fn field(&self) -> &str {
+        match self {
+            Rejection::NotJson(_) => "envelope",
+            Rejection::Field(f) => &f.field,
+            Rejection::RoutingKey { .. } => "type",
+            Rejection::SchemaVersion(_) => "schema_version",
+            Rejection::Forbidden(_) => "actor",
+            Rejection::Unknown(_) | Rejection::Conflict(_) => "data",
+        }
+    }
+}
+
 impl Envelope {
     /// Reads a message body published with `routing_key`. Everything the contract says about
     /// the envelope and the fields of `data` is checked here; what needs the ledger (known ids,
@@ -274,7 +228,25 @@ impl Envelope {
             EventType::ContactRecorded => EventData::ContactRecorded(ContactRecorded::read(d)?),
             EventType::StudyPublished => EventData::StudyPublished(StudyPublished::read(d)?),
             EventType::StudyCompleted => EventData::StudyCompleted(StudyCompleted::read(d)?),
+            EventType::TransferSuggested => {
+                EventData::TransferSuggested(TransferSuggested::read(d)?)
+            }
         };
+        match (kind.is_hongyans(), matches!(actor, Actor::Hongyan)) {
+            (true, false) => {
+                return Err(Rejection::Forbidden(format!(
+                    "Only hongyan itself sends {}; an org system may not: drop this message.",
+                    kind.as_str()
+                )));
+            }
+            (false, true) => {
+                return Err(Rejection::Forbidden(format!(
+                    "hongyan sends no {} as {{\"system\": \"hongyan\"}}; send it with your org_id as the actor.",
+                    kind.as_str()
+                )));
+            }
+            _ => {}
+        }
         if matches!(actor, Actor::Member { .. })
             && kind != EventType::Update
             && kind != EventType::StudyCompleted
@@ -307,56 +279,13 @@ impl Envelope {
     }
 }
 
-/// An event hongyan itself publishes (`ledger.changed`, `notification.delivered`, ...), in the
-/// same envelope with `actor: {"system": "hongyan"}`. Returns the event id and the envelope as
-/// JSON text, serialized straight from `data` (no intermediate JSON tree: the notifier writes
-/// one per notification).
-pub fn system_envelope(
-    kind: &str,
-    now: chrono::DateTime<chrono::Utc>,
-    data: impl Serialize,
-) -> (String, String) {
-    let event_id = EventId::new_v7();
-    (
-        event_id.to_string(),
-        keyed_envelope(kind, event_id, now, data),
-    )
-}
-
-/// The same envelope with a given `event_id`: what the scheduler sends, whose ids are
-/// deterministic (rule, subject, period) so that a repeat is dropped as a duplicate.
-pub fn keyed_envelope(
-    kind: &str,
-    event_id: EventId,
-    now: chrono::DateTime<chrono::Utc>,
-    data: impl Serialize,
-) -> String {
-    #[derive(Serialize)]
-    struct System {
-        system: &'static str,
-    }
-    #[derive(Serialize)]
-    struct Envelope<'a, T> {
-        event_id: EventId,
-        #[serde(rename = "type")]
-        kind: &'a str,
-        schema_version: u32,
-        occurred_at: String,
-        actor: System,
-        data: T,
-    }
-    let env = Envelope {
-        event_id,
-        kind,
-        schema_version: SCHEMA_VERSION,
-        occurred_at: now.with_timezone(&crate::TZ).to_rfc3339(),
-        actor: System { system: "hongyan" },
-        data,
-    };
-    serde_json::to_string(&env).expect("an envelope of serializable data serializes")
-}
+/// The name hongyan's own events carry as their actor (`{"system": "hongyan"}`).
+pub const HONGYAN: &str = "hongyan";
 
 fn read_actor(a: Obj<'_>) -> Result<Actor, FieldError> {
+    if a.opt_str("system")? == Some(HONGYAN) {
+        return Ok(Actor::Hongyan);
+    }
     if let Some(org) = a.opt_parse("org_id", OrgId::parse)? {
         return Ok(Actor::Org {
             org_id: org,
@@ -386,6 +315,43 @@ mod tests {
             "data": data,
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn only_hongyan_sends_a_transfer_suggestion_and_only_that() {
+        let t = TransferSuggested {
+            member_id: MemberId::parse("m1").unwrap(),
+            record_id: uuid::Uuid::from_u128(1),
+            months: 6,
+        };
+        let now = chrono::DateTime::parse_from_rfc3339("2026-09-01T08:00:00+08:00").unwrap();
+        let id = EventId(uuid::Uuid::from_u128(2));
+        let wire = crate::outgoing::keyed_envelope(
+            EventType::TransferSuggested.as_str(),
+            id,
+            now.to_utc(),
+            t.to_wire(),
+        );
+        let e = Envelope::parse(wire.as_bytes(), Some("review.transfer_suggested")).unwrap();
+        assert_eq!(e.actor, Actor::Hongyan);
+        assert_eq!(e.data, EventData::TransferSuggested(t.clone()));
+        // An org system may not send it, and hongyan's actor sends nothing else.
+        let from_org = envelope("review.transfer_suggested", t.to_wire());
+        assert!(matches!(
+            Envelope::parse(&from_org, None),
+            Err(Rejection::Forbidden(_))
+        ));
+        let mut forged: Value = serde_json::from_slice(&envelope(
+            "registration.update",
+            json!({"member_id": "m1", "confirmed_unchanged": true}),
+        ))
+        .unwrap();
+        forged["actor"] = json!({"system": "hongyan"});
+        let forged = serde_json::to_vec(&forged).unwrap();
+        assert!(matches!(
+            Envelope::parse(&forged, None),
+            Err(Rejection::Forbidden(_))
+        ));
     }
 
     #[test]

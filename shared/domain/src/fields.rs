@@ -6,7 +6,7 @@ use std::fmt;
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use serde_json::{Map, Value};
 
-use crate::envelope::EventTypeError;
+use crate::event_type::EventTypeError;
 use crate::ids::{IdError, WordError};
 use crate::month::MonthError;
 

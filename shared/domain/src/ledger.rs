@@ -114,13 +114,16 @@ pub struct FlowRecord {
     pub certificate_no: Option<CertificateNo>,
     pub left_on: Option<NaiveDate>,
     pub arrived_on: Option<NaiveDate>,
+    /// The last confirmation (一月一更新). Months unconfirmed and the staleness ladder's flags
+    /// follow from it and the month, and are worked out where they are read
+    /// (`rules::monthly::standing`, SQL `ledger_months_unconfirmed`), never stored.
     pub last_confirmed_on: Option<NaiveDate>,
-    /// Whole months without a confirmation; kept by the scheduler's staleness ladder.
-    pub months_unconfirmed: u32,
     pub closed_on: Option<NaiveDate>,
     pub new_org: Option<NewOrg>,
+    /// Flags the registry sets (`unreported_departure`); the ladder's are derived, not stored.
     pub flags: Vec<String>,
-    /// The branch was asked to transfer the relationship (应转尽转).
+    /// The branch was asked to transfer the relationship (应转尽转): at the departure, or by
+    /// the monthly review through `review.transfer_suggested`.
     pub transfer_suggested: bool,
     pub contacts: LastContacts,
     /// Grows by one with every change to the member's ledger, across records, so the live
@@ -155,9 +158,11 @@ pub fn certificate_due(policy: &LedgerPolicy, ev: &Outbound) -> bool {
     ev.expected_months <= policy.certificate_max_months || ev.destination.employer.is_none()
 }
 
-/// Outbound registration opens a record. The certificate number, when due, is allocated by the
-/// store (a sequence per county and year) and set afterwards.
+/// Outbound registration opens record `record_id` (made by the caller: the rule stays a pure
+/// function of its arguments). The certificate number, when due, is allocated by the store (a
+/// sequence per county and year) and set afterwards.
 pub fn open_outbound(
+    record_id: uuid::Uuid,
     policy: &LedgerPolicy,
     member: &Member,
     ev: &Outbound,
@@ -165,7 +170,7 @@ pub fn open_outbound(
     at: DateTime<FixedOffset>,
 ) -> FlowRecord {
     FlowRecord {
-        record_id: uuid::Uuid::now_v7(),
+        record_id,
         member_id: member.id.clone(),
         home_org_id: member.home_org_id.clone(),
         status: Status::Out,
@@ -179,7 +184,6 @@ pub fn open_outbound(
         left_on: Some(ev.left_on),
         arrived_on: None,
         last_confirmed_on: Some(local_date(at)),
-        months_unconfirmed: 0,
         closed_on: None,
         new_org: None,
         flags: Vec::new(),
@@ -199,14 +203,38 @@ pub fn certificate_year(ev: &Outbound) -> i32 {
     ev.left_on.year()
 }
 
-/// A confirmation (一月一更新): this month is confirmed, and the staleness ladder's marks go
-/// (the monthly review set them; DESIGN.md section 4).
+/// A confirmation (一月一更新): this month is confirmed, so the staleness ladder, read from
+/// the last confirmation, starts again (DESIGN.md section 4).
 fn confirm(rec: &mut FlowRecord, at: DateTime<FixedOffset>) {
-    use crate::rules::monthly::{FLAG_LOST_CONTACT, FLAG_STALE};
     rec.last_confirmed_on = Some(local_date(at));
-    rec.months_unconfirmed = 0;
-    rec.flags
-        .retain(|f| f != FLAG_STALE && f != FLAG_LOST_CONTACT);
+}
+
+/// What `review.transfer_suggested` does to the record it names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SuggestionMark {
+    /// Marked now: the record changed.
+    Marked,
+    /// Already marked (a departure that suggested it, or a repeat): nothing changes.
+    AlreadyMarked,
+    /// The review read another record, closed since: nothing changes.
+    OtherRecord,
+}
+
+/// 应转尽转: the monthly review asked the branch, so it is asked once (`transfer_suggested`).
+pub fn mark_transfer_suggested(
+    rec: &mut FlowRecord,
+    record_id: uuid::Uuid,
+    at: DateTime<FixedOffset>,
+) -> SuggestionMark {
+    if rec.record_id != record_id {
+        return SuggestionMark::OtherRecord;
+    }
+    if rec.transfer_suggested {
+        return SuggestionMark::AlreadyMarked;
+    }
+    rec.transfer_suggested = true;
+    rec.touch(at);
+    SuggestionMark::Marked
 }
 
 /// An arrival with an open record: checked in with the receiving org (报到).
@@ -219,8 +247,10 @@ pub fn check_in(rec: &mut FlowRecord, receiving: &OrgId, ev: &Inbound, at: DateT
     rec.touch(at);
 }
 
-/// An arrival for a known member with no open record: a departure nobody registered.
+/// An arrival for a known member with no open record: a departure nobody registered. Opens
+/// record `record_id`, made by the caller.
 pub fn open_unreported(
+    record_id: uuid::Uuid,
     member: &Member,
     receiving: &OrgId,
     ev: &Inbound,
@@ -228,7 +258,7 @@ pub fn open_unreported(
     at: DateTime<FixedOffset>,
 ) -> FlowRecord {
     FlowRecord {
-        record_id: uuid::Uuid::now_v7(),
+        record_id,
         member_id: member.id.clone(),
         home_org_id: member.home_org_id.clone(),
         status: Status::CheckedIn,
@@ -242,7 +272,6 @@ pub fn open_unreported(
         left_on: None,
         arrived_on: Some(ev.arrived_on),
         last_confirmed_on: Some(local_date(at)),
-        months_unconfirmed: 0,
         closed_on: None,
         new_org: None,
         flags: vec![FLAG_UNREPORTED_DEPARTURE.to_owned()],
@@ -362,6 +391,7 @@ mod tests {
     #[test]
     fn long_absences_with_an_employer_are_asked_to_transfer() {
         let rec = open_outbound(
+            uuid::Uuid::from_u128(1),
             &LedgerPolicy::default(),
             &member(),
             &outbound(12, Some("某厂")),
@@ -377,6 +407,7 @@ mod tests {
     fn a_visit_home_keeps_the_record_open_and_an_update_sends_it_back_out() {
         let t0 = at("2026-03-01T09:00:00+08:00");
         let mut rec = open_outbound(
+            uuid::Uuid::from_u128(1),
             &LedgerPolicy::default(),
             &member(),
             &outbound(3, None),
@@ -398,14 +429,45 @@ mod tests {
             inflow_contact: None,
             confirmed_unchanged: true,
         };
-        rec.flags = vec!["lost_contact".into(), "unreported_departure".into()];
-        rec.months_unconfirmed = 3;
+        rec.flags = vec!["unreported_departure".into()];
         update(&mut rec, &confirm, at("2027-02-20T09:00:00+08:00"));
         assert_eq!(rec.status, Status::Out);
         assert_eq!(rec.flags, vec!["unreported_departure".to_owned()]);
-        assert_eq!(rec.months_unconfirmed, 0);
         assert_eq!(rec.last_confirmed_on, NaiveDate::from_ymd_opt(2027, 2, 20));
         assert_eq!(rec.version, 3);
+    }
+
+    #[test]
+    fn the_review_marks_a_transfer_suggestion_once_and_only_on_the_record_it_read() {
+        let t0 = at("2026-03-01T09:00:00+08:00");
+        let mut rec = open_outbound(
+            uuid::Uuid::from_u128(1),
+            &LedgerPolicy::default(),
+            &member(),
+            &outbound(3, None),
+            0,
+            t0,
+        );
+        assert!(!rec.transfer_suggested);
+        let later = at("2026-09-01T08:00:00+08:00");
+        let other = uuid::Uuid::from_u128(7);
+        assert_eq!(
+            mark_transfer_suggested(&mut rec, other, later),
+            SuggestionMark::OtherRecord
+        );
+        assert_eq!(rec.version, 1);
+        let id = rec.record_id;
+        assert_eq!(
+            mark_transfer_suggested(&mut rec, id, later),
+            SuggestionMark::Marked
+        );
+        assert!(rec.transfer_suggested);
+        assert_eq!(rec.version, 2);
+        assert_eq!(
+            mark_transfer_suggested(&mut rec, id, later),
+            SuggestionMark::AlreadyMarked
+        );
+        assert_eq!(rec.version, 2);
     }
 
     #[test]
@@ -421,6 +483,7 @@ mod tests {
     fn an_older_contact_never_hides_a_newer_one() {
         let t0 = at("2026-03-01T09:00:00+08:00");
         let mut rec = open_outbound(
+            uuid::Uuid::from_u128(1),
             &LedgerPolicy::default(),
             &member(),
             &outbound(3, None),

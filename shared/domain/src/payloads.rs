@@ -324,6 +324,25 @@ pub struct Update {
 }
 
 impl Update {
+    /// The wire shape [`Update::read`] reads: only the fields that are sent (the member page
+    /// sends it as the member, `outgoing::envelope`).
+    pub fn to_wire(&self) -> serde_json::Value {
+        let mut d = serde_json::json!({"member_id": self.member_id});
+        if self.confirmed_unchanged {
+            d["confirmed_unchanged"] = serde_json::json!(true);
+        }
+        if let Some(loc) = &self.location {
+            d["location"] = serde_json::json!(loc);
+        }
+        if let Some(p) = &self.phone {
+            d["phone"] = serde_json::json!(p);
+        }
+        if let Some(c) = &self.inflow_contact {
+            d["inflow_contact"] = serde_json::json!(c);
+        }
+        d
+    }
+
     pub fn read(o: Obj<'_>) -> Result<Self, FieldError> {
         let loc_path = join(o.path(), "location");
         let contact_path = join(o.path(), "inflow_contact");
@@ -417,6 +436,45 @@ impl ContactRecorded {
             kind: o.parse("kind", ContactKind::parse)?,
             on: o.date("on")?,
             by: o.text("by")?,
+        })
+    }
+}
+
+/// `review.transfer_suggested`: the scheduler's monthly review asked the branch to transfer
+/// the relationship (应转尽转), and the registry marks the record so it is asked once. Only
+/// hongyan sends it (actor `{"system": "hongyan"}`); org systems may not publish its key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferSuggested {
+    pub member_id: MemberId,
+    /// The open record the review read: a record opened since is not marked.
+    pub record_id: uuid::Uuid,
+    /// Whole months at one place when the branch was asked.
+    pub months: u32,
+}
+
+impl TransferSuggested {
+    pub fn read(o: Obj<'_>) -> Result<Self, FieldError> {
+        let record_id = uuid::Uuid::parse_str(o.str("record_id")?).map_err(|_| {
+            FieldError::new(
+                join(o.path(), "record_id"),
+                "must be the UUID of the flow record the review read",
+            )
+        })?;
+        Ok(Self {
+            member_id: o.parse("member_id", MemberId::parse)?,
+            record_id,
+            months: o
+                .opt_u32("months")?
+                .ok_or_else(|| FieldError::new(join(o.path(), "months"), "is missing"))?,
+        })
+    }
+
+    /// The wire shape [`TransferSuggested::read`] reads.
+    pub fn to_wire(&self) -> serde_json::Value {
+        serde_json::json!({
+            "member_id": self.member_id,
+            "record_id": self.record_id,
+            "months": self.months,
         })
     }
 }

@@ -163,9 +163,27 @@ pub fn is_within(code: &str, area: &str) -> bool {
     }
 }
 
+/// A county department (县级党委组织部门): a department whose region code is a county's, six
+/// digits not ending in `00`. It hears of lost contact and lapse warnings in its subtree.
+/// SQL `ledger_is_county_department` (migration 0016) is the same rule; tests/it/ledger_views.rs
+/// checks they agree.
+pub fn is_county_department(kind: crate::OrgKind, region_code: &str) -> bool {
+    kind == crate::OrgKind::Department && region_code.len() == 6 && !region_code.ends_with("00")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_county_department_is_a_department_with_a_county_code() {
+        use crate::OrgKind::{Branch, Department};
+        assert!(is_county_department(Department, "522627"));
+        assert!(!is_county_department(Department, "522600"), "a city");
+        assert!(!is_county_department(Department, "520000"), "a province");
+        assert!(!is_county_department(Department, "522627001"), "a township");
+        assert!(!is_county_department(Branch, "522627"));
+    }
 
     #[test]
     fn counties_are_named_from_the_province_down() {

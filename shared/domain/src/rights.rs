@@ -26,6 +26,7 @@ fn forbidden(actor: &Actor, what: &str) -> Rejection {
         Actor::Org { org_id, .. } => format!("org {org_id}"),
         Actor::Member { member_id } => format!("member {member_id}"),
         Actor::Operator { name } => format!("operator {name}"),
+        Actor::Hongyan => "hongyan".to_owned(),
     };
     Rejection::Forbidden(format!(
         "{who} has no right to {what}; send it from an org that has."

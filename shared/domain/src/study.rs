@@ -195,6 +195,11 @@ pub struct StudyCompleted {
 }
 
 impl StudyCompleted {
+    /// The wire shape [`StudyCompleted::read`] reads (the study page sends it as the member).
+    pub fn to_wire(&self) -> serde_json::Value {
+        serde_json::json!({"member_id": self.member_id, "pack_id": self.pack_id, "on": self.on})
+    }
+
     pub fn read(o: Obj<'_>) -> Result<Self, FieldError> {
         Ok(Self {
             member_id: o.parse("member_id", MemberId::parse)?,

@@ -44,8 +44,8 @@ async fn the_last_certificate_number_of_a_year_is_99999_and_the_next_departure_i
 }
 
 /// A record is written back only where it still holds the version the batch read, so a
-/// transaction that read it before another changed it (a replica taking over, the monthly
-/// review) writes nothing and rolls back, instead of overwriting the newer record.
+/// transaction that read it before another changed it (a replica taking over) writes nothing
+/// and rolls back, instead of overwriting the newer record.
 #[tokio::test]
 async fn a_record_changed_since_it_was_read_is_not_written_back() {
     let mut env = TestEnv::new().await;
@@ -58,7 +58,7 @@ async fn a_record_changed_since_it_was_read_is_not_written_back() {
     let mut rec: hongyan_domain::ledger::FlowRecord = serde_json::from_value(doc).unwrap();
     assert_eq!(rec.version, 1);
     rec.version = 2;
-    rec.months_unconfirmed = 7;
+    rec.transfer_suggested = true;
     let mut conn = env.pool.acquire().await.unwrap();
     use hongyan_registry::sql::writes::changed_records;
     let stale = changed_records(&mut conn, &[(&rec, 0)]).await.unwrap();
@@ -71,8 +71,8 @@ async fn a_record_changed_since_it_was_read_is_not_written_back() {
     assert_eq!(fresh, 1);
     let now = env.record("m1").await.unwrap();
     assert_eq!(
-        (now["version"].clone(), now["months_unconfirmed"].clone()),
-        (json!(2), json!(7))
+        (now["version"].clone(), now["transfer_suggested"].clone()),
+        (json!(2), json!(true))
     );
     drop(conn);
     env.finish().await;

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use hongyan_domain::Phone;
-use hongyan_domain::envelope::system_envelope;
 use hongyan_domain::ids::{EventId, MemberId};
 use hongyan_domain::notify::{NotificationRequest, Recipient, Role};
+use hongyan_domain::outgoing::system_envelope;
 use hongyan_notifier::providers::console::Console;
 use hongyan_notifier::{Notifier, deliver};
 use tokio_util::sync::CancellationToken;

@@ -292,7 +292,7 @@ async fn after_downtime_the_latest_missed_firing_runs_once_and_older_ones_are_sk
          SELECT s, $1, 'fired', $1 FROM unnest($2::text[]) s",
     )
     .bind(at(2026, 10, 1, 9, 0))
-    .bind(hongyan_scheduler::table::NAMES)
+    .bind(hongyan_domain::schedule::ScheduleName::ALL.map(|n| n.as_str()))
     .execute(&env.pool)
     .await
     .unwrap();
@@ -390,7 +390,7 @@ async fn an_operator_fires_a_schedule_by_hand_once_lists_it_and_mints_a_link() {
         "the same fire key: nothing twice"
     );
     let list = run(&["schedule", "list"]).await;
-    for name in hongyan_scheduler::table::NAMES {
+    for name in hongyan_domain::schedule::ScheduleName::ALL {
         assert!(
             list.contains(&format!("{name}  \"")),
             "{name} listed: {list}"

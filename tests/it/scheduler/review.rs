@@ -1,9 +1,12 @@
-//! `monthly_review` through the engine: the ladder, the lists, and its locks per batch.
+//! `monthly_review` through the engine: the ladder, the lists, and that it writes no ledger
+//! table (the registry is the only writer; the ladder is derived where it is read).
 
 use super::*;
+use crate::ledger_views::standing;
+use futures::StreamExt;
 
 #[tokio::test]
-async fn the_review_moves_the_ladder_through_the_ledger_and_sends_the_lists() {
+async fn the_review_reads_the_ladder_from_the_ledger_and_sends_the_lists() {
     let env = TestEnv::new().await;
     county(&env).await;
     open_record(&env, "m-nov", "2026-11-30").await; // current
@@ -16,34 +19,25 @@ async fn the_review_moves_the_ladder_through_the_ledger_and_sends_the_lists() {
         fire(&env, "monthly_review", due).await,
         Fired::Done(_)
     ));
-    let flags = |m: &'static str| {
-        let pool = env.pool.clone();
-        async move {
-            let (months, flags): (i32, Value) = sqlx::query_as(
-                "SELECT months_unconfirmed, doc->'flags' FROM flow_records WHERE member_id = $1",
-            )
-            .bind(m)
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-            (months, flags)
-        }
-    };
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+    let flags = |m: &'static str| standing(&env, m, today);
     assert_eq!(flags("m-nov").await, (0, json!([])));
     assert_eq!(flags("m-oct").await, (1, json!(["stale"])));
     assert_eq!(flags("m-sep").await, (2, json!(["stale"])));
     assert_eq!(flags("m-aug").await, (3, json!(["lost_contact"])));
     assert_eq!(flags("m-jun").await, (5, json!(["lost_contact"])));
-    // Every change went through the ledger: a history line and ledger.changed each.
+    // The review wrote no ledger table: every record as it was, no history line, and no
+    // ledger.changed (the ladder moves with the month, where it is read).
     assert_eq!(
-        env.scalar_i64("SELECT count(*) FROM history WHERE event_type = 'monthly_review'")
+        env.scalar_i64("SELECT count(*) FROM flow_records WHERE version <> 1")
             .await,
-        4
+        0
     );
+    assert_eq!(env.scalar_i64("SELECT count(*) FROM history").await, 0);
     assert_eq!(
         env.scalar_i64("SELECT count(*) FROM outbox WHERE routing_key = 'ledger.changed'")
             .await,
-        4
+        0
     );
     let mut sent: Vec<(String, String)> = requests(&env)
         .await
@@ -84,7 +78,7 @@ async fn the_review_moves_the_ladder_through_the_ledger_and_sends_the_lists() {
 }
 
 #[tokio::test]
-async fn the_review_locks_a_batch_at_a_time_and_a_failed_firing_run_again_changes_nothing_twice() {
+async fn the_review_locks_no_record_and_a_failed_firing_leaves_nothing_behind() {
     let env = TestEnv::new().await;
     county(&env).await;
     open_record(&env, "m-nov", "2026-11-30").await;
@@ -108,38 +102,28 @@ async fn the_review_locks_a_batch_at_a_time_and_a_failed_firing_run_again_change
     sqlx::query("SELECT 1 FROM flow_records WHERE member_id = 'm-sep' FOR UPDATE NOWAIT")
         .fetch_one(&mut *registry)
         .await
-        .expect("no record stays locked by the firing once its batch is written");
+        .expect("the review locks no record");
     drop(registry);
-    // The firing fails after its batches committed: its fire key and lists roll back.
+    // The firing fails: its fire key and everything it queued roll back together.
     key.rollback().await.unwrap();
-    let changes = "SELECT count(*) FROM history WHERE event_type = 'monthly_review'";
-    let changed = "SELECT count(*) FROM outbox WHERE routing_key = 'ledger.changed'";
-    assert_eq!(env.scalar_i64(changes).await, 2);
-    assert_eq!(env.scalar_i64(changed).await, 2);
+    assert_eq!(env.scalar_i64("SELECT count(*) FROM outbox").await, 0);
     assert_eq!(
         env.scalar_i64("SELECT count(*) FROM schedule_firings")
             .await,
         0
     );
 
-    // Run again (a replica's catch-up, or by hand): the records are already reviewed.
+    // Run again (a replica's catch-up, or by hand): every message goes once.
     assert!(matches!(
         fire(&env, "monthly_review", due).await,
         Fired::Done(_)
     ));
-    assert_eq!(env.scalar_i64(changes).await, 2, "no second history line");
-    assert_eq!(env.scalar_i64(changed).await, 2, "no second ledger.changed");
-    let mut sent: Vec<(String, String)> = sqlx::query_as(
-        "SELECT DISTINCT message_id, payload::jsonb->'data'->>'key' FROM outbox
-         WHERE routing_key = 'notification.requested'",
-    )
-    .fetch_all(&env.pool)
-    .await
-    .unwrap();
-    sent.sort_by(|a, b| a.1.cmp(&b.1));
-    let keys: Vec<&str> = sent.iter().map(|(_, k)| k.as_str()).collect();
-    // The lapse warnings were queued by both runs, with the same event ids (which the
-    // notifier drops); the lists went once, with the fire key.
+    let mut keys: Vec<String> = requests(&env)
+        .await
+        .into_iter()
+        .map(|(_, k, _)| k)
+        .collect();
+    keys.sort();
     assert_eq!(
         keys,
         [
@@ -149,12 +133,87 @@ async fn the_review_locks_a_batch_at_a_time_and_a_failed_firing_run_again_change
             "stale_list_branch:2026-12:org:b1",
         ]
     );
+    env.finish().await;
+}
+
+/// 应转尽转 through the registry: the review asks the branch and tells the registry
+/// (`review.transfer_suggested`), which marks the record, so the next month's review does not
+/// ask again.
+#[tokio::test]
+async fn a_transfer_suggestion_reaches_the_registry_and_is_asked_once() {
+    use crate::fixtures as fx;
+    let mut env = TestEnv::new().await;
+    let mut evs = fx::county();
+    evs.push(fx::member("m1", "b1", "13911110001"));
+    // Four months with an employer: a certificate, and no suggestion at the departure.
+    evs.push(fx::outbound(
+        "m1",
+        "b1",
+        "2026-03-01T09:00:00",
+        4,
+        Some("某公司"),
+    ));
+    env.publish_all(&evs).await;
+    env.start_registry();
+    env.wait_processed(&fx::evt_id(evs.last().unwrap())).await;
+    assert_eq!(env.record("m1").await.unwrap()["transfer_suggested"], false);
+
+    // 1 September: six whole months at one place with an employer.
+    let mut asked = env.watch("notification.requested").await;
+    let september = at(2026, 9, 1, 8, 0);
+    assert!(matches!(
+        fire(&env, "monthly_review", september).await,
+        Fired::Done(_)
+    ));
+    let record_id = env.record("m1").await.unwrap()["record_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let firing = hongyan_domain::rules::keys::firing_id("monthly_review", september);
+    let event = hongyan_domain::rules::keys::id_of(&format!(
+        "review.transfer_suggested:{firing}:{record_id}"
+    ));
+    env.wait_processed(&event.to_string()).await;
+    let rec = env.record("m1").await.unwrap();
+    assert_eq!(
+        (rec["transfer_suggested"].clone(), rec["version"].clone()),
+        (json!(true), json!(2))
+    );
+    // The branch was asked (the registry's relay published the review's rows).
+    loop {
+        let d = tokio::time::timeout(std::time::Duration::from_secs(30), asked.next())
+            .await
+            .expect("the transfer suggestion reaches the broker")
+            .unwrap()
+            .unwrap();
+        let v: Value = serde_json::from_slice(&d.data).unwrap();
+        if v["data"]["template"] == "transfer_suggestion_branch" {
+            assert_eq!(
+                v["data"]["key"],
+                "transfer_suggestion_branch:2026-09:member:m1"
+            );
+            break;
+        }
+    }
+
+    // 1 October, the registry stopped so the outbox keeps what the review queues: the record
+    // is marked, so the branch is not asked again and the registry not told again.
+    env.stop_registry().await;
+    assert!(matches!(
+        fire(&env, "monthly_review", at(2026, 10, 1, 8, 0)).await,
+        Fired::Done(_)
+    ));
     assert_eq!(
         env.scalar_i64(
-            "SELECT count(*) FROM outbox WHERE payload::jsonb->'data'->>'template' IN ('stale_list_branch', 'lost_contact_county')"
+            "SELECT count(*) FROM outbox WHERE routing_key = 'review.transfer_suggested'
+                OR payload::jsonb->'data'->>'template' = 'transfer_suggestion_branch'"
         )
         .await,
-        2
+        0
+    );
+    assert!(
+        env.scalar_i64("SELECT count(*) FROM outbox").await > 0,
+        "the October review queued its other messages"
     );
     env.finish().await;
 }

@@ -30,13 +30,8 @@ async fn reminder_firings(env: &TestEnv) -> Vec<DateTime<Utc>> {
     .unwrap()
 }
 
-#[tokio::test]
-async fn the_run_loop_fires_a_due_schedule_once_notices_a_moved_clock_and_stops_on_shutdown() {
-    let mut env = TestEnv::new().await;
-    env.settings.api.link_secret = Some(SECRET.into());
-    county(&env).await;
-    open_record(&env, "m1", "2026-10-31").await;
-    // Only the reminder falls between 1 December and 1 January here.
+/// Only the reminder falls between 1 December and 1 January here.
+fn only_the_reminder(env: &mut TestEnv) {
     let sch = &mut env.settings.schedules;
     for s in [
         &mut sch.monthly_review,
@@ -52,6 +47,15 @@ async fn the_run_loop_fires_a_due_schedule_once_notices_a_moved_clock_and_stops_
     ] {
         *s = "0 0 9 1 Jul *".into();
     }
+}
+
+#[tokio::test]
+async fn the_run_loop_fires_a_due_schedule_once_notices_a_moved_clock_and_stops_on_shutdown() {
+    let mut env = TestEnv::new().await;
+    env.settings.api.link_secret = Some(SECRET.into());
+    county(&env).await;
+    open_record(&env, "m1", "2026-10-31").await;
+    only_the_reminder(&mut env);
     let clock = std::sync::Arc::new(CountedClock {
         clock: hongyan_domain::clock::FixedClock::at(at(2026, 12, 1, 9, 1)),
         reads: 0.into(),
@@ -96,6 +100,40 @@ async fn the_run_loop_fires_a_due_schedule_once_notices_a_moved_clock_and_stops_
     tokio::time::timeout(std::time::Duration::from_secs(10), run)
         .await
         .expect("the loop stops on shutdown")
+        .unwrap()
+        .unwrap();
+    env.finish().await;
+}
+
+/// A scheduler deployed alone, with no registry or notifier running, publishes what it queues:
+/// it runs its own outbox relay.
+#[tokio::test]
+async fn a_scheduler_alone_publishes_what_it_queues() {
+    use futures::StreamExt;
+    let mut env = TestEnv::new().await;
+    env.settings.api.link_secret = Some(SECRET.into());
+    county(&env).await;
+    open_record(&env, "m1", "2026-10-31").await;
+    only_the_reminder(&mut env);
+    let mut sent = env.watch("notification.requested").await;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let clock = hongyan_domain::clock::FixedClock::at(at(2026, 12, 1, 9, 1));
+    let run = tokio::spawn(hongyan_scheduler::run_with_clock(
+        env.settings.clone(),
+        std::sync::Arc::new(clock),
+        stop.clone(),
+    ));
+    let d = tokio::time::timeout(std::time::Duration::from_secs(30), sent.next())
+        .await
+        .expect("the reminder reaches the broker with no other role running")
+        .unwrap()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&d.data).unwrap();
+    assert_eq!(v["data"]["key"], "monthly_reminder:2026-12:member:m1");
+    stop.cancel();
+    tokio::time::timeout(std::time::Duration::from_secs(10), run)
+        .await
+        .expect("the scheduler and its relay stop on shutdown")
         .unwrap()
         .unwrap();
     env.finish().await;

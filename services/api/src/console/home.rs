@@ -33,27 +33,32 @@ struct Row_ {
 
 /// Open records the org sees: its subtree's members, and those checked in with it or an org of
 /// its subtree.
-const SEEN: &str = "FROM flow_records r
-    JOIN members m ON m.id = r.member_id
+/// Read through the registry's published view of open records (migration 0016).
+const SEEN: &str = "FROM api_ledger_records r
     JOIN orgs home ON home.id = r.home_org_id
     LEFT JOIN orgs inflow ON inflow.id = r.inflow_org_id
-    WHERE r.is_open AND ($1 = ANY (home.path) OR $1 = ANY (coalesce(inflow.path, '{}')))";
+    WHERE ($1 = ANY (home.path) OR $1 = ANY (coalesce(inflow.path, '{}')))";
 
 async fn figures(
     state: &AppState,
     org: &str,
     month_start: chrono::NaiveDate,
+    today: chrono::NaiveDate,
 ) -> sqlx::Result<Figures> {
     let sql = format!(
         "SELECT count(*) FILTER (WHERE r.status = 'out') AS out,
                 count(*) FILTER (WHERE r.status = 'checked_in') AS checked_in,
                 count(*) FILTER (WHERE r.last_confirmed_on IS NULL OR r.last_confirmed_on < $2) AS unconfirmed,
-                count(*) FILTER (WHERE r.doc->'flags' ? 'lost_contact') AS lost_contact
+                count(*) FILTER (WHERE ledger_months_unconfirmed(r.confirmed_on, $3) >= $4) AS lost_contact
          {SEEN}"
     );
+    // 失联 follows from the months unconfirmed and the ladder (DESIGN.md section 4).
+    let lost_after = state.settings.policy.ladder().lost_contact_after as i32;
     let r = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(org)
         .bind(month_start)
+        .bind(today)
+        .bind(lost_after)
         .fetch_one(&state.pool)
         .await?;
     Ok(Figures {
@@ -69,15 +74,18 @@ async fn unconfirmed(
     state: &AppState,
     org: &str,
     month_start: chrono::NaiveDate,
+    today: chrono::NaiveDate,
 ) -> sqlx::Result<Vec<Row_>> {
     let sql = format!(
-        "SELECT m.id, m.doc->>'name' AS name, home.name AS branch, r.months_unconfirmed AS months
+        "SELECT r.member_id AS id, r.member_name AS name, home.name AS branch,
+                ledger_months_unconfirmed(r.confirmed_on, $3) AS months
          {SEEN} AND (r.last_confirmed_on IS NULL OR r.last_confirmed_on < $2)
-         ORDER BY r.last_confirmed_on NULLS FIRST, m.id LIMIT 20"
+         ORDER BY r.confirmed_on, r.member_id LIMIT 20"
     );
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(org)
         .bind(month_start)
+        .bind(today)
         .fetch_all(&state.pool)
         .await?;
     rows.iter()
@@ -106,8 +114,8 @@ pub async fn show(
     let month_start = today.with_day(1).unwrap_or(today);
     let org = session.user.org_id.clone();
     let (f, list) = match tokio::try_join!(
-        figures(&state, &org, month_start),
-        unconfirmed(&state, &org, month_start)
+        figures(&state, &org, month_start, today),
+        unconfirmed(&state, &org, month_start, today)
     ) {
         Ok(x) => x,
         Err(e) => return super::store_failed(&e),

@@ -13,7 +13,8 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::{frame, page, signed_in};
-use crate::ledger::rows::{self, HEADERS, LedgerRow, Places};
+use crate::ledger::read::Ask;
+use crate::ledger::rows::{HEADERS, LedgerRow, Places};
 use crate::ledger::{self as export, LedgerFormat, LedgerScope};
 use crate::state::AppState;
 
@@ -111,12 +112,17 @@ struct Listing {
 }
 
 async fn list(state: &AppState, org: &str, f: &Filters) -> Result<Listing, sqlx::Error> {
-    let mut rows = rows::stream(
-        state.pool.clone(),
-        org.into(),
-        org.into(),
-        LedgerScope::Subtree,
-    );
+    let ask = Ask {
+        viewer_org: org.into(),
+        org_id: org.into(),
+        today: state
+            .clock
+            .now()
+            .with_timezone(&hongyan_domain::TZ)
+            .date_naive(),
+        ladder: state.settings.policy.ladder(),
+    };
+    let mut rows = crate::ledger::read::stream(state.pool.clone(), ask, LedgerScope::Subtree);
     let mut places = Places::default();
     let (skip, mut out) = ((f.page() - 1) * PER_PAGE, Vec::new());
     let mut l = Listing {

@@ -26,6 +26,7 @@ mod body;
 mod csv;
 mod json;
 mod query;
+pub(crate) mod read;
 pub(crate) mod rows;
 mod xlsx;
 
@@ -97,12 +98,13 @@ pub async fn export(
         .now()
         .with_timezone(&hongyan_domain::TZ)
         .date_naive();
-    let rows = rows::stream(
-        state.pool.clone(),
-        viewer_org.to_owned(),
-        org_id.to_owned(),
-        scope,
-    );
+    let ask = read::Ask {
+        viewer_org: viewer_org.to_owned(),
+        org_id: org_id.to_owned(),
+        today,
+        ladder: state.settings.policy.ladder(),
+    };
+    let rows = read::stream(state.pool.clone(), ask, scope);
     let (content_type, body, extension) = match format {
         LedgerFormat::Json => (
             "application/json",

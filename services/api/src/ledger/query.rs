@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 use hongyan_domain::ledger::Status;
+use hongyan_domain::rules::monthly::{Ladder, ladder_flags};
 use hongyan_domain::{EmployerType, Reason};
 use sqlx::PgConnection;
 use sqlx::types::Json;
@@ -38,29 +39,18 @@ WHERE id = $1 OR ($3 AND path @> ARRAY[$1])
 ORDER BY path";
 
 /// The open records whose home is one of `$1` (the scope's ids in order), ordered by that
-/// order and then the member id. `ord` says which scope org a row belongs to. Section 3: "The
-/// export lists open records".
+/// order and then the member id, read through the registry's view `api_ledger_records`
+/// (migration 0016). `ord` says which scope org a row belongs to; months unconfirmed are
+/// counted to `$2`, today. Section 3: "The export lists open records".
 const RECORDS: &str = r#"
 SELECT s.ord,
        r.member_id, r.status, r.region_code, r.inflow_org_id, r.certificate_no, r.phone,
-       r.last_confirmed_on, r.months_unconfirmed, r.version,
-       (r.doc ->> 'left_on')::date AS left_on,
-       r.doc ->> 'reason' AS reason,
-       r.doc #>> '{location,address}' AS address,
-       r.doc #>> '{location,employer}' AS employer,
-       r.doc #>> '{location,employer_type}' AS employer_type,
-       r.doc #>> '{inflow_contact,name}' AS contact_name,
-       r.doc #>> '{inflow_contact,phone}' AS contact_phone,
-       (r.doc #>> '{contacts,talk}')::date AS talk,
-       (r.doc #>> '{contacts,family_visit}')::date AS family_visit,
-       r.doc -> 'flags' AS flags,
-       (r.doc ->> 'transfer_suggested')::boolean AS transfer_suggested,
-       m.doc ->> 'name' AS member_name,
-       i.name AS inflow_org_name
+       r.last_confirmed_on, ledger_months_unconfirmed(r.confirmed_on, $2) AS months_unconfirmed,
+       r.version, r.left_on, r.reason, r.address, r.employer, r.employer_type,
+       r.contact_name, r.contact_phone, r.talk, r.family_visit, r.flags, r.transfer_suggested,
+       r.member_name, r.inflow_org_name
 FROM unnest($1::text[]) WITH ORDINALITY AS s (id, ord)
-JOIN flow_records r ON r.home_org_id = s.id AND r.is_open
-JOIN members m ON m.id = r.member_id
-LEFT JOIN orgs i ON i.id = r.inflow_org_id
+JOIN api_ledger_records r ON r.home_org_id = s.id
 ORDER BY s.ord, r.member_id
 "#;
 
@@ -101,12 +91,13 @@ pub async fn scope_orgs(
         .collect())
 }
 
-/// The records' query, bound to the scope's ids.
+/// The records' query, bound to the scope's ids and today.
 pub fn records(
     orgs: &[ScopeOrg],
+    today: NaiveDate,
 ) -> sqlx::query::QueryAs<'static, sqlx::Postgres, Raw, sqlx::postgres::PgArguments> {
     let ids: Vec<String> = orgs.iter().map(|o| o.id.clone()).collect();
-    sqlx::query_as::<_, Raw>(RECORDS).bind(ids)
+    sqlx::query_as::<_, Raw>(RECORDS).bind(ids).bind(today)
 }
 
 /// One row of [`RECORDS`] as PostgreSQL sends it.
@@ -141,7 +132,7 @@ impl Raw {
     /// The row with its codes checked and the scope org's name and phone right attached. A
     /// code the domain does not know means the stored record is damaged: an error, which ends
     /// the export rather than showing a wrong word.
-    pub fn into_row(self, orgs: &[ScopeOrg]) -> Result<LedgerRow, sqlx::Error> {
+    pub fn into_row(self, orgs: &[ScopeOrg], ladder: &Ladder) -> Result<LedgerRow, sqlx::Error> {
         let org = usize::try_from(self.ord - 1)
             .ok()
             .and_then(|i| orgs.get(i))
@@ -157,6 +148,7 @@ impl Raw {
         let employer_type = self.employer_type.as_deref().unwrap_or_default();
         let employer_type = EmployerType::parse(employer_type)
             .map_err(|e| damaged(&self.member_id, "employer type", &e.to_string()))?;
+        let months = u32::try_from(self.months_unconfirmed).unwrap_or(0);
         let inflow_contact = self.contact_name.map(|name| InflowContact {
             name,
             phone: self.contact_phone.unwrap_or_default(),
@@ -180,10 +172,13 @@ impl Raw {
             certificate_no: self.certificate_no,
             status,
             last_confirmed_on: self.last_confirmed_on,
-            months_unconfirmed: u32::try_from(self.months_unconfirmed).unwrap_or(0),
+            months_unconfirmed: months,
             last_talk: self.talk,
             last_family_visit: self.family_visit,
-            flags: self.flags.map(|f| f.0).unwrap_or_default(),
+            flags: ladder_flags(
+                &self.flags.map(|f| f.0).unwrap_or_default(),
+                ladder.rung(months),
+            ),
             transfer_suggested: self.transfer_suggested.unwrap_or(false),
             version: self.version,
         })

@@ -1,20 +1,14 @@
-//! The ledger's rows: the records of [`query`] streamed from PostgreSQL, each row mapped to
-//! section 3's columns. Nothing is collected: rows go through a bounded channel to whichever
-//! encoder writes the format, so memory stays flat however large the county.
+//! The ledger's rows: section 3's columns of one record ([`LedgerRow`]) and its cells. The
+//! records are read by `read` (through `query`) and handed to the encoders as [`Rows`].
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{Datelike, NaiveDate};
-use futures::StreamExt;
 use hongyan_domain::ledger::Status;
 use hongyan_domain::{EmployerType, Phone, Reason, regions, words};
-use sqlx::PgPool;
 use tokio::sync::mpsc;
-
-use super::LedgerScope;
-use super::query;
 
 /// Section 3's columns, in this order and with these headers.
 pub const HEADERS: [&str; 20] = [
@@ -232,43 +226,6 @@ fn opens_as_formula(s: &str) -> bool {
 /// Rows waiting for an encoder; a bounded channel, so the query runs only as fast as the
 /// client reads.
 pub type Rows = mpsc::Receiver<Result<LedgerRow, sqlx::Error>>;
-
-/// How many rows may wait between the query and the encoder.
-const ROWS_IN_FLIGHT: usize = 1024;
-
-/// Starts the queries on their own task and hands back the rows. When the reader goes away
-/// (the client hung up), the send fails, the task ends and the transaction is dropped, which
-/// gives the connection back. A failed row is passed on and ends the stream.
-pub fn stream(pool: PgPool, viewer_org: String, org_id: String, scope: LedgerScope) -> Rows {
-    let (tx, rx) = mpsc::channel(ROWS_IN_FLIGHT);
-    tokio::spawn(async move {
-        if let Err(e) = send_rows(&pool, &viewer_org, &org_id, scope, &tx).await {
-            let _ = tx.send(Err(e)).await;
-        }
-    });
-    rx
-}
-
-/// Reads the scope, then sends its records one by one until the last or until nobody reads.
-async fn send_rows(
-    pool: &PgPool,
-    viewer_org: &str,
-    org_id: &str,
-    scope: LedgerScope,
-    tx: &mpsc::Sender<Result<LedgerRow, sqlx::Error>>,
-) -> Result<(), sqlx::Error> {
-    let mut db = pool.begin().await?;
-    query::begin(&mut db).await?;
-    let orgs = query::scope_orgs(&mut db, viewer_org, org_id, scope).await?;
-    let mut rows = query::records(&orgs).fetch(&mut *db);
-    while let Some(raw) = rows.next().await {
-        let row = raw?.into_row(&orgs)?;
-        if tx.send(Ok(row)).await.is_err() {
-            return Ok(());
-        }
-    }
-    Ok(())
-}
 
 #[cfg(test)]
 mod tests {

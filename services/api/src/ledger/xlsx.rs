@@ -2,7 +2,7 @@
 //! naming the org and the date, a frozen header row, column widths fitted to the text).
 //!
 //! The writer is synchronous, so it runs on a blocking thread, fed rows by the bounded channel
-//! of [`super::rows::stream`]. Constant-memory mode flushes each finished row to a temp file;
+//! of [`super::read::stream`]. Constant-memory mode flushes each finished row to a temp file;
 //! saving then zips that file straight into [`ChannelWriter`], whose chunks are the HTTP
 //! body: no whole workbook is ever held in memory or written out a second time.
 

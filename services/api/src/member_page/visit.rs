@@ -8,6 +8,7 @@ use hongyan_domain::ledger::{FlowRecord, Member};
 use hongyan_domain::link::{self, LinkError, MemberLink};
 use hongyan_domain::month::Month;
 use hongyan_domain::payloads::Contact;
+use hongyan_domain::rules::monthly::confirmed_in;
 use sqlx::PgPool;
 
 use crate::page;
@@ -83,7 +84,8 @@ pub async fn open(state: &AppState, token: &str) -> Result<Access, StoreError> {
     let Some(record) = record else {
         return Ok(Access::Refused(Refusal::NoRecord { branch }));
     };
-    if is_spent(&record, link.month) {
+    // A link for a month is spent once the month is confirmed (一月一更新: any update counts).
+    if confirmed_in(record.last_confirmed_on, link.month) {
         return Ok(Access::Refused(Refusal::Spent {
             month: link.month,
             branch,
@@ -98,14 +100,6 @@ pub async fn open(state: &AppState, token: &str) -> Result<Access, StoreError> {
         branch_name,
         record,
     })))
-}
-
-/// A link for a month is spent once a confirmation on or after that month's first day is in
-/// the ledger (一月一更新: any update counts as the month's confirmation).
-pub fn is_spent(record: &FlowRecord, month: Month) -> bool {
-    record
-        .last_confirmed_on
-        .is_some_and(|d| d >= month.first_day())
 }
 
 async fn branch_of(

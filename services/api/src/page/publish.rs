@@ -2,38 +2,34 @@
 //! `actor: {"member_id": ...}`, published with confirms on `hongyan.events`.
 
 use anyhow::Context as _;
+use chrono::{DateTime, Utc};
 use hongyan_adapters::amqp::Names;
 use hongyan_adapters::amqp::publisher::Outgoing;
-use hongyan_domain::envelope::{EventType, SCHEMA_VERSION};
-use hongyan_domain::ids::MemberId;
+use hongyan_domain::envelope::{Actor, EventType};
+use hongyan_domain::ids::{EventId, MemberId};
+use hongyan_domain::outgoing::envelope;
 use lapin::types::FieldTable;
-use serde_json::json;
 
 use crate::state::AppState;
 
-/// Publishes `data` as event `kind` from `member`. `event_id` is the caller's, made so that the
-/// same submission sent twice is one event to the registry; `occurred_at` is RFC 3339 in
-/// China time.
+/// Publishes `data` (the event type's `to_wire()`) as event `kind` from `member`. `event_id`
+/// is the caller's, made so that the same submission sent twice is one event to the registry.
 pub async fn member_event(
     state: &AppState,
     event_id: uuid::Uuid,
     kind: EventType,
     member: &MemberId,
-    occurred_at: String,
+    occurred_at: DateTime<Utc>,
     data: serde_json::Value,
 ) -> anyhow::Result<()> {
-    let envelope = json!({
-        "event_id": event_id,
-        "type": kind.as_str(),
-        "schema_version": SCHEMA_VERSION,
-        "occurred_at": occurred_at,
-        "actor": {"member_id": member},
-        "data": data,
-    });
+    let actor = Actor::Member {
+        member_id: member.clone(),
+    };
+    let body = envelope(kind.as_str(), EventId(event_id), occurred_at, &actor, data);
     let message = Outgoing {
         exchange: Names::new(&state.settings.amqp.prefix).exchange_for(kind.as_str()),
         routing_key: kind.as_str().to_owned(),
-        body: serde_json::to_vec(&envelope).context("An envelope serializes")?,
+        body: body.into_bytes(),
         headers: FieldTable::default(),
         message_id: Some(event_id.to_string()),
     };

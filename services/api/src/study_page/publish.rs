@@ -4,7 +4,7 @@
 
 use hongyan_domain::TZ;
 use hongyan_domain::envelope::EventType;
-use serde_json::json;
+use hongyan_domain::study::StudyCompleted;
 
 use super::visit::Visit;
 use crate::page;
@@ -19,15 +19,19 @@ pub async fn completed(state: &AppState, v: &Visit) -> anyhow::Result<()> {
         &uuid::Uuid::NAMESPACE_OID,
         format!("hongyan-study-page|{member}|{pack}").as_bytes(),
     );
-    let now = state.clock.now().with_timezone(&TZ);
-    let data = json!({"member_id": member, "pack_id": pack, "on": now.date_naive().to_string()});
+    let now = state.clock.now();
+    let done = StudyCompleted {
+        member_id: member.clone(),
+        pack_id: pack.clone(),
+        on: now.with_timezone(&TZ).date_naive(),
+    };
     page::publish::member_event(
         state,
         event_id,
         EventType::StudyCompleted,
         member,
-        now.to_rfc3339(),
-        data,
+        now,
+        done.to_wire(),
     )
     .await?;
     tracing::info!(event_id = %event_id, member_id = %member, pack_id = %pack, "Study completion published.");

@@ -28,7 +28,8 @@ pub use settle::{Attempt, AttemptStatus, Next, Settlements};
 pub struct Due {
     pub id: Uuid,
     pub request: NotificationRequest,
-    pub channels: Vec<String>,
+    /// The channel in use in the delivery's plan (`route::plan`, worked out again from the
+    /// request at each attempt; the stored `channels` column is not read back).
     pub channel_index: usize,
     /// This attempt's number, counting from 1.
     pub attempt: u32,
@@ -39,12 +40,6 @@ pub struct Due {
     /// When the earliest send that may have reached the provider unanswered was made (a
     /// timeout, a 5xx, a worker that died): before sending again, the provider is asked.
     pub uncertain_since: Option<DateTime<Utc>>,
-}
-
-impl Due {
-    pub fn channel(&self) -> Option<&str> {
-        self.channels.get(self.channel_index).map(String::as_str)
-    }
 }
 
 /// Inserts new requests; a key already present is skipped. Returns how many were new.
@@ -139,7 +134,7 @@ pub async fn claim(
          FROM picked WHERE n.id = picked.id
          RETURNING n.id, ",
         request_columns!(),
-        ", n.channels, n.channel_index, n.attempts, n.useful_until, n.uncertain_since,
+        ", n.channel_index, n.attempts, n.useful_until, n.uncertain_since,
          CASE WHEN picked.was = 'sending' THEN picked.was_until - ($2::timestamptz - $1::timestamptz) END AS abandoned",
     ))
     .bind(now)
@@ -164,7 +159,6 @@ fn read_due(r: &sqlx::postgres::PgRow) -> sqlx::Result<Due> {
     Ok(Due {
         id: r.try_get("id")?,
         request: read_request(r)?,
-        channels: r.try_get("channels")?,
         channel_index: r.try_get::<i32, _>("channel_index")? as usize,
         attempt: r.try_get::<i32, _>("attempts")? as u32,
         useful_until: r.try_get("useful_until")?,

@@ -30,6 +30,9 @@ pub const POLITICAL_BIRTHDAY: &str = "political_birthday";
 pub const STALE_LIST_BRANCH: &str = "stale_list_branch";
 /// The monthly review's list to a county department: how many members are lost contact (失联).
 pub const LOST_CONTACT_COUNTY: &str = "lost_contact_county";
+/// The console's sign-in code (DESIGN.md section 12), sent by the api to the person signing in;
+/// the one template sent in the SMS quiet hours.
+pub const LOGIN_CODE: &str = "login_code";
 /// 应转尽转: the branch is asked to transfer a member's relationship.
 pub const TRANSFER_SUGGESTION_BRANCH: &str = "transfer_suggestion_branch";
 
@@ -54,6 +57,7 @@ pub const REQUIRED: &[&str] = &[
     STALE_LIST_BRANCH,
     LOST_CONTACT_COUNTY,
     TRANSFER_SUGGESTION_BRANCH,
+    LOGIN_CODE,
 ];
 
 /// Every variable a template may use: the params the senders put in a request, plus

@@ -107,6 +107,7 @@ impl Applier<'_> {
                 }
                 (
                     ledger::open_unreported(
+                        uuid::Uuid::now_v7(),
                         &member,
                         &receiving_id,
                         i,

@@ -58,6 +58,7 @@ impl Applier<'_> {
             )));
         }
         let mut rec = ledger::open_outbound(
+            uuid::Uuid::now_v7(),
             self.policy,
             &member,
             o,

@@ -58,7 +58,8 @@ pub async fn completions(
     Ok(rows.into_iter().collect())
 }
 
-/// Inserts or replaces packs; a pack already sent keeps its `sent_at` (it is not sent twice).
+/// Inserts or replaces packs; when a pack went out is the scheduler's (`study_pack_sends`), so a
+/// pack already sent is not sent twice.
 pub async fn write_packs(conn: &mut PgConnection, rows: &[PackRow]) -> sqlx::Result<()> {
     for r in rows {
         let p = &r.pack;

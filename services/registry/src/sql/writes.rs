@@ -1,9 +1,10 @@
 //! What the registry writes for a batch. Rows of one kind go in one statement (`UNNEST` over
-//! arrays), so a batch of hundreds of events costs a handful of round trips. History lines
-//! and the outbox are shared writes (`hongyan_adapters::store::writes`).
+//! arrays), so a batch of hundreds of events costs a handful of round trips. The registry is
+//! the only writer of these tables (issue 16); the outbox is a shared write
+//! (`hongyan_adapters::store::writes`).
 
 use chrono::{DateTime, FixedOffset, Utc};
-use hongyan_adapters::store::rows::{MemberRow, OrgRow};
+use hongyan_adapters::store::rows::{HistoryRow, MemberRow, OrgRow};
 use hongyan_domain::ids::{EventId, OrgId};
 use hongyan_domain::ledger::FlowRecord;
 use serde_json::Value;
@@ -42,7 +43,6 @@ struct RecordColumns {
     cert: Vec<Option<String>>,
     phone: Vec<String>,
     confirmed: Vec<Option<chrono::NaiveDate>>,
-    months: Vec<i32>,
     version: Vec<i64>,
     state_at: Vec<DateTime<Utc>>,
     doc: Vec<serde_json::Value>,
@@ -64,7 +64,6 @@ impl RecordColumns {
                 .push(r.certificate_no.as_ref().map(|n| n.as_str().to_owned()));
             c.phone.push(r.phone.as_str().to_owned());
             c.confirmed.push(r.last_confirmed_on);
-            c.months.push(r.months_unconfirmed as i32);
             c.version.push(r.version);
             c.state_at.push(utc(r.state_at));
             c.doc.push(json(r));
@@ -86,7 +85,6 @@ impl RecordColumns {
             .bind(self.cert)
             .bind(self.phone)
             .bind(self.confirmed)
-            .bind(self.months)
             .bind(self.version)
             .bind(self.state_at)
             .bind(self.doc)
@@ -100,9 +98,9 @@ pub async fn new_records(conn: &mut PgConnection, recs: &[&FlowRecord]) -> sqlx:
     }
     let q = sqlx::query(
         "INSERT INTO flow_records (id, member_id, home_org_id, status, is_open, region_code, inflow_org_id,
-             certificate_no, phone, last_confirmed_on, months_unconfirmed, version, state_at, doc)
+             certificate_no, phone, last_confirmed_on, version, state_at, doc)
          SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bool[], $6::text[], $7::text[],
-             $8::text[], $9::text[], $10::date[], $11::int[], $12::bigint[], $13::timestamptz[], $14::jsonb[])",
+             $8::text[], $9::text[], $10::date[], $11::bigint[], $12::timestamptz[], $13::jsonb[])",
     );
     RecordColumns::of(recs.iter().copied())
         .bind(q)
@@ -113,7 +111,7 @@ pub async fn new_records(conn: &mut PgConnection, recs: &[&FlowRecord]) -> sqlx:
 
 /// Updates records read at version `read_at`, each only where the row still holds that
 /// version. Returns how many were updated: fewer than given means another transaction (a
-/// replica taking over, or the scheduler's monthly review) changed one since it was read, and
+/// replica taking over; the registry is the records' only writer) changed one since it was read, and
 /// this batch must roll back and read again. (Optimistic, instead of locking every record
 /// read with `FOR UPDATE`: that lock cost a WAL record and a dirtied page per record.)
 pub async fn changed_records(
@@ -127,12 +125,12 @@ pub async fn changed_records(
     let q = sqlx::query(
         "UPDATE flow_records r SET home_org_id = u.home, status = u.status, is_open = u.open,
              region_code = u.region, inflow_org_id = u.inflow, certificate_no = u.cert, phone = u.phone,
-             last_confirmed_on = u.confirmed, months_unconfirmed = u.months, version = u.version,
+             last_confirmed_on = u.confirmed, version = u.version,
              state_at = u.state_at, doc = u.doc, updated_at = now()
          FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bool[], $6::text[], $7::text[],
-             $8::text[], $9::text[], $10::date[], $11::int[], $12::bigint[], $13::timestamptz[], $14::jsonb[],
-             $15::bigint[])
-             AS u(id, member, home, status, open, region, inflow, cert, phone, confirmed, months, version,
+             $8::text[], $9::text[], $10::date[], $11::bigint[], $12::timestamptz[], $13::jsonb[],
+             $14::bigint[])
+             AS u(id, member, home, status, open, region, inflow, cert, phone, confirmed, version,
                   state_at, doc, read_at)
          WHERE r.id = u.id AND r.version = u.read_at",
     );
@@ -243,6 +241,47 @@ pub async fn unmatched(conn: &mut PgConnection, row: &UnmatchedRow) -> sqlx::Res
     .bind(&row.phone)
     .bind(row.arrived_on)
     .bind(&row.location)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// History lines (append-only), one statement per batch.
+pub async fn history(conn: &mut PgConnection, rows: &[HistoryRow]) -> sqlx::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let ev: Vec<uuid::Uuid> = rows.iter().map(|r| r.event_id.0).collect();
+    let ty: Vec<&str> = rows.iter().map(|r| r.event_type).collect();
+    let member: Vec<Option<&str>> = rows
+        .iter()
+        .map(|r| r.member_id.as_ref().map(|m| m.as_str()))
+        .collect();
+    let org: Vec<Option<&str>> = rows
+        .iter()
+        .map(|r| r.org_id.as_ref().map(|o| o.as_str()))
+        .collect();
+    let rec: Vec<Option<uuid::Uuid>> = rows.iter().map(|r| r.record_id).collect();
+    let at: Vec<DateTime<Utc>> = rows.iter().map(|r| utc(r.occurred_at)).collect();
+    let actor: Vec<&serde_json::Value> = rows.iter().map(|r| &r.actor).collect();
+    let data: Vec<&serde_json::Value> = rows.iter().map(|r| &r.data).collect();
+    let applied: Vec<bool> = rows.iter().map(|r| r.applied).collect();
+    let note: Vec<Option<&str>> = rows.iter().map(|r| r.note.as_deref()).collect();
+    sqlx::query(
+        "INSERT INTO history (event_id, event_type, member_id, org_id, record_id, occurred_at, actor, data, applied, note)
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::timestamptz[],
+             $7::jsonb[], $8::jsonb[], $9::bool[], $10::text[])",
+    )
+    .bind(ev)
+    .bind(ty)
+    .bind(member)
+    .bind(org)
+    .bind(rec)
+    .bind(at)
+    .bind(actor)
+    .bind(data)
+    .bind(applied)
+    .bind(note)
     .execute(conn)
     .await?;
     Ok(())

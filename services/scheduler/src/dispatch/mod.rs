@@ -10,8 +10,8 @@ pub use announce::report_url;
 use chrono::{DateTime, Utc};
 use hongyan_adapters::store::{rows::OutboxRow, writes};
 use hongyan_domain::dispatch::{Quarter, is_reported_department, ready_message_id};
-use hongyan_domain::envelope::SCHEMA_VERSION;
-use serde_json::json;
+use hongyan_domain::ids::EventId;
+use hongyan_domain::outgoing::{ReportReady, keyed_envelope};
 use sqlx::PgConnection;
 use tracing::{info, instrument};
 
@@ -116,19 +116,16 @@ async fn build_and_store(
 /// `dispatch.report_ready`, with an event id fixed by department and quarter so that the
 /// message itself is idempotent downstream.
 fn report_ready(report: &Built, quarter: Quarter, due: DateTime<Utc>) -> OutboxRow {
-    let event_id = ready_message_id(&report.org_id, quarter).to_string();
-    let payload = json!({
-        "event_id": event_id,
-        "type": "dispatch.report_ready",
-        "schema_version": SCHEMA_VERSION,
-        "occurred_at": due.with_timezone(&hongyan_domain::TZ).to_rfc3339(),
-        "actor": {"system": "hongyan"},
-        "data": {"report_id": report.report_id, "org_id": report.org_id, "quarter": quarter.to_string()},
-    });
+    let event_id = EventId(ready_message_id(&report.org_id, quarter));
+    let ready = ReportReady {
+        report_id: report.report_id,
+        org_id: report.org_id.clone(),
+        quarter,
+    };
     OutboxRow {
-        routing_key: "dispatch.report_ready".into(),
-        message_id: event_id,
-        payload: payload.to_string(),
+        routing_key: ReportReady::KIND.into(),
+        message_id: event_id.to_string(),
+        payload: keyed_envelope(ReportReady::KIND, event_id, due, ready.to_wire()),
         park: None,
     }
 }

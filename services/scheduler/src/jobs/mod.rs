@@ -16,9 +16,9 @@ pub use talk::{quarterly_talk, quarterly_talk_followup};
 
 use chrono::{DateTime, Utc};
 use hongyan_adapters::store::{rows::OutboxRow, writes};
-use hongyan_domain::envelope::keyed_envelope;
 use hongyan_domain::ids::EventId;
 use hongyan_domain::notify::{self, NotificationRequest};
+use hongyan_domain::outgoing::keyed_envelope;
 use hongyan_domain::rules::keys::id_of;
 use sqlx::PgConnection;
 

@@ -9,10 +9,10 @@ pub mod review;
 
 use chrono::{DateTime, Utc};
 use hongyan_adapters::store::rows::OutboxRow;
-use hongyan_domain::envelope::keyed_envelope;
 use hongyan_domain::ids::EventId;
 use hongyan_domain::month::Month;
 use hongyan_domain::notify::{self, NotificationRequest};
+use hongyan_domain::outgoing::keyed_envelope;
 use hongyan_domain::rules::keys;
 
 /// Open records read per round trip: large enough that 1,000,000 records take a few hundred

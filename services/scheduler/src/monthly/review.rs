@@ -1,20 +1,24 @@
 //! `monthly_review` (DESIGN.md section 4): whole months unconfirmed for every open record, the
 //! staleness ladder, lapse warnings and transfer suggestions. The decisions are the domain's
-//! (`rules::monthly::review`); this file reads the facts in batches, writes the changes through
-//! the ledger (the row, a history line, `ledger.changed`) and queues the messages.
+//! (`rules::monthly::review`); this file reads the facts in batches through the registry's
+//! view `scheduler_review_records` (migration 0016) and queues messages. It writes no ledger
+//! table: months unconfirmed and the ladder's flags are derived where they are read
+//! (`rules::monthly::standing`), and a transfer suggestion reaches the registry as
+//! `review.transfer_suggested`, which marks the record so the branch is asked once.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use hongyan_adapters::store::rows::{HistoryRow, OutboxRow};
+use hongyan_adapters::store::rows::OutboxRow;
 use hongyan_adapters::store::writes;
-use hongyan_domain::envelope::keyed_envelope;
+use hongyan_domain::envelope::EventType;
 use hongyan_domain::ids::{EventId, MemberId, OrgId, Phone};
 use hongyan_domain::month::Month;
 use hongyan_domain::notify::{NotificationRequest, Recipient, To};
+use hongyan_domain::outgoing::keyed_envelope;
+use hongyan_domain::payloads::TransferSuggested;
 use hongyan_domain::rules::keys::{self, Subject};
-use hongyan_domain::rules::monthly::{Ladder, RecordFacts, ReviewPolicy, Rung, review};
-use serde_json::json;
+use hongyan_domain::rules::monthly::{RecordFacts, ReviewPolicy, Rung, review};
 use sqlx::PgConnection;
 use sqlx::types::Json;
 use tracing::{info, instrument};
@@ -31,20 +35,15 @@ pub const STALE_LIST_BRANCH: &str = "stale_list_branch";
 pub const LOST_CONTACT_COUNTY: &str = "lost_contact_county";
 pub const TRANSFER_SUGGESTION: &str = "transfer_suggestion_branch";
 
-/// One open record with what the review reads, its member and the orgs that hear about it.
+/// One open record as `scheduler_review_records` gives it: what the review reads, its member
+/// and the orgs that hear about it.
 #[derive(sqlx::FromRow)]
 struct Row {
-    id: uuid::Uuid,
+    record_id: uuid::Uuid,
     member_id: String,
     member_name: String,
     home_org_id: String,
-    status: String,
-    region_code: String,
-    certificate_no: Option<String>,
-    version: i64,
     confirmed_on: NaiveDate,
-    months_unconfirmed: i32,
-    flags: Json<Vec<String>>,
     transfer_suggested: bool,
     life_on: Option<NaiveDate>,
     at_place_since: Option<NaiveDate>,
@@ -69,61 +68,31 @@ struct ListTo {
     count: u32,
 }
 
-const SELECT: &str = "SELECT r.id, r.member_id, COALESCE(m.doc->>'name', r.member_id) AS member_name,
-        r.home_org_id, r.status, r.region_code, r.certificate_no, r.version,
-        COALESCE(r.last_confirmed_on, (r.doc->>'left_on')::date, (r.doc->>'arrived_on')::date,
-                 r.opened_at::date) AS confirmed_on,
-        r.months_unconfirmed, COALESCE(r.doc->'flags', '[]'::jsonb) AS flags,
-        COALESCE((r.doc->>'transfer_suggested')::bool, false) AS transfer_suggested,
-        GREATEST((r.doc->'contacts'->>'talk')::date, (r.doc->'contacts'->>'family_visit')::date,
-                 (r.doc->'contacts'->>'home_meeting')::date, (r.doc->'contacts'->>'phone')::date,
-                 (SELECT max(s.completed_on) FROM study_completions s WHERE s.member_id = r.member_id)) AS life_on,
-        COALESCE((r.doc->>'arrived_on')::date, (r.doc->>'left_on')::date) AS at_place_since,
-        COALESCE(r.doc->'location'->>'employer', '') <> '' AS has_employer,
-        b.name AS branch_name, b.contact AS branch_contact,
-        d.id AS county_id, d.name AS county_name, d.contact AS county_contact
-    FROM flow_records r
-    JOIN members m ON m.id = r.member_id
-    JOIN orgs b ON b.id = r.home_org_id
-    LEFT JOIN LATERAL (
-        SELECT o.id, o.name, o.contact FROM orgs o
-        WHERE o.id = ANY(b.path) AND o.kind = 'department'
-          AND length(o.region_code) = 6 AND right(o.region_code, 2) <> '00'
-        ORDER BY cardinality(o.path) DESC LIMIT 1) d ON true
-    WHERE r.is_open AND r.member_id > $1
-    ORDER BY r.member_id LIMIT $2
-    FOR UPDATE OF r";
+const SELECT: &str = "SELECT record_id, member_id, member_name, home_org_id, confirmed_on,
+        transfer_suggested, life_on, at_place_since, has_employer, branch_name, branch_contact,
+        county_id, county_name, county_contact
+    FROM scheduler_review_records
+    WHERE member_id > $1
+    ORDER BY member_id LIMIT $2";
 
 #[instrument(skip_all, fields(schedule = firing.schedule, due = %firing.due))]
 pub async fn run(conn: &mut PgConnection, firing: &Firing<'_>) -> anyhow::Result<u64> {
     let mut pass = Pass::new(firing);
     let mut after = String::new();
     loop {
-        // Locked per batch, not per firing. The firing's own transaction (`conn`) holds the
-        // fire key and nothing else, so another replica still waits on the key and then finds
-        // it taken. Each batch is locked (FOR UPDATE OF r), reviewed, written (rows, history,
-        // ledger.changed, the members' messages) and committed in a short transaction of its
-        // own: a confirmation the registry applies meanwhile finds the record's version moved
-        // and applies again on top of it, where one transaction over the whole firing held a
-        // million rows locked for minutes.
-        //
-        // Should the firing fail half way, the committed batches stay and the key rolls back.
-        // Running it again reviews those records again and finds nothing to change (the review
-        // is a function of the record and the month), so no second history line or
-        // ledger.changed; a lapse warning queued again carries the same key and event id,
-        // which the notifier drops, and a transfer suggestion is not queued again because its
-        // flag was committed with it. The lists are counted over every batch of the run and
-        // written with the fire key: they go once.
-        let mut tx = firing.pool.begin().await?;
+        // Everything goes on the firing's connection, in the transaction that holds its fire
+        // key: the review locks nothing (it writes no record), so one transaction over the
+        // whole run keeps nobody waiting, and a firing that fails leaves nothing behind. Run
+        // again, it queues the same messages and events with the same ids.
         let batch: Vec<Row> = sqlx::query_as(SELECT)
             .bind(&after)
             .bind(BATCH)
-            .fetch_all(&mut *tx)
+            .fetch_all(&mut *conn)
             .await?;
         let Some(last) = batch.last() else { break };
         after = last.member_id.clone();
-        pass.review(&batch).write(&mut tx).await?;
-        tx.commit().await?;
+        let out = pass.review(&batch);
+        writes::outbox(conn, &out).await?;
         firing.progress().await;
         if (batch.len() as i64) < BATCH {
             break;
@@ -134,7 +103,7 @@ pub async fn run(conn: &mut PgConnection, firing: &Firing<'_>) -> anyhow::Result
     pass.written += lists.len() as u64;
     info!(
         month = %pass.month,
-        changed = pass.changed,
+        suggested = pass.suggested,
         branch_lists = pass.branch_lists.len(),
         county_lists = pass.county_lists.len(),
         messages = pass.written,
@@ -152,86 +121,51 @@ struct Pass {
     due: DateTime<Utc>,
     branch_lists: BTreeMap<String, ListTo>,
     county_lists: BTreeMap<String, ListTo>,
-    /// Records changed and messages queued.
-    changed: u64,
+    /// Transfer suggestions sent to the registry, and rows queued.
+    suggested: u64,
     written: u64,
-}
-
-/// What one batch writes, in its own transaction.
-#[derive(Default)]
-struct BatchWrites {
-    updates: Updates,
-    history: Vec<HistoryRow>,
-    out: Vec<OutboxRow>,
-}
-
-impl BatchWrites {
-    async fn write(self, tx: &mut PgConnection) -> sqlx::Result<()> {
-        self.updates.write(tx).await?;
-        writes::history(tx, &self.history).await?;
-        writes::outbox(tx, &self.out).await
-    }
 }
 
 impl Pass {
     fn new(firing: &Firing<'_>) -> Self {
-        let p = &firing.settings.policy;
         let today = firing.due.with_timezone(&hongyan_domain::TZ).date_naive();
         Self {
-            policy: ReviewPolicy {
-                ladder: Ladder {
-                    stale_after: p.stale_after_months,
-                    branch_list_after: p.branch_list_after_months,
-                    lost_contact_after: p.lost_contact_after_months,
-                },
-                lapse_warning_after: p.lapse_warning_after_months,
-                transfer_suggestion_after: p.transfer_suggestion_after_months,
-            },
+            policy: firing.settings.policy.review(),
             today,
             month: Month::of_date(today),
             caused_by: keys::firing_id(firing.schedule, firing.due),
             due: firing.due,
             branch_lists: BTreeMap::new(),
             county_lists: BTreeMap::new(),
-            changed: 0,
+            suggested: 0,
             written: 0,
         }
     }
 
-    /// Reviews one batch: the records that change, the members' messages, and the names
-    /// counted for the lists.
-    fn review(&mut self, batch: &[Row]) -> BatchWrites {
+    /// Reviews one batch: the members' messages, the suggestions for the registry, and the
+    /// names counted for the lists.
+    fn review(&mut self, batch: &[Row]) -> Vec<OutboxRow> {
         let (month, caused_by, due) = (self.month, self.caused_by, self.due);
-        let mut w = BatchWrites::default();
+        let mut out = Vec::new();
         for row in batch {
-            let facts = row.facts();
-            let r = review(&facts, self.today, &self.policy);
-            if r.changes(&facts) {
-                let version = row.version + 1;
-                w.updates.push(row.id, &r, version);
-                w.history.push(history_row(row, &r, caused_by, due));
-                w.out
-                    .push(ledger_changed(row, &r.flags, version, caused_by, due));
-            }
-            self.count_for_lists(row, r.months_unconfirmed);
+            let r = review(&row.facts(), self.today, &self.policy);
+            self.count_for_lists(row, r.months_unconfirmed, r.rung);
             if let Some(months) = r.lapse_warning {
-                w.out
-                    .extend(lapse_warnings(row, months, month, caused_by, due));
+                out.extend(lapse_warnings(row, months, month, caused_by, due));
             }
             if let Some(months) = r.suggest_transfer {
-                w.out
-                    .extend(transfer_suggestion(row, months, month, caused_by, due));
+                out.extend(transfer_suggestion(row, months, month, caused_by, due));
+                out.extend(suggestion_event(row, months, caused_by, due));
+                self.suggested += 1;
             }
         }
-        self.changed += w.updates.ids.len() as u64;
-        self.written += w.out.len() as u64;
-        w
+        self.written += out.len() as u64;
+        out
     }
 
     /// Counts the record on its branch's list, and on its county's when contact is lost.
-    fn count_for_lists(&mut self, row: &Row, months_unconfirmed: u32) {
-        let ladder = &self.policy.ladder;
-        if ladder.on_branch_list(months_unconfirmed) {
+    fn count_for_lists(&mut self, row: &Row, months_unconfirmed: u32, rung: Rung) {
+        if self.policy.ladder.on_branch_list(months_unconfirmed) {
             count(
                 &mut self.branch_lists,
                 &row.home_org_id,
@@ -239,7 +173,7 @@ impl Pass {
                 &row.branch_contact.0,
             );
         }
-        if ladder.rung(months_unconfirmed) == Rung::LostContact
+        if rung == Rung::LostContact
             && let (Some(id), Some(name)) = (&row.county_id, &row.county_name)
         {
             let contact = row.county_contact.as_ref().and_then(|c| c.0.clone());
@@ -271,8 +205,6 @@ impl Row {
     fn facts(&self) -> RecordFacts {
         RecordFacts {
             last_confirmed_on: self.confirmed_on,
-            months_unconfirmed: self.months_unconfirmed.max(0) as u32,
-            flags: self.flags.0.clone(),
             transfer_suggested: self.transfer_suggested,
             last_life: self.life_on,
             at_place_since: self.at_place_since,
@@ -292,101 +224,30 @@ fn count(lists: &mut BTreeMap<String, ListTo>, id: &str, name: &str, contact: &O
         .count += 1;
 }
 
-/// The changed rows of a batch, written in one statement.
-#[derive(Default)]
-struct Updates {
-    ids: Vec<uuid::Uuid>,
-    months: Vec<i32>,
-    flags: Vec<serde_json::Value>,
-    transfer: Vec<bool>,
-    versions: Vec<i64>,
-}
-
-impl Updates {
-    fn push(&mut self, id: uuid::Uuid, r: &hongyan_domain::rules::monthly::Review, version: i64) {
-        self.ids.push(id);
-        self.months.push(r.months_unconfirmed as i32);
-        self.flags.push(json!(r.flags));
-        self.transfer.push(r.transfer_suggested);
-        self.versions.push(version);
-    }
-
-    async fn write(self, conn: &mut PgConnection) -> sqlx::Result<()> {
-        if self.ids.is_empty() {
-            return Ok(());
-        }
-        // The columns and the record's document move together, as the registry writes them.
-        sqlx::query(
-            "UPDATE flow_records r SET months_unconfirmed = u.months, version = u.version,
-                 doc = r.doc || jsonb_build_object('months_unconfirmed', u.months, 'flags', u.flags,
-                     'transfer_suggested', u.transfer, 'version', u.version),
-                 updated_at = now()
-             FROM UNNEST($1::uuid[], $2::int[], $3::jsonb[], $4::bool[], $5::bigint[])
-                 AS u(id, months, flags, transfer, version)
-             WHERE r.id = u.id",
-        )
-        .bind(self.ids)
-        .bind(self.months)
-        .bind(self.flags)
-        .bind(self.transfer)
-        .bind(self.versions)
-        .execute(conn)
-        .await?;
-        Ok(())
-    }
-}
-
-fn history_row(
+/// `review.transfer_suggested` for the registry, which marks the record (the registry alone
+/// writes it). Keyed by the firing and the record: a rerun of the firing queues the same event
+/// id, which the registry drops as a duplicate.
+fn suggestion_event(
     row: &Row,
-    r: &hongyan_domain::rules::monthly::Review,
+    months: u32,
     caused_by: EventId,
     due: DateTime<Utc>,
-) -> HistoryRow {
-    HistoryRow {
-        event_id: caused_by,
-        event_type: "monthly_review",
-        member_id: MemberId::parse(&row.member_id).ok(),
-        org_id: OrgId::parse(&row.home_org_id).ok(),
-        record_id: Some(row.id),
-        occurred_at: due.fixed_offset(),
-        actor: json!({"system": "hongyan"}),
-        data: json!({
-            "months_unconfirmed": r.months_unconfirmed,
-            "flags": r.flags,
-            "transfer_suggested": r.transfer_suggested,
-        }),
-        applied: true,
-        note: None,
-    }
-}
-
-fn ledger_changed(
-    row: &Row,
-    flags: &[String],
-    version: i64,
-    caused_by: EventId,
-    due: DateTime<Utc>,
-) -> OutboxRow {
-    // Keyed by the firing and the record's new version: a rerun cannot produce it again (the
-    // fire key stops it), and a relay that publishes twice is dropped downstream.
+) -> Option<OutboxRow> {
+    let member_id = MemberId::parse(&row.member_id).ok()?;
+    let kind = EventType::TransferSuggested.as_str();
     let id = EventId(keys::id_of(&format!(
-        "ledger.changed:{caused_by}:{}:{version}",
-        row.id
+        "{kind}:{caused_by}:{}",
+        row.record_id
     )));
-    let data = json!({
-        "member_id": row.member_id,
-        "home_org_id": row.home_org_id,
-        "status": row.status,
-        "region_code": row.region_code,
-        "version": version,
-        "certificate_no": row.certificate_no,
-        "flags": flags,
-        "caused_by": caused_by,
-    });
-    OutboxRow {
-        routing_key: "ledger.changed".into(),
+    let event = TransferSuggested {
+        member_id,
+        record_id: row.record_id,
+        months,
+    };
+    Some(OutboxRow {
+        routing_key: kind.into(),
         message_id: id.to_string(),
-        payload: keyed_envelope("ledger.changed", id, due, data),
+        payload: keyed_envelope(kind, id, due, event.to_wire()),
         park: None,
-    }
+    })
 }

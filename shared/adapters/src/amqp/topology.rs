@@ -29,7 +29,8 @@ use lapin::{Channel, ExchangeKind};
 use super::Names;
 use crate::config::AmqpSettings;
 
-/// The event types the registry applies (DESIGN.md section 2): every one org systems send.
+/// The event types the registry applies (DESIGN.md section 2): every one org systems send, and
+/// the one hongyan's scheduler sends it (`review.transfer_suggested`, not an org system's).
 pub const REGISTRY_KEYS: &[&str] = &[
     "org.upserted",
     "member.upserted",
@@ -41,6 +42,7 @@ pub const REGISTRY_KEYS: &[&str] = &[
     "contact.recorded",
     "study.published",
     "study.completed",
+    "review.transfer_suggested",
 ];
 
 /// The event types an org system may publish on `hongyan.events` (DESIGN.md section 2, "sent

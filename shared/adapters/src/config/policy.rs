@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use hongyan_domain::dispatch::SpotCheckRule;
+use hongyan_domain::rules::monthly::{Ladder, ReviewPolicy};
+use hongyan_domain::schedule::ScheduleName;
 use serde::Deserialize;
 
 /// The numbers of DESIGN.md section 4, every one configurable.
@@ -36,6 +38,26 @@ pub struct PolicySettings {
     pub sms_quiet_hours: String,
     /// The return peaks (春节, 五一, 国庆) per year: `2027 = ["2027-02-06", ...]`.
     pub return_peaks: ReturnPeaks,
+}
+
+impl PolicySettings {
+    /// The staleness ladder, for every reader that shows where a record stands.
+    pub fn ladder(&self) -> Ladder {
+        Ladder {
+            stale_after: self.stale_after_months,
+            branch_list_after: self.branch_list_after_months,
+            lost_contact_after: self.lost_contact_after_months,
+        }
+    }
+
+    /// The monthly review's numbers.
+    pub fn review(&self) -> ReviewPolicy {
+        ReviewPolicy {
+            ladder: self.ladder(),
+            lapse_warning_after: self.lapse_warning_after_months,
+            transfer_suggestion_after: self.transfer_suggestion_after_months,
+        }
+    }
 }
 
 impl PolicySettings {
@@ -99,19 +121,24 @@ pub struct SchedulesSettings {
 
 impl SchedulesSettings {
     /// Every schedule as (name, expression), in the order of DESIGN.md section 4.
-    pub fn all(&self) -> [(&'static str, &str); 11] {
-        [
-            ("monthly_review", &self.monthly_review),
-            ("monthly_reminder", &self.monthly_reminder),
-            ("monthly_second_nudge", &self.monthly_second_nudge),
-            ("activity_day", &self.activity_day),
-            ("study_send_at", &self.study_send_at),
-            ("quarterly_dispatch", &self.quarterly_dispatch),
-            ("quarterly_talk", &self.quarterly_talk),
-            ("quarterly_talk_followup", &self.quarterly_talk_followup),
-            ("family_visit", &self.family_visit),
-            ("political_birthday", &self.political_birthday),
-            ("return_peaks", &self.return_peaks),
-        ]
+    pub fn all(&self) -> [(ScheduleName, &str); 11] {
+        ScheduleName::ALL.map(|name| (name, self.expression(name)))
+    }
+
+    /// The cron expression of `name`.
+    pub fn expression(&self, name: ScheduleName) -> &str {
+        match name {
+            ScheduleName::MonthlyReview => &self.monthly_review,
+            ScheduleName::MonthlyReminder => &self.monthly_reminder,
+            ScheduleName::MonthlySecondNudge => &self.monthly_second_nudge,
+            ScheduleName::ActivityDay => &self.activity_day,
+            ScheduleName::StudySendAt => &self.study_send_at,
+            ScheduleName::QuarterlyDispatch => &self.quarterly_dispatch,
+            ScheduleName::QuarterlyTalk => &self.quarterly_talk,
+            ScheduleName::QuarterlyTalkFollowup => &self.quarterly_talk_followup,
+            ScheduleName::FamilyVisit => &self.family_visit,
+            ScheduleName::PoliticalBirthday => &self.political_birthday,
+            ScheduleName::ReturnPeaks => &self.return_peaks,
+        }
     }
 }

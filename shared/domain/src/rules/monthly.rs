@@ -59,8 +59,9 @@ impl Ladder {
     }
 }
 
-/// The flags a record carries at `rung`: its other flags kept, in their order, and one
-/// ladder flag at most (`stale` gives way to `lost_contact`).
+/// The flags a record shows at `rung`: its stored flags kept, in their order, and one ladder
+/// flag at most (`stale` gives way to `lost_contact`). Ladder flags are never stored (the
+/// registry alone writes the record); a stored one from before that is dropped here.
 pub fn ladder_flags(flags: &[String], rung: Rung) -> Vec<String> {
     let mut out: Vec<String> = flags
         .iter()
@@ -73,6 +74,30 @@ pub fn ladder_flags(flags: &[String], rung: Rung) -> Vec<String> {
         Rung::LostContact => out.push(FLAG_LOST_CONTACT.into()),
     }
     out
+}
+
+/// Where a record stands on a day: what the ledger shows, derived where it is read from the
+/// last confirmation and the month (a second writer used to store it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Standing {
+    pub months_unconfirmed: u32,
+    /// The stored flags with the ladder's flag.
+    pub flags: Vec<String>,
+}
+
+/// The record's [`Standing`] in `month`. A record never confirmed counts as confirmed when it
+/// opened (`last_confirmed` is then the day it opened, as the readers' views give it).
+pub fn standing(
+    stored_flags: &[String],
+    last_confirmed: Option<NaiveDate>,
+    month: Month,
+    ladder: &Ladder,
+) -> Standing {
+    let months = last_confirmed.map_or(0, |d| months_unconfirmed(d, month));
+    Standing {
+        months_unconfirmed: months,
+        flags: ladder_flags(stored_flags, ladder.rung(months)),
+    }
 }
 
 /// The numbers of the monthly review (`[policy]`).
@@ -89,8 +114,6 @@ pub struct ReviewPolicy {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RecordFacts {
     pub last_confirmed_on: NaiveDate,
-    pub months_unconfirmed: u32,
-    pub flags: Vec<String>,
     pub transfer_suggested: bool,
     /// The latest contact of any kind or completed study pack: organizational life that is not
     /// a confirmation.
@@ -100,32 +123,22 @@ pub struct RecordFacts {
     pub has_employer: bool,
 }
 
-/// What the review decides for one record.
+/// What the review decides for one record. It changes no record: the ladder is derived where
+/// it is read, and a transfer suggestion reaches the registry as `review.transfer_suggested`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Review {
     pub months_unconfirmed: u32,
-    pub flags: Vec<String>,
-    pub transfer_suggested: bool,
+    pub rung: Rung,
     /// Months without organizational life, when the lapse warning is due.
     pub lapse_warning: Option<u32>,
     /// Whole months at the place, when the branch is newly asked to transfer.
     pub suggest_transfer: Option<u32>,
 }
 
-impl Review {
-    /// Whether the ledger row changes (and so gets a history line and `ledger.changed`).
-    pub fn changes(&self, facts: &RecordFacts) -> bool {
-        self.months_unconfirmed != facts.months_unconfirmed
-            || self.flags != facts.flags
-            || self.transfer_suggested != facts.transfer_suggested
-    }
-}
-
 /// The monthly review of one open record on `today` (the firing's day, Asia/Shanghai).
 pub fn review(facts: &RecordFacts, today: NaiveDate, policy: &ReviewPolicy) -> Review {
     let month = Month::of_date(today);
     let months = months_unconfirmed(facts.last_confirmed_on, month);
-    let flags = ladder_flags(&facts.flags, policy.ladder.rung(months));
     let life = facts
         .last_life
         .map_or(facts.last_confirmed_on, |l| l.max(facts.last_confirmed_on));
@@ -139,8 +152,7 @@ pub fn review(facts: &RecordFacts, today: NaiveDate, policy: &ReviewPolicy) -> R
     });
     Review {
         months_unconfirmed: months,
-        flags,
-        transfer_suggested: facts.transfer_suggested || suggest_transfer.is_some(),
+        rung: policy.ladder.rung(months),
         lapse_warning,
         suggest_transfer,
     }
@@ -171,8 +183,6 @@ mod tests {
     fn facts(last_confirmed: &str) -> RecordFacts {
         RecordFacts {
             last_confirmed_on: d(last_confirmed),
-            months_unconfirmed: 0,
-            flags: vec![],
             transfer_suggested: false,
             last_life: None,
             at_place_since: None,
@@ -205,14 +215,22 @@ mod tests {
 
     #[test]
     fn the_ladder_climbs_stale_branch_list_lost_contact() {
-        let on = |last: &str| review(&facts(last), d("2026-12-01"), &POLICY);
+        let on = |last: &str| standing(&[], Some(d(last)), m("2026-12"), &POLICY.ladder);
         // Confirmed in November: current.
         assert_eq!(on("2026-11-30").flags, Vec::<String>::new());
+        assert_eq!(
+            review(&facts("2026-11-30"), d("2026-12-01"), &POLICY).rung,
+            Rung::Current
+        );
         // October: one month (November), stale, not yet on the branch's list.
         let one = on("2026-10-31");
         assert_eq!(
             (one.months_unconfirmed, one.flags),
             (1, vec!["stale".into()])
+        );
+        assert_eq!(
+            review(&facts("2026-10-31"), d("2026-12-01"), &POLICY).rung,
+            Rung::Stale
         );
         assert!(!POLICY.ladder.on_branch_list(1));
         // September: two, still stale, on the branch's list.
@@ -229,18 +247,23 @@ mod tests {
 
     #[test]
     fn ladder_flags_keep_the_others_and_clear_on_confirmation() {
-        let mut f = facts("2026-11-02");
-        f.flags = vec!["unreported_departure".into(), "lost_contact".into()];
-        f.months_unconfirmed = 3;
-        let r = review(&f, d("2026-12-01"), &POLICY);
-        assert_eq!(r.flags, vec!["unreported_departure".to_owned()]);
-        assert_eq!(r.months_unconfirmed, 0);
-        assert!(r.changes(&f));
-        // Reviewing the same state again changes nothing.
-        let mut again = f.clone();
-        again.flags = r.flags.clone();
-        again.months_unconfirmed = 0;
-        assert!(!review(&again, d("2026-12-01"), &POLICY).changes(&again));
+        let stored = ["unreported_departure".to_owned()];
+        let lost = standing(&stored, Some(d("2026-08-02")), m("2026-12"), &POLICY.ladder);
+        assert_eq!(lost.months_unconfirmed, 3);
+        assert_eq!(lost.flags, ["unreported_departure", "lost_contact"]);
+        // Confirmed in November: the ladder's flag goes, the stored one stays.
+        let now = standing(&stored, Some(d("2026-11-02")), m("2026-12"), &POLICY.ladder);
+        assert_eq!(now.flags, ["unreported_departure"]);
+        assert_eq!(now.months_unconfirmed, 0);
+        // A ladder flag stored before the ladder was derived is not shown twice or kept.
+        let old = ["stale".to_owned(), "unreported_departure".to_owned()];
+        let again = standing(&old, Some(d("2026-11-02")), m("2026-12"), &POLICY.ladder);
+        assert_eq!(again.flags, ["unreported_departure"]);
+        // Never confirmed (no date): current.
+        assert_eq!(
+            standing(&[], None, m("2026-12"), &POLICY.ladder).months_unconfirmed,
+            0
+        );
     }
 
     #[test]
@@ -266,7 +289,6 @@ mod tests {
         assert_eq!(review(&f, d("2026-08-31"), &POLICY).suggest_transfer, None);
         let due = review(&f, d("2026-09-01"), &POLICY);
         assert_eq!(due.suggest_transfer, Some(6));
-        assert!(due.transfer_suggested && due.changes(&f));
         assert_eq!(
             review(&f, d("2026-09-02"), &POLICY).suggest_transfer,
             Some(6)
