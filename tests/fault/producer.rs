@@ -17,7 +17,8 @@ const PATIENCE: Duration = Duration::from_secs(120);
 pub struct Producer {
     url: String,
     open: Option<(lapin::Connection, Publisher)>,
-    /// Messages published again because the broker had not confirmed them.
+    /// Messages published again (counted once each) because the broker had not confirmed
+    /// them.
     pub republished: usize,
 }
 
@@ -57,20 +58,24 @@ impl Producer {
 
     async fn send_chunk(&mut self, chunk: &[Outgoing]) -> anyhow::Result<()> {
         let deadline = Instant::now() + PATIENCE;
-        let mut tries = 0;
+        // Whether the chunk went out without its confirms, and whether it was counted.
+        let (mut unconfirmed, mut counted) = (false, false);
         loop {
-            if tries > 0 {
-                self.republished += chunk.len();
-            }
-            tries += 1;
             match self.publisher().await {
-                Ok(p) => match p.publish_all(chunk).await {
-                    Ok(()) => return Ok(()),
-                    Err(e) => {
-                        tracing::debug!(error = %e, "Not confirmed; publishing again.");
-                        self.open = None;
+                Ok(p) => {
+                    if unconfirmed && !counted {
+                        self.republished += chunk.len();
+                        counted = true;
                     }
-                },
+                    match p.publish_all(chunk).await {
+                        Ok(()) => return Ok(()),
+                        Err(e) => {
+                            tracing::debug!(error = %e, "Not confirmed; publishing again.");
+                            unconfirmed = true;
+                            self.open = None;
+                        }
+                    }
+                }
                 Err(e) => tracing::debug!(error = %e, "Broker away; trying again."),
             }
             anyhow::ensure!(
