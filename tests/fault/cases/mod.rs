@@ -2,4 +2,5 @@
 //! once part of the stream is applied, measure how long each role took to make progress again,
 //! wait for the workload to settle, and verify.
 
+mod processes;
 mod servers;
