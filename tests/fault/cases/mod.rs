@@ -2,5 +2,6 @@
 //! once part of the stream is applied, measure how long each role took to make progress again,
 //! wait for the workload to settle, and verify.
 
+mod input;
 mod processes;
 mod servers;
