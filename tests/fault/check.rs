@@ -12,6 +12,7 @@ use hongyan_adapters::store::reads;
 use hongyan_domain::ledger::FlowRecord;
 
 use crate::roles::template_code;
+use crate::workload::{BRANCHES, branch};
 use crate::world::{Recovery, World};
 
 /// What went wrong, a line each; empty when all is well.
@@ -284,8 +285,8 @@ async fn directory(
     for ex in &w.work.members {
         let want = records
             .get(&ex.member_id)
-            .map(Place::of)
-            .filter(|p| hongyan_domain::Status::parse(&p.status).is_some_and(|s| s.is_open()));
+            .filter(|r| r.status.is_open())
+            .map(Place::of);
         let got = dir.get(&ex.member_id).await?;
         if got != want {
             wrong.push(format!(
@@ -298,5 +299,33 @@ async fn directory(
         "members whose directory entry differs from PostgreSQL",
         &wrong,
     );
+    let open: Vec<&FlowRecord> = records.values().filter(|r| r.status.is_open()).collect();
+    let mut sets = Vec::new();
+    for b in 0..BRANCHES {
+        let want = sorted(open.iter().filter(|r| r.home_org_id.as_str() == branch(b)));
+        if dir.of_branch(&branch(b)).await? != want {
+            sets.push(format!("branch {}", branch(b)));
+        }
+    }
+    // The province, city and county of the destinations.
+    for (code, prefix) in [("440000", "44"), ("440100", "4401"), ("440106", "440106")] {
+        let want = sorted(
+            open.iter()
+                .filter(|r| r.location.region_code.as_str().starts_with(prefix)),
+        );
+        if dir.in_region(code).await? != want {
+            sets.push(format!("region {code}"));
+        }
+    }
+    f.examples(
+        "directory sets that differ from PostgreSQL's open records",
+        &sets,
+    );
     Ok(())
+}
+
+fn sorted<'a>(records: impl Iterator<Item = &'a &'a FlowRecord>) -> Vec<String> {
+    let mut v: Vec<String> = records.map(|r| r.member_id.as_str().to_owned()).collect();
+    v.sort();
+    v
 }
