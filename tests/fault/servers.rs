@@ -342,6 +342,8 @@ impl Redis {
 /// The three servers of one test, in one directory, stopped when dropped.
 pub struct Servers {
     dir: PathBuf,
+    /// Keep the directory (the servers' and roles' logs) after the test.
+    keep: std::sync::atomic::AtomicBool,
     pub rabbit: Rabbit,
     pub pg: Postgres,
     pub redis: Redis,
@@ -367,6 +369,7 @@ impl Servers {
                 child: None,
             },
             dir,
+            keep: std::env::var_os("HYFAULT_KEEP").is_some().into(),
         };
         std::fs::create_dir_all(&me.redis.dir)?;
         let pg = &me.pg;
@@ -381,6 +384,11 @@ impl Servers {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
+
+    /// Keeps the logs for a look after a failure (also when HYFAULT_KEEP is set).
+    pub fn keep_logs(&self) {
+        self.keep.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 impl Drop for Servers {
@@ -388,10 +396,13 @@ impl Drop for Servers {
         let _ = self.rabbit.stop();
         self.pg.stop_now();
         self.redis.kill();
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.dir);
+        if std::thread::panicking() || self.keep.load(std::sync::atomic::Ordering::SeqCst) {
+            eprintln!(
+                "fault suite: the servers' and roles' logs are kept in {}",
+                self.dir.display()
+            );
         } else {
-            eprintln!("fault suite: server logs kept in {}", self.dir.display());
+            let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
 }

@@ -38,12 +38,19 @@ pub struct World {
     pub note: String,
     // Dropped last: the roles and the pool go before the servers stop.
     pub servers: Servers,
+    /// This case's turn: under `cargo test` the cases share one process, and each one loads
+    /// the machine enough on its own (under nextest each case is its own process and the
+    /// test group `fault` runs one at a time).
+    _turn: tokio::sync::MutexGuard<'static, ()>,
 }
+
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 impl World {
     /// Starts everything with the base settings and `tune` on top, waits until both roles
     /// take from their queues, and applies the org tree.
     pub async fn start(case: &'static str, tune: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let turn = ONE_AT_A_TIME.lock().await;
         let started = Instant::now();
         let servers = Servers::start().await?;
         let db = DatabaseSettings {
@@ -70,6 +77,7 @@ impl World {
             malformed: 0,
             note: String::new(),
             servers,
+            _turn: turn,
         };
         me.wait_consuming().await?;
         let orgs: Vec<_> = me.work.orgs.iter().map(producer::outgoing).collect();
@@ -147,6 +155,7 @@ impl World {
         })
         .await;
         if settled.is_err() {
+            self.servers.keep_logs();
             anyhow::bail!(
                 "not settled within {SETTLE:?}: {:?} of {events} events applied, (notifications, settled) {:?} of {sms}, {} SMS taken by the gateway",
                 self.applied().await,
