@@ -148,10 +148,32 @@ impl Rabbit {
         .await
     }
 
-    /// Stops the node the way an operator does, and waits for it to be gone.
-    pub fn stop(&mut self) -> anyhow::Result<()> {
+    /// Stops the node the way an operator does (`rabbitmqctl shutdown`), and waits for it to
+    /// be gone. Async, so a case can publish while the broker goes down.
+    pub async fn stop(&mut self) -> anyhow::Result<()> {
         let Some(mut child) = self.child.take() else {
             return Ok(());
+        };
+        let mut ctl = self.tool("rabbitmqctl");
+        ctl.args(["-n", &self.node, "shutdown"]);
+        let out = tokio::process::Command::from(ctl).output().await?;
+        if !out.status.success() {
+            self.kill_beam();
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        anyhow::ensure!(
+            out.status.success(),
+            "rabbitmqctl shutdown failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(())
+    }
+
+    /// The same, from a drop: blocking.
+    fn stop_now(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
         };
         let stopped = run(
             self.tool("rabbitmqctl")
@@ -163,7 +185,6 @@ impl Rabbit {
         }
         let _ = child.kill();
         let _ = child.wait();
-        stopped
     }
 
     fn kill_beam(&self) {
@@ -393,7 +414,7 @@ impl Servers {
 
 impl Drop for Servers {
     fn drop(&mut self) {
-        let _ = self.rabbit.stop();
+        self.rabbit.stop_now();
         self.pg.stop_now();
         self.redis.kill();
         if std::thread::panicking() || self.keep.load(std::sync::atomic::Ordering::SeqCst) {
