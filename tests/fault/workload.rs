@@ -124,107 +124,154 @@ fn location(region: &str, address: &str) -> Value {
     json!({"region_code": region, "address": address, "employer": "某科技公司", "employer_type": "private"})
 }
 
-/// One member's events in order, and what they come to.
-fn member_events(i: usize, sms: &mut HashMap<(String, String), u32>) -> (Vec<Value>, Expected) {
-    let (id, b) = (format!("f{i:05}"), i % BRANCHES);
-    let home = branch(b);
-    let kind = Kind::of(i);
-    let mut count = |phone: String, template: &str| {
-        *sms.entry((phone, template.to_owned())).or_default() += 1;
-    };
-    let mut ev = vec![event(
-        "member.upserted",
-        &home,
-        "2026-01-02T09:00:00",
-        json!({"id": id, "name": format!("党员{i}"), "phone": member_phone(i), "home_org_id": home,
-               "joined_party_on": "2010-07-01", "pair": {"name": "结对委员", "phone": pair_phone(b)}}),
-    )];
-    let (months, employer) = match kind {
-        Kind::Transferred => (12, Some("某制造厂")),
-        Kind::Returned => (3, None),
-        _ => (4, Some("某科技公司")),
-    };
-    let inflow = matches!(kind, Kind::HomeVisit).then_some(INFLOW_ORG);
-    ev.push(event(
-        "registration.outbound",
-        &home,
-        "2026-03-01T09:00:00",
-        json!({"member_id": id, "left_on": "2026-03-01", "reason": "work", "expected_months": months,
-               "destination": {"region_code": "440106001", "address": "天河路1号", "employer": employer,
-                               "employer_type": "private", "inflow_org_id": inflow}}),
-    ));
-    count(member_phone(i), "outbound_member");
-    count(branch_phone(b), "outbound_branch");
-    if inflow.is_some() {
-        count(INFLOW_PHONE.into(), "outbound_inflow");
+/// One member's events, built step by step, and the SMS each step causes.
+struct Life<'a> {
+    i: usize,
+    id: String,
+    b: usize,
+    home: String,
+    kind: Kind,
+    events: Vec<Value>,
+    sms: &'a mut HashMap<(String, String), u32>,
+}
+
+impl Life<'_> {
+    fn push(&mut self, kind: &str, actor: &str, at: &str, data: Value) {
+        self.events.push(event(kind, actor, at, data));
     }
-    if matches!(kind, Kind::CheckedIn | Kind::HomeVisit) {
-        ev.push(event(
+
+    fn sms(&mut self, phone: String, template: &str) {
+        *self.sms.entry((phone, template.to_owned())).or_default() += 1;
+    }
+
+    fn registered(&mut self) {
+        let (i, b) = (self.i, self.b);
+        let data = json!({"id": self.id, "name": format!("党员{i}"), "phone": member_phone(i),
+            "home_org_id": self.home, "joined_party_on": "2010-07-01",
+            "pair": {"name": "结对委员", "phone": pair_phone(b)}});
+        let home = self.home.clone();
+        self.push("member.upserted", &home, "2026-01-02T09:00:00", data);
+    }
+
+    /// The departure: the member, the branch and (when named) the inflow org are told.
+    fn leaves(&mut self) {
+        let (months, employer) = match self.kind {
+            Kind::Transferred => (12, Some("某制造厂")),
+            Kind::Returned => (3, None),
+            _ => (4, Some("某科技公司")),
+        };
+        let inflow = matches!(self.kind, Kind::HomeVisit).then_some(INFLOW_ORG);
+        let data = json!({"member_id": self.id, "left_on": "2026-03-01", "reason": "work",
+            "expected_months": months,
+            "destination": {"region_code": "440106001", "address": "天河路1号", "employer": employer,
+                            "employer_type": "private", "inflow_org_id": inflow}});
+        let home = self.home.clone();
+        self.push("registration.outbound", &home, "2026-03-01T09:00:00", data);
+        self.sms(member_phone(self.i), "outbound_member");
+        self.sms(branch_phone(self.b), "outbound_branch");
+        if inflow.is_some() {
+            self.sms(INFLOW_PHONE.into(), "outbound_inflow");
+        }
+    }
+
+    /// The check-in with the inflow org: the branch is told.
+    fn arrives(&mut self) {
+        let data = json!({"member_id": self.id, "arrived_on": "2026-03-03",
+            "location": location("440106002", "科韵路8号")});
+        self.push(
             "registration.inbound",
             INFLOW_ORG,
             "2026-03-03T09:00:00",
-            json!({"member_id": id, "arrived_on": "2026-03-03",
-                   "location": location("440106002", "科韵路8号")}),
-        ));
-        count(branch_phone(b), "checked_in_branch");
+            data,
+        );
+        self.sms(branch_phone(self.b), "checked_in_branch");
     }
-    let updates = if matches!(kind, Kind::CheckedIn) {
+
+    /// Updates, every other one a move: returns the last address.
+    fn updates(&mut self, n: usize) -> String {
+        let mut address = String::new();
+        for k in 0..n {
+            let at = format!("2026-03-10T{:02}:00:00", 9 + k);
+            let data = if k % 2 == 0 {
+                address = format!("科韵路{}号", 10 + k);
+                json!({"member_id": self.id, "location": location("440106002", &address)})
+            } else {
+                json!({"member_id": self.id, "confirmed_unchanged": true})
+            };
+            let home = self.home.clone();
+            self.push("registration.update", &home, &at, data);
+        }
+        address
+    }
+
+    /// How the time away ends (or not): the status it leaves.
+    fn ends(&mut self) -> &'static str {
+        let (home, id) = (self.home.clone(), self.id.clone());
+        let back = |permanent| json!({"member_id": id, "returned_on": "2026-04-01", "permanent": permanent});
+        match self.kind {
+            Kind::CheckedIn => "checked_in",
+            Kind::HomeVisit => {
+                self.push(
+                    "registration.return",
+                    &home,
+                    "2026-04-01T09:00:00",
+                    back(false),
+                );
+                self.sms(pair_phone(self.b), "home_visit_pair");
+                "home_visit"
+            }
+            Kind::Returned => {
+                self.push(
+                    "registration.return",
+                    &home,
+                    "2026-04-01T09:00:00",
+                    back(true),
+                );
+                "returned"
+            }
+            Kind::Transferred => {
+                let data = json!({"member_id": self.id, "transferred_on": "2026-04-02",
+                                  "new_org_name": "外省某党组织"});
+                self.push("registration.transfer", &home, "2026-04-02T09:00:00", data);
+                "transferred"
+            }
+        }
+    }
+}
+
+/// One member's events in order, and what they come to.
+fn member_events(i: usize, sms: &mut HashMap<(String, String), u32>) -> (Vec<Value>, Expected) {
+    let b = i % BRANCHES;
+    let mut life = Life {
+        i,
+        id: format!("f{i:05}"),
+        b,
+        home: branch(b),
+        kind: Kind::of(i),
+        events: Vec::new(),
+        sms,
+    };
+    life.registered();
+    life.leaves();
+    if matches!(life.kind, Kind::CheckedIn | Kind::HomeVisit) {
+        life.arrives();
+    }
+    let address = life.updates(if matches!(life.kind, Kind::CheckedIn) {
         8
     } else {
         5
-    };
-    let mut address = String::new();
-    for k in 0..updates {
-        let at = format!("2026-03-10T{:02}:00:00", 9 + k);
-        let data = if k % 2 == 0 {
-            address = format!("科韵路{}号", 10 + k);
-            json!({"member_id": id, "location": location("440106002", &address)})
-        } else {
-            json!({"member_id": id, "confirmed_unchanged": true})
-        };
-        ev.push(event("registration.update", &home, &at, data));
-    }
-    let status = match kind {
-        Kind::CheckedIn => "checked_in",
-        Kind::HomeVisit => {
-            ev.push(event(
-                "registration.return",
-                &home,
-                "2026-04-01T09:00:00",
-                json!({"member_id": id, "returned_on": "2026-04-01", "permanent": false}),
-            ));
-            count(pair_phone(b), "home_visit_pair");
-            "home_visit"
-        }
-        Kind::Transferred => {
-            ev.push(event(
-                "registration.transfer",
-                &home,
-                "2026-04-02T09:00:00",
-                json!({"member_id": id, "transferred_on": "2026-04-02", "new_org_name": "外省某党组织"}),
-            ));
-            "transferred"
-        }
-        Kind::Returned => {
-            ev.push(event(
-                "registration.return",
-                &home,
-                "2026-04-01T09:00:00",
-                json!({"member_id": id, "returned_on": "2026-04-01", "permanent": true}),
-            ));
-            "returned"
-        }
-    };
+    });
+    let status = life.ends();
     let expected = Expected {
-        member_id: id,
+        member_id: life.id.clone(),
         status,
         // Every registration event after member.upserted is one change to the ledger.
-        version: ev.len() as i64 - 1,
-        certificate: !matches!(kind, Kind::Transferred),
+        version: life.events.len() as i64 - 1,
+        certificate: !matches!(life.kind, Kind::Transferred),
         region_code: "440106002".into(),
         address,
     };
-    (ev, expected)
+    (life.events, expected)
 }
 
 impl Workload {
