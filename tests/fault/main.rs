@@ -7,7 +7,10 @@
 //! `target/fault-figures.txt`).
 //!
 //! The cases run one at a time (`.config/nextest.toml`, test group `fault`): each one loads
-//! the machine on its own.
+//! the machine on its own. Run them with `cargo build -p hongyan && cargo nextest run -p
+//! hongyan-tests --test fault` (a filter picks cases); a case that fails keeps its servers'
+//! and roles' logs and says where (`HYFAULT_KEEP=1` keeps them always, `HONGYAN_TEST_LOG=info`
+//! makes the roles say more).
 
 mod cases;
 mod check;
