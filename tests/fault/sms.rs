@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::http::{Method, Uri};
 use axum::response::Response;
 use base64::Engine as _;
 use hmac::{Hmac, Mac as _};
@@ -123,9 +124,20 @@ impl Gateway {
     }
 }
 
-async fn handle(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
-    let params = form(&body);
-    if let Err(rejection) = check(&shared, &params) {
+/// A request, with its parameters in the query (GET) or a form body (POST), as the gateway
+/// takes either.
+async fn handle(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    let params = if method == Method::GET {
+        form(uri.query().unwrap_or_default().as_bytes())
+    } else {
+        form(&body)
+    };
+    if let Err(rejection) = check(&shared, method.as_str(), &params) {
         return rejection;
     }
     match params.get("Action").map(String::as_str) {
@@ -174,7 +186,13 @@ async fn send(shared: &Shared, params: &BTreeMap<String, String>) -> Response {
     )
 }
 
-/// `QuerySendDetails`: the SMS taken for one phone on one day, with our `OutId` on each row.
+/// The provider's dates (`SendDate`, the rows' times) are Beijing time (UTC+8, no DST).
+fn beijing(at: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::FixedOffset> {
+    at.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap())
+}
+
+/// `QuerySendDetails`: the SMS taken for one phone on one (Beijing) day, with our `OutId` on
+/// each row.
 fn query(shared: &Shared, params: &BTreeMap<String, String>) -> Response {
     let get = |k: &str| params.get(k).cloned().unwrap_or_default();
     let (phone, date) = (get("PhoneNumber"), get("SendDate"));
@@ -185,9 +203,9 @@ fn query(shared: &Shared, params: &BTreeMap<String, String>) -> Response {
     let rows: Vec<Value> = book
         .taken
         .iter()
-        .filter(|t| t.phone == phone && t.at.format("%Y%m%d").to_string() == date)
+        .filter(|t| t.phone == phone && beijing(t.at).format("%Y%m%d").to_string() == date)
         .map(|t| {
-            let at = t.at.format("%Y-%m-%d %H:%M:%S").to_string();
+            let at = beijing(t.at).format("%Y-%m-%d %H:%M:%S").to_string();
             json!({"PhoneNum": t.phone, "SendStatus": 3, "ErrCode": "DELIVERED",
                    "TemplateCode": t.template, "Content": "", "SendDate": at, "ReceiveDate": at,
                    "OutId": t.out_id})
@@ -209,7 +227,7 @@ fn query(shared: &Shared, params: &BTreeMap<String, String>) -> Response {
 
 /// The gateway's own checks: key, signature (v1, over the decoded parameters) and nonce.
 #[allow(clippy::result_large_err)]
-fn check(shared: &Shared, params: &BTreeMap<String, String>) -> Result<(), Response> {
+fn check(shared: &Shared, method: &str, params: &BTreeMap<String, String>) -> Result<(), Response> {
     let get = |k: &str| params.get(k).map(String::as_str).unwrap_or_default();
     if get("AccessKeyId") != KEY_ID {
         return Err(error(
@@ -224,7 +242,7 @@ fn check(shared: &Shared, params: &BTreeMap<String, String>) -> Result<(), Respo
         .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
         .collect::<Vec<_>>()
         .join("&");
-    let to_sign = format!("POST&{}&{}", encode("/"), encode(&joined));
+    let to_sign = format!("{method}&{}&{}", encode("/"), encode(&joined));
     let mut mac = Hmac::<Sha1>::new_from_slice(format!("{SECRET}&").as_bytes()).unwrap();
     mac.update(to_sign.as_bytes());
     let expected = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
@@ -283,4 +301,77 @@ fn json(status: u16, value: Value) -> Response {
         .header("content-type", "application/json")
         .body(value.to_string().into())
         .unwrap()
+}
+
+/// The gateway itself: a signed SendSms is counted, and a signed QuerySendDetails (GET, as
+/// clients often send it) finds it by phone and Beijing date, with our OutId on the row.
+#[tokio::test]
+async fn the_gateway_counts_a_send_and_finds_it_by_query_send_details() {
+    use hongyan_notifier::providers::aliyun::{canonical_query, signature};
+    let gw = Gateway::start().await;
+    let now = chrono::Utc::now();
+    let signed = |method: &str, action: &str, extra: &[(&'static str, String)]| {
+        let mut p: BTreeMap<&str, String> = BTreeMap::from([
+            ("Action", action.to_owned()),
+            ("Version", "2017-05-25".to_owned()),
+            ("Format", "JSON".to_owned()),
+            ("AccessKeyId", KEY_ID.to_owned()),
+            ("SignatureMethod", "HMAC-SHA1".to_owned()),
+            ("SignatureVersion", "1.0".to_owned()),
+            ("SignatureNonce", uuid::Uuid::new_v4().to_string()),
+            ("Timestamp", now.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+        ]);
+        p.extend(extra.iter().cloned());
+        let sig = signature(method, &p, SECRET);
+        p.insert("Signature", sig);
+        canonical_query(&p)
+    };
+    let http = reqwest::Client::new();
+    let send = signed(
+        "POST",
+        "SendSms",
+        &[
+            ("PhoneNumbers", "13800000001".into()),
+            ("TemplateCode", "SMS_900001".into()),
+            ("OutId", "n-1".into()),
+        ],
+    );
+    let sent: Value = http
+        .post(&gw.base_url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(send)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(sent["Code"], "OK");
+    let day = beijing(now).format("%Y%m%d").to_string();
+    let query = signed(
+        "GET",
+        "QuerySendDetails",
+        &[
+            ("PhoneNumber", "13800000001".into()),
+            ("SendDate", day),
+            ("PageSize", "10".into()),
+            ("CurrentPage", "1".into()),
+        ],
+    );
+    let found: Value = http
+        .get(format!("{}/?{query}", gw.base_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(found["TotalCount"], "1", "{found}");
+    let row = &found["SmsSendDetailDTOs"]["SmsSendDetailDTO"][0];
+    assert_eq!(
+        (row["OutId"].as_str(), row["SendStatus"].as_i64()),
+        (Some("n-1"), Some(3))
+    );
+    assert_eq!(gw.taken(), 1);
+    assert_eq!(gw.refusals(), (0, 0, 1));
 }
