@@ -99,8 +99,8 @@ pub async fn verify(w: &World, recovery: Recovery) -> anyhow::Result<()> {
     {
         let _ = writeln!(file, "{line}");
     }
-    if !f.0.is_empty() {
-        w.servers.keep_logs();
+    if f.0.is_empty() {
+        w.servers.discard_logs();
     }
     anyhow::ensure!(f.0.is_empty(), "{}: {}\n{}", w.case, line, f.0.join("\n"));
     Ok(())

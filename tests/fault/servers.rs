@@ -363,8 +363,9 @@ impl Redis {
 /// The three servers of one test, in one directory, stopped when dropped.
 pub struct Servers {
     dir: PathBuf,
-    /// Keep the directory (the servers' and roles' logs) after the test.
-    keep: std::sync::atomic::AtomicBool,
+    /// Remove the directory (the servers' and roles' logs) after the test: set once the case
+    /// verified, so a case that failed in any way keeps its logs.
+    discard: std::sync::atomic::AtomicBool,
     pub rabbit: Rabbit,
     pub pg: Postgres,
     pub redis: Redis,
@@ -390,7 +391,7 @@ impl Servers {
                 child: None,
             },
             dir,
-            keep: std::env::var_os("HYFAULT_KEEP").is_some().into(),
+            discard: false.into(),
         };
         std::fs::create_dir_all(&me.redis.dir)?;
         let pg = &me.pg;
@@ -406,9 +407,11 @@ impl Servers {
         &self.dir
     }
 
-    /// Keeps the logs for a look after a failure (also when HYFAULT_KEEP is set).
-    pub fn keep_logs(&self) {
-        self.keep.store(true, std::sync::atomic::Ordering::SeqCst);
+    /// The case verified: its logs may go (unless HYFAULT_KEEP is set).
+    pub fn discard_logs(&self) {
+        let keep = std::env::var_os("HYFAULT_KEEP").is_some();
+        self.discard
+            .store(!keep, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -417,19 +420,25 @@ impl Drop for Servers {
         self.rabbit.stop_now();
         self.pg.stop_now();
         self.redis.kill();
-        if std::thread::panicking() || self.keep.load(std::sync::atomic::Ordering::SeqCst) {
+        if self.discard.load(std::sync::atomic::Ordering::SeqCst) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        } else {
+            // The servers are stopped: the sweep leaves this directory alone.
+            let _ = std::fs::write(self.dir.join(KEPT), "");
             eprintln!(
                 "fault suite: the servers' and roles' logs are kept in {}",
                 self.dir.display()
             );
-        } else {
-            let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
 }
 
+/// Marks a directory kept for its logs after its servers were stopped.
+const KEPT: &str = "kept-for-logs";
+
 /// Stops the servers of earlier tests that were killed before their [`Servers`] could drop,
-/// by the pids their directories recorded, and removes those directories.
+/// by the pids their directories recorded, and removes those directories (not those a failed
+/// case kept for its logs).
 fn sweep_orphans() {
     let Ok(entries) = std::fs::read_dir(root()) else {
         return;
@@ -442,10 +451,10 @@ fn sweep_orphans() {
         else {
             continue;
         };
-        if Path::new("/proc").join(owner).exists() {
+        let dir = e.path();
+        if Path::new("/proc").join(owner).exists() || dir.join(KEPT).exists() {
             continue;
         }
-        let dir = e.path();
         let pids = [
             dir.join("rabbit/beam.pid"),
             dir.join("redis/redis.pid"),

@@ -20,7 +20,7 @@ use crate::workload::Workload;
 /// Members in a case: with their events, a little over 20,000 registration events.
 pub const MEMBERS: usize = 2_020;
 /// How long a case may take to settle after its fault.
-const SETTLE: Duration = Duration::from_secs(300);
+const SETTLE: Duration = Duration::from_secs(150);
 
 pub struct World {
     pub case: &'static str,
@@ -155,7 +155,6 @@ impl World {
         })
         .await;
         if settled.is_err() {
-            self.servers.keep_logs();
             anyhow::bail!(
                 "not settled within {SETTLE:?}: {:?} of {events} events applied, (notifications, settled) {:?} of {sms}, {} SMS taken by the gateway",
                 self.applied().await,
