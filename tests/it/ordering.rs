@@ -193,14 +193,18 @@ async fn a_departure_sent_before_its_member_applies_once_the_member_commits_not_
 
 /// Gives this test's registry retry tiers of `first_ms` and more: the tier queues that
 /// `TestEnv::new` declared with the short test delays are deleted, and the registry declares
-/// them again with these (a queue's message TTL is fixed when it is declared).
+/// them again with these (a queue's message TTL is fixed when it is declared). The notifier's
+/// go too: every role declares the whole topology, and RabbitMQ refuses a declaration whose
+/// TTL differs from the queue's (PRECONDITION_FAILED).
 async fn long_retry_tiers(env: &mut TestEnv, first_ms: u64) {
     let ch = env.conn.create_channel().await.unwrap();
-    for n in 1..=env.settings.amqp.retry_delays_ms.len() {
-        let q = env.names.retry(&env.names.registry(), n);
-        ch.queue_delete(q.as_str().into(), QueueDeleteOptions::default())
-            .await
-            .unwrap();
+    for queue in [env.names.registry(), env.names.notifier()] {
+        for n in 1..=env.settings.amqp.retry_delays_ms.len() {
+            let q = env.names.retry(&queue, n);
+            ch.queue_delete(q.as_str().into(), QueueDeleteOptions::default())
+                .await
+                .unwrap();
+        }
     }
     let _ = ch.close(200, "done".into()).await;
     env.settings.amqp.retry_delays_ms = vec![first_ms, first_ms * 2, first_ms * 4];
