@@ -26,7 +26,7 @@ fn phones_in_byte_runs(line: &str) -> Vec<String> {
         }
         run.clear();
     };
-    for token in line.split(|c: char| c == ',' || c == '[' || c == ']') {
+    for token in line.split([',', '[', ']']) {
         match token.trim().parse::<u16>() {
             Ok(n) if n < 256 => run.push(n as u8),
             _ => flush(&mut run),

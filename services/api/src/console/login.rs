@@ -141,7 +141,7 @@ async fn send_code(
     let req = NotificationRequest::new(
         TEMPLATE,
         recipient,
-        event.clone(),
+        event,
         &[("code", code.to_owned()), ("minutes", minutes)],
     );
     let names = Names::new(&state.settings.amqp.prefix);
