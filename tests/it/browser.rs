@@ -203,6 +203,20 @@ impl Driver {
         .await;
     }
 
+    /// Chooses `option` in the select whose visible `<label>` reads `label`.
+    pub async fn choose(&self, label: &str, option: &str) {
+        let xpath = format!(
+            "//select[@id=//label[normalize-space(.)='{label}']/@for]/option[normalize-space(.)='{option}']"
+        );
+        let el = self.find("xpath", &xpath).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{el}/click"),
+            Some(json!({})),
+        )
+        .await;
+    }
+
     /// Presses the button (or link) whose text is `name`.
     pub async fn press(&self, name: &str) {
         let xpath = format!(

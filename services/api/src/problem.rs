@@ -109,6 +109,16 @@ impl Problem {
     pub fn status(&self) -> StatusCode {
         self.status
     }
+
+    /// What was wrong and what to do (the console shows it beside its own words).
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+
+    /// The field it names, for a 422.
+    pub fn field(&self) -> Option<&str> {
+        self.field.as_deref()
+    }
 }
 
 impl From<sqlx::Error> for Problem {

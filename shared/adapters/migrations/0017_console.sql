@@ -64,3 +64,12 @@ SELECT n.id,
        n.updated_at
 FROM notifications n
 WHERE n.recipient IS NOT NULL;
+
+-- The registry's members as the console lists them (外出登记's 党员): name, home branch, and
+-- whether an open record exists (a member away cannot leave again).
+CREATE VIEW console_members AS
+SELECT m.id,
+       COALESCE(m.doc->>'name', m.id) AS name,
+       m.home_org_id,
+       EXISTS (SELECT 1 FROM flow_records r WHERE r.member_id = m.id AND r.is_open) AS away
+FROM members m;

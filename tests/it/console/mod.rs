@@ -3,6 +3,7 @@
 //! stranger (another site's POST, a guessed code, an unknown phone).
 
 mod browser;
+mod departure;
 mod signin;
 
 use std::time::Duration;
@@ -21,6 +22,7 @@ pub(crate) async fn console_world(env: &mut TestEnv) -> String {
     let mut events = county();
     events.push(member("cs1", "b1", "13900008001"));
     events.push(member("cs2", "b1", "13900008002"));
+    events.push(member("cs3", "b1", "13900008003"));
     events.push(outbound("cs1", "b1", "2026-03-01T09:00:00", 4, None));
     events.push(outbound("cs2", "b1", "2026-03-01T09:00:00", 4, None));
     env.publish_all(&events).await;

@@ -205,13 +205,55 @@ fn local(t: DateTime<Utc>) -> String {
     t.with_timezone(&TZ).format("%Y-%m-%d %H:%M").to_string()
 }
 
+#[derive(serde::Deserialize, Default)]
+pub struct AfterForm {
+    /// The event a console form just sent about this member.
+    #[serde(default)]
+    event: String,
+}
+
+/// Whether the registry has applied (or recorded) an event.
+async fn processed(state: &AppState, event: &str) -> Result<bool, sqlx::Error> {
+    let Ok(id) = uuid::Uuid::parse_str(event) else {
+        return Ok(false);
+    };
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM processed_events WHERE event_id = $1)")
+        .bind(id)
+        .fetch_one(&state.pool)
+        .await
+}
+
+/// What a form's event came to, once applied: the certificate number, or the suggestion.
+fn result_box(m: &Seen, done: bool) -> Markup {
+    if !done {
+        return html! { div.card.pending id="result" { p { "正在登记，请稍候，页面会自动刷新……" } } };
+    }
+    let Some(r) = &m.record else {
+        return html! { div.card.result id="result" { p { "已登记。" } } };
+    };
+    html! {
+        div.card.result id="result" {
+            @if let Some(no) = &r.certificate_no {
+                p { "已登记。流动党员活动证编号：" strong { (no.as_str()) } }
+                p { a.button href={ "/console/members/" (super::encode_component(r.member_id.as_str())) "/certificate" } { "打印活动证" } }
+            } @else if r.transfer_suggested {
+                p { "已登记。外出超过6个月且有固定工作单位，建议办理组织关系转接（应转尽转）；在转接前，支部继续管理。" }
+            } @else {
+                p { "已登记，台账已更新。" }
+            }
+        }
+    }
+}
+
 /// `GET /console/members/{id}`.
 pub async fn show(
     State(state): State<AppState>,
     headers: HeaderMap,
     uri: Uri,
     Path(id): Path<String>,
+    after: Result<axum::extract::Query<AfterForm>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
+    let event = after.map(|q| q.0.event).unwrap_or_default();
     let session = match signed_in(&state, &headers, &uri).await {
         Ok(s) => s,
         Err(to_login) => return to_login,
@@ -233,10 +275,33 @@ pub async fn show(
         Ok(x) => x,
         Err(e) => return super::store_failed(&e),
     };
+    if event.is_empty() {
+        return page(
+            StatusCode::OK,
+            frame("台账", Some(&session), body(&m, &steps, &sent)),
+        );
+    }
+    let done = match processed(&state, &event).await {
+        Ok(d) => d,
+        Err(e) => return super::store_failed(&e),
+    };
+    let shown = html! { (result_box(&m, done)) (body(&m, &steps, &sent)) };
+    let refresh = (!done).then_some(2);
     page(
         StatusCode::OK,
-        frame("台账", Some(&session), body(&m, &steps, &sent)),
+        super::frame_refreshing("台账", Some(&session), shown, refresh),
     )
+}
+
+/// The member as `org` may see them, for the printable certificate.
+pub(super) async fn for_certificate(
+    state: &AppState,
+    org: &str,
+    member: &str,
+) -> Result<Option<(String, String, FlowRecord)>, sqlx::Error> {
+    Ok(seen(state, org, member)
+        .await?
+        .and_then(|m| m.record.map(|r| (m.name, m.branch, r))))
 }
 
 fn record(m: &Seen) -> Markup {

@@ -7,11 +7,14 @@
 //! token). Sign-in is `login`, sessions `session`, the people `users`, the screens one file
 //! each (`home`: 工作台).
 
+mod certificate;
+mod forms;
 mod home;
 mod ledger;
 pub mod login;
 mod login_pages;
-mod member;
+pub(super) mod member;
+mod outbound;
 pub mod session;
 pub mod users;
 
@@ -41,6 +44,11 @@ pub fn routes() -> Router<AppState> {
         .route("/console/logout", post(logout))
         .route("/console/ledger", get(ledger::show))
         .route("/console/members/{id}", get(member::show))
+        .route("/console/members/{id}/certificate", get(certificate::show))
+        .route(
+            "/console/outbound",
+            get(outbound::show).post(outbound::submit),
+        )
         .route(
             "/console/ledger.xlsx",
             get(
@@ -75,10 +83,25 @@ async fn css() -> Response {
 }
 
 /// The screens, in the navigation's order: (title, path). Only those built so far.
-const SCREENS: &[(&str, &str)] = &[("工作台", "/console/"), ("台账", "/console/ledger")];
+const SCREENS: &[(&str, &str)] = &[
+    ("工作台", "/console/"),
+    ("台账", "/console/ledger"),
+    ("外出登记", "/console/outbound"),
+];
 
 /// A whole console page: the header with the org and 退出, the navigation, then `body`.
 pub fn frame(title: &str, session: Option<&Session>, body: Markup) -> String {
+    frame_refreshing(title, session, body, None)
+}
+
+/// The same, reloading itself every `refresh` seconds (a result the registry has not applied
+/// yet; no script needed).
+pub fn frame_refreshing(
+    title: &str,
+    session: Option<&Session>,
+    body: Markup,
+    refresh: Option<u32>,
+) -> String {
     html! {
         (DOCTYPE)
         html lang="zh-CN" {
@@ -89,6 +112,7 @@ pub fn frame(title: &str, session: Option<&Session>, body: Markup) -> String {
                 // `Origin: null` with the console's own form POSTs, which the check refuses.
                 meta name="referrer" content="same-origin";
                 title { (title) " · 鸿雁" }
+                @if let Some(secs) = refresh { meta http-equiv="refresh" content=(secs); }
                 link rel="stylesheet" href="/console/assets/console.css";
             }
             body {
