@@ -19,13 +19,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use futures::StreamExt;
+use hongyan_adapters::amqp::consumer::{self, Consuming};
 use hongyan_adapters::amqp::parked::Received;
 use hongyan_adapters::amqp::publisher::{Outgoing, Publisher};
-use hongyan_adapters::amqp::topology;
 use hongyan_adapters::shutdown::sleep_or_cancel;
 use hongyan_domain::{Envelope, Rejection};
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
-use lapin::types::FieldTable;
+use lapin::options::BasicAckOptions;
 use lapin::{Acker, Consumer};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -53,49 +52,25 @@ pub async fn consume(
     tag: &str,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
-    let (conn, mut deliveries, publisher) = open(reg, tag).await?;
+    let mut c = open(reg, tag).await?;
     let (taken_tx, taken_rx) = mpsc::channel(1);
     let (applied_tx, applied_rx) = mpsc::channel(1);
     let ran = tokio::try_join!(
-        take_batches(reg, &mut deliveries, taken_tx, shutdown),
+        take_batches(reg, &mut c.deliveries, taken_tx, shutdown),
         apply_batches(reg, taken_rx, applied_tx, shutdown),
-        settle_batches(reg, &publisher, applied_rx),
+        settle_batches(reg, &c.publisher, applied_rx),
     );
     tracing::info!(consumer = tag, "Consumer stopped taking deliveries.");
-    conn.close(200, "shutdown".into()).await.ok();
+    c.close().await;
     ran.map(|_| ())
 }
 
-/// Connects, declares the registry's queues and starts consuming.
-async fn open(
-    reg: &Registry,
-    tag: &str,
-) -> anyhow::Result<(lapin::Connection, Consumer, Publisher)> {
+/// Connects, declares the registry's queues and starts consuming, with the prefetch the
+/// pipeline needs.
+async fn open(reg: &Registry, tag: &str) -> anyhow::Result<Consuming> {
     let s = &reg.settings;
-    let queue = reg.names.registry();
-    let conn = hongyan_adapters::amqp::connect(&s.amqp, tag).await?;
-    let ch = conn.create_channel().await?;
-    topology::declare_all(&ch, &reg.names, &s.amqp)
-        .await
-        .with_context(|| {
-            format!(
-                "Could not declare the topology of {queue}; if RabbitMQ answered PRECONDITION_FAILED, the queue exists with other arguments (declared by an older hongyan): see README, \"Upgrading\""
-            )
-        })?;
     let prefetch = prefetch(s.amqp.prefetch, s.registry.batch_size);
-    ch.basic_qos(prefetch, BasicQosOptions::default()).await?;
-    let publisher = Publisher::open(&conn).await?;
-    let deliveries = ch
-        .basic_consume(
-            queue.as_str().into(),
-            tag.into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .with_context(|| format!("Could not consume from {queue}"))?;
-    tracing::info!(queue, consumer = tag, prefetch, "Consumer started.");
-    Ok((conn, deliveries, publisher))
+    consumer::open(&s.amqp, &reg.names, &reg.names.registry(), tag, prefetch).await
 }
 
 /// `amqp.prefetch`, raised to what the pipeline's batches in flight need.
@@ -144,7 +119,8 @@ impl Taken {
     }
 }
 
-/// Stage 1: gathers deliveries for a short linger, up to a batch, and decodes them.
+/// Stage 1: takes batches with the adapters' consumer (`consumer::gather`), beating the
+/// heartbeat while it waits for the first delivery, and decodes them.
 async fn take_batches(
     reg: &Registry,
     deliveries: &mut Consumer,
@@ -157,16 +133,9 @@ async fn take_batches(
         let first = tokio::select! {
             biased;
             _ = shutdown.cancelled() => return Ok(()),
-            d = reg.alive.beating(deliveries.next()) => next(d)?,
+            d = reg.alive.beating(deliveries.next()) => consumer::next(d)?,
         };
-        let mut batch = vec![first];
-        let until = tokio::time::Instant::now() + linger;
-        while batch.len() < size {
-            match tokio::time::timeout_at(until, deliveries.next()).await {
-                Ok(d) => batch.push(next(d)?),
-                Err(_) => break,
-            }
-        }
+        let batch = consumer::gather(deliveries, first, size, linger).await?;
         let Some(taken) = Taken::decode(batch) else {
             continue;
         };
@@ -174,16 +143,6 @@ async fn take_batches(
             // The apply stage stopped (shutdown): what was not handed over is redelivered.
             return Ok(());
         }
-    }
-}
-
-fn next(
-    d: Option<lapin::Result<lapin::message::Delivery>>,
-) -> anyhow::Result<lapin::message::Delivery> {
-    match d {
-        Some(Ok(d)) => Ok(d),
-        Some(Err(e)) => Err(e).context("The broker connection failed"),
-        None => anyhow::bail!("The broker cancelled the consumer"),
     }
 }
 
