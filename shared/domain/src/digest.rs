@@ -57,7 +57,12 @@ pub enum Gathering<D> {
 }
 
 /// Decides where `count` notices ready at `now` for one contact go (see the module's rule).
-pub fn gather<D>(window: Window<D>, now: DateTime<Utc>, every: Duration, count: usize) -> Gathering<D> {
+pub fn gather<D>(
+    window: Window<D>,
+    now: DateTime<Utc>,
+    every: Duration,
+    count: usize,
+) -> Gathering<D> {
     if let Some(open) = window.open {
         return Gathering::JoinOpen(open);
     }
@@ -191,7 +196,8 @@ mod tests {
             org_id: None,
             ..Recipient::org_contact(&org, &contact)
         };
-        let to_member = NotificationRequest::new(templates::OUTBOUND_MEMBER, member.clone(), ev, &[]);
+        let to_member =
+            NotificationRequest::new(templates::OUTBOUND_MEMBER, member.clone(), ev, &[]);
         assert_eq!(contact_of(&to_member), None);
         let member_on_a_branch_template =
             NotificationRequest::new(templates::OUTBOUND_BRANCH, member, ev, &[]);

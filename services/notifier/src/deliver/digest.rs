@@ -66,9 +66,8 @@ pub(super) async fn gather<'a>(
         match gather_of(&r) {
             Gather::GoesOn => go.push(r),
             Gather::ForContact { org, recipient } => {
-                let same = |c: &ContactNotices<'_>| {
-                    c.org == org && c.recipient.phone == recipient.phone
-                };
+                let same =
+                    |c: &ContactNotices<'_>| c.org == org && c.recipient.phone == recipient.phone;
                 match contacts.iter_mut().find(|c| same(c)) {
                     Some(c) => c.ids.push(r.d.id),
                     None => contacts.push(ContactNotices {

@@ -59,7 +59,12 @@ pub async fn gather(
     }
     // Locked in one order by every replica, so two rounds never wait on each other in a cycle.
     let mut order: Vec<usize> = (0..contacts.len()).collect();
-    order.sort_by_key(|&i| (contacts[i].org.as_str(), contacts[i].recipient.phone.as_str()));
+    order.sort_by_key(|&i| {
+        (
+            contacts[i].org.as_str(),
+            contacts[i].recipient.phone.as_str(),
+        )
+    });
     let mut tx = pool.begin().await?;
     for i in order {
         out[i] = gather_one(&mut tx, &contacts[i], now, windows).await?;
@@ -76,11 +81,13 @@ async fn gather_one(
     windows: Windows,
 ) -> sqlx::Result<Gathered> {
     let (org, phone) = (c.org.as_str(), c.recipient.phone.as_str());
-    sqlx::query("INSERT INTO org_digest_contacts (org_id, phone) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-        .bind(org)
-        .bind(phone)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO org_digest_contacts (org_id, phone) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(org)
+    .bind(phone)
+    .execute(&mut **tx)
+    .await?;
     let row = sqlx::query(
         "SELECT last_sms_at, open_digest FROM org_digest_contacts WHERE org_id = $1 AND phone = $2 FOR UPDATE",
     )
@@ -219,8 +226,10 @@ pub async fn close(
         let name = params.get("member_name").cloned().unwrap_or_default();
         names.entry(r.try_get("digest_id")?).or_default().push(name);
     }
-    let built: HashMap<Uuid, BTreeMap<String, String>> =
-        names.iter().map(|(id, names)| (*id, params(names))).collect();
+    let built: HashMap<Uuid, BTreeMap<String, String>> = names
+        .iter()
+        .map(|(id, names)| (*id, params(names)))
+        .collect();
     let (ids, docs): (Vec<Uuid>, Vec<String>) = built
         .iter()
         .map(|(id, p)| (*id, serde_json::to_string(p).expect("params serialize")))
