@@ -7,6 +7,7 @@ use chrono::Duration;
 use hongyan_domain::ids::OrgId;
 use hongyan_domain::notify::templates;
 use hongyan_domain::payloads::Contact;
+use hongyan_notifier::providers::console::Console;
 use hongyan_notifier::providers::console::ConsoleRecord;
 
 use super::*;
@@ -301,5 +302,50 @@ async fn a_notifier_killed_mid_round_sends_no_digest_twice() {
     assert_eq!(values["count"], "4");
     assert_eq!(values["names"], "党员001、党员002、党员003等4人");
     assert_eq!(e.notices_by_status().await, [("delivered".into(), 5)]);
+    e.finish().await;
+}
+
+/// Two notifiers (replicas) run their rounds at once over one contact's 40 notices, ten a
+/// claim each: one goes at once, the other 39 wait for one digest, which goes once.
+#[tokio::test]
+async fn replicas_rounds_at_once_agree_on_one_notice_and_one_digest() {
+    let e = start(|s| s.notifier.batch_size = 10).await;
+    let other = Console::new();
+    let replica = Notifier::new(
+        e.env.settings.clone(),
+        Arc::new(e.env.clock.clone()),
+        other.clone(),
+        &e.stop,
+    )
+    .await
+    .expect("the replica builds")
+    .expect("Redis is up");
+    let reqs: Vec<_> = (0..40).map(|i| departure("b1", BRANCH_PHONE, i)).collect();
+    e.send_and_take(&reqs, 40).await;
+    let both_rounds = || async {
+        let (a, b) = tokio::join!(deliver::round(&e.n), deliver::round(&replica));
+        a.unwrap() + b.unwrap()
+    };
+    while both_rounds().await > 0 {}
+    let to_branch = |c: &Console| {
+        c.sent()
+            .into_iter()
+            .filter(|r| r.phone.as_deref() == Some(BRANCH_PHONE))
+            .map(|r| r.text)
+            .collect::<Vec<_>>()
+    };
+    let first: Vec<_> = [to_branch(&e.console), to_branch(&other)].concat();
+    assert_eq!(first.len(), 1, "one at once between the two: {first:#?}");
+
+    e.env.clock.set(at(WINDOW));
+    while both_rounds().await > 0 {}
+    let all: Vec<_> = [to_branch(&e.console), to_branch(&other)].concat();
+    assert_eq!(all.len(), 2, "then one digest: {all:#?}");
+    let digest = all
+        .iter()
+        .find(|t| t.contains("条党员流动情况"))
+        .expect("the digest");
+    assert!(digest.contains("有39条"), "{digest}");
+    assert_eq!(e.notices_by_status().await, [("delivered".into(), 40)]);
     e.finish().await;
 }

@@ -208,6 +208,13 @@ pub async fn close(
         return Ok(HashMap::new());
     }
     let mut tx = pool.begin().await?;
+    // Locked in the order gathering locks them, so a close and a gathering never deadlock.
+    sqlx::query(
+        "SELECT 1 FROM org_digest_contacts WHERE open_digest = ANY($1) ORDER BY org_id, phone FOR UPDATE",
+    )
+    .bind(digests)
+    .execute(&mut *tx)
+    .await?;
     sqlx::query("UPDATE org_digest_contacts SET open_digest = NULL WHERE open_digest = ANY($1)")
         .bind(digests)
         .execute(&mut *tx)
