@@ -4,6 +4,8 @@
 //! by hand, as the delivery loop would run them.
 
 use chrono::Duration;
+use hongyan_adapters::amqp::parked;
+use hongyan_adapters::outbox;
 use hongyan_domain::ids::OrgId;
 use hongyan_domain::notify::templates;
 use hongyan_domain::payloads::Contact;
@@ -347,5 +349,68 @@ async fn replicas_rounds_at_once_agree_on_one_notice_and_one_digest() {
         .expect("the digest");
     assert!(digest.contains("有39条"), "{digest}");
     assert_eq!(e.notices_by_status().await, [("delivered".into(), 40)]);
+    e.finish().await;
+}
+
+/// A digest the provider refuses for good fails, and its notices with it, saying why; once the
+/// cause is fixed, `parked replay` of the digest sends it, and its notices end delivered.
+#[tokio::test]
+async fn a_failed_digest_fails_its_notices_and_its_replay_delivers_them() {
+    let fake = fakes::aliyun::start("test-key-id", "test-secret", morning()).await;
+    let url = fake.base_url.clone();
+    let e = start(move |s| {
+        use_aliyun(s, url);
+        let codes = &mut s.notifier.sms.templates;
+        codes.insert("outbound_branch".into(), "SMS_100002".into());
+        codes.insert("org_digest".into(), "SMS_100009".into());
+    })
+    .await;
+    let reqs: Vec<_> = (0..3).map(|i| departure("b1", BRANCH_PHONE, i)).collect();
+    e.send_and_take(&reqs, 3).await;
+    e.round().await;
+    e.env.clock.set(at(WINDOW));
+    fake.script(Script::Fail("isv.MOBILE_NUMBER_ILLEGAL".into()));
+    e.round().await;
+    assert_eq!(
+        e.notices_by_status().await,
+        [("delivered".into(), 1), ("failed".into(), 2)]
+    );
+    let reasons: Vec<String> = sqlx::query_scalar(
+        "SELECT last_error FROM notifications WHERE status = 'failed' AND template <> 'org_digest'",
+    )
+    .fetch_all(&e.env.pool)
+    .await
+    .unwrap();
+    assert!(
+        reasons
+            .iter()
+            .all(|r| r.contains("Its digest") && r.contains("isv.MOBILE_NUMBER_ILLEGAL")),
+        "{reasons:?}"
+    );
+
+    outbox::relay_once(&e.env.pool, &e.env.publisher, &e.env.names, 100)
+        .await
+        .unwrap();
+    e.env.wait_parked(1).await;
+    fake.script(Script::Succeed);
+    let replayed = parked::replay(&e.env.conn, &e.env.names, |_| true)
+        .await
+        .unwrap();
+    assert_eq!(replayed, 1, "the digest alone is parked");
+    e.env
+        .eventually("the digest revived", || async {
+            e.env
+                .scalar_i64("SELECT count(*) FROM notifications WHERE template = 'org_digest' AND status = 'pending'")
+                .await
+                == 1
+        })
+        .await;
+    e.round().await;
+    assert_eq!(e.notices_by_status().await, [("delivered".into(), 3)]);
+    let sends = fake.sends();
+    assert_eq!(sends.len(), 3, "the notice, the refused digest, the digest");
+    let values: serde_json::Value =
+        serde_json::from_str(&fakes::aliyun::params(&sends[2])["TemplateParam"]).unwrap();
+    assert_eq!(values["count"], "2");
     e.finish().await;
 }
