@@ -19,7 +19,7 @@ pub const EVENTS: &str = "hongyan_events_total";
 pub const NOTIFICATIONS: &str = "hongyan_notifications_total";
 /// Org contacts' notices at the gathering step (DESIGN.md section 5, "Digests for org
 /// contacts"): `outcome` alone (sent as itself), gathered (into a digest), digest (a digest
-/// started).
+/// claimed to be sent; again after a retry).
 pub const DIGESTS: &str = "hongyan_digest_notices_total";
 /// Schedule firings: `schedule` and `result` (fired, lost_race, skipped, failed).
 pub const SCHEDULE_FIRINGS: &str = "hongyan_schedule_firings_total";

@@ -57,7 +57,8 @@ pub async fn gather(
     if contacts.is_empty() {
         return Ok(out);
     }
-    // Locked in one order by every replica, so two rounds never wait on each other in a cycle.
+    // Locked in one order (bytewise, as closing's `COLLATE "C"`) by every replica, so two
+    // rounds never wait on each other in a cycle.
     let mut order: Vec<usize> = (0..contacts.len()).collect();
     order.sort_by_key(|&i| {
         (
@@ -210,7 +211,7 @@ pub async fn close(
     let mut tx = pool.begin().await?;
     // Locked in the order gathering locks them, so a close and a gathering never deadlock.
     sqlx::query(
-        "SELECT 1 FROM org_digest_contacts WHERE open_digest = ANY($1) ORDER BY org_id, phone FOR UPDATE",
+        r#"SELECT 1 FROM org_digest_contacts WHERE open_digest = ANY($1) ORDER BY org_id COLLATE "C", phone COLLATE "C" FOR UPDATE"#,
     )
     .bind(digests)
     .execute(&mut *tx)
