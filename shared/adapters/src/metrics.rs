@@ -17,6 +17,10 @@ pub const EVENTS: &str = "hongyan_events_total";
 /// Notifications that reached a state: `provider` and `status` (delivered, retry, permanent,
 /// paused, failed, waiting).
 pub const NOTIFICATIONS: &str = "hongyan_notifications_total";
+/// Org contacts' notices at the gathering step (DESIGN.md section 5, "Digests for org
+/// contacts"): `outcome` alone (sent as itself), gathered (into a digest), digest (a digest
+/// claimed to be sent; again after a retry).
+pub const DIGESTS: &str = "hongyan_digest_notices_total";
 /// Schedule firings: `schedule` and `result` (fired, lost_race, skipped, failed).
 pub const SCHEDULE_FIRINGS: &str = "hongyan_schedule_firings_total";
 /// HTTP request latency: `route` (the path template), `method`, `status`.
@@ -57,6 +61,10 @@ pub fn event(kind: &str, outcome: &'static str) {
 pub fn notification(provider: &str, status: &'static str) {
     metrics::counter!(NOTIFICATIONS, "provider" => provider.to_owned(), "status" => status)
         .increment(1);
+}
+
+pub fn digest(outcome: &'static str, n: u64) {
+    metrics::counter!(DIGESTS, "outcome" => outcome).increment(n);
 }
 
 pub fn schedule_firings(schedule: &'static str, result: &'static str, n: u64) {

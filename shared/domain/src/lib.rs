@@ -3,6 +3,7 @@
 //! clock, so it can be tested without a server.
 
 pub mod clock;
+pub mod digest;
 pub mod dispatch;
 pub mod envelope;
 pub mod event_type;

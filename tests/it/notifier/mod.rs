@@ -177,5 +177,6 @@ const EV2: &str = "7d0c8a8e-5a1e-4f7e-9b8e-000000000002";
 const EV3: &str = "7d0c8a8e-5a1e-4f7e-9b8e-000000000003";
 
 mod delivery;
+mod digest;
 mod logs_and_start;
 mod timed_out;

@@ -1,7 +1,9 @@
-//! The delivery loop. A round claims what is due and takes each notification through four
-//! steps: *prepare* (still useful? which channel? quiet hours? render it), *ask* the SMS
-//! provider about an earlier send that went unanswered, one *rate-limit* call to Redis for the
-//! whole round, then *send* what the limits allow, many at once.
+//! The delivery loop. A round claims what is due (and *closes* the org contacts' digests it
+//! claimed) and takes each notification through five steps: *prepare* (still useful? which
+//! channel? quiet hours? render it), *gather* org contacts' notices into digests (at most one
+//! SMS per contact per window, [`digest`]), *ask* the SMS provider about an earlier send that
+//! went unanswered, one *rate-limit* call to Redis for the whole round, then *send* what the
+//! limits allow, many at once.
 //! Waiting is never a sleep: a notification that must wait (quiet hours, a rate limit, a retry
 //! delay) is put back with the time it may go, and a later round takes it up then.
 
@@ -21,6 +23,7 @@ use crate::route::Channel;
 use crate::store::{self, Due, Settlements};
 
 mod ask;
+mod digest;
 mod fan_out;
 mod outcome;
 mod prepare;
@@ -91,7 +94,9 @@ async fn send_round(n: &Notifier) -> anyhow::Result<(usize, Settlements)> {
     let now = n.clock.now();
     let claim_until = now + chrono::Duration::seconds(n.settings.notifier.claim_secs as i64);
     let due = store::claim(&n.pool, now, claim_until, n.settings.notifier.batch_size).await?;
+    let claimed = due.len();
     let out = Settlements::default();
+    let due = digest::close_claimed(n, &out, due, now).await;
     let groups: Vec<&str> = due
         .iter()
         .filter_map(|d| match &d.request.to {
@@ -123,6 +128,7 @@ async fn send_round(n: &Notifier) -> anyhow::Result<(usize, Settlements)> {
             .unwrap_or_default();
         tracing::info!(held, until = %until, quiet_hours = %n.quiet, "SMS held by the quiet hours (policy.sms_quiet_hours) until they end.");
     }
+    let ready = digest::gather(n, &out, ready, now).await;
     let ready = ask_first(n, &out, ready, now).await;
     let wants: Vec<Vec<(&str, Limit)>> = ready
         .iter()
@@ -133,7 +139,7 @@ async fn send_round(n: &Notifier) -> anyhow::Result<(usize, Settlements)> {
         Ok(d) => d,
         Err(e) => {
             tracing::warn!(error = %e, waiting = ready.len(), "Could not reach Redis for the rate limits; these sends wait for their claims to run out.");
-            return Ok((due.len(), out));
+            return Ok((claimed, out));
         }
     };
     let mut go = Vec::with_capacity(ready.len());
@@ -152,5 +158,5 @@ async fn send_round(n: &Notifier) -> anyhow::Result<(usize, Settlements)> {
             send(n, settlements, r, now)
         })
         .await;
-    Ok((due.len(), out))
+    Ok((claimed, out))
 }

@@ -16,6 +16,7 @@ macro_rules! request_columns {
 }
 
 mod audience;
+pub mod digest;
 mod receipt;
 mod settle;
 
@@ -40,6 +41,10 @@ pub struct Due {
     /// When the earliest send that may have reached the provider unanswered was made (a
     /// timeout, a 5xx, a worker that died): before sending again, the provider is asked.
     pub uncertain_since: Option<DateTime<Utc>>,
+    /// The SMS that carries it, once the gathering step decided (DESIGN.md section 5, "Digests
+    /// for org contacts"): itself when it went alone; `None` before, and for notices never
+    /// gathered.
+    pub digest_id: Option<Uuid>,
 }
 
 /// Inserts new requests; a key already present is skipped. Returns how many were new.
@@ -134,7 +139,7 @@ pub async fn claim(
          FROM picked WHERE n.id = picked.id
          RETURNING n.id, ",
         request_columns!(),
-        ", n.channel_index, n.attempts, n.useful_until, n.uncertain_since,
+        ", n.channel_index, n.attempts, n.useful_until, n.uncertain_since, n.digest_id,
          CASE WHEN picked.was = 'sending' THEN picked.was_until - ($2::timestamptz - $1::timestamptz) END AS abandoned",
     ))
     .bind(now)
@@ -164,6 +169,7 @@ fn read_due(r: &sqlx::postgres::PgRow) -> sqlx::Result<Due> {
         useful_until: r.try_get("useful_until")?,
         abandoned: r.try_get("abandoned")?,
         uncertain_since: r.try_get("uncertain_since")?,
+        digest_id: r.try_get("digest_id")?,
     })
 }
 
@@ -266,6 +272,15 @@ pub async fn revive(
     .bind(keys)
     .bind(now)
     .bind(until)
+    .execute(&mut *conn)
+    .await?;
+    // A digest replayed takes back the notices it gathered: they settle with it again.
+    sqlx::query(
+        "UPDATE notifications g SET status = 'gathered', updated_at = now()
+         FROM notifications d
+         WHERE d.key = ANY($1) AND d.status = 'pending' AND g.digest_id = d.id AND g.id <> d.id AND g.status = 'failed'",
+    )
+    .bind(keys)
     .execute(&mut *conn)
     .await?;
     if done.rows_affected() > 0 {

@@ -110,6 +110,8 @@ struct Settlement {
     attempt: Option<AttemptRow>,
     next: Next,
     announce: Vec<OutboxRow>,
+    /// An org contact's digest: the notices it gathered settle with it.
+    digest: bool,
 }
 
 /// The outcomes of one round, written together in one transaction when the round ends: a
@@ -151,6 +153,7 @@ impl Settlements {
             attempt,
             next,
             announce: announce.into_iter().collect(),
+            digest: due.request.template == crate::templates::ORG_DIGEST,
         };
         tracing::debug!(notification_id = %due.id, next = s.next.kind(), "Settled; written when the round ends.");
         self.0.lock().expect("settlements lock").push(s);
@@ -171,6 +174,7 @@ impl Settlements {
         put_back(&mut tx, &next.again).await?;
         await_receipts(&mut tx, &next.await_receipt).await?;
         mark_failed(&mut tx, &next.failed).await?;
+        settle_gathered(&mut tx, &next).await?;
         let settled = all.len();
         let counted: Vec<(String, &'static str)> =
             all.iter().flat_map(Settlement::counted).collect();
@@ -349,6 +353,47 @@ async fn await_receipts(
     .bind(rows.iter().map(|(.., attempted)| i32::from(!*attempted)).collect::<Vec<_>>())
     .execute(&mut **tx)
     .await?;
+    Ok(())
+}
+
+/// The notices a digest gathered end as it does (DESIGN.md section 5, "Digests for org
+/// contacts"): delivered within it, recorded with its provider (their `digest_id` names it),
+/// or failed with its reason, so a replay of the digest takes them back.
+async fn settle_gathered(tx: &mut Tx<'_>, next: &ByNext<'_>) -> sqlx::Result<()> {
+    let delivered: Vec<(Uuid, &str)> = next
+        .delivered
+        .iter()
+        .filter(|(s, ..)| s.digest)
+        .map(|(s, provider, _)| (s.id, *provider))
+        .collect();
+    if !delivered.is_empty() {
+        sqlx::query(
+            "UPDATE notifications g SET status = 'delivered', provider = u.provider, last_error = NULL, updated_at = now()
+             FROM UNNEST($1::uuid[], $2::text[]) AS u(id, provider)
+             WHERE g.digest_id = u.id AND g.id <> u.id AND g.status = 'gathered'",
+        )
+        .bind(delivered.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+        .bind(delivered.iter().map(|(_, p)| *p).collect::<Vec<_>>())
+        .execute(&mut **tx)
+        .await?;
+    }
+    let failed: Vec<(Uuid, String)> = next
+        .failed
+        .iter()
+        .filter(|(s, _)| s.digest)
+        .map(|(s, reason)| (s.id, format!("Its digest {} failed: {reason}", s.id)))
+        .collect();
+    if !failed.is_empty() {
+        sqlx::query(
+            "UPDATE notifications g SET status = 'failed', last_error = u.reason, updated_at = now()
+             FROM UNNEST($1::uuid[], $2::text[]) AS u(id, reason)
+             WHERE g.digest_id = u.id AND g.id <> u.id AND g.status = 'gathered'",
+        )
+        .bind(failed.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+        .bind(failed.iter().map(|(_, r)| r.as_str()).collect::<Vec<_>>())
+        .execute(&mut **tx)
+        .await?;
+    }
     Ok(())
 }
 

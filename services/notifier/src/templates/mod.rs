@@ -35,6 +35,10 @@ pub const LOST_CONTACT_COUNTY: &str = "lost_contact_county";
 pub const LOGIN_CODE: &str = "login_code";
 /// 应转尽转: the branch is asked to transfer a member's relationship.
 pub const TRANSFER_SUGGESTION_BRANCH: &str = "transfer_suggestion_branch";
+/// Digests for org contacts (DESIGN.md section 5): the notices that events caused to one
+/// contact within `notifier.digest_window_secs`, as one SMS with `count`, `names` and the
+/// console's `url` (`crate::deliver`'s gathering step writes its params).
+pub const ORG_DIGEST: &str = "org_digest";
 
 /// Templates that must exist: the registry's and the scheduler's.
 pub const REQUIRED: &[&str] = &[
@@ -58,6 +62,7 @@ pub const REQUIRED: &[&str] = &[
     LOST_CONTACT_COUNTY,
     TRANSFER_SUGGESTION_BRANCH,
     LOGIN_CODE,
+    ORG_DIGEST,
 ];
 
 /// Every variable a template may use: the params the senders put in a request, plus
@@ -88,7 +93,8 @@ pub const KNOWN_PARAMS: &[&str] = &[
     "month",
     "months",
     "years",
-    // The scheduler's jobs: lists of names (one-to-one only), periods, peaks, reports.
+    // The scheduler's jobs: lists of names (one-to-one only), periods, peaks, reports; the
+    // org contacts' digests use `count`, `names` and `url` too.
     "count",
     "names",
     "quarter",

@@ -150,6 +150,10 @@ pub struct NotifierSettings {
     /// provider is asked, and it is sent again only if the provider has no record of it (SMS
     /// sends are not idempotent at the provider).
     pub receipt_wait_secs: u64,
+    /// Digests for org contacts (DESIGN.md section 5): notices that events cause to an org's
+    /// contact go out at most once per this many seconds per contact (org and phone); those
+    /// that come meanwhile are gathered into one SMS with the count, the names and a link.
+    pub digest_window_secs: u64,
     /// Where SMS providers post delivery receipts
     /// (`/v1/receipts/{receipts_token}/aliyun` and `.../tencent`); empty: not served.
     pub receipts_listen: String,

@@ -141,6 +141,11 @@ fn request(template: &str) -> NotificationRequest {
             ),
         ],
         TRANSFER_SUGGESTION_BRANCH => vec![("member_name", v("王小明")), ("months", v("6"))],
+        ORG_DIGEST => vec![
+            ("count", v("39")),
+            ("names", v("王小明、李红、张三等39人")),
+            ("url", v("http://127.0.0.1:8080/console/ledger")),
+        ],
         other => panic!("no params for {other}"),
     };
     let recipient = Recipient {
