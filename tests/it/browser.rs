@@ -266,7 +266,8 @@ impl Driver {
 
     /// The page once it contains `text` (a tap's navigation ends on its own time).
     pub async fn source_with(&self, text: &str) -> String {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        // Generous: under a loaded CI machine a page that waits on the registry takes a while.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
             let page = self.source().await;
             if page.contains(text) {
