@@ -74,6 +74,23 @@ async fn the_review_reads_the_ladder_from_the_ledger_and_sends_the_lists() {
     };
     assert_eq!(count("stale_list_branch"), "3");
     assert_eq!(count("lost_contact_county"), "2");
+    // Their links open the console's ledger narrowed to the list, never an API path.
+    let url = |t: &str| {
+        lists.iter().find(|r| r.0 == t).unwrap().2["params"]["url"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert!(
+        url("stale_list_branch").ends_with("/console/ledger?months=2"),
+        "{}",
+        url("stale_list_branch")
+    );
+    assert!(
+        url("lost_contact_county").ends_with("/console/ledger?flag=%E5%A4%B1%E8%81%94"),
+        "{}",
+        url("lost_contact_county")
+    );
     env.finish().await;
 }
 

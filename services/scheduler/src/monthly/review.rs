@@ -184,18 +184,26 @@ impl Pass {
     /// The branch and county lists counted over the whole run, one message per org.
     fn lists(&self, public_url: &str) -> Vec<OutboxRow> {
         let (month, caused_by, due) = (self.month, self.caused_by, self.due);
+        let base = public_url.trim_end_matches('/');
+        // The console's ledger, narrowed to the list (DESIGN.md section 12: a link to a
+        // contact opens a console page, after sign-in when needed, never an API path).
+        let branch_url = format!(
+            "{base}/console/ledger?months={}",
+            self.policy.ladder.branch_list_after
+        );
+        let county_url = format!("{base}/console/ledger?flag=%E5%A4%B1%E8%81%94");
         let branch = self
             .branch_lists
             .iter()
-            .map(|(org, to)| (STALE_LIST_BRANCH, org, to));
+            .map(|(org, to)| (STALE_LIST_BRANCH, org, to, &branch_url));
         let county = self
             .county_lists
             .iter()
-            .map(|(org, to)| (LOST_CONTACT_COUNTY, org, to));
+            .map(|(org, to)| (LOST_CONTACT_COUNTY, org, to, &county_url));
         branch
             .chain(county)
-            .flat_map(|(template, org, to)| {
-                list_row(template, org, to, month, public_url, caused_by, due)
+            .flat_map(|(template, org, to, url)| {
+                list_row(template, org, to, month, url, caused_by, due)
             })
             .collect()
     }

@@ -112,29 +112,20 @@ pub(super) fn transfer_suggestion(
     ))
 }
 
-/// A list names members, so it goes to the org's contact one to one, as a count and a link to
-/// the ledger in the API (DESIGN.md section 4, "Who gets lists").
+/// A list names members, so it goes to the org's contact one to one, as a count and `url`, the
+/// list in the console (DESIGN.md section 4, "Who gets lists").
 pub(super) fn list_row(
     template: &str,
     org: &str,
     to: &ListTo,
     month: Month,
-    public_url: &str,
+    url: &str,
     caused_by: EventId,
     due: DateTime<Utc>,
 ) -> Option<OutboxRow> {
     let recipient = org_recipient(org, to.contact.as_ref())?;
     let org_id = OrgId::parse(org).ok()?;
     let key = keys::message_key(template, &month.to_string(), Subject::Org(&org_id));
-    let scope = if template == STALE_LIST_BRANCH {
-        "branch"
-    } else {
-        "subtree"
-    };
-    let url = format!(
-        "{}/v1/orgs/{org}/ledger?scope={scope}&format=xlsx",
-        public_url.trim_end_matches('/')
-    );
     Some(personal(
         template,
         key,
@@ -143,7 +134,7 @@ pub(super) fn list_row(
             ("org_name", to.name.clone()),
             ("count", to.count.to_string()),
             ("month", month_words(month)),
-            ("url", url),
+            ("url", url.to_owned()),
         ],
         caused_by,
         due,
