@@ -258,6 +258,15 @@ pub async fn show(
         Ok(s) => s,
         Err(to_login) => return to_login,
     };
+    // Whether the form's event is applied is asked before the record is read: asked after, a
+    // commit in between would show "done" over the record as it was before.
+    let done = match event.is_empty() {
+        true => true,
+        false => match processed(&state, &event).await {
+            Ok(d) => d,
+            Err(e) => return super::store_failed(&e),
+        },
+    };
     let found = match seen(&state, &session.user.org_id, &id).await {
         Ok(f) => f,
         Err(e) => return super::store_failed(&e),
@@ -281,10 +290,6 @@ pub async fn show(
             frame("台账", Some(&session), body(&m, &steps, &sent)),
         );
     }
-    let done = match processed(&state, &event).await {
-        Ok(d) => d,
-        Err(e) => return super::store_failed(&e),
-    };
     let shown = html! { (result_box(&m, done)) (body(&m, &steps, &sent)) };
     let refresh = (!done).then_some(2);
     page(
