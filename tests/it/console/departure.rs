@@ -62,6 +62,10 @@ async fn a_secretary_registers_a_departure_and_prints_the_certificate() {
         done.contains("522636202600003"),
         "the county's third certificate: {done}"
     );
+    assert!(
+        done.contains("李书记"),
+        "the timeline names who registered it"
+    );
     b.screenshot("4_result").await;
     let record = env
         .record("cs3")

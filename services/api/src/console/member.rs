@@ -121,8 +121,9 @@ fn actor_words(actor: &serde_json::Value) -> String {
 
 async fn timeline(state: &AppState, member: &str) -> Result<Vec<Step>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT event_type, data, actor, occurred_at, applied
-         FROM history WHERE member_id = $1 ORDER BY occurred_at DESC, id DESC LIMIT 100",
+        "SELECT h.event_type, h.data, h.actor, h.occurred_at, h.applied, u.name AS user_name
+         FROM history h LEFT JOIN console_users u ON u.id = h.actor->>'user'
+         WHERE h.member_id = $1 ORDER BY h.occurred_at DESC, h.id DESC LIMIT 100",
     )
     .bind(member)
     .fetch_all(&state.pool)
@@ -140,7 +141,11 @@ async fn timeline(state: &AppState, member: &str) -> Result<Vec<Step>, sqlx::Err
             Ok(Step {
                 at: r.try_get("occurred_at")?,
                 what: step_words(&kind, &data),
-                by: actor_words(&r.try_get("actor")?),
+                // A console user by name, as the branch knows them; otherwise the actor.
+                by: match r.try_get::<Option<String>, _>("user_name")? {
+                    Some(name) => name,
+                    None => actor_words(&r.try_get("actor")?),
+                },
                 applied: r.try_get("applied")?,
             })
         })
