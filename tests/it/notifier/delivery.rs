@@ -75,6 +75,39 @@ async fn sms_in_quiet_hours_waits_for_the_morning() {
     e.finish().await;
 }
 
+/// A sign-in code is the one SMS the quiet hours do not hold (DESIGN.md section 12: a person is
+/// waiting for it); any other SMS asked for at the same minute waits for the morning.
+#[tokio::test]
+async fn a_sign_in_code_goes_out_in_the_quiet_hours() {
+    let e = start(|_| {}).await;
+    // 23:10 in Shanghai.
+    e.env
+        .clock
+        .set(Utc.with_ymd_and_hms(2026, 3, 2, 15, 10, 0).unwrap());
+    let recipient = Recipient {
+        role: Role::OrgContact,
+        name: "李书记".into(),
+        phone: Phone::parse("13800138000").unwrap(),
+        channels: vec!["sms".into()],
+        member_id: None,
+        org_id: Some(hongyan_domain::ids::OrgId::parse("b1").unwrap()),
+    };
+    let code = NotificationRequest::new(
+        "login_code",
+        recipient,
+        EventId::parse("7d0c8a8e-5a1e-4f7e-9b8e-0c7a1e2b3c77").unwrap(),
+        &[("code", "042917".into()), ("minutes", "5".into())],
+    );
+    e.send(&[code, request(EV1, "13911110001", &["sms"])]).await;
+    e.wait_rows(2).await;
+    e.round().await;
+    let sent = e.console.sent();
+    assert_eq!(sent.len(), 1, "the code only: {sent:?}");
+    assert!(sent[0].text.contains("042917"), "{}", sent[0].text);
+    assert_eq!(sent[0].phone.as_deref(), Some("13800138000"));
+    e.finish().await;
+}
+
 #[tokio::test]
 async fn a_permanent_failure_falls_back_to_the_next_channel() {
     let fake = fakes::webhook::start("hook-secret", morning()).await;
