@@ -16,7 +16,9 @@ pub async fn run(settings: &Settings, command: UsersCommand) -> anyhow::Result<E
     match command {
         UsersCommand::Create { org, name, phone } => {
             let phone = Phone::parse_typed(&phone).map_err(|e| {
-                anyhow::anyhow!("{e} Give the person's mainland mobile, e.g. --phone 138-0013-8000.")
+                anyhow::anyhow!(
+                    "{e} Give the person's mainland mobile, e.g. --phone 138-0013-8000."
+                )
             })?;
             let user = users::create(&pool, &org, &name, &phone, "cli", now).await?;
             println!(

@@ -59,6 +59,10 @@ pub(super) async fn gather<'a>(
     ready: Vec<Ready<'a>>,
     now: DateTime<Utc>,
 ) -> Vec<Ready<'a>> {
+    // A window of 0 turns gathering off: every notice goes as itself, as before digests.
+    if n.settings.notifier.digest_window_secs == 0 {
+        return ready;
+    }
     let mut go = Vec::with_capacity(ready.len());
     let mut contacts: Vec<ContactNotices<'a>> = Vec::new();
     let mut waiting = Vec::new();
