@@ -60,9 +60,22 @@ pub async fn relay_once(
         ids.push(r.try_get::<i64, _>("id")?);
         out.push(outgoing(&r, names)?);
     }
-    let routed = publisher
-        .publish_each(&out, |m| routing_of(names, m))
-        .await?;
+    // lapin recovers a lost connection by itself, and a publish or a confirm awaited meanwhile
+    // can wait for good (seen after a broker restart in the fault suite: the consumers came
+    // back, the relays never did). A batch not confirmed in time fails the pass instead; its
+    // rows stay (the transaction rolls back) and the supervisor reconnects and sends them again,
+    // which consumers absorb by message id.
+    let routed = tokio::time::timeout(CONFIRM_PATIENCE, publisher.publish_each(&out, |m| {
+        routing_of(names, m)
+    }))
+    .await
+    .map_err(|_| {
+        anyhow::anyhow!(
+            "The broker did not confirm {} outbox message(s) within {} s (connection lost?); the relay reconnects and sends them again",
+            out.len(),
+            CONFIRM_PATIENCE.as_secs()
+        )
+    })??;
     let (sent, returned) = split_routed(&ids, &out, &routed);
     sqlx::query("DELETE FROM outbox WHERE id = ANY($1)")
         .bind(&sent)
@@ -169,6 +182,9 @@ pub async fn set_aside_rows(pool: &PgPool, limit: i64) -> sqlx::Result<Vec<SetAs
         })
         .collect()
 }
+
+/// How long a batch's publishes and confirms may take before the relay gives the connection up.
+const CONFIRM_PATIENCE: Duration = Duration::from_secs(20);
 
 /// Announcements may go unheard; work and parked copies must reach a queue.
 fn routing_of(names: &Names, m: &Outgoing) -> Routing {
