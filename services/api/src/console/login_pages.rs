@@ -136,6 +136,28 @@ fn posted_ok(state: &AppState, headers: &HeaderMap, p: &Posted) -> bool {
         && NONCE.posted_ok(&secret(state), BOUND_TO, &p.nonce, headers)
 }
 
+/// The sign-in form as posted, once it passed the checks, with its phone; or the answer: 403
+/// for another origin or a stale nonce, the phone form again (with `problem`) for a bad phone.
+fn posted_phone(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: Result<Form<Posted>, FormRejection>,
+    problem: &str,
+) -> Result<(Posted, Phone), Box<Response>> {
+    let p = form.map(|Form(p)| p).unwrap_or_default();
+    if !posted_ok(state, headers, &p) {
+        return Err(Box::new(super::forbidden_post(None)));
+    }
+    match Phone::parse_typed(&p.phone) {
+        Ok(phone) => Ok((p, phone)),
+        Err(_) => Err(Box::new(respond(
+            state,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            |n| phone_form(n, &p.next, &p.phone, Some(problem)),
+        ))),
+    }
+}
+
 /// `POST /console/login/code`: 获取验证码.
 pub async fn ask(
     State(state): State<AppState>,
@@ -143,15 +165,10 @@ pub async fn ask(
     ext: Extensions,
     form: Result<Form<Posted>, FormRejection>,
 ) -> Response {
-    let p = form.map(|Form(p)| p).unwrap_or_default();
-    if !posted_ok(&state, &headers, &p) {
-        return super::forbidden_post(None);
-    }
-    let Ok(phone) = Phone::parse_typed(&p.phone) else {
-        let problem = "手机号码应为11位大陆手机号（可带空格或短横线），请检查后重新输入。";
-        return respond(&state, StatusCode::UNPROCESSABLE_ENTITY, |n| {
-            phone_form(n, &p.next, &p.phone, Some(problem))
-        });
+    let problem = "手机号码应为11位大陆手机号（可带空格或短横线），请检查后重新输入。";
+    let (p, phone) = match posted_phone(&state, &headers, form, problem) {
+        Ok(x) => x,
+        Err(answer) => return *answer,
     };
     let asked = match login::ask(&state, &phone, &client(&ext)).await {
         Ok(a) => a,
@@ -190,14 +207,10 @@ pub async fn enter(
     ext: Extensions,
     form: Result<Form<Posted>, FormRejection>,
 ) -> Response {
-    let p = form.map(|Form(p)| p).unwrap_or_default();
-    if !posted_ok(&state, &headers, &p) {
-        return super::forbidden_post(None);
-    }
-    let Ok(phone) = Phone::parse_typed(&p.phone) else {
-        return respond(&state, StatusCode::UNPROCESSABLE_ENTITY, |n| {
-            phone_form(n, &p.next, "", Some("请先输入手机号码并获取验证码。"))
-        });
+    let (p, phone) = match posted_phone(&state, &headers, form, "请先输入手机号码并获取验证码。")
+    {
+        Ok(x) => x,
+        Err(answer) => return *answer,
     };
     let entered = match login::enter(&state, &phone, &p.code, &client(&ext)).await {
         Ok(e) => e,
