@@ -56,6 +56,13 @@ impl Screen {
         phone: true,
         javascript: true,
     };
+    /// A small phone: what must be seen without scrolling is measured here.
+    pub const PHONE_360_640: Screen = Screen {
+        width: 360,
+        height: 640,
+        phone: true,
+        javascript: true,
+    };
     pub const PHONE_390: Screen = Screen {
         width: 390,
         height: 844,
@@ -217,10 +224,23 @@ impl Driver {
         .await;
     }
 
-    /// Presses the button (or link) whose text is `name`.
+    /// Ticks the radio button or checkbox whose visible `<label>` reads `label` (a click on the
+    /// label, as a person taps the words).
+    pub async fn check(&self, label: &str) {
+        let xpath = format!("//label[normalize-space(.)='{label}']");
+        let l = self.find("xpath", &xpath).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{l}/click"),
+            Some(json!({})),
+        )
+        .await;
+    }
+
+    /// Presses the button (or link, or a folded section's summary) whose text is `name`.
     pub async fn press(&self, name: &str) {
         let xpath = format!(
-            "//button[normalize-space(.)='{name}'] | //a[normalize-space(.)='{name}'] | //input[@type='submit' and @value='{name}']"
+            "//button[normalize-space(.)='{name}'] | //a[normalize-space(.)='{name}'] | //input[@type='submit' and @value='{name}'] | //summary[normalize-space(.)='{name}']"
         );
         let el = self.find("xpath", &xpath).await;
         self.call(
@@ -254,6 +274,13 @@ impl Driver {
         let body = json!({"script": script, "args": []});
         self.call(reqwest::Method::POST, "/execute/sync", Some(body))
             .await;
+    }
+
+    /// Runs `js` in the page (JavaScript on) and returns what it returns.
+    pub async fn script(&self, js: &str) -> Value {
+        let body = json!({"script": js, "args": []});
+        self.call(reqwest::Method::POST, "/execute/sync", Some(body))
+            .await
     }
 
     pub async fn source(&self) -> String {

@@ -145,14 +145,17 @@ async fn the_page_shows_the_record_and_one_tap_confirms_the_month() {
         })
         .await;
 
+    // Confirmed: the link still opens, says so, and lets the member change the answer; the
+    // one-tap confirmation is gone.
     let (status, body, _) = get(&p, &token()).await;
-    assert_eq!(status, 403);
-    assert!(body.contains("本月已确认"), "{body}");
+    assert_eq!(status, 200);
+    assert!(body.contains("2026年3月的信息已确认"), "{body}");
+    assert!(!body.contains("没有变化，确认"), "{body}");
+    assert!(body.contains("信息有变化？请修改"), "{body}");
     assert!(
-        body.contains("139****0003"),
-        "the branch contact, masked: {body}"
+        body.contains("href=\"tel:13900000003\""),
+        "the branch's duty phone, whole and tap-to-call: {body}"
     );
-    assert!(!body.contains("13900000003"));
     p.env.finish().await;
 }
 
@@ -263,7 +266,7 @@ async fn tampered_expired_and_unknown_links_get_a_clear_refusal() {
         "{body}"
     );
     assert!(
-        !body.contains("139****0003"),
+        !body.contains("13900000003"),
         "a forged link names no branch"
     );
 
@@ -273,7 +276,7 @@ async fn tampered_expired_and_unknown_links_get_a_clear_refusal() {
     let (status, body, _) = get(&p, &good).await;
     assert_eq!(status, 403);
     assert!(
-        body.contains("链接已过期") && body.contains("139****0003"),
+        body.contains("链接已过期") && body.contains("href=\"tel:13900000003\""),
         "{body}"
     );
     assert!(body.contains("b1组织"), "the branch by name: {body}");

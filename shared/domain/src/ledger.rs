@@ -284,8 +284,14 @@ pub fn open_unreported(
 
 /// An update refreshes the record and counts as the month's confirmation (一月一更新). A member
 /// who was home for a visit and confirms again is away again.
+///
+/// A move to another county clears the inflow contact the update does not name: the person
+/// who looked after the member at the old place is not theirs at the new one.
 pub fn update(rec: &mut FlowRecord, ev: &Update, at: DateTime<FixedOffset>) {
     if let Some(loc) = &ev.location {
+        if loc.region_code.county() != rec.location.region_code.county() {
+            rec.inflow_contact = None;
+        }
         rec.location = loc.clone();
     }
     if let Some(phone) = &ev.phone {

@@ -2,6 +2,8 @@
 //! place picked province → city → county, the registry's answer (the 活动证编号) on the
 //! member's page, and the printable 《流动党员活动证》.
 
+use futures::StreamExt;
+
 use crate::browser::{self, Driver, Screen};
 use crate::env::TestEnv;
 
@@ -52,6 +54,12 @@ async fn a_secretary_registers_a_departure_and_prints_the_certificate() {
     b.press("列出下一级").await;
     b.source_with("天河区").await;
     b.choose("县", "天河区").await;
+    // The county chosen, its stations and party organizations are listed: the member will
+    // report to station gz-s2 (the nearest to the county is gz-s1).
+    b.press("列出下一级").await;
+    b.source_with("gz-s2组织").await;
+    b.choose("报到地点（服务站或流入地党组织）", "gz-s2组织")
+        .await;
     b.fill("详细地址", "天河路2号").await;
     b.screenshot("3_filled").await;
     b.press("登记外出").await;
@@ -86,6 +94,30 @@ async fn a_secretary_registers_a_departure_and_prints_the_certificate() {
         assert!(cert.contains(part), "the certificate shows {part}");
     }
     b.screenshot("5_certificate").await;
+
+    // The station is told to expect the member, one to one; the member is told of the station.
+    let (mut to_station, mut to_member) = (None, None);
+    while to_station.is_none() || to_member.is_none() {
+        let d = tokio::time::timeout(std::time::Duration::from_secs(30), sms.next())
+            .await
+            .expect("the departure's notices within 30 s")
+            .unwrap()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&d.data).unwrap();
+        match v["data"]["template"].as_str() {
+            Some("outbound_inflow") => to_station = Some(v["data"].clone()),
+            Some("outbound_member") => to_member = Some(v["data"].clone()),
+            _ => {}
+        }
+    }
+    let to_station = to_station.unwrap();
+    assert_eq!(
+        to_station["recipient"]["phone"], "13900000009",
+        "gz-s2's contact"
+    );
+    assert_eq!(to_station["recipient"]["org_id"], "gz-s2");
+    assert_eq!(to_station["params"]["member_name"], "党员cs3");
+    assert_eq!(to_member.unwrap()["params"]["station_name"], "gz-s2组织");
     b.quit().await;
     env.finish().await;
 }

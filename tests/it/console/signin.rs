@@ -359,6 +359,43 @@ async fn sign_in_keeps_its_rules() {
         .unwrap();
     assert_eq!(resp.status().as_u16(), 303, "no session, no ledger");
 
+    // A form's POST without its token, or from another site, publishes nothing. The registry
+    // applies events in order, so once a good POST sent after them is applied, a published
+    // refusal would have shown.
+    let home_for_good = [("returned_on", "2026-04-10"), ("kind", "permanent")];
+    let (status, _, _) = v
+        .post("/console/members/cs1/return", Some(&origin), &home_for_good)
+        .await;
+    assert_eq!(status, 403, "no form token");
+    let mut with_token = home_for_good.to_vec();
+    with_token.push(("form_token", form_token.as_str()));
+    let (status, _, _) = v
+        .post(
+            "/console/members/cs1/return",
+            Some("http://evil.example"),
+            &with_token,
+        )
+        .await;
+    assert_eq!(status, 403, "another origin");
+    let (status, _, to) = v
+        .post(
+            "/console/members/cs1/contact",
+            Some(&origin),
+            &[
+                ("form_token", form_token.as_str()),
+                ("kind", "phone"),
+                ("on", "2026-04-10"),
+                ("by", "李书记"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let event = to.unwrap().split("event=").nth(1).unwrap().to_owned();
+    env.wait_processed(&event).await;
+    let cs1 = env.record("cs1").await.unwrap();
+    assert_eq!(cs1["status"], "out", "the refused returns changed nothing");
+    assert_eq!(cs1["contacts"]["phone"], "2026-04-10", "the good POST did");
+
     // 退出 from another origin does nothing; the session stays.
     let (status, _, _) = v
         .post(

@@ -1,24 +1,36 @@
-//! The member page in headless Chromium at a phone's viewport (360 x 780), driven through
-//! chromedriver's W3C WebDriver HTTP API (`crate::browser`): open the link, tap confirm, see the
-//! ledger change, open it again and see the refusal page. Screenshots go to
+//! The member page in headless Chromium at a small phone's screen (360 x 640), driven through
+//! chromedriver's W3C WebDriver HTTP API (`crate::browser`): open the link, find 没有变化，确认
+//! without scrolling, tap it, see the ledger change, open it again and see that the month is
+//! confirmed and the answer may still be changed. Screenshots go to
 //! `target/screenshots/member_page_*.png`.
 
 use super::{start, token};
-use crate::browser::{self, Driver};
+use crate::browser::{self, Driver, Screen};
 
 #[tokio::test]
-async fn a_member_confirms_on_a_phone_and_the_link_is_then_spent() {
+async fn a_member_confirms_on_a_small_phone_and_may_still_change_the_answer() {
     let Some((chromium, driver)) = browser::tools("the member page browser test") else {
         return;
     };
     let p = start().await;
-    let d = Driver::start(&chromium, &driver, "member_page").await;
+    let d = Driver::start_as(&chromium, &driver, "member_page", Screen::PHONE_360_640).await;
     let url = format!("{}/m/{}", p.base, token());
     d.open(&url).await;
     let page = d.source().await;
     assert!(
         page.contains("广东省广州市天河区") && page.contains("138****5678"),
         "{page}"
+    );
+    let bottom = d
+        .script("return document.querySelector('#confirm').getBoundingClientRect().bottom")
+        .await;
+    assert!(
+        bottom.as_f64().unwrap() <= 640.0,
+        "没有变化，确认 is above the fold of a 360 x 640 screen: its bottom is at {bottom}"
+    );
+    assert!(
+        page.contains("href=\"tel:13900000003\""),
+        "the branch's phone, tap to call: {page}"
     );
     d.screenshot("open").await;
     d.scroll_to("#edit", true).await;
@@ -41,10 +53,10 @@ async fn a_member_confirms_on_a_phone_and_the_link_is_then_spent() {
     d.open(&url).await;
     let page = d.source().await;
     assert!(
-        page.contains("本月已确认") && page.contains("139****0003"),
+        page.contains("的信息已确认") && page.contains("信息有变化？请修改"),
         "{page}"
     );
-    d.screenshot("refusal").await;
+    d.screenshot("confirmed").await;
     d.quit().await;
     p.env.finish().await;
 }

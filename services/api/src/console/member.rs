@@ -16,14 +16,21 @@ use crate::state::AppState;
 
 /// The member as the viewer may see them: name, home branch, whether the phone is theirs to
 /// see, and the newest record.
-struct Seen {
-    name: String,
-    branch: String,
-    sees_phone: bool,
-    record: Option<FlowRecord>,
+pub(super) struct Seen {
+    pub id: String,
+    pub name: String,
+    pub branch: String,
+    /// The viewer is the member's home side (the branch or an org above it): it sees the
+    /// phone and may register returns, transfers and contacts.
+    pub sees_phone: bool,
+    pub record: Option<FlowRecord>,
 }
 
-async fn seen(state: &AppState, org: &str, member: &str) -> Result<Option<Seen>, sqlx::Error> {
+pub(super) async fn seen(
+    state: &AppState,
+    org: &str,
+    member: &str,
+) -> Result<Option<Seen>, sqlx::Error> {
     let row = sqlx::query(
         "SELECT m.doc->>'name' AS name, home.name AS branch, $1 = ANY (home.path) AS home_side,
                 r.doc AS record, $1 = ANY (coalesce(inflow.path, '{}')) AS inflow_side
@@ -52,6 +59,7 @@ async fn seen(state: &AppState, org: &str, member: &str) -> Result<Option<Seen>,
         None => None,
     };
     Ok(Some(Seen {
+        id: member.to_owned(),
         name: row
             .try_get::<Option<String>, _>("name")?
             .unwrap_or_default(),
@@ -215,37 +223,30 @@ pub struct AfterForm {
     /// The event a console form just sent about this member.
     #[serde(default)]
     event: String,
+    /// How many times the page has looked for its result (it reloads itself meanwhile).
+    #[serde(default)]
+    look: u32,
 }
 
-/// Whether the registry has applied (or recorded) an event.
-async fn processed(state: &AppState, event: &str) -> Result<bool, sqlx::Error> {
-    let Ok(id) = uuid::Uuid::parse_str(event) else {
-        return Ok(false);
-    };
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM processed_events WHERE event_id = $1)")
-        .bind(id)
-        .fetch_one(&state.pool)
-        .await
-}
-
-/// What a form's event came to, once applied: the certificate number, or the suggestion.
-fn result_box(m: &Seen, done: bool) -> Markup {
-    if !done {
-        return html! { div.card.pending id="result" { p { "正在登记，请稍候，页面会自动刷新……" } } };
-    }
-    let Some(r) = &m.record else {
-        return html! { div.card.result id="result" { p { "已登记。" } } };
+/// What a form's applied event came to: for a departure the certificate number or the
+/// transfer suggestion, otherwise that the ledger holds it.
+fn applied_words(m: &Seen, outcome: &super::forms::Outcome) -> Markup {
+    let departure = matches!(outcome, super::forms::Outcome::Applied { kind, .. } if kind == "registration.outbound");
+    let Some(r) = m
+        .record
+        .as_ref()
+        .filter(|r| departure && r.status.is_open())
+    else {
+        return html! { p { "已登记，台账已更新。" } };
     };
     html! {
-        div.card.result id="result" {
-            @if let Some(no) = &r.certificate_no {
-                p { "已登记。流动党员活动证编号：" strong { (no.as_str()) } }
-                p { a.button href={ "/console/members/" (super::encode_component(r.member_id.as_str())) "/certificate" } { "打印活动证" } }
-            } @else if r.transfer_suggested {
-                p { "已登记。外出超过6个月且有固定工作单位，建议办理组织关系转接（应转尽转）；在转接前，支部继续管理。" }
-            } @else {
-                p { "已登记，台账已更新。" }
-            }
+        @if let Some(no) = &r.certificate_no {
+            p { "已登记。流动党员活动证编号：" strong { (no.as_str()) } }
+            p { a.button href={ "/console/members/" (super::encode_component(r.member_id.as_str())) "/certificate" } { "打印活动证" } }
+        } @else if r.transfer_suggested {
+            p { "已登记。外出超过6个月且有固定工作单位，建议办理组织关系转接（应转尽转）；在转接前，支部继续管理。" }
+        } @else {
+            p { "已登记，台账已更新。" }
         }
     }
 }
@@ -258,17 +259,18 @@ pub async fn show(
     Path(id): Path<String>,
     after: Result<axum::extract::Query<AfterForm>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let event = after.map(|q| q.0.event).unwrap_or_default();
+    let after = after.map(|q| q.0).unwrap_or_default();
+    let event = after.event;
     let session = match signed_in(&state, &headers, &uri).await {
         Ok(s) => s,
         Err(to_login) => return to_login,
     };
     // Whether the form's event is applied is asked before the record is read: asked after, a
     // commit in between would show "done" over the record as it was before.
-    let done = match event.is_empty() {
-        true => true,
-        false => match processed(&state, &event).await {
-            Ok(d) => d,
+    let outcome = match event.is_empty() {
+        true => None,
+        false => match super::forms::outcome(&state, &event).await {
+            Ok(o) => Some(o),
             Err(e) => return super::store_failed(&e),
         },
     };
@@ -289,17 +291,29 @@ pub async fn show(
         Ok(x) => x,
         Err(e) => return super::store_failed(&e),
     };
-    if event.is_empty() {
+    let Some(outcome) = outcome else {
         return page(
             StatusCode::OK,
             frame("台账", Some(&session), body(&m, &steps, &sent)),
         );
-    }
-    let shown = html! { (result_box(&m, done)) (body(&m, &steps, &sent)) };
-    let refresh = (!done).then_some(2);
+    };
+    let result = super::forms::outcome_box(&outcome, after.look, |o| applied_words(&m, o));
+    let shown = html! { (result) (body(&m, &steps, &sent)) };
+    let waiting = outcome.still_waiting(after.look);
+    let next = format!(
+        "{}?event={}&look={}",
+        uri.path(),
+        super::encode_component(&event),
+        after.look + 1
+    );
     page(
         StatusCode::OK,
-        super::frame_refreshing("台账", Some(&session), shown, refresh),
+        super::frame_refreshing(
+            "台账",
+            Some(&session),
+            shown,
+            waiting.then_some(next.as_str()),
+        ),
     )
 }
 
@@ -342,9 +356,28 @@ fn record(m: &Seen) -> Markup {
     }
 }
 
+/// The actions the viewer may take: the home side all four, the inflow org 更新信息.
+fn actions(m: &Seen) -> Markup {
+    let open = m.record.as_ref().is_some_and(|r| r.status.is_open());
+    let base = format!("/console/members/{}", super::encode_component(&m.id));
+    html! {
+        @if open {
+            nav.actions aria-label="办理" {
+                a.button href={ (base) "/update" } { "更新信息" }
+                @if m.sees_phone {
+                    a.button href={ (base) "/return" } { "登记返乡" }
+                    a.button href={ (base) "/transfer" } { "登记转出" }
+                    a.button href={ (base) "/contact" } { "记录联系" }
+                }
+            }
+        }
+    }
+}
+
 fn body(m: &Seen, steps: &[Step], sent: &[Sent]) -> Markup {
     html! {
         h1 { (m.name) }
+        (actions(m))
         section.card { h2 { "外出记录" } (record(m)) }
         section.card {
             h2 { "经历" }

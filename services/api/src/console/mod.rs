@@ -7,9 +7,11 @@
 //! token). Sign-in is `login`, sessions `session`, the people `users`, the screens one file
 //! each (`home`: 工作台).
 
+mod actions;
 mod certificate;
 mod forms;
 mod home;
+mod inbound;
 mod ledger;
 pub mod login;
 mod login_pages;
@@ -26,6 +28,7 @@ use axum::routing::{get, post};
 use maud::{DOCTYPE, Markup, html};
 
 use crate::state::AppState;
+use hongyan_domain::ids::OrgKind;
 use session::Session;
 
 /// The stylesheet, served from the binary.
@@ -46,9 +49,28 @@ pub fn routes() -> Router<AppState> {
         .route("/console/members/{id}", get(member::show))
         .route("/console/members/{id}/certificate", get(certificate::show))
         .route(
+            "/console/members/{id}/update",
+            get(actions::show::<actions::UpdateForm>).post(actions::submit::<actions::UpdateForm>),
+        )
+        .route(
+            "/console/members/{id}/return",
+            get(actions::show::<actions::ReturnForm>).post(actions::submit::<actions::ReturnForm>),
+        )
+        .route(
+            "/console/members/{id}/transfer",
+            get(actions::show::<actions::TransferForm>)
+                .post(actions::submit::<actions::TransferForm>),
+        )
+        .route(
+            "/console/members/{id}/contact",
+            get(actions::show::<actions::ContactForm>)
+                .post(actions::submit::<actions::ContactForm>),
+        )
+        .route(
             "/console/outbound",
             get(outbound::show).post(outbound::submit),
         )
+        .route("/console/inbound", get(inbound::show).post(inbound::submit))
         .route(
             "/console/ledger.xlsx",
             get(
@@ -82,25 +104,35 @@ async fn css() -> Response {
     resp
 }
 
-/// The screens, in the navigation's order: (title, path). Only those built so far.
-const SCREENS: &[(&str, &str)] = &[
-    ("工作台", "/console/"),
-    ("台账", "/console/ledger"),
-    ("外出登记", "/console/outbound"),
-];
+/// The screens an org's people work in, in the navigation's order: (title, path). A branch
+/// registers departures and, in an inflow area, arrivals; a station registers arrivals; a
+/// department oversees its subtree.
+fn screens(kind: OrgKind) -> &'static [(&'static str, &'static str)] {
+    const HOME: (&str, &str) = ("工作台", "/console/");
+    const LEDGER: (&str, &str) = ("台账", "/console/ledger");
+    const OUTBOUND: (&str, &str) = ("外出登记", "/console/outbound");
+    const INBOUND: (&str, &str) = ("报到登记", "/console/inbound");
+    match kind {
+        OrgKind::Department => &[HOME, LEDGER],
+        OrgKind::Station => &[HOME, LEDGER, INBOUND],
+        OrgKind::Committee | OrgKind::Branch | OrgKind::FlowBranch => {
+            &[HOME, LEDGER, OUTBOUND, INBOUND]
+        }
+    }
+}
 
 /// A whole console page: the header with the org and 退出, the navigation, then `body`.
 pub fn frame(title: &str, session: Option<&Session>, body: Markup) -> String {
     frame_refreshing(title, session, body, None)
 }
 
-/// The same, reloading itself every `refresh` seconds (a result the registry has not applied
-/// yet; no script needed).
+/// The same, opening `next` after 2 seconds (a result the registry has not applied yet; no
+/// script needed). `next` names the next look, so a waiting page stops after a while.
 pub fn frame_refreshing(
     title: &str,
     session: Option<&Session>,
     body: Markup,
-    refresh: Option<u32>,
+    next: Option<&str>,
 ) -> String {
     html! {
         (DOCTYPE)
@@ -112,7 +144,7 @@ pub fn frame_refreshing(
                 // `Origin: null` with the console's own form POSTs, which the check refuses.
                 meta name="referrer" content="same-origin";
                 title { (title) " · 鸿雁" }
-                @if let Some(secs) = refresh { meta http-equiv="refresh" content=(secs); }
+                @if let Some(next) = next { meta http-equiv="refresh" content={ "2; url=" (next) }; }
                 link rel="stylesheet" href="/console/assets/console.css";
             }
             body {
@@ -128,7 +160,7 @@ pub fn frame_refreshing(
                 }
                 @if session.is_some() {
                     nav.main aria-label="主菜单" {
-                        @for (name, path) in SCREENS {
+                        @for (name, path) in screens(session.map_or(OrgKind::Branch, |s| s.user.org_kind)) {
                             @if *name == title {
                                 a href=(path) aria-current="page" { (name) }
                             } @else {
@@ -247,6 +279,8 @@ struct TokenOnly {
     form_token: String,
 }
 
+forms::posted_with_token!(TokenOnly);
+
 /// 退出: ends the session and clears its cookie.
 async fn logout(
     State(state): State<AppState>,
@@ -254,14 +288,10 @@ async fn logout(
     uri: axum::http::Uri,
     form: Result<axum::Form<TokenOnly>, axum::extract::rejection::FormRejection>,
 ) -> Response {
-    let session = match signed_in(&state, &headers, &uri).await {
-        Ok(s) => s,
-        Err(to_login) => return to_login,
+    let (session, _) = match forms::accept_post(&state, &headers, &uri, form).await {
+        Ok(x) => x,
+        Err(answer) => return answer,
     };
-    let token = form.map(|f| f.0.form_token).unwrap_or_default();
-    if !post_ok(&state, &headers, &session, &token) {
-        return forbidden_post(Some(&session));
-    }
     if let Err(e) = session::end(&state, &session).await {
         return store_failed(&e);
     }

@@ -9,14 +9,13 @@ use axum::extract::State;
 use axum::extract::rejection::FormRejection;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
-use hongyan_domain::ids::{MemberId, RegionCode};
-use hongyan_domain::payloads::{Location, Outbound, Subject};
-use hongyan_domain::{EmployerType, Reason, words};
+use hongyan_domain::ids::{MemberId, OrgId};
+use hongyan_domain::payloads::{Outbound, Subject};
+use hongyan_domain::{Reason, words};
 use maud::{Markup, html};
 use serde::Deserialize;
-use std::collections::BTreeMap;
 
-use super::forms::{self, Place, place_picker, problem};
+use super::forms::{self, Problems, Whereabouts, problem};
 use super::session::Session;
 use super::{frame, page, signed_in};
 use crate::state::AppState;
@@ -35,17 +34,15 @@ pub struct Posted {
     reason: String,
     #[serde(default)]
     months: String,
+    /// The station or inflow org the member will report to, when the branch knows it: its
+    /// contact is told to expect the member.
+    #[serde(default)]
+    inflow_org: String,
     #[serde(flatten)]
-    place: Place,
-    #[serde(default)]
-    address: String,
-    #[serde(default)]
-    employer: String,
-    #[serde(default)]
-    employer_type: String,
+    at: Whereabouts,
 }
 
-type Problems = BTreeMap<&'static str, String>;
+super::forms::posted_with_token!(Posted);
 
 async fn members(state: &AppState, org: &str) -> Result<Vec<(String, String)>, sqlx::Error> {
     sqlx::query_as(
@@ -73,6 +70,37 @@ pub async fn show(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -
     .await
 }
 
+/// The stations and party organizations in the chosen county, for 报到地点.
+async fn receivers(state: &AppState, county: &str) -> Result<Vec<(String, String)>, sqlx::Error> {
+    if county.len() != 6 {
+        return Ok(Vec::new());
+    }
+    sqlx::query_as(
+        "SELECT id, name FROM console_receivers WHERE left(region_code, 6) = $1
+         ORDER BY kind <> 'station', name, id LIMIT 200",
+    )
+    .bind(county)
+    .fetch_all(&state.pool)
+    .await
+}
+
+/// 报到地点: where the member will report, when the branch knows it (optional).
+fn receivers_select(chosen: &str, list: &[(String, String)]) -> Markup {
+    html! {
+        label for="inflow_org" { "报到地点（服务站或流入地党组织）" }
+        select id="inflow_org" name="inflow_org" {
+            option value="" {
+                @if list.is_empty() { "不指定（选好县后可选，本人会收到就近服务站）" }
+                @else { "不指定（本人会收到就近服务站）" }
+            }
+            @for (id, name) in list {
+                option value=(id) selected[*id == chosen] { (name) }
+            }
+        }
+        p.note { "指定后，系统会短信告知对方联系人做好接收报到。" }
+    }
+}
+
 async fn render(
     state: &AppState,
     session: &Session,
@@ -80,10 +108,18 @@ async fn render(
     problems: &Problems,
     status: StatusCode,
 ) -> Response {
-    match members(state, &session.user.org_id).await {
-        Ok(list) => page(
+    let lists = tokio::try_join!(
+        members(state, &session.user.org_id),
+        receivers(state, &p.at.place.county)
+    );
+    match lists {
+        Ok((list, receivers)) => page(
             status,
-            frame("外出登记", Some(session), form(session, p, &list, problems)),
+            frame(
+                "外出登记",
+                Some(session),
+                form(session, p, &list, &receivers, problems),
+            ),
         ),
         Err(e) => super::store_failed(&e),
     }
@@ -122,28 +158,11 @@ fn check(p: &Posted, today: chrono::NaiveDate) -> Result<Outbound, Problems> {
     if months.is_none() {
         bad.insert("months", "预计外出月数请填1到120之间的整数。".into());
     }
-    let county = p
-        .place
-        .county_code()
-        .and_then(|c| RegionCode::parse(c).ok());
-    if county.is_none() {
-        bad.insert(
-            "place",
-            "请依次选择省、市、县（每选一级后按“列出下一级”）。".into(),
-        );
-    }
-    if p.address.trim().is_empty() {
-        bad.insert("address", "请填写详细地址（街道、门牌或工地名称）。".into());
-    }
-    let employer = Some(p.employer.trim().to_owned()).filter(|e| !e.is_empty());
-    let employer_type = if employer.is_none() && p.employer_type.is_empty() {
-        Some(EmployerType::Other)
-    } else {
-        EmployerType::parse(&p.employer_type).ok()
+    let destination = p.at.check(&mut bad);
+    let inflow_org_id = match p.inflow_org.trim() {
+        "" => None,
+        id => OrgId::parse(id).ok(),
     };
-    if employer_type.is_none() {
-        bad.insert("employer_type", "填了工作单位时，请选择单位类型。".into());
-    }
     if !bad.is_empty() {
         return Err(bad);
     }
@@ -152,13 +171,8 @@ fn check(p: &Posted, today: chrono::NaiveDate) -> Result<Outbound, Problems> {
         left_on: left_on.expect("checked"),
         reason: reason.expect("checked"),
         expected_months: months.expect("checked"),
-        destination: Location {
-            region_code: county.expect("checked"),
-            address: p.address.trim().to_owned(),
-            employer,
-            employer_type: employer_type.expect("checked"),
-        },
-        inflow_org_id: None,
+        destination: destination.expect("checked"),
+        inflow_org_id,
         inflow_contact: None,
     })
 }
@@ -170,15 +184,11 @@ pub async fn submit(
     uri: Uri,
     form: Result<Form<Posted>, FormRejection>,
 ) -> Response {
-    let session = match signed_in(&state, &headers, &uri).await {
-        Ok(s) => s,
-        Err(to_login) => return to_login,
+    let (session, mut p) = match forms::accept_post(&state, &headers, &uri, form).await {
+        Ok(x) => x,
+        Err(answer) => return answer,
     };
-    let mut p = form.map(|Form(p)| p).unwrap_or_default();
-    if !forms::post_ok(&state, &headers, &session, &p.form_token) {
-        return super::forbidden_post(Some(&session));
-    }
-    p.place = std::mem::take(&mut p.place).consistent();
+    p.at.place = std::mem::take(&mut p.at.place).consistent();
     if p.intent == "pick" {
         return render(&state, &session, &p, &Problems::new(), StatusCode::OK).await;
     }
@@ -215,7 +225,13 @@ pub async fn submit(
     }
 }
 
-fn form(s: &Session, p: &Posted, members: &[(String, String)], bad: &Problems) -> Markup {
+fn form(
+    s: &Session,
+    p: &Posted,
+    members: &[(String, String)],
+    receivers: &[(String, String)],
+    bad: &Problems,
+) -> Markup {
     html! {
         h1 { "外出登记" }
         form.card method="post" action="/console/outbound" {
@@ -242,20 +258,8 @@ fn form(s: &Session, p: &Posted, members: &[(String, String)], bad: &Problems) -
             label for="months" { "预计外出月数" }
             input id="months" name="months" type="number" min="1" max="120" inputmode="numeric" value=(p.months);
             (problem(bad.get("months")))
-            (place_picker(&p.place, bad.get("place").map(String::as_str)))
-            label for="address" { "详细地址" }
-            input id="address" name="address" value=(p.address) maxlength="200";
-            (problem(bad.get("address")))
-            label for="employer" { "工作单位" }
-            input id="employer" name="employer" value=(p.employer) maxlength="200" placeholder="没有固定单位可不填";
-            label for="employer_type" { "单位类型" }
-            select id="employer_type" name="employer_type" {
-                option value="" { "无固定单位 / 请选择" }
-                @for t in EmployerType::ALL {
-                    option value=(t.as_str()) selected[p.employer_type == t.as_str()] { (words::employer_type(*t)) }
-                }
-            }
-            (problem(bad.get("employer_type")))
+            (p.at.fields(bad))
+            (receivers_select(&p.inflow_org, receivers))
             p.note { "外出6个月以内或没有固定单位的，发放流动党员活动证；其余的建议办理组织关系转接（应转尽转）。" }
             button.primary type="submit" name="intent" value="save" { "登记外出" }
         }

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use hongyan_domain::Phone;
+use hongyan_domain::ids::OrgKind;
 use sqlx::{PgPool, Row};
 
 /// A console user as stored.
@@ -11,6 +12,8 @@ pub struct User {
     pub id: String,
     pub org_id: String,
     pub org_name: String,
+    /// What the org is: the console's navigation and forms follow it.
+    pub org_kind: OrgKind,
     pub name: String,
     pub phone: Phone,
     pub created_at: DateTime<Utc>,
@@ -47,11 +50,11 @@ pub async fn create(
     if name.is_empty() {
         return Err(UserError::NoName);
     }
-    let org_name: Option<String> = sqlx::query_scalar("SELECT name FROM orgs WHERE id = $1")
+    let org: Option<(String, String)> = sqlx::query_as("SELECT name, kind FROM orgs WHERE id = $1")
         .bind(org_id)
         .fetch_optional(pool)
         .await?;
-    let org_name = org_name.ok_or_else(|| UserError::UnknownOrg(org_id.to_owned()))?;
+    let (org_name, kind) = org.ok_or_else(|| UserError::UnknownOrg(org_id.to_owned()))?;
     if let Some(other) = by_phone(pool, phone).await? {
         return Err(UserError::PhoneTaken(phone.masked(), other.id));
     }
@@ -78,6 +81,7 @@ pub async fn create(
         id,
         org_id: org_id.to_owned(),
         org_name,
+        org_kind: kind_of(Some(&kind)),
         name: name.to_owned(),
         phone: phone.clone(),
         created_at: now,
@@ -85,8 +89,17 @@ pub async fn create(
     })
 }
 
-const SELECT: &str = "SELECT u.id, u.org_id, coalesce(o.name, u.org_id) AS org_name, u.name,
-    u.phone, u.created_at, u.revoked_at FROM console_users u LEFT JOIN orgs o ON o.id = u.org_id";
+const SELECT: &str = "SELECT u.id, u.org_id, coalesce(o.name, u.org_id) AS org_name,
+    o.kind AS org_kind, u.name, u.phone, u.created_at, u.revoked_at
+    FROM console_users u LEFT JOIN orgs o ON o.id = u.org_id";
+
+/// An org's kind as stored; an org the ledger no longer holds counts as a branch, whose
+/// screens are the plainest.
+fn kind_of(stored: Option<&str>) -> OrgKind {
+    stored
+        .and_then(|k| OrgKind::parse(k).ok())
+        .unwrap_or(OrgKind::Branch)
+}
 
 fn read(r: &sqlx::postgres::PgRow) -> Result<User, sqlx::Error> {
     let phone: String = r.try_get("phone")?;
@@ -94,6 +107,7 @@ fn read(r: &sqlx::postgres::PgRow) -> Result<User, sqlx::Error> {
         id: r.try_get("id")?,
         org_id: r.try_get("org_id")?,
         org_name: r.try_get("org_name")?,
+        org_kind: kind_of(r.try_get::<Option<String>, _>("org_kind")?.as_deref()),
         name: r.try_get("name")?,
         phone: Phone::parse(&phone).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
         created_at: r.try_get("created_at")?,

@@ -125,9 +125,13 @@ pub fn validate(p: &Posted, current: &RegionCode) -> Result<Edit, Problems> {
     } else if address.chars().count() > 200 {
         problems.address = Some("详细地址请不超过200字");
     }
-    let employer_type = EmployerType::parse(&p.employer_type).ok();
+    // Without an employer (无固定单位) the type is `other`; with one it must be chosen.
+    let employer_type = match (p.employer.trim().is_empty(), p.employer_type.as_str()) {
+        (true, "") => Some(EmployerType::Other),
+        (_, t) => EmployerType::parse(t).ok(),
+    };
     if employer_type.is_none() {
-        problems.employer_type = Some("请选择单位类型");
+        problems.employer_type = Some("填了工作单位，请选择单位类型");
     }
     let phone = match p.phone.trim() {
         "" => Ok(None),

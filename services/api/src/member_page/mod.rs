@@ -2,7 +2,8 @@
 //! their reminder, sees their record (phone masked, the place by name), and either confirms "no
 //! change" in one tap or edits location, employer and phone. Either way the API publishes a
 //! `registration.update` with `actor: {"member_id": ...}`, which the registry records as this
-//! month's confirmation (一月一更新); the link is spent from then on.
+//! month's confirmation (一月一更新). The confirmation is spent from then on: the link opens a
+//! page that says the month is confirmed and still lets the member change the answer.
 
 mod form;
 mod pages;
@@ -116,7 +117,11 @@ fn draft_of(v: &Visit) -> Posted {
         county: code[..6].to_owned(),
         address: loc.address.clone(),
         employer: loc.employer.clone().unwrap_or_default(),
-        employer_type: loc.employer_type.as_str().to_owned(),
+        // No employer shows 无固定单位 (an empty choice), not the stored `other`.
+        employer_type: match loc.employer {
+            Some(_) => loc.employer_type.as_str().to_owned(),
+            None => String::new(),
+        },
         ..Posted::default()
     }
 }

@@ -18,6 +18,10 @@ button,.btn{display:block;width:100%;min-height:56px;border:0;border-radius:10px
 .confirm{background:#c62828;color:#fff}
 .save{background:#fff;color:#c62828;border:2px solid #c62828;margin-top:16px}
 .pick{background:#eee;color:#333;min-height:48px;font-size:17px;margin-top:8px}
+.choices{display:flex;gap:8px;margin:12px 0 16px}
+.other{flex:1;text-align:center;text-decoration:none;background:#fff;color:#c62828;border:2px solid #c62828;min-height:48px;font-size:18px}
+.done{border-left:5px solid #2e7d32}
+a[href^=tel]{color:#c62828;font-weight:600}
 label{display:block;margin-top:14px;font-size:16px;color:#444}
 select,input{display:block;width:100%;min-height:48px;font-size:18px;padding:8px 10px;border:1px solid #bbb;border-radius:8px;background:#fff;margin-top:4px}
 .err{color:#b71c1c;font-size:15px;margin:4px 0 0}
@@ -27,29 +31,44 @@ fn page(title: &str, body: Markup) -> String {
     shell(title, CSS, body)
 }
 
-/// The member's record, the one-tap confirmation, and the edit form.
+/// The one-tap confirmation first (above the fold on a small phone), the other answers, the
+/// record, the branch's phone to call, and the edit form. Once the month is confirmed the page
+/// says so and the member may still change the answer.
 pub fn record_page(v: &Visit, nonce: &str, draft: &Posted, problems: &Problems) -> String {
     let rec = &v.record;
-    let employer = rec.location.employer.as_deref().unwrap_or("（未填写）");
+    let employer = rec.location.employer.as_deref().unwrap_or("无固定单位");
     page(
         "流动党员信息确认",
         html! {
             h1 { "流动党员每月信息确认" }
             p.note { (v.member.name) "同志，您好！请核对下面的登记信息（" (month_words(v.link.month)) "）。" }
+            @if v.confirmed {
+                div.card.done id="confirmed" {
+                    p { "您" (month_words(v.link.month)) "的信息已确认，谢谢！" }
+                    p.note { "如情况又有变化，可以在下面修改。" }
+                }
+            } @else {
+                form method="post" {
+                    input type="hidden" name="nonce" value=(nonce);
+                    button.confirm type="submit" name="intent" value="confirm" id="confirm" { "没有变化，确认" }
+                }
+            }
+            div.choices {
+                a.btn.other href="#edit" { "换了工作" }
+                a.btn.other href="#edit" { "换了地方" }
+            }
             div.card {
                 dl {
-                    dt { "姓名" } dd { (v.member.name) }
-                    dt { "所在支部" } dd { (v.branch_name) }
                     dt { "流入地" } dd { (regions::place_name(rec.location.region_code.as_str())) }
                     dt { "详细地址" } dd { (rec.location.address) }
                     dt { "工作单位" } dd { (employer) }
-                    dt { "单位类型" } dd { (employer_type_word(rec.location.employer_type)) }
+                    @if rec.location.employer.is_some() {
+                        dt { "单位类型" } dd { (employer_type_word(rec.location.employer_type)) }
+                    }
                     dt { "手机号码" } dd { (rec.phone.masked()) }
+                    dt { "所在支部" } dd { (v.branch_name) }
                 }
-            }
-            form method="post" {
-                input type="hidden" name="nonce" value=(nonce);
-                button.confirm type="submit" name="intent" value="confirm" id="confirm" { "没有变化，确认" }
+                @if let Some(b) = &v.branch { (b.line()) }
             }
             h2 id="edit" { "信息有变化？请修改" }
             (edit_form(nonce, draft, problems))
@@ -85,9 +104,9 @@ fn edit_form(nonce: &str, d: &Posted, p: &Problems) -> Markup {
             @if let Some(e) = p.address { p.err { (e) } }
             label for="employer" { "工作单位（没有可不填）" }
             input id="employer" name="employer" value=(d.employer) maxlength="200";
-            label for="employer_type" { "单位类型" }
+            label for="employer_type" { "单位类型（有工作单位时选择）" }
             select id="employer_type" name="employer_type" {
-                option value="" { "请选择" }
+                option value="" { "无固定单位" }
                 @for t in EmployerType::ALL {
                     option value=(t.as_str()) selected[d.employer_type == t.as_str()] { (employer_type_word(*t)) }
                 }
@@ -129,7 +148,7 @@ pub fn thanks(name: &str, changed: bool) -> String {
             h1 { "谢谢，已收到" }
             div.card {
                 p { (name) "同志，" @if changed { "您修改的信息已提交，支部台账将随即更新。" } @else { "您已确认本月信息没有变化。" } }
-                p.note { "本月无需再次确认。下月会再提醒您。" }
+                p.note { "本月无需再次确认，下月会再提醒您。如又有变化，可以再打开短信里的链接修改。" }
             }
         },
     )
@@ -146,11 +165,6 @@ pub fn refusal(r: &Refusal) -> String {
         Refusal::Expired { branch } => (
             "链接已过期",
             "这个链接已超过有效期。请联系您所在的党支部，更新您的信息或索取新的链接。".to_owned(),
-            branch.as_ref(),
-        ),
-        Refusal::Spent { month, branch } => (
-            "本月已确认",
-            format!("您{}的信息确认已经记录，这个链接已使用过。如信息又有变化，请联系您所在的党支部。", month_words(*month)),
             branch.as_ref(),
         ),
         Refusal::NoRecord { branch } => (

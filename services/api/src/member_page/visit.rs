@@ -6,7 +6,6 @@ use hongyan_adapters::store::reads;
 use hongyan_domain::ids::MemberId;
 use hongyan_domain::ledger::{FlowRecord, Member};
 use hongyan_domain::link::{self, LinkError, MemberLink};
-use hongyan_domain::month::Month;
 use hongyan_domain::payloads::Contact;
 use hongyan_domain::rules::monthly::confirmed_in;
 use sqlx::PgPool;
@@ -21,7 +20,11 @@ pub struct Visit {
     pub link: MemberLink,
     pub member: Member,
     pub branch_name: String,
+    /// The branch's contact, whom the page offers to call.
+    pub branch: Option<BranchContact>,
     pub record: FlowRecord,
+    /// The link's month is confirmed already: the member may still change the answer.
+    pub confirmed: bool,
 }
 
 /// Why the page does not open, and whom the member should call.
@@ -31,11 +34,6 @@ pub enum Refusal {
     Tampered,
     /// Genuine but past its time.
     Expired { branch: Option<BranchContact> },
-    /// This month's confirmation is already recorded.
-    Spent {
-        month: Month,
-        branch: Option<BranchContact>,
-    },
     /// The member has no open flow record (returned, transferred, or never registered).
     NoRecord { branch: Option<BranchContact> },
 }
@@ -49,7 +47,8 @@ pub type Access = page::Access<Visit, Refusal>;
 pub struct StoreError(#[source] pub sqlx::Error);
 
 /// Checks the token, then the ledger: the member, their open record, and whether the link's
-/// month is already confirmed (the link is spent then).
+/// month is already confirmed (then the page says so, and the member may still change their
+/// answer within the month: the confirmation is spent, the link is not).
 pub async fn open(state: &AppState, token: &str) -> Result<Access, StoreError> {
     let secret = config::expose(&state.settings.api.link_secret);
     if secret.is_empty() {
@@ -84,21 +83,19 @@ pub async fn open(state: &AppState, token: &str) -> Result<Access, StoreError> {
     let Some(record) = record else {
         return Ok(Access::Refused(Refusal::NoRecord { branch }));
     };
-    // A link for a month is spent once the month is confirmed (一月一更新: any update counts).
-    if confirmed_in(record.last_confirmed_on, link.month) {
-        return Ok(Access::Refused(Refusal::Spent {
-            month: link.month,
-            branch,
-        }));
-    }
+    // 一月一更新: any update counts as the month's confirmation.
+    let confirmed = confirmed_in(record.last_confirmed_on, link.month);
     let branch_name = branch
-        .map(|b| b.branch_name)
+        .as_ref()
+        .map(|b| b.branch_name.clone())
         .unwrap_or_else(|| member.home_org_id.to_string());
     Ok(Access::Open(Box::new(Visit {
         link,
         member,
         branch_name,
+        branch,
         record,
+        confirmed,
     })))
 }
 
@@ -132,7 +129,7 @@ async fn contact_of(
         BranchContact {
             branch_name: o.org.name,
             contact_name: name,
-            masked_phone: phone.masked(),
+            phone: phone.as_str().to_owned(),
         }
     }))
 }

@@ -39,12 +39,22 @@ pub fn shell(title: &str, css: &str, body: Markup) -> String {
     .into_string()
 }
 
-/// The home branch's responsible person (专人), phone masked, named on a refusal.
+/// The home branch's responsible person (专人), named on the member's pages. The phone is the
+/// branch's duty phone, not a private number: shown whole, as a link a phone can call.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BranchContact {
     pub branch_name: String,
     pub contact_name: String,
-    pub masked_phone: String,
+    pub phone: String,
+}
+
+impl BranchContact {
+    /// `联系人：张书记，电话 13900000003` with the number as a tap-to-call link.
+    pub fn line(&self) -> Markup {
+        html! {
+            p { "联系人：" (self.contact_name) "，电话 " a id="contact-phone" href={ "tel:" (self.phone) } { (self.phone) } }
+        }
+    }
 }
 
 /// A page that says why the link or form was not accepted and, when the member can be
@@ -59,8 +69,7 @@ pub fn refusal_page(title: &str, text: &str, branch: Option<&BranchContact>, css
                 p id="refusal" { (text) }
                 @if let Some(b) = branch {
                     p { "所在支部：" (b.branch_name) }
-                    p { "联系人：" (b.contact_name) "，电话 " span id="contact-phone" { (b.masked_phone) } }
-                    p.note { "为保护个人信息，电话中间四位已隐去；请按支部通知中的号码联系。" }
+                    (b.line())
                 }
             }
         },

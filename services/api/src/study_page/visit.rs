@@ -114,9 +114,9 @@ async fn branch_of(pool: &PgPool, member: &str) -> Result<Option<BranchContact>,
     Ok(row.map(|(branch_name, name, phone)| BranchContact {
         branch_name,
         contact_name: name.unwrap_or_default(),
-        masked_phone: phone
+        phone: phone
             .and_then(|p| Phone::parse(&p).ok())
-            .map(|p| p.masked())
+            .map(|p| p.as_str().to_owned())
             .unwrap_or_default(),
     }))
 }

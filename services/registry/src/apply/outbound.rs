@@ -99,12 +99,22 @@ impl Applier<'_> {
         inflow: Option<&OrgRow>,
         rec: &FlowRecord,
     ) {
-        let station =
-            station::nearest_by_region(&self.ws.stations, &rec.location.region_code).cloned();
-        let station_contact = station
-            .as_ref()
-            .and_then(|s| self.ws.orgs.get(&s.id))
-            .map(|s| s.org.contact.clone());
+        // The station the branch named (报到地点), else the nearest one at the destination.
+        let (station_name, station_phone) =
+            match inflow.filter(|o| o.org.kind == hongyan_domain::OrgKind::Station) {
+                Some(named) => (named.org.name.clone(), named.org.contact.phone.to_string()),
+                None => {
+                    let nearest =
+                        station::nearest_by_region(&self.ws.stations, &rec.location.region_code);
+                    let phone = nearest
+                        .and_then(|s| self.ws.orgs.get(&s.id))
+                        .map(|s| s.org.contact.phone.to_string());
+                    (
+                        nearest.map(|s| s.name.clone()).unwrap_or_default(),
+                        phone.unwrap_or_default(),
+                    )
+                }
+            };
         let certificate = rec
             .certificate_no
             .as_ref()
@@ -125,16 +135,8 @@ impl Applier<'_> {
             &[
                 ("member_name", member.name.clone()),
                 ("certificate_no", certificate.clone()),
-                (
-                    "station_name",
-                    station.as_ref().map(|s| s.name.clone()).unwrap_or_default(),
-                ),
-                (
-                    "station_phone",
-                    station_contact
-                        .map(|c| c.phone.to_string())
-                        .unwrap_or_default(),
-                ),
+                ("station_name", station_name),
+                ("station_phone", station_phone),
                 ("branch_name", home.org.name.clone()),
                 ("branch_contact", home.org.contact.name.clone()),
                 ("branch_phone", home.org.contact.phone.to_string()),

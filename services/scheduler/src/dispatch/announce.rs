@@ -16,10 +16,11 @@ use tracing::warn;
 use super::report::Built;
 use crate::jobs::request_row;
 
-/// The link to a stored report in the API: `{api.public_url}/v1/reports/{id}`.
+/// The link to a stored report: its page in the console, `{api.public_url}/console/reports/{id}`
+/// (the department contact opens it on a phone, signing in first when needed).
 pub fn report_url(public_url: &str, report_id: uuid::Uuid) -> String {
     format!(
-        "{}/v1/reports/{report_id}",
+        "{}/console/reports/{report_id}",
         public_url.trim_end_matches('/')
     )
 }

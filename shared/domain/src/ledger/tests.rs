@@ -93,6 +93,49 @@ fn a_visit_home_keeps_the_record_open_and_an_update_sends_it_back_out() {
 }
 
 #[test]
+fn a_move_to_another_county_clears_the_old_inflow_contact_and_a_move_within_keeps_it() {
+    let t0 = at("2026-03-01T09:00:00+08:00");
+    let mut with_contact = outbound(3, None);
+    with_contact.inflow_contact = Some(crate::payloads::Contact {
+        name: "赵站长".into(),
+        phone: Phone::parse("13900000006").unwrap(),
+    });
+    let mut rec = open_outbound(
+        uuid::Uuid::from_u128(1),
+        &LedgerPolicy::default(),
+        &member(),
+        &with_contact,
+        0,
+        t0,
+    );
+    let member_id = rec.member_id.clone();
+    let moved_to = |code: &str| Update {
+        member_id: member_id.clone(),
+        location: Some(Location {
+            region_code: RegionCode::parse(code).unwrap(),
+            address: "新地址1号".into(),
+            employer: None,
+            employer_type: EmployerType::Other,
+        }),
+        phone: None,
+        inflow_contact: None,
+        confirmed_unchanged: false,
+    };
+    // Another township of the same county (天河区): the station's person still looks after them.
+    let nearby = moved_to("440106002");
+    update(&mut rec, &nearby, at("2026-04-02T09:00:00+08:00"));
+    assert_eq!(
+        rec.inflow_contact.as_ref().map(|c| c.name.as_str()),
+        Some("赵站长")
+    );
+    // Shenzhen's 南山区: not any more.
+    let away = moved_to("440305");
+    update(&mut rec, &away, at("2026-05-02T09:00:00+08:00"));
+    assert_eq!(rec.inflow_contact, None);
+    assert_eq!(rec.location.region_code.as_str(), "440305");
+}
+
+#[test]
 fn the_review_marks_a_transfer_suggestion_once_and_only_on_the_record_it_read() {
     let t0 = at("2026-03-01T09:00:00+08:00");
     let mut rec = open_outbound(
