@@ -396,6 +396,24 @@ async fn sign_in_keeps_its_rules() {
     assert_eq!(cs1["status"], "out", "the refused returns changed nothing");
     assert_eq!(cs1["contacts"]["phone"], "2026-04-10", "the good POST did");
 
+    // An event the registry never applies (refused and parked, say) is not shown as done:
+    // the page waits, then says the answer is late and what to do.
+    let never = uuid::Uuid::new_v4();
+    let (_, page, _) = v.get(&format!("/console/members/cs1?event={never}")).await;
+    assert!(
+        page.contains("正在登记") && !page.contains("已登记"),
+        "{page}"
+    );
+    let (_, page, _) = v
+        .get(&format!("/console/members/cs1?event={never}&look=15"))
+        .await;
+    assert!(
+        page.contains("还没有处理结果")
+            && !page.contains("已登记")
+            && !page.contains("http-equiv=\"refresh\""),
+        "{page}"
+    );
+
     // 退出 from another origin does nothing; the session stays.
     let (status, _, _) = v
         .post(
