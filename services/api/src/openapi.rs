@@ -1,6 +1,14 @@
-//! `/v1/openapi.json`, generated from the handlers' `#[utoipa::path]` annotations.
+//! `/v1/openapi.json`, generated from the handlers' `#[utoipa::path]` annotations, with the
+//! event and study-pack bodies' schemas (`bodies`) and the HTML pages (`pages`) added, so it
+//! lists every path hongyan's API role serves.
+
+mod bodies;
+mod pages;
+
+use std::sync::LazyLock;
 
 use axum::Json;
+use serde_json::Value;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
@@ -38,8 +46,34 @@ impl Modify for Bearer {
 
 #[utoipa::path(get, path = "/v1/openapi.json", tag = "health",
     responses((status = 200, description = "This document", content_type = "application/json")))]
-pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+pub async fn openapi_json() -> Json<Value> {
+    Json(document().clone())
+}
+
+/// The whole document, built once.
+pub fn document() -> &'static Value {
+    static DOC: LazyLock<Value> = LazyLock::new(|| {
+        let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the document serializes");
+        bodies::add(&mut doc);
+        pages::add(&mut doc);
+        doc
+    });
+    &DOC
+}
+
+/// The query parameters the document lists for an operation (`method` as HTTP spells it,
+/// `path` the route template): what the API takes, and all it takes (`layers::known_query`).
+pub fn query_names(method: &str, path: &str) -> Vec<String> {
+    let op = &document()["paths"][path][method.to_ascii_lowercase()];
+    op["parameters"]
+        .as_array()
+        .map(|ps| {
+            ps.iter()
+                .filter(|p| p["in"] == "query")
+                .filter_map(|p| p["name"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The refusals any keyed operation may answer, documented once for all of them.

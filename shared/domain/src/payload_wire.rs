@@ -77,7 +77,12 @@ impl Transfer {
 
 impl ContactRecorded {
     pub fn to_wire(&self) -> Value {
-        json!({"member_id": self.member_id, "kind": self.kind, "on": self.on, "by": self.by})
+        let mut d =
+            json!({"member_id": self.member_id, "kind": self.kind, "on": self.on, "by": self.by});
+        if let Some(text) = &self.text {
+            d["text"] = json!(text);
+        }
+        d
     }
 }
 
@@ -159,7 +164,15 @@ mod tests {
             kind: ContactKind::parse("talk").unwrap(),
             on: day(11),
             by: "李书记".into(),
+            text: None,
         };
         assert_eq!(back(&c.to_wire(), ContactRecorded::read), c);
+        let reply = ContactRecorded {
+            kind: ContactKind::Reply,
+            text: Some("我换工作了，在深圳".into()),
+            by: "hongyan".into(),
+            ..c
+        };
+        assert_eq!(back(&reply.to_wire(), ContactRecorded::read), reply);
     }
 }

@@ -53,6 +53,28 @@ pub fn record_page(v: &Visit, nonce: &str, draft: &Posted, problems: &Problems) 
             }
             h2 id="edit" { "信息有变化？请修改" }
             (edit_form(nonce, draft, problems))
+            @if rec.reminders_stopped {
+                h2 id="reminders" { "每月提醒短信" }
+                form.card method="post" {
+                    input type="hidden" name="nonce" value=(nonce);
+                    p.note { "您回复过退订，每月更新提醒短信已停发。需要时可以恢复。" }
+                    button.save type="submit" name="intent" value="reminders_on" id="reminders_on" { "恢复每月提醒短信" }
+                }
+            }
+        },
+    )
+}
+
+/// After the member turned the monthly reminder SMS back on.
+pub fn reminders_on(name: &str) -> String {
+    page(
+        "已恢复提醒",
+        html! {
+            h1 { "已恢复每月提醒短信" }
+            div.card {
+                p { (name) "同志，从下次起，每月的更新提醒会照常发到您的手机。" }
+                p.note { "本月信息还没有确认的，请回到链接页面确认或修改，也可以直接回复提醒短信“1”。" }
+            }
         },
     )
 }

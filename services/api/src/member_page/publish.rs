@@ -9,16 +9,18 @@ use crate::page;
 use crate::state::AppState;
 
 /// Publishes the update. The event id comes from the form's nonce, so the same form sent twice
-/// (a double tap, a resend after a timeout) is one event to the registry.
+/// (a double tap, a resend after a timeout) is one event to the registry; turning reminders
+/// back on is another event than the confirmation the same page may send after it.
 pub async fn update(
     state: &AppState,
     v: &Visit,
     nonce: &str,
     update: &Update,
 ) -> anyhow::Result<()> {
+    let what = if update.confirms() { "" } else { "|reminders" };
     let event_id = uuid::Uuid::new_v5(
         &uuid::Uuid::NAMESPACE_OID,
-        format!("hongyan-member-page|{}|{nonce}", v.member.id).as_bytes(),
+        format!("hongyan-member-page|{}|{nonce}{what}", v.member.id).as_bytes(),
     );
     page::publish::member_event(
         state,
