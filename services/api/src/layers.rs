@@ -43,8 +43,9 @@ pub async fn timeout(State(limit): State<Duration>, req: Request, next: Next) ->
     }
 }
 
-/// A method the path does not take: axum answers 405 with an `Allow` header and no body; the
-/// caller gets a problem saying which methods work.
+/// A method the path does not take: axum answers 405 with no body; the caller gets a problem
+/// saying which methods the path takes (as `/v1/openapi.json` lists them) and an `Allow`
+/// header.
 pub async fn method_not_allowed(req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
@@ -54,18 +55,13 @@ pub async fn method_not_allowed(req: Request, next: Next) -> Response {
     {
         return resp;
     }
-    let allow = resp.headers().get(axum::http::header::ALLOW).cloned();
-    let methods = allow
-        .as_ref()
-        .and_then(|a| a.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
+    let methods = crate::openapi::methods_for(&path).join(", ");
     let mut problem = Problem::new(
         StatusCode::METHOD_NOT_ALLOWED,
         format!("{path} does not take {method}; it takes {methods} (see /v1/openapi.json)."),
     )
     .into_response();
-    if let Some(allow) = allow {
+    if let Ok(allow) = axum::http::HeaderValue::from_str(&methods) {
         problem
             .headers_mut()
             .insert(axum::http::header::ALLOW, allow);

@@ -61,6 +61,29 @@ pub fn document() -> &'static Value {
     &DOC
 }
 
+/// The methods the document lists for the path a request names (`/v1/orgs/b1/ledger` matches
+/// `/v1/orgs/{id}/ledger`), upper case: what a 405 says the path takes.
+pub fn methods_for(path: &str) -> Vec<String> {
+    let segments: Vec<&str> = path.split('/').collect();
+    let matches = |template: &str| {
+        let t: Vec<&str> = template.split('/').collect();
+        t.len() == segments.len()
+            && t.iter()
+                .zip(&segments)
+                .all(|(t, s)| t == s || (t.starts_with('{') && t.ends_with('}')))
+    };
+    let Some(paths) = document()["paths"].as_object() else {
+        return Vec::new();
+    };
+    paths
+        .iter()
+        .filter(|(template, _)| matches(template))
+        .flat_map(|(_, item)| item.as_object().into_iter().flat_map(|o| o.keys()))
+        .filter(|m| ["get", "post", "put", "patch", "delete"].contains(&m.as_str()))
+        .map(|m| m.to_ascii_uppercase())
+        .collect()
+}
+
 /// The query parameters the document lists for an operation (`method` as HTTP spells it,
 /// `path` the route template): what the API takes, and all it takes (`layers::known_query`).
 pub fn query_names(method: &str, path: &str) -> Vec<String> {
