@@ -51,8 +51,6 @@ pub fn record_page(v: &Visit, nonce: &str, draft: &Posted, problems: &Problems) 
                 input type="hidden" name="nonce" value=(nonce);
                 button.confirm type="submit" name="intent" value="confirm" id="confirm" { "没有变化，确认" }
             }
-            h2 id="edit" { "信息有变化？请修改" }
-            (edit_form(nonce, draft, problems))
             @if rec.reminders_stopped {
                 h2 id="reminders" { "每月提醒短信" }
                 form.card method="post" {
@@ -61,6 +59,8 @@ pub fn record_page(v: &Visit, nonce: &str, draft: &Posted, problems: &Problems) 
                     button.save type="submit" name="intent" value="reminders_on" id="reminders_on" { "恢复每月提醒短信" }
                 }
             }
+            h2 id="edit" { "信息有变化？请修改" }
+            (edit_form(nonce, draft, problems))
         },
     )
 }
