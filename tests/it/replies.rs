@@ -99,7 +99,10 @@ async fn a_confirmation_by_aliyun_confirms_the_month_and_thanks_once() {
     // Full-width digit and spaces, as phones type them.
     let body = fakes::aliyun::reply(M1_PHONE, " １ ", "2026-03-02 09:58:00");
     let (status, answer) = fakes::aliyun::push_replies(&replies, &body).await;
-    assert_eq!((status, answer.as_str()), (200, r#"{"code":0,"msg":"成功"}"#));
+    assert_eq!(
+        (status, answer.as_str()),
+        (200, r#"{"code":0,"msg":"成功"}"#)
+    );
     e.env
         .eventually("m1's March confirmed in the ledger", || async {
             e.env.record("m1").await.unwrap()["last_confirmed_on"] == "2026-03-02"
@@ -109,7 +112,10 @@ async fn a_confirmation_by_aliyun_confirms_the_month_and_thanks_once() {
     assert_eq!(thanks.len(), 1, "{thanks:?}");
     assert_eq!(thanks[0].0, M1_PHONE);
     let sent = texts_to(&e, M1_PHONE).await;
-    let thanked: Vec<&String> = sent.iter().filter(|t| t.contains("确认无变化，谢谢")).collect();
+    let thanked: Vec<&String> = sent
+        .iter()
+        .filter(|t| t.contains("确认无变化，谢谢"))
+        .collect();
     assert_eq!(thanked.len(), 1, "{sent:?}");
     // Aliyun pushes the same reply again: nothing more.
     let (status, _) = fakes::aliyun::push_replies(&replies, &body).await;
@@ -139,8 +145,22 @@ async fn a_confirmation_by_aliyun_confirms_the_month_and_thanks_once() {
         1,
         "{sent:?}"
     );
-    assert!(metric("hongyan_replies_total", &[("provider", "aliyun"), ("meaning", "confirm")]).unwrap() >= 2.0);
-    assert!(metric("hongyan_replies_total", &[("provider", "aliyun"), ("meaning", "duplicate")]).unwrap() >= 1.0);
+    assert!(
+        metric(
+            "hongyan_replies_total",
+            &[("provider", "aliyun"), ("meaning", "confirm")]
+        )
+        .unwrap()
+            >= 2.0
+    );
+    assert!(
+        metric(
+            "hongyan_replies_total",
+            &[("provider", "aliyun"), ("meaning", "duplicate")]
+        )
+        .unwrap()
+            >= 1.0
+    );
     e.finish().await;
 }
 
@@ -149,8 +169,12 @@ async fn a_phone_with_no_open_record_is_kept_and_nothing_is_sent() {
     let port = free_port();
     let e = away(port, None).await;
     let body = fakes::aliyun::reply("13700001111", "1", "2026-03-02 09:59:00");
-    let (status, answer) = fakes::aliyun::push_replies(&url(port, "replies", "aliyun"), &body).await;
-    assert_eq!((status, answer.as_str()), (200, r#"{"code":0,"msg":"成功"}"#));
+    let (status, answer) =
+        fakes::aliyun::push_replies(&url(port, "replies", "aliyun"), &body).await;
+    assert_eq!(
+        (status, answer.as_str()),
+        (200, r#"{"code":0,"msg":"成功"}"#)
+    );
     let kept: Vec<(String, Vec<String>)> =
         sqlx::query_as("SELECT meaning, member_ids FROM sms_replies")
             .fetch_all(&e.env.pool)
@@ -167,7 +191,14 @@ async fn a_phone_with_no_open_record_is_kept_and_nothing_is_sent() {
         .scalar_i64("SELECT count(*) FROM history WHERE event_type IN ('registration.update', 'contact.recorded')")
         .await;
     assert_eq!(events, 0);
-    assert!(metric("hongyan_replies_total", &[("provider", "aliyun"), ("meaning", "unmatched")]).unwrap() >= 1.0);
+    assert!(
+        metric(
+            "hongyan_replies_total",
+            &[("provider", "aliyun"), ("meaning", "unmatched")]
+        )
+        .unwrap()
+            >= 1.0
+    );
     e.finish().await;
 }
 
@@ -192,7 +223,10 @@ async fn a_body_not_in_the_providers_shape_is_refused_and_receipts_still_answer(
         assert_eq!(r.status(), 400, "{provider} {body}");
         assert!(r.text().await.unwrap().contains("reply"), "{body}");
     }
-    assert_eq!(e.env.scalar_i64("SELECT count(*) FROM sms_replies").await, 0);
+    assert_eq!(
+        e.env.scalar_i64("SELECT count(*) FROM sms_replies").await,
+        0
+    );
     // The wrong token is a path that does not exist.
     let wrong = format!("http://127.0.0.1:{port}/v1/replies/not-the-token-at-all/aliyun");
     let body = fakes::aliyun::reply(M1_PHONE, "1", "2026-03-02 09:58:00");
@@ -219,14 +253,24 @@ fn at(y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {
 /// The monthly reminder fired at `due` (as `hongyan schedule run` does); returns the members
 /// it was queued for, once the notifier has taken them in.
 async fn remind(e: &Env, due: DateTime<Utc>, expect: usize) -> Vec<String> {
-    match engine::fire(&e.env.pool, &e.env.settings, "monthly_reminder", due, due, true)
-        .await
-        .unwrap()
+    match engine::fire(
+        &e.env.pool,
+        &e.env.settings,
+        "monthly_reminder",
+        due,
+        due,
+        true,
+    )
+    .await
+    .unwrap()
     {
         Fired::Done(n) => assert_eq!(n as usize, expect),
         Fired::AlreadyTaken => panic!("fired twice"),
     }
-    let month = format!("monthly_reminder:{}", &due.with_timezone(&TZ).to_rfc3339()[..7]);
+    let month = format!(
+        "monthly_reminder:{}",
+        &due.with_timezone(&TZ).to_rfc3339()[..7]
+    );
     let like = format!("{month}%");
     e.env
         .eventually("the reminders taken in", || async {
@@ -252,15 +296,22 @@ async fn unsubscribing_by_tencent_stops_the_reminder_sms_and_tells_the_branch() 
     let port = free_port();
     let mut e = away(port, None).await;
     let body = fakes::tencent::reply(M1_PHONE, "退订", 1_772_416_680);
-    let (status, answer) = fakes::tencent::push_reply(&url(port, "replies", "tencent"), &body).await;
-    assert_eq!((status, answer.as_str()), (200, r#"{"result":0,"errmsg":"OK"}"#));
+    let (status, answer) =
+        fakes::tencent::push_reply(&url(port, "replies", "tencent"), &body).await;
+    assert_eq!(
+        (status, answer.as_str()),
+        (200, r#"{"result":0,"errmsg":"OK"}"#)
+    );
     e.env
         .eventually("m1's reminders stopped in the ledger", || async {
             e.env.record("m1").await.unwrap()["reminders_stopped"] == true
         })
         .await;
     // 退订 is no confirmation.
-    assert_eq!(e.env.record("m1").await.unwrap()["last_confirmed_on"], "2026-02-10");
+    assert_eq!(
+        e.env.record("m1").await.unwrap()["last_confirmed_on"],
+        "2026-02-10"
+    );
     let told = texts_to(&e, B1_CONTACT).await;
     let told: Vec<&String> = told.iter().filter(|t| t.contains("退订")).collect();
     assert_eq!(told.len(), 1, "{told:?}");
@@ -268,20 +319,38 @@ async fn unsubscribing_by_tencent_stops_the_reminder_sms_and_tells_the_branch() 
     assert_eq!(notices(&e, "reply_stopped").await.len(), 1);
     // The next monthly reminder skips m1's phone; m2 gets it, ending with how to answer.
     e.env.clock.set(at(2026, 4, 1, 9));
-    assert_eq!(remind(&e, at(2026, 4, 1, 9), 1).await, vec!["m2".to_owned()]);
+    assert_eq!(
+        remind(&e, at(2026, 4, 1, 9), 1).await,
+        vec!["m2".to_owned()]
+    );
     let reminder = texts_to(&e, M2_PHONE).await;
     let reminder: Vec<&String> = reminder.iter().filter(|t| t.contains("4月")).collect();
     assert_eq!(reminder.len(), 1, "{reminder:?}");
     assert!(reminder[0].ends_with("回复1确认无变化"), "{}", reminder[0]);
     // The branch turns them back on (as POST /v1/events or the member page would).
-    let on = update("m1", "b1", "2026-04-02T09:00:00", json!({"reminders": true}));
+    let on = update(
+        "m1",
+        "b1",
+        "2026-04-02T09:00:00",
+        json!({"reminders": true}),
+    );
     e.env.publish(&on).await;
     e.env.wait_processed(&evt_id(&on)).await;
-    assert_eq!(e.env.record("m1").await.unwrap()["reminders_stopped"], false);
+    assert_eq!(
+        e.env.record("m1").await.unwrap()["reminders_stopped"],
+        false
+    );
     e.env.clock.set(at(2026, 5, 1, 9));
     let may = remind(&e, at(2026, 5, 1, 9), 2).await;
     assert_eq!(may, vec!["m1".to_owned(), "m2".to_owned()]);
-    assert!(metric("hongyan_replies_total", &[("provider", "tencent"), ("meaning", "stop_reminders")]).unwrap() >= 1.0);
+    assert!(
+        metric(
+            "hongyan_replies_total",
+            &[("provider", "tencent"), ("meaning", "stop_reminders")]
+        )
+        .unwrap()
+            >= 1.0
+    );
     e.env.stop_registry().await;
     e.finish().await;
 }
@@ -308,14 +377,33 @@ async fn any_other_text_goes_to_the_branch_contact_and_the_history_never_to_a_gr
     assert_eq!(forwarded.len(), 1, "{forwarded:?}");
     assert!(forwarded[0].contains("党员m1"), "{}", forwarded[0]);
     // Not a confirmation, and nothing to a group: b1's robot got nothing.
-    assert_eq!(e.env.record("m1").await.unwrap()["last_confirmed_on"], "2026-02-10");
+    assert_eq!(
+        e.env.record("m1").await.unwrap()["last_confirmed_on"],
+        "2026-02-10"
+    );
     assert!(robot.seen().is_empty(), "the branch's robot was posted to");
     let group = e
         .env
-        .scalar_i64("SELECT count(*) FROM notifications WHERE template LIKE 'reply%' AND recipient IS NULL")
+        .scalar_i64(
+            "SELECT count(*) FROM notifications WHERE template LIKE 'reply%' AND recipient IS NULL",
+        )
         .await;
     assert_eq!(group, 0);
-    assert_eq!(e.console.sent().iter().filter(|r| r.channel != "sms").count(), 0);
-    assert!(metric("hongyan_replies_total", &[("provider", "aliyun"), ("meaning", "other")]).unwrap() >= 1.0);
+    assert_eq!(
+        e.console
+            .sent()
+            .iter()
+            .filter(|r| r.channel != "sms")
+            .count(),
+        0
+    );
+    assert!(
+        metric(
+            "hongyan_replies_total",
+            &[("provider", "aliyun"), ("meaning", "other")]
+        )
+        .unwrap()
+            >= 1.0
+    );
     e.finish().await;
 }

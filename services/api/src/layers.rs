@@ -51,7 +51,9 @@ pub async fn method_not_allowed(req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let resp = next.run(req).await;
     if resp.status() != StatusCode::METHOD_NOT_ALLOWED
-        || resp.headers().contains_key(axum::http::header::CONTENT_TYPE)
+        || resp
+            .headers()
+            .contains_key(axum::http::header::CONTENT_TYPE)
     {
         return resp;
     }
@@ -93,7 +95,10 @@ pub async fn known_query(req: Request, next: Next) -> Response {
             };
             Problem::invalid(
                 name,
-                format!("Unknown query parameter {name:?}: {} takes {takes}; see /v1/openapi.json.", route.as_str()),
+                format!(
+                    "Unknown query parameter {name:?}: {} takes {takes}; see /v1/openapi.json.",
+                    route.as_str()
+                ),
             )
             .into_response()
         }

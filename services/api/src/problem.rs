@@ -227,7 +227,9 @@ mod tests {
             Some("lon")
         );
         assert_eq!(
-            q("Failed to deserialize query string: format: unknown variant `pdf`, expected one of `json`, `csv`, `xlsx`"),
+            q(
+                "Failed to deserialize query string: format: unknown variant `pdf`, expected one of `json`, `csv`, `xlsx`"
+            ),
             Some("format")
         );
         assert_eq!(q("something else"), None);

@@ -91,7 +91,6 @@ impl Viewer {
             &place.region_code,
         ))
     }
-
 }
 
 /// An org's path and when it was read.

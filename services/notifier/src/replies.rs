@@ -50,7 +50,11 @@ pub(crate) async fn receive(
     }
     let (provider, parsed, answer) = match provider.as_str() {
         "aliyun" => ("aliyun", aliyun::parse_replies(&body), aliyun::REPLY_ANSWER),
-        "tencent" => ("tencent", tencent::parse_replies(&body), tencent::REPLY_ANSWER),
+        "tencent" => (
+            "tencent",
+            tencent::parse_replies(&body),
+            tencent::REPLY_ANSWER,
+        ),
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
     let Replies { replies, bad } = match parsed {
@@ -73,7 +77,11 @@ pub(crate) async fn receive(
             Err(e) => {
                 // The provider pushes again when it does not get its answer; what was taken
                 // already is a duplicate then.
-                tracing::warn!(provider, error = format!("{e:#}"), "Could not take a reply.");
+                tracing::warn!(
+                    provider,
+                    error = format!("{e:#}"),
+                    "Could not take a reply."
+                );
                 return (
                     StatusCode::SERVICE_UNAVAILABLE,
                     "Replies cannot be recorded right now; push them again.",

@@ -339,8 +339,15 @@ impl Applier<'_> {
                         local_date(at).format("%Y-%m")
                     )
                 } else {
-                    let switched = if rec.reminders_stopped { "stopped" } else { "on" };
-                    format!("{} ({member_id}): monthly reminder SMS {switched}", member.name)
+                    let switched = if rec.reminders_stopped {
+                        "stopped"
+                    } else {
+                        "on"
+                    };
+                    format!(
+                        "{} ({member_id}): monthly reminder SMS {switched}",
+                        member.name
+                    )
                 }
             }
             EventData::Return(r) => {

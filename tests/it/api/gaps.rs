@@ -11,10 +11,16 @@ async fn api_completion_lists_every_audience_org_right_after_publishing() {
     let pack = json!({"pack_id": "p9", "title": "党章第二章", "summary": "党员的权利",
         "items": [{"kind": "text", "text": "认真学习"}], "audience": {"org_ids": ["t1"]}});
     let (s, r) = api
-        .post(&api.c1, "/v1/study-packs", serde_json::to_vec(&pack).unwrap())
+        .post(
+            &api.c1,
+            "/v1/study-packs",
+            serde_json::to_vec(&pack).unwrap(),
+        )
         .await;
     assert_eq!(s, 202, "{r}");
-    api.env.wait_processed(r["event_id"].as_str().unwrap()).await;
+    api.env
+        .wait_processed(r["event_id"].as_str().unwrap())
+        .await;
     let (s, c) = api.json(&api.c1, "/v1/study-packs/p9/completion").await;
     assert_eq!(s, 200, "{c}");
     assert_eq!(c["completed"], 0);
@@ -64,9 +70,7 @@ async fn api_ledger_without_scope_is_a_departments_subtree_and_a_branchs_own() {
 async fn api_problems_name_the_field_the_parameter_and_the_methods() {
     let api = start(1200).await;
     // A point without its latitude names `lat`, the missing one.
-    let (s, p) = api
-        .json(&api.b2, "/v1/stations/nearest?lon=113.36")
-        .await;
+    let (s, p) = api.json(&api.b2, "/v1/stations/nearest?lon=113.36").await;
     assert_eq!((s, p["field"].as_str()), (422, Some("lat")), "{p}");
     // Unknown query parameters are refused by name, on any path.
     for (path, name) in [
@@ -77,7 +81,11 @@ async fn api_problems_name_the_field_the_parameter_and_the_methods() {
     ] {
         let (s, headers, body) = api.get(Some(&api.b2), path).await;
         let p: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-        assert_eq!((s, p["field"].as_str()), (422, Some(name)), "{path}: {body}");
+        assert_eq!(
+            (s, p["field"].as_str()),
+            (422, Some(name)),
+            "{path}: {body}"
+        );
         assert!(is_problem(&headers), "{path}");
         assert!(p["detail"].as_str().unwrap().contains(name), "{body}");
     }
@@ -114,7 +122,8 @@ async fn api_openapi_lists_the_pages_and_the_bodies_schemas() {
     ] {
         let ok = &doc["paths"][path][method]["responses"]["200"]["content"];
         assert!(
-            ok.as_object().is_some_and(|c| c.keys().any(|k| k.starts_with("text/html"))),
+            ok.as_object()
+                .is_some_and(|c| c.keys().any(|k| k.starts_with("text/html"))),
             "{method} {path}: {ok}"
         );
     }
@@ -138,7 +147,10 @@ async fn api_openapi_lists_the_pages_and_the_bodies_schemas() {
         .iter()
         .map(|v| v["properties"]["type"]["enum"][0].as_str().unwrap())
         .collect();
-    assert!(types.contains(&"registration.update") && types.len() == 10, "{types:?}");
+    assert!(
+        types.contains(&"registration.update") && types.len() == 10,
+        "{types:?}"
+    );
     // Every $ref points at a schema the document has.
     for r in body.split("\"$ref\":\"").skip(1) {
         let name = r.split('"').next().unwrap();

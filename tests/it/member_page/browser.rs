@@ -63,11 +63,22 @@ async fn a_member_who_unsubscribed_turns_the_reminder_sms_back_on() {
     let p = start().await;
     let url = format!("{}/m/{}", p.base, token());
     // Before the 退订, the page offers nothing of the kind.
-    let d = Driver::start_as(&chromium, &driver, "member_page_reminders", Screen::PHONE_390).await;
+    let d = Driver::start_as(
+        &chromium,
+        &driver,
+        "member_page_reminders",
+        Screen::PHONE_390,
+    )
+    .await;
     d.open(&url).await;
     assert!(!d.source().await.contains("恢复每月提醒短信"));
     // Earlier than the page's clock (09:00), so the page's update is the newer one.
-    let stop = update("m1", "b1", "2026-03-01T08:30:00", serde_json::json!({"reminders": false}));
+    let stop = update(
+        "m1",
+        "b1",
+        "2026-03-01T08:30:00",
+        serde_json::json!({"reminders": false}),
+    );
     p.env.publish(&stop).await;
     p.env.wait_processed(&evt_id(&stop)).await;
     let screens = [
@@ -76,7 +87,10 @@ async fn a_member_who_unsubscribed_turns_the_reminder_sms_back_on() {
     ];
     d.quit().await;
     for (i, (name, screen)) in screens.into_iter().enumerate() {
-        let shots = ["member_page_reminders_phone", "member_page_reminders_desktop"][i];
+        let shots = [
+            "member_page_reminders_phone",
+            "member_page_reminders_desktop",
+        ][i];
         let d = Driver::start_as(&chromium, &driver, shots, screen).await;
         d.open(&url).await;
         let page = d.source().await;
@@ -93,12 +107,20 @@ async fn a_member_who_unsubscribed_turns_the_reminder_sms_back_on() {
                 })
                 .await;
             // Not a confirmation: the month is still to confirm.
-            assert_eq!(p.env.record("m1").await.unwrap()["last_confirmed_on"], "2026-02-10");
+            assert_eq!(
+                p.env.record("m1").await.unwrap()["last_confirmed_on"],
+                "2026-02-10"
+            );
         }
         d.quit().await;
         if i == 0 {
             // Off again, for the page without script.
-            let stop = update("m1", "b1", "2026-03-01T09:30:00", serde_json::json!({"reminders": false}));
+            let stop = update(
+                "m1",
+                "b1",
+                "2026-03-01T09:30:00",
+                serde_json::json!({"reminders": false}),
+            );
             p.env.publish(&stop).await;
             p.env.wait_processed(&evt_id(&stop)).await;
         }

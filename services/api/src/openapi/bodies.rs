@@ -16,10 +16,19 @@ pub fn schemas() -> Map<String, Value> {
     s.insert("Id".into(), json!({"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$", "description": "1 to 64 of A-Z, a-z, 0-9, '.', '_', '-'"}));
     s.insert("Phone".into(), json!({"type": "string", "description": "A mainland mobile: 1[3-9] and 9 more digits, +86 allowed"}));
     s.insert("RegionCode".into(), json!({"type": "string", "pattern": "^[0-9]{6}([0-9]{3}){0,2}$", "description": "A statistical division code of 6, 9 or 12 digits"}));
-    s.insert("Date".into(), json!({"type": "string", "description": "YYYY-MM-DD"}));
-    s.insert("Text".into(), json!({"type": "string", "description": "Not empty once trimmed"}));
-    s.insert("Contact".into(), json!({"type": "object", "required": ["name", "phone"],
-        "properties": {"name": r("Text"), "phone": r("Phone")}}));
+    s.insert(
+        "Date".into(),
+        json!({"type": "string", "description": "YYYY-MM-DD"}),
+    );
+    s.insert(
+        "Text".into(),
+        json!({"type": "string", "description": "Not empty once trimmed"}),
+    );
+    s.insert(
+        "Contact".into(),
+        json!({"type": "object", "required": ["name", "phone"],
+        "properties": {"name": r("Text"), "phone": r("Phone")}}),
+    );
     s.insert("Location".into(), json!({"type": "object", "required": ["region_code", "address", "employer_type"],
         "properties": {"region_code": r("RegionCode"), "address": r("Text"), "employer": opt(json!({"type": "string"})),
             "employer_type": {"type": "string", "enum": ["government", "institution", "state_owned", "private", "self_employed", "community", "village", "other"]}}}));
@@ -45,12 +54,15 @@ pub fn schemas() -> Map<String, Value> {
             "expected_months": {"type": "integer", "minimum": 0, "maximum": 4_294_967_295_u64},
             "destination": {"allOf": [r("Location"), {"type": "object", "properties": {"inflow_org_id": opt(r("Id"))}}]},
             "inflow_contact": opt(r("Contact"))}}));
-    s.insert("Inbound".into(), json!({"type": "object", "required": ["arrived_on", "location"],
+    s.insert(
+        "Inbound".into(),
+        json!({"type": "object", "required": ["arrived_on", "location"],
         "description": "one of member_id, certificate_no, or member {name, phone, home_org_id?}",
         "properties": {"member_id": opt(r("Id")), "certificate_no": opt(json!({"type": "string"})),
             "member": opt(json!({"type": "object", "required": ["name", "phone"], "properties": {
                 "name": r("Text"), "phone": r("Phone"), "home_org_id": opt(r("Id"))}})),
-            "arrived_on": r("Date"), "location": r("Location")}}));
+            "arrived_on": r("Date"), "location": r("Location")}}),
+    );
     s.insert("Update".into(), json!({"type": "object", "required": ["member_id"],
         "description": "any of location, phone, inflow_contact, reminders (false stops the monthly reminder SMS, true resumes them); or confirmed_unchanged: true",
         "properties": {"member_id": r("Id"), "location": opt(r("Location")), "phone": opt(r("Phone")),
@@ -76,8 +88,11 @@ pub fn schemas() -> Map<String, Value> {
                 "properties": {"org_ids": opt(json!({"type": "array", "items": r("Id")})),
                                "region_codes": opt(json!({"type": "array", "items": r("RegionCode")}))}},
             "send_at": opt(json!({"type": "string", "description": "RFC 3339, e.g. 2026-12-09T09:00:00+08:00"}))}}));
-    s.insert("StudyCompleted".into(), json!({"type": "object", "required": ["member_id", "pack_id", "on"],
-        "properties": {"member_id": r("Id"), "pack_id": r("Id"), "on": r("Date")}}));
+    s.insert(
+        "StudyCompleted".into(),
+        json!({"type": "object", "required": ["member_id", "pack_id", "on"],
+        "properties": {"member_id": r("Id"), "pack_id": r("Id"), "on": r("Date")}}),
+    );
     let variants: Vec<Value> = EVENT_DATA
         .iter()
         .map(|(kind, data)| envelope(kind, r(data)))

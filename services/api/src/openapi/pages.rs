@@ -36,21 +36,120 @@ const fn page(
 }
 
 const PAGES: &[Page] = &[
-    page("/m/{token}", "member pages", "The members' monthly update page, from the link in their reminder (a signed token bound to one member and month)", Some("The record, the one-tap confirmation and the edit form"), Some("Confirm, edit, or turn the reminder SMS back on (form with the page's nonce)")),
-    page("/s/{pack_id}", "member pages", "A study pack, read only (what a group robot's card links to; names nobody)", Some("The pack"), None),
-    page("/s/{pack_id}/{token}", "member pages", "A study pack from a member's own SMS link", Some("The pack with 我已学完"), Some("Mark the pack studied")),
-    page("/console", "console", "The console's address without its slash", Some("Redirects to /console/"), None),
-    page("/console/", "console", "工作台: the org's figures and to-do lists", Some("The page, or a redirect to sign in"), None),
-    page("/console/login", "console", "Sign-in by phone and SMS code", Some("The sign-in form"), Some("Sign in with the phone and the code")),
-    page("/console/login/code", "console", "获取验证码", None, Some("Send a sign-in code by SMS")),
-    page("/console/logout", "console", "退出", None, Some("End the session")),
-    page("/console/ledger", "console", "台账: the ledger with filters and search", Some("The ledger page"), None),
-    page("/console/members/{id}", "console", "A member's page: record, timeline, contacts, messages", Some("The member's page"), None),
-    page("/console/members/{id}/certificate", "console", "The printable 《流动党员活动证》", Some("The certificate"), None),
-    page("/console/outbound", "console", "外出登记", Some("The departure form"), Some("Register a departure")),
-    Page { content_type: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", ..page("/console/ledger.xlsx", "console", "导出Excel", Some("The ledger as XLSX"), None) },
-    Page { content_type: "text/csv; charset=utf-8", ..page("/console/ledger.csv", "console", "导出CSV", Some("The ledger as CSV"), None) },
-    Page { content_type: "text/css; charset=utf-8", ..page("/console/assets/console.css", "console", "The console's stylesheet, embedded in the binary", Some("The stylesheet"), None) },
+    page(
+        "/m/{token}",
+        "member pages",
+        "The members' monthly update page, from the link in their reminder (a signed token bound to one member and month)",
+        Some("The record, the one-tap confirmation and the edit form"),
+        Some("Confirm, edit, or turn the reminder SMS back on (form with the page's nonce)"),
+    ),
+    page(
+        "/s/{pack_id}",
+        "member pages",
+        "A study pack, read only (what a group robot's card links to; names nobody)",
+        Some("The pack"),
+        None,
+    ),
+    page(
+        "/s/{pack_id}/{token}",
+        "member pages",
+        "A study pack from a member's own SMS link",
+        Some("The pack with 我已学完"),
+        Some("Mark the pack studied"),
+    ),
+    page(
+        "/console",
+        "console",
+        "The console's address without its slash",
+        Some("Redirects to /console/"),
+        None,
+    ),
+    page(
+        "/console/",
+        "console",
+        "工作台: the org's figures and to-do lists",
+        Some("The page, or a redirect to sign in"),
+        None,
+    ),
+    page(
+        "/console/login",
+        "console",
+        "Sign-in by phone and SMS code",
+        Some("The sign-in form"),
+        Some("Sign in with the phone and the code"),
+    ),
+    page(
+        "/console/login/code",
+        "console",
+        "获取验证码",
+        None,
+        Some("Send a sign-in code by SMS"),
+    ),
+    page(
+        "/console/logout",
+        "console",
+        "退出",
+        None,
+        Some("End the session"),
+    ),
+    page(
+        "/console/ledger",
+        "console",
+        "台账: the ledger with filters and search",
+        Some("The ledger page"),
+        None,
+    ),
+    page(
+        "/console/members/{id}",
+        "console",
+        "A member's page: record, timeline, contacts, messages",
+        Some("The member's page"),
+        None,
+    ),
+    page(
+        "/console/members/{id}/certificate",
+        "console",
+        "The printable 《流动党员活动证》",
+        Some("The certificate"),
+        None,
+    ),
+    page(
+        "/console/outbound",
+        "console",
+        "外出登记",
+        Some("The departure form"),
+        Some("Register a departure"),
+    ),
+    Page {
+        content_type: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        ..page(
+            "/console/ledger.xlsx",
+            "console",
+            "导出Excel",
+            Some("The ledger as XLSX"),
+            None,
+        )
+    },
+    Page {
+        content_type: "text/csv; charset=utf-8",
+        ..page(
+            "/console/ledger.csv",
+            "console",
+            "导出CSV",
+            Some("The ledger as CSV"),
+            None,
+        )
+    },
+    Page {
+        content_type: "text/css; charset=utf-8",
+        ..page(
+            "/console/assets/console.css",
+            "console",
+            "The console's stylesheet, embedded in the binary",
+            Some("The stylesheet"),
+            None,
+        )
+    },
 ];
 
 /// Adds every page to the document's paths.
@@ -76,7 +175,14 @@ fn operation(p: &Page, summary: &str, post: bool) -> Value {
         content.insert(content_type.into(), json!({"schema": {"type": "string"}}));
         json!({"description": what, "content": content})
     };
-    let html = |what: &str| body(HTML, what);
+    // A refusal is a page, or (the router's own: an unknown path, a body too large, a timeout)
+    // a problem.
+    let html = |what: &str| {
+        let mut r = body(HTML, what);
+        r["content"]["application/problem+json"] =
+            json!({"schema": {"$ref": "#/components/schemas/ProblemBody"}});
+        r
+    };
     let params: Vec<Value> = p
         .path
         .split('/')
@@ -96,6 +202,7 @@ fn operation(p: &Page, summary: &str, post: bool) -> Value {
             "404": html("Not found, or outside the signed-in org's scope"),
             "413": html("Body over api.body_limit_bytes"),
             "422": html("A form with a field to fix, shown beside the field"),
+            "405": html("A method the path does not take (see Allow)"),
             "429": html("Too many sign-in codes or entries; wait"),
             "503": html("A server is away; try again"),
         },

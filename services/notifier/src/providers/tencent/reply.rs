@@ -32,8 +32,9 @@ pub fn parse_replies(body: &[u8]) -> Result<Replies, ReplyError> {
         None | Some("") | Some("86") => mobile.trim().to_owned(),
         Some(code) => format!("+{code}{}", mobile.trim()),
     };
-    let phone = Phone::parse(&full)
-        .map_err(|_| ReplyError::NoPhone("mobile is not a mainland mobile (nationcode 86)".into()))?;
+    let phone = Phone::parse(&full).map_err(|_| {
+        ReplyError::NoPhone("mobile is not a mainland mobile (nationcode 86)".into())
+    })?;
     let sent_at = match raw.time {
         Some(serde_json::Value::String(s)) => s,
         Some(serde_json::Value::Number(n)) => n.to_string(),
