@@ -163,7 +163,7 @@ type PackRow = (
 const VISIBLE: &str =
     "($1 = ANY(o.path) OR p.audience_org_ids && (SELECT path FROM orgs WHERE id = $1))";
 
-#[utoipa::path(get, path = "/v1/study-packs", tag = "study",
+#[utoipa::path(get, path = "/v1/study-packs", tag = "study", operation_id = "list_study_packs",
     params(PageQuery),
     responses((status = 200, description = "Packs published in this key's subtree or addressed to it", body = PackList)),
     security(("bearer" = [])))]

@@ -189,7 +189,14 @@ fn operation(p: &Page, summary: &str, post: bool) -> Value {
         .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
         .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
         .collect();
+    let id: String = p
+        .path
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let method = if post { "post" } else { "get" };
     let mut op = json!({
+        "operationId": format!("{method}_page{id}"),
         "tags": [p.tag],
         "summary": summary,
         "description": p.what,
