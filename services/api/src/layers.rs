@@ -79,7 +79,10 @@ pub async fn known_query(req: Request, next: Next) -> Response {
     else {
         return next.run(req).await;
     };
-    let known = crate::openapi::query_names(req.method().as_str(), route.as_str());
+    // A method the path does not take is left to the router's 405.
+    let Some(known) = crate::openapi::query_names(req.method().as_str(), route.as_str()) else {
+        return next.run(req).await;
+    };
     let unknown = query
         .split('&')
         .filter_map(|pair| pair.split('=').next())

@@ -86,17 +86,20 @@ pub fn methods_for(path: &str) -> Vec<String> {
 
 /// The query parameters the document lists for an operation (`method` as HTTP spells it,
 /// `path` the route template): what the API takes, and all it takes (`layers::known_query`).
-pub fn query_names(method: &str, path: &str) -> Vec<String> {
-    let op = &document()["paths"][path][method.to_ascii_lowercase()];
-    op["parameters"]
-        .as_array()
-        .map(|ps| {
-            ps.iter()
-                .filter(|p| p["in"] == "query")
-                .filter_map(|p| p["name"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
+/// `None` when the document has no such operation (the method is answered 405).
+pub fn query_names(method: &str, path: &str) -> Option<Vec<String>> {
+    let op = document()["paths"][path].get(method.to_ascii_lowercase())?;
+    Some(
+        op["parameters"]
+            .as_array()
+            .map(|ps| {
+                ps.iter()
+                    .filter(|p| p["in"] == "query")
+                    .filter_map(|p| p["name"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    )
 }
 
 /// The refusals any keyed operation may answer, documented once for all of them.

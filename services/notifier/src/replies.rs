@@ -102,6 +102,18 @@ pub(crate) async fn receive(
 #[tracing::instrument(skip_all, fields(provider = r.provider, phone = %r.phone.masked()))]
 async fn take(n: &Notifier, r: &Reply) -> anyhow::Result<&'static str> {
     let now = n.clock.now();
+    // Both providers send the time; without it, a repeat is still one reply on the day it came,
+    // and the same "1" next month is not mistaken for a repeat.
+    let dated;
+    let r = if r.sent_at.is_empty() {
+        dated = Reply {
+            sent_at: format!("received {}", local_date(now.fixed_offset())),
+            ..r.clone()
+        };
+        &dated
+    } else {
+        r
+    };
     let senders = store::senders(&n.pool, &r.phone).await?;
     let meaning = replies::meaning(&r.text);
     let outcome = if senders.is_empty() {

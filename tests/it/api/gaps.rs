@@ -101,6 +101,16 @@ async fn api_problems_name_the_field_the_parameter_and_the_methods() {
     assert_eq!(headers.get("allow").unwrap(), "POST");
     let p: Value = serde_json::from_str(&body).unwrap();
     assert!(p["detail"].as_str().unwrap().contains("POST"), "{body}");
+    // A method a path does not take is that, whatever its query says.
+    let r = api
+        .http
+        .delete(format!("{}/v1/regions/440106/members?limit=5", api.base))
+        .bearer_auth(&api.b2)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    assert_eq!(r.headers().get("allow").unwrap(), "GET");
     api.finish().await;
 }
 
