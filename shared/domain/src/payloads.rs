@@ -330,28 +330,6 @@ pub struct Update {
 }
 
 impl Update {
-    /// The wire shape [`Update::read`] reads: only the fields that are sent (the member page
-    /// sends it as the member, `outgoing::envelope`).
-    pub fn to_wire(&self) -> serde_json::Value {
-        let mut d = serde_json::json!({"member_id": self.member_id});
-        if self.confirmed_unchanged {
-            d["confirmed_unchanged"] = serde_json::json!(true);
-        }
-        if let Some(loc) = &self.location {
-            d["location"] = serde_json::json!(loc);
-        }
-        if let Some(p) = &self.phone {
-            d["phone"] = serde_json::json!(p);
-        }
-        if let Some(c) = &self.inflow_contact {
-            d["inflow_contact"] = serde_json::json!(c);
-        }
-        if let Some(on) = self.reminders {
-            d["reminders"] = serde_json::json!(on);
-        }
-        d
-    }
-
     /// Whether the update tells where the member is (a change, or "no change"): the month's
     /// confirmation. A `reminders` switch alone does not.
     pub fn confirms(&self) -> bool {

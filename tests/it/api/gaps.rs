@@ -179,7 +179,10 @@ async fn api_openapi_lists_the_pages_and_the_bodies_schemas() {
 #[tokio::test]
 async fn api_a_branch_turns_a_members_reminder_sms_off_and_on() {
     let api = start(1200).await;
-    for (on, at) in [(false, "2026-03-01T10:00:00"), (true, "2026-03-01T11:00:00")] {
+    for (on, at) in [
+        (false, "2026-03-01T10:00:00"),
+        (true, "2026-03-01T11:00:00"),
+    ] {
         let mut e = update("m2", "b2", at, json!({"reminders": on}));
         e["actor"] = json!({"org_id": "b2", "user": "李书记"});
         let (s, r) = api
@@ -192,7 +195,12 @@ async fn api_a_branch_turns_a_members_reminder_sms_off_and_on() {
         assert_eq!(rec["last_confirmed_on"], "2026-02-11", "not a confirmation");
     }
     // Another branch's member is refused.
-    let e = update("m1", "b2", "2026-03-01T12:00:00", json!({"reminders": true}));
+    let e = update(
+        "m1",
+        "b2",
+        "2026-03-01T12:00:00",
+        json!({"reminders": true}),
+    );
     let (s, p) = api
         .post(&api.b2, "/v1/events", serde_json::to_vec(&e).unwrap())
         .await;
