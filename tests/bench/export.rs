@@ -360,6 +360,7 @@ fn record(
         new_org: None,
         flags: Vec::new(),
         transfer_suggested: false,
+        reminders_stopped: false,
         contacts: LastContacts {
             talk: Some(left),
             ..LastContacts::default()

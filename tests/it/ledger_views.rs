@@ -102,6 +102,19 @@ async fn the_views_read_every_field_the_codec_writes() {
             json!({"member_id": "m1", "kind": kind, "on": on, "by": "李书记"}),
         ));
     }
+    // A reply (not organizational life), and the member's 退订 (no confirmation).
+    evs.push(event(
+        "contact.recorded",
+        "b1",
+        "2026-02-27T09:00:00",
+        json!({"member_id": "m1", "kind": "reply", "on": "2026-02-27", "by": "党员m1", "text": "在深圳"}),
+    ));
+    evs.push(update(
+        "m1",
+        "b1",
+        "2026-02-28T09:00:00",
+        json!({"reminders": false}),
+    ));
     env.publish_all(&evs).await;
     env.start_registry();
     env.wait_processed(&evt_id(evs.last().unwrap())).await;
@@ -210,6 +223,45 @@ async fn the_views_read_every_field_the_codec_writes() {
             Some("c1".to_owned()),
         ),
         "scheduler_review_records"
+    );
+    assert!(rec.reminders_stopped && rec.contacts.reply.is_some());
+
+    let reminder: (String, String, Option<Value>, Option<NaiveDate>, bool) = sqlx::query_as(
+        "SELECT name, phone, channels, last_confirmed_on, reminders_stopped
+         FROM scheduler_reminder_records WHERE member_id = 'm1'",
+    )
+    .fetch_one(&env.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        reminder,
+        (
+            "党员m1".to_owned(),
+            rec.phone.as_str().to_owned(),
+            Some(json!(["sms"])),
+            rec.last_confirmed_on,
+            true
+        ),
+        "scheduler_reminder_records"
+    );
+    let sender: (String, String, String, String, Value) = sqlx::query_as(
+        "SELECT member_id, name, home_org_id, branch_name, branch_contact
+         FROM notifier_reply_senders WHERE phone = $1",
+    )
+    .bind(rec.phone.as_str())
+    .fetch_one(&env.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        sender,
+        (
+            "m1".to_owned(),
+            "党员m1".to_owned(),
+            rec.home_org_id.as_str().to_owned(),
+            "b1组织".to_owned(),
+            json!({"name": "b1联系人", "phone": "13900000003"}),
+        ),
+        "notifier_reply_senders"
     );
     env.finish().await;
 }

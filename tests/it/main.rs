@@ -34,6 +34,7 @@ mod pages;
 mod permissions;
 mod ratelimit;
 mod receipts;
+mod replies;
 mod resilience;
 mod scheduler;
 mod spans;

@@ -340,3 +340,60 @@ async fn a_post_without_the_right_nonce_is_refused_and_nothing_is_published() {
         .await;
     p.env.finish().await;
 }
+
+#[tokio::test]
+async fn a_member_home_for_good_tells_the_branch_one_to_one_and_it_goes_into_the_history() {
+    let p = start().await;
+    let mut requests = p.env.watch("notification.requested").await;
+    let (_, body, cookie) = get(&p, &token()).await;
+    assert!(body.contains("我已回乡（不再外出）"), "{body}");
+    let nonce = nonce_in(&body);
+    let (status, body) = post(
+        &p,
+        &token(),
+        cookie.as_deref(),
+        &[("nonce", &nonce), ("intent", "home")],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("已告诉支部") && body.contains("tel:13900000003"),
+        "{body}"
+    );
+
+    // The setup's own notices (the departure's) may still be on their way: passed over.
+    let req = loop {
+        let msg = tokio::time::timeout(Duration::from_secs(10), requests.next())
+            .await
+            .expect("the branch contact is told")
+            .unwrap()
+            .unwrap();
+        let req: Value = serde_json::from_slice(&msg.data).unwrap();
+        if req["data"]["template"] == "reply_forward" {
+            break req;
+        }
+    };
+    assert_eq!(
+        req["data"]["recipient"]["phone"], "13900000003",
+        "b1's contact, one to one"
+    );
+    assert_eq!(req["data"]["params"]["text"], "我已回乡（不再外出）");
+    p.env
+        .eventually("the member's history holds what they said", || async {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM history WHERE member_id = 'm1'
+                 AND event_type = 'contact.recorded' AND data->>'text' LIKE '我已回乡%'",
+            )
+            .fetch_one(&p.env.pool)
+            .await
+            .unwrap();
+            n == 1
+        })
+        .await;
+    assert_eq!(
+        p.env.record("m1").await.unwrap()["status"],
+        "out",
+        "the branch registers the return once it has checked"
+    );
+    p.env.finish().await;
+}

@@ -108,8 +108,7 @@ pub fn page_limit(limit: Option<u32>) -> Result<i64, Problem> {
 
 #[utoipa::path(get, path = "/v1/regions/{code}/members", tag = "directory",
     params(("code" = String, Path, description = "A region code of 6, 9 or 12 digits (provinces and cities padded with zeros)", pattern = "^[0-9]{6}([0-9]{3}){0,2}$"), PageQuery),
-    responses((status = 200, description = "Open records whose destination lies in the region", body = MembersPage),
-              (status = 404, description = "The region is outside this key's region", body = ProblemBody, content_type = "application/problem+json"),
+    responses((status = 200, description = "Open records this key may see (its subtree's members, those checked in with it, any in its own region) whose destination lies in the region; an empty page when there are none", body = MembersPage),
               (status = 422, description = "A bad code, limit or cursor", body = ProblemBody, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn in_region(
@@ -129,22 +128,28 @@ pub async fn in_region(
             format!("{code:?} is not a region code: send 6, 9 or 12 digits (a province or city padded with zeros, e.g. 440000, 440300)."),
         )
     })?;
-    if !viewer.sees_region(&code) {
-        return Err(Problem::not_found("region"));
-    }
     let limit = page_limit(q.limit)?;
     let after = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
         Some(c) => decode_cursor(c)?,
         None => String::new(),
     };
+    // The region filters what the caller may see (`scope::sees`): its own subtree's members,
+    // those checked in with its subtree, and any whose destination lies in its own region. A
+    // county department asking for 440300 gets its own members in Shenzhen; a region with none
+    // of them is an empty page.
     let rows: Vec<(String, String, String, Option<String>, String, i64)> = sqlx::query_as(
-        "SELECT member_id, status, region_code, inflow_org_id, home_org_id, version FROM flow_records \
-         WHERE is_open AND starts_with(region_code, $1) AND member_id > $2 \
-         ORDER BY member_id LIMIT $3",
+        "SELECT r.member_id, r.status, r.region_code, r.inflow_org_id, r.home_org_id, r.version \
+         FROM flow_records r JOIN orgs h ON h.id = r.home_org_id \
+         LEFT JOIN orgs i ON i.id = r.inflow_org_id \
+         WHERE r.is_open AND starts_with(r.region_code, $1) AND r.member_id > $2 \
+           AND ($4 = ANY(h.path) OR $4 = ANY(i.path) OR starts_with(r.region_code, $5)) \
+         ORDER BY r.member_id LIMIT $3",
     )
     .bind(prefix)
     .bind(&after)
     .bind(limit + 1)
+    .bind(&viewer.org_id)
+    .bind(region_prefix(&viewer.region))
     .fetch_all(&state.pool)
     .await?;
     let more = rows.len() as i64 > limit;
@@ -221,12 +226,10 @@ pub async fn nearest(
     query: Result<Query<NearQuery>, QueryRejection>,
 ) -> Result<Json<Stations>, Problem> {
     let Query(q) = query.map_err(|r| {
-        Problem::invalid(
+        problem::from_query(
+            &r.body_text(),
             "lon",
-            format!(
-                "{}: send lon and lat as WGS-84 degrees, e.g. ?lon=113.93&lat=22.53",
-                r.body_text()
-            ),
+            "send lon and lat as WGS-84 degrees, e.g. ?lon=113.93&lat=22.53",
         )
     })?;
     if !(-180.0..=180.0).contains(&q.lon) {

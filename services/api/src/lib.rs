@@ -129,6 +129,7 @@ pub fn router(state: AppState) -> Router {
             post(study::publish_pack).get(study::list),
         )
         .route("/v1/study-packs/{id}/completion", get(study::completion))
+        .route_layer(from_fn(layers::known_query))
         .route_layer(from_fn_with_state(gate, auth::require_key));
     Router::new()
         .route("/healthz", get(health::healthz))
@@ -140,6 +141,7 @@ pub fn router(state: AppState) -> Router {
         .merge(study_page::routes())
         .merge(console::routes())
         .fallback(not_found)
+        .layer(from_fn(layers::method_not_allowed))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(from_fn_with_state(timeout, layers::timeout))
         .route_layer(from_fn(layers::observe))

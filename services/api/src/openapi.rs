@@ -1,6 +1,14 @@
-//! `/v1/openapi.json`, generated from the handlers' `#[utoipa::path]` annotations.
+//! `/v1/openapi.json`, generated from the handlers' `#[utoipa::path]` annotations, with the
+//! event and study-pack bodies' schemas (`bodies`) and the HTML pages (`pages`) added, so it
+//! lists every path hongyan's API role serves.
+
+mod bodies;
+mod pages;
+
+use std::sync::LazyLock;
 
 use axum::Json;
+use serde_json::Value;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
@@ -38,8 +46,60 @@ impl Modify for Bearer {
 
 #[utoipa::path(get, path = "/v1/openapi.json", tag = "health",
     responses((status = 200, description = "This document", content_type = "application/json")))]
-pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+pub async fn openapi_json() -> Json<Value> {
+    Json(document().clone())
+}
+
+/// The whole document, built once.
+pub fn document() -> &'static Value {
+    static DOC: LazyLock<Value> = LazyLock::new(|| {
+        let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the document serializes");
+        bodies::add(&mut doc);
+        pages::add(&mut doc);
+        doc
+    });
+    &DOC
+}
+
+/// The methods the document lists for the path a request names (`/v1/orgs/b1/ledger` matches
+/// `/v1/orgs/{id}/ledger`), upper case: what a 405 says the path takes.
+pub fn methods_for(path: &str) -> Vec<String> {
+    let segments: Vec<&str> = path.split('/').collect();
+    let matches = |template: &str| {
+        let t: Vec<&str> = template.split('/').collect();
+        t.len() == segments.len()
+            && t.iter()
+                .zip(&segments)
+                .all(|(t, s)| t == s || (t.starts_with('{') && t.ends_with('}')))
+    };
+    let Some(paths) = document()["paths"].as_object() else {
+        return Vec::new();
+    };
+    paths
+        .iter()
+        .filter(|(template, _)| matches(template))
+        .flat_map(|(_, item)| item.as_object().into_iter().flat_map(|o| o.keys()))
+        .filter(|m| ["get", "post", "put", "patch", "delete"].contains(&m.as_str()))
+        .map(|m| m.to_ascii_uppercase())
+        .collect()
+}
+
+/// The query parameters the document lists for an operation (`method` as HTTP spells it,
+/// `path` the route template): what the API takes, and all it takes (`layers::known_query`).
+/// `None` when the document has no such operation (the method is answered 405).
+pub fn query_names(method: &str, path: &str) -> Option<Vec<String>> {
+    let op = document()["paths"][path].get(method.to_ascii_lowercase())?;
+    Some(
+        op["parameters"]
+            .as_array()
+            .map(|ps| {
+                ps.iter()
+                    .filter(|p| p["in"] == "query")
+                    .filter_map(|p| p["name"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    )
 }
 
 /// The refusals any keyed operation may answer, documented once for all of them.

@@ -11,14 +11,16 @@ use hongyan_domain::regions;
 use serde::{Deserialize, Serialize};
 
 use crate::ledger::{self, LedgerFormat, LedgerScope};
-use crate::problem::{Problem, ProblemBody};
+use crate::problem::{self, Problem, ProblemBody};
 use crate::scope::Viewer;
 use crate::state::AppState;
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct LedgerQuery {
-    /// `branch` (default) or `subtree`.
+    /// `branch` or `subtree`; without it, a branch's own ledger (`branch`, also for a flow
+    /// branch) and any other org's whole subtree (`subtree`: a department's or committee's
+    /// rolled-up ledger, 三级备案).
     pub scope: Option<LedgerScope>,
     /// `json` (default), `csv` or `xlsx`.
     pub format: Option<LedgerFormat>,
@@ -40,20 +42,31 @@ pub async fn ledger(
         return Err(Problem::not_found("org"));
     }
     let Query(q) = query.map_err(|r| {
-        let text = r.body_text();
-        let field = if text.contains("format") {
-            "format"
-        } else {
-            "scope"
-        };
-        Problem::invalid(
-            field,
-            format!("{text}: use scope=branch|subtree and format=json|csv|xlsx."),
+        problem::from_query(
+            &r.body_text(),
+            "scope",
+            "use scope=branch|subtree and format=json|csv|xlsx.",
         )
     })?;
-    let scope = q.scope.unwrap_or(LedgerScope::Branch);
+    let scope = match q.scope {
+        Some(s) => s,
+        None => default_scope(&state, &id).await?,
+    };
     let format = q.format.unwrap_or(LedgerFormat::Json);
     Ok(ledger::export(&state, &viewer.org_id, &id, scope, format).await)
+}
+
+/// The ledger an org means without `scope`: a branch its own, any other org its subtree's (a
+/// department or committee has no members of its own, so its own ledger would be empty).
+async fn default_scope(state: &AppState, org_id: &str) -> Result<LedgerScope, Problem> {
+    let kind: Option<String> = sqlx::query_scalar("SELECT kind FROM orgs WHERE id = $1")
+        .bind(org_id)
+        .fetch_optional(&state.pool)
+        .await?;
+    Ok(match kind.as_deref() {
+        Some("branch" | "flow_branch") => LedgerScope::Branch,
+        _ => LedgerScope::Subtree,
+    })
 }
 
 /// An arrival that matched no one (DESIGN.md section 3).

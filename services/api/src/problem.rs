@@ -187,3 +187,51 @@ pub fn from_rejection(status: StatusCode, text: String) -> Problem {
         ),
     }
 }
+
+/// A query string that does not read (`?lon=113.36` without `lat`, `?limit=x`), as a 422
+/// naming the parameter serde names, else `fallback`.
+pub fn from_query(text: &str, fallback: &str, what_to_send: &str) -> Problem {
+    let field = query_field(text).unwrap_or(fallback).to_owned();
+    Problem::invalid(field, format!("{text}: {what_to_send}"))
+}
+
+/// The parameter a query rejection is about: serde's "missing field `lat`" or "unknown field
+/// `x`", or the path before the first colon ("lon: invalid float literal").
+fn query_field(text: &str) -> Option<&str> {
+    let rest = text
+        .strip_prefix("Failed to deserialize query string: ")
+        .unwrap_or(text);
+    for marker in ["missing field `", "unknown field `"] {
+        if let Some(at) = rest.find(marker) {
+            return rest[at + marker.len()..].split('`').next();
+        }
+    }
+    let (path, _) = rest.split_once(": ")?;
+    let ident = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+    ident(path).then_some(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::query_field;
+
+    #[test]
+    fn a_query_rejection_names_its_parameter() {
+        let q = query_field;
+        assert_eq!(
+            q("Failed to deserialize query string: missing field `lat`"),
+            Some("lat")
+        );
+        assert_eq!(
+            q("Failed to deserialize query string: lon: invalid float literal"),
+            Some("lon")
+        );
+        assert_eq!(
+            q(
+                "Failed to deserialize query string: format: unknown variant `pdf`, expected one of `json`, `csv`, `xlsx`"
+            ),
+            Some("format")
+        );
+        assert_eq!(q("something else"), None);
+    }
+}

@@ -42,7 +42,7 @@ pub struct ReportList {
     pub next_cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/v1/reports", tag = "reports",
+#[utoipa::path(get, path = "/v1/reports", tag = "reports", operation_id = "list_reports",
     params(ListQuery),
     responses((status = 200, description = "Reports of orgs in this key's subtree, newest quarter first", body = ReportList),
               (status = 422, description = "A bad quarter, org id, limit or cursor", body = ProblemBody, content_type = "application/problem+json")),

@@ -91,11 +91,6 @@ impl Viewer {
             &place.region_code,
         ))
     }
-
-    /// Whether a region lies within the caller's own region (its inflow area).
-    pub fn sees_region(&self, code: &str) -> bool {
-        region_within(code, &self.region)
-    }
 }
 
 /// An org's path and when it was read.

@@ -163,7 +163,7 @@ type PackRow = (
 const VISIBLE: &str =
     "($1 = ANY(o.path) OR p.audience_org_ids && (SELECT path FROM orgs WHERE id = $1))";
 
-#[utoipa::path(get, path = "/v1/study-packs", tag = "study",
+#[utoipa::path(get, path = "/v1/study-packs", tag = "study", operation_id = "list_study_packs",
     params(PageQuery),
     responses((status = 200, description = "Packs published in this key's subtree or addressed to it", body = PackList)),
     security(("bearer" = [])))]
@@ -216,6 +216,10 @@ pub async fn list(
 pub struct OrgCompletion {
     pub org_id: String,
     pub name: String,
+    /// The org's members the pack reached: those away from it (an SMS each, or its robot's
+    /// card), and any of its members who completed it.
+    pub reached: i64,
+    /// Its members who marked the pack studied (我已学完).
     pub completed: i64,
 }
 
@@ -224,13 +228,35 @@ pub struct Completion {
     pub pack_id: String,
     /// Members of this key's subtree who completed the pack.
     pub completed: i64,
-    /// Per home branch.
+    /// Every org of the pack's audience inside this key's subtree (the audience orgs'
+    /// subtrees and the orgs in its regions), zeros included, by id.
     pub by_org: Vec<OrgCompletion>,
 }
 
+/// The audience's orgs inside the caller's subtree, as the scheduler sends to them
+/// (`scheduler/src/study.rs`): every org in an audience org's subtree or located in an
+/// audience region; with the members away from each and those who completed the pack.
+const COMPLETION: &str = "
+WITH pack AS (SELECT p.id, p.audience_org_ids FROM study_packs p WHERE p.id = $1),
+audience AS (
+    SELECT o.id, o.name FROM orgs o, pack
+    WHERE $2 = ANY(o.path)
+      AND (o.path && pack.audience_org_ids OR o.region_code LIKE ANY($3::text[]))),
+done AS (
+    SELECT m.home_org_id AS org_id, c.member_id FROM study_completions c
+    JOIN members m ON m.id = c.member_id WHERE c.pack_id = $1),
+away AS (
+    SELECT f.home_org_id AS org_id, f.member_id FROM flow_records f
+    WHERE f.is_open AND f.home_org_id IN (SELECT id FROM audience))
+SELECT a.id, a.name,
+       (SELECT count(*) FROM (SELECT member_id FROM away w WHERE w.org_id = a.id
+                              UNION SELECT member_id FROM done d WHERE d.org_id = a.id) r) AS reached,
+       (SELECT count(*) FROM done d WHERE d.org_id = a.id) AS completed
+FROM audience a ORDER BY a.id";
+
 #[utoipa::path(get, path = "/v1/study-packs/{id}/completion", tag = "study",
     params(("id" = String, Path, description = "Pack id")),
-    responses((status = 200, description = "Completions by the members of this key's subtree, per home branch", body = Completion),
+    responses((status = 200, description = "Every audience org inside this key's subtree with the members reached and those who completed, zeros included", body = Completion),
               (status = 404, description = "No pack with that id visible to this key", body = ProblemBody, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn completion(
@@ -238,30 +264,35 @@ pub async fn completion(
     Extension(viewer): Extension<Viewer>,
     Path(id): Path<String>,
 ) -> Result<Json<Completion>, Problem> {
-    let visible: Option<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT p.id FROM study_packs p JOIN orgs o ON o.id = p.published_by WHERE p.id = $2 AND {VISIBLE}"
+    let visible: Option<(Vec<String>,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT p.audience_region_codes FROM study_packs p JOIN orgs o ON o.id = p.published_by WHERE p.id = $2 AND {VISIBLE}"
     )))
     .bind(&viewer.org_id)
     .bind(&id)
     .fetch_optional(&state.pool)
     .await?;
-    if visible.is_none() {
+    let Some((regions,)) = visible else {
         return Err(Problem::not_found("study pack"));
-    }
-    let rows: Vec<(String, String, i64)> = sqlx::query_as(
-        "SELECT o.id, o.name, count(*) FROM study_completions c \
-         JOIN members m ON m.id = c.member_id JOIN orgs o ON o.id = m.home_org_id \
-         WHERE c.pack_id = $1 AND $2 = ANY(o.path) GROUP BY o.id, o.name ORDER BY o.id",
-    )
-    .bind(&id)
-    .bind(&viewer.org_id)
-    .fetch_all(&state.pool)
-    .await?;
+    };
+    // Region codes are stored as sent (`440300`); orgs lie in one when their code starts with
+    // its table form (`4403`), as the scheduler matches them.
+    let prefixes: Vec<String> = regions
+        .iter()
+        .filter_map(|c| hongyan_domain::regions::normalize(c))
+        .map(|c| format!("{c}%"))
+        .collect();
+    let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(COMPLETION)
+        .bind(&id)
+        .bind(&viewer.org_id)
+        .bind(&prefixes)
+        .fetch_all(&state.pool)
+        .await?;
     let by_org: Vec<OrgCompletion> = rows
         .into_iter()
-        .map(|(org_id, name, completed)| OrgCompletion {
+        .map(|(org_id, name, reached, completed)| OrgCompletion {
             org_id,
             name,
+            reached,
             completed,
         })
         .collect();

@@ -76,7 +76,8 @@ pub fn read(body: &[u8]) -> Result<NotificationRequest, RequestError> {
 
 /// A request ready to store: the request, when it may first go, until when it is worth
 /// sending.
-type Row = (NotificationRequest, DateTime<Utc>, DateTime<Utc>);
+/// A request as stored: with when it is first due and until when it is worth sending.
+pub(crate) type Row = (NotificationRequest, DateTime<Utc>, DateTime<Utc>);
 
 impl BatchHandler for Intake<'_> {
     #[tracing::instrument(skip_all, fields(requests = batch.len()))]
@@ -161,7 +162,11 @@ fn take(n: &Notifier, d: &Delivery, now: DateTime<Utc>, park: impl FnOnce(&str))
 }
 
 /// A request as it is stored, or why it cannot be.
-fn row(n: &Notifier, req: NotificationRequest, now: DateTime<Utc>) -> Result<Row, RequestError> {
+pub(crate) fn row(
+    n: &Notifier,
+    req: NotificationRequest,
+    now: DateTime<Utc>,
+) -> Result<Row, RequestError> {
     req.check_key()?;
     match n.templates.get(&req.template) {
         Some(t) => {

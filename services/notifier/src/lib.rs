@@ -9,6 +9,7 @@ pub mod providers;
 pub mod quiet;
 pub mod receipts;
 pub mod render;
+pub mod replies;
 pub mod route;
 pub mod store;
 pub mod templates;

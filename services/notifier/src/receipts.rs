@@ -18,7 +18,8 @@ use crate::Notifier;
 use crate::providers::{ReceiptError, SmsReceipt, aliyun, tencent};
 use crate::store;
 
-/// The receipt routes, `/v1/receipts/{token}/aliyun` and `/v1/receipts/{token}/tencent`.
+/// The receipt routes, `/v1/receipts/{token}/aliyun` and `/v1/receipts/{token}/tencent`, and
+/// beside them the members' replies, `/v1/replies/{token}/aliyun|tencent` ([`crate::replies`]).
 /// Neither provider signs its receipts (DESIGN.md section 5), so the URL carries a secret
 /// segment: a wrong token answers 404 exactly like a path that does not exist, so the token
 /// cannot be probed.
@@ -29,6 +30,10 @@ pub fn router(n: Arc<Notifier>, token: SecretString) -> Router {
     };
     Router::new()
         .route("/v1/receipts/{token}/{provider}", post(receive))
+        .route(
+            "/v1/replies/{token}/{provider}",
+            post(crate::replies::receive),
+        )
         .with_state(state)
 }
 
@@ -54,15 +59,16 @@ async fn receive(
     }
 }
 
+/// What the receipt and reply routes share: the notifier, and the secret path segment.
 #[derive(Clone)]
-struct Receipts {
-    n: Arc<Notifier>,
+pub(crate) struct Receipts {
+    pub(crate) n: Arc<Notifier>,
     token: Arc<SecretString>,
 }
 
 impl Receipts {
     /// Compares in constant time, so the answer's timing says nothing about the token.
-    fn allows(&self, given: &str) -> bool {
+    pub(crate) fn allows(&self, given: &str) -> bool {
         let want = self.token.expose_secret().as_bytes();
         let given = given.as_bytes();
         want.len() == given.len()
@@ -145,7 +151,7 @@ pub async fn serve(n: Arc<Notifier>, shutdown: CancellationToken) -> anyhow::Res
     let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|e| {
         anyhow::anyhow!("Could not listen for receipts on {addr} ({e}); free the port or change notifier.receipts_listen")
     })?;
-    tracing::info!(listen = %addr, "Receipts endpoint ready at /v1/receipts/{{token}}/aliyun and /v1/receipts/{{token}}/tencent.");
+    tracing::info!(listen = %addr, "Receipts endpoint ready at /v1/receipts/{{token}}/aliyun|tencent, replies at /v1/replies/{{token}}/aliyun|tencent.");
     axum::serve(listener, router(n, token))
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await?;

@@ -315,6 +315,9 @@ impl Applier<'_> {
             EventData::Update(_) => {
                 rights::may_update(&ev.actor, &member_id, &home, rec.inflow_org_id.as_ref())?
             }
+            EventData::ContactRecorded(c) => {
+                rights::may_record_contact(&ev.actor, &member_id, &home, c.kind)?
+            }
             _ => rights::may_act_for_member(&ev.actor, &member_id, &home)?,
         }
         let at: DateTime<FixedOffset> = ev.occurred_at;
@@ -329,11 +332,23 @@ impl Applier<'_> {
         let note = match &ev.data {
             EventData::Update(u) => {
                 ledger::update(&mut rec, u, at);
-                format!(
-                    "{} ({member_id}) confirmed for {}",
-                    member.name,
-                    local_date(at).format("%Y-%m")
-                )
+                if u.confirms() {
+                    format!(
+                        "{} ({member_id}) confirmed for {}",
+                        member.name,
+                        local_date(at).format("%Y-%m")
+                    )
+                } else {
+                    let switched = if rec.reminders_stopped {
+                        "stopped"
+                    } else {
+                        "on"
+                    };
+                    format!(
+                        "{} ({member_id}): monthly reminder SMS {switched}",
+                        member.name
+                    )
+                }
             }
             EventData::Return(r) => {
                 ledger::return_home(&mut rec, r, at);

@@ -20,6 +20,8 @@ JOIN members m ON m.id = r.member_id
 JOIN orgs home ON home.id = r.home_org_id
 WHERE r.is_open;
 
+-- (0020 indexes open records by phone, which the lookup uses too.)
+
 -- What became of an event a console form sent: its history line (applied, or kept without
 -- changing the current state; a member, or none for an arrival on the unmatched list).
 CREATE VIEW console_event_outcomes AS
@@ -27,7 +29,6 @@ SELECT h.event_id, h.event_type, h.member_id, h.applied, h.note
 FROM history h;
 
 CREATE INDEX history_event ON history (event_id);
-CREATE INDEX flow_records_open_phone ON flow_records (phone) WHERE is_open;
 
 -- The orgs a departure may name as the place the member will report to (外出登记's 报到地点):
 -- stations and the inflow area's party organizations, by region.

@@ -21,6 +21,10 @@ pub const NOTIFICATIONS: &str = "hongyan_notifications_total";
 /// contacts"): `outcome` alone (sent as itself), gathered (into a digest), digest (a digest
 /// claimed to be sent; again after a retry).
 pub const DIGESTS: &str = "hongyan_digest_notices_total";
+/// Members' SMS replies (上行短信, DESIGN.md section 5) taken by the notifier: `provider`
+/// (aliyun, tencent) and `meaning` (confirm, stop_reminders, other; unmatched for a phone with
+/// no open record; duplicate for a reply pushed again).
+pub const REPLIES: &str = "hongyan_replies_total";
 /// Schedule firings: `schedule` and `result` (fired, lost_race, skipped, failed).
 pub const SCHEDULE_FIRINGS: &str = "hongyan_schedule_firings_total";
 /// HTTP request latency: `route` (the path template), `method`, `status`.
@@ -65,6 +69,10 @@ pub fn notification(provider: &str, status: &'static str) {
 
 pub fn digest(outcome: &'static str, n: u64) {
     metrics::counter!(DIGESTS, "outcome" => outcome).increment(n);
+}
+
+pub fn reply(provider: &'static str, meaning: &'static str) {
+    metrics::counter!(REPLIES, "provider" => provider, "meaning" => meaning).increment(1);
 }
 
 pub fn schedule_firings(schedule: &'static str, result: &'static str, n: u64) {

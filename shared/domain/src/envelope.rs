@@ -232,20 +232,21 @@ impl Envelope {
                 EventData::TransferSuggested(TransferSuggested::read(d)?)
             }
         };
-        match (kind.is_hongyans(), matches!(actor, Actor::Hongyan)) {
-            (true, false) => {
-                return Err(Rejection::Forbidden(format!(
-                    "Only hongyan itself sends {}; an org system may not: drop this message.",
-                    kind.as_str()
-                )));
-            }
-            (false, true) => {
-                return Err(Rejection::Forbidden(format!(
-                    "hongyan sends no {} as {{\"system\": \"hongyan\"}}; send it with your org_id as the actor.",
-                    kind.as_str()
-                )));
-            }
-            _ => {}
+        // hongyan records a member's SMS reply in their history itself (DESIGN.md section 2,
+        // `contact.recorded` "or hongyan, for a reply").
+        let hongyans_reply = matches!(&data, EventData::ContactRecorded(c) if c.kind == crate::ids::ContactKind::Reply);
+        let by_hongyan = matches!(actor, Actor::Hongyan);
+        if kind.is_hongyans() && !by_hongyan {
+            return Err(Rejection::Forbidden(format!(
+                "Only hongyan itself sends {}; an org system may not: drop this message.",
+                kind.as_str()
+            )));
+        }
+        if by_hongyan && !kind.is_hongyans() && !hongyans_reply {
+            return Err(Rejection::Forbidden(format!(
+                "hongyan sends no {} as {{\"system\": \"hongyan\"}}; send it with your org_id as the actor.",
+                kind.as_str()
+            )));
         }
         if matches!(actor, Actor::Member { .. })
             && kind != EventType::Update

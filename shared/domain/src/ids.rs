@@ -430,12 +430,14 @@ word_enum!(
 );
 
 word_enum!(
-    /// The kinds of contact a branch keeps with a member away (谈心, 家访, 回乡座谈, 电话).
+    /// The kinds of contact a branch keeps with a member away (谈心, 家访, 回乡座谈, 电话), and a
+    /// member's own SMS reply (上行短信) that hongyan forwarded to the branch.
     ContactKind {
         Talk => "talk",
         FamilyVisit => "family_visit",
         HomeMeeting => "home_meeting",
         Phone => "phone",
+        Reply => "reply",
     }
 );
 

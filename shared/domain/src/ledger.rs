@@ -84,6 +84,10 @@ pub struct LastContacts {
     pub family_visit: Option<NaiveDate>,
     pub home_meeting: Option<NaiveDate>,
     pub phone: Option<NaiveDate>,
+    /// The member's last SMS reply that was not a confirmation or an unsubscribe. Not
+    /// organizational life: the lapse warning does not count it.
+    #[serde(default)]
+    pub reply: Option<NaiveDate>,
 }
 
 impl LastContacts {
@@ -93,6 +97,7 @@ impl LastContacts {
             ContactKind::FamilyVisit => &mut self.family_visit,
             ContactKind::HomeMeeting => &mut self.home_meeting,
             ContactKind::Phone => &mut self.phone,
+            ContactKind::Reply => &mut self.reply,
         }
     }
 }
@@ -125,6 +130,11 @@ pub struct FlowRecord {
     /// The branch was asked to transfer the relationship (应转尽转): at the departure, or by
     /// the monthly review through `review.transfer_suggested`.
     pub transfer_suggested: bool,
+    /// The member asked for no more monthly reminder SMS (a `T`/`退订` reply, DESIGN.md section
+    /// 5); an update with `reminders: true` turns them back on. Kept with the record: a new
+    /// time away starts with reminders on.
+    #[serde(default)]
+    pub reminders_stopped: bool,
     pub contacts: LastContacts,
     /// Grows by one with every change to the member's ledger, across records, so the live
     /// directory can refuse anything older than what it holds.
@@ -188,6 +198,7 @@ pub fn open_outbound(
         new_org: None,
         flags: Vec::new(),
         transfer_suggested: !certificate_due(policy, ev),
+        reminders_stopped: false,
         contacts: LastContacts::default(),
         version: last_version + 1,
         state_at: at,
@@ -276,6 +287,7 @@ pub fn open_unreported(
         new_org: None,
         flags: vec![FLAG_UNREPORTED_DEPARTURE.to_owned()],
         transfer_suggested: false,
+        reminders_stopped: false,
         contacts: LastContacts::default(),
         version: last_version + 1,
         state_at: at,
@@ -283,11 +295,19 @@ pub fn open_unreported(
 }
 
 /// An update refreshes the record and counts as the month's confirmation (一月一更新). A member
-/// who was home for a visit and confirms again is away again.
+/// who was home for a visit and confirms again is away again. `reminders` alone switches the
+/// monthly reminder SMS and confirms nothing ([`Update::confirms`]).
 ///
 /// A move to another county clears the inflow contact the update does not name: the person
 /// who looked after the member at the old place is not theirs at the new one.
 pub fn update(rec: &mut FlowRecord, ev: &Update, at: DateTime<FixedOffset>) {
+    if let Some(on) = ev.reminders {
+        rec.reminders_stopped = !on;
+    }
+    if !ev.confirms() {
+        rec.touch(at);
+        return;
+    }
     if let Some(loc) = &ev.location {
         if loc.region_code.county() != rec.location.region_code.county() {
             rec.inflow_contact = None;

@@ -17,6 +17,7 @@ pub mod outgoing;
 mod payload_wire;
 pub mod payloads;
 pub mod regions;
+pub mod replies;
 pub mod rights;
 pub mod rules;
 pub mod schedule;

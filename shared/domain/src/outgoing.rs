@@ -11,7 +11,8 @@
 //! | `notification.requested` | `notify::NotificationRequest` (its serde shape is its wire shape) | registry, scheduler |
 //! | `dispatch.report_ready` | [`ReportReady`] | scheduler |
 //! | `review.transfer_suggested` | `payloads::TransferSuggested` | scheduler, to the registry |
-//! | `registration.update` | `payloads::Update` | API (member page) |
+//! | `registration.update` | `payloads::Update` | API (member page); notifier (an SMS reply "1" or 退订) |
+//! | `contact.recorded` (kind `reply`) | `payloads::ContactRecorded` | notifier (any other SMS reply) |
 //! | `study.completed` | `study::StudyCompleted` | API (study page) |
 //! | `study.published` | the org's `data` as sent | API (`POST /v1/study-packs`) |
 //! | `notification.delivered`, `.failed` | the notifier's `Announced` | notifier |

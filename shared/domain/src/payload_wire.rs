@@ -1,12 +1,13 @@
-//! The wire shapes of the events an org sends, for the one org-side producer inside hongyan:
-//! the console (DESIGN.md section 12), which publishes section 2's events for branch
-//! secretaries and station clerks. Each `to_wire` is the shape its type's `read` takes back,
-//! and the tests read every one back.
+//! The wire shapes of the events hongyan sends as an org or a member: the console (DESIGN.md
+//! section 12) publishes section 2's events for branch secretaries and station clerks, the
+//! member page a member's `registration.update`, and the notifier a member's SMS reply (a
+//! `registration.update`, or a `contact.recorded` of kind `reply`). Each `to_wire` is the shape
+//! its type's `read` takes back, and the tests read every one back.
 
 use serde_json::{Value, json};
 
 use crate::payloads::{
-    ArrivalKey, ContactRecorded, Inbound, NewOrg, Outbound, Return, Subject, Transfer,
+    ArrivalKey, ContactRecorded, Inbound, NewOrg, Outbound, Return, Subject, Transfer, Update,
 };
 
 impl Outbound {
@@ -58,6 +59,30 @@ impl Inbound {
     }
 }
 
+impl Update {
+    /// The wire shape [`Update::read`] reads: only the fields that are sent (the member page
+    /// and the notifier send it as the member, `outgoing::envelope`).
+    pub fn to_wire(&self) -> Value {
+        let mut d = json!({"member_id": self.member_id});
+        if self.confirmed_unchanged {
+            d["confirmed_unchanged"] = json!(true);
+        }
+        if let Some(loc) = &self.location {
+            d["location"] = json!(loc);
+        }
+        if let Some(p) = &self.phone {
+            d["phone"] = json!(p);
+        }
+        if let Some(c) = &self.inflow_contact {
+            d["inflow_contact"] = json!(c);
+        }
+        if let Some(on) = self.reminders {
+            d["reminders"] = json!(on);
+        }
+        d
+    }
+}
+
 impl Return {
     pub fn to_wire(&self) -> Value {
         json!({"member_id": self.member_id, "returned_on": self.returned_on, "permanent": self.permanent})
@@ -77,7 +102,12 @@ impl Transfer {
 
 impl ContactRecorded {
     pub fn to_wire(&self) -> Value {
-        json!({"member_id": self.member_id, "kind": self.kind, "on": self.on, "by": self.by})
+        let mut d =
+            json!({"member_id": self.member_id, "kind": self.kind, "on": self.on, "by": self.by});
+        if let Some(text) = &self.text {
+            d["text"] = json!(text);
+        }
+        d
     }
 }
 
@@ -159,7 +189,15 @@ mod tests {
             kind: ContactKind::parse("talk").unwrap(),
             on: day(11),
             by: "李书记".into(),
+            text: None,
         };
         assert_eq!(back(&c.to_wire(), ContactRecorded::read), c);
+        let reply = ContactRecorded {
+            kind: ContactKind::Reply,
+            text: Some("我换工作了，在深圳".into()),
+            by: "hongyan".into(),
+            ..c
+        };
+        assert_eq!(back(&reply.to_wire(), ContactRecorded::read), reply);
     }
 }

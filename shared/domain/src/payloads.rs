@@ -313,7 +313,10 @@ impl Inbound {
     }
 }
 
-/// A refresh of an open record; any update counts as the month's confirmation (一月一更新).
+/// A refresh of an open record; an update that changes or confirms something counts as the
+/// month's confirmation (一月一更新). `reminders` alone (a member's 退订 reply, the member page's
+/// or a branch's "turn them back on") says nothing about where the member is, so it confirms
+/// nothing ([`Update::confirms`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Update {
     pub member_id: MemberId,
@@ -321,26 +324,19 @@ pub struct Update {
     pub phone: Option<Phone>,
     pub inflow_contact: Option<Contact>,
     pub confirmed_unchanged: bool,
+    /// `false` stops the monthly reminder SMS to the member's phone, `true` resumes them
+    /// (DESIGN.md section 5, "Replies").
+    pub reminders: Option<bool>,
 }
 
 impl Update {
-    /// The wire shape [`Update::read`] reads: only the fields that are sent (the member page
-    /// sends it as the member, `outgoing::envelope`).
-    pub fn to_wire(&self) -> serde_json::Value {
-        let mut d = serde_json::json!({"member_id": self.member_id});
-        if self.confirmed_unchanged {
-            d["confirmed_unchanged"] = serde_json::json!(true);
-        }
-        if let Some(loc) = &self.location {
-            d["location"] = serde_json::json!(loc);
-        }
-        if let Some(p) = &self.phone {
-            d["phone"] = serde_json::json!(p);
-        }
-        if let Some(c) = &self.inflow_contact {
-            d["inflow_contact"] = serde_json::json!(c);
-        }
-        d
+    /// Whether the update tells where the member is (a change, or "no change"): the month's
+    /// confirmation. A `reminders` switch alone does not.
+    pub fn confirms(&self) -> bool {
+        self.confirmed_unchanged
+            || self.location.is_some()
+            || self.phone.is_some()
+            || self.inflow_contact.is_some()
     }
 
     pub fn read(o: Obj<'_>) -> Result<Self, FieldError> {
@@ -358,12 +354,13 @@ impl Update {
                 .map(Contact::read)
                 .transpose()?,
             confirmed_unchanged: o.opt_bool("confirmed_unchanged")?.unwrap_or(false),
+            reminders: o.opt_bool("reminders")?,
         };
         let changes = u.location.is_some() || u.phone.is_some() || u.inflow_contact.is_some();
-        if changes == u.confirmed_unchanged {
+        if (changes && u.confirmed_unchanged) || (!u.confirms() && u.reminders.is_none()) {
             return Err(FieldError::new(
                 join(o.path(), "confirmed_unchanged"),
-                "send any of location, phone, inflow_contact, or confirmed_unchanged: true alone",
+                "send any of location, phone, inflow_contact, or confirmed_unchanged: true without them (reminders: true|false may come with either, or alone)",
             ));
         }
         Ok(u)
@@ -421,12 +418,15 @@ impl Transfer {
     }
 }
 
+/// A contact with a member: a talk, a family visit, a meeting at home, a call, or a reply the
+/// member sent by SMS (`reply`, recorded by hongyan itself with the reply's `text`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContactRecorded {
     pub member_id: MemberId,
     pub kind: ContactKind,
     pub on: NaiveDate,
     pub by: String,
+    pub text: Option<String>,
 }
 
 impl ContactRecorded {
@@ -436,6 +436,7 @@ impl ContactRecorded {
             kind: o.parse("kind", ContactKind::parse)?,
             on: o.date("on")?,
             by: o.text("by")?,
+            text: o.opt_text("text")?,
         })
     }
 }

@@ -81,6 +81,20 @@ pub fn may_act_for_member(
     }
 }
 
+/// `contact.recorded`: the home side; a member's SMS reply (`reply`) also from hongyan itself,
+/// which took the reply (DESIGN.md section 2).
+pub fn may_record_contact(
+    actor: &Actor,
+    member: &MemberId,
+    home: &OrgNode,
+    kind: crate::ids::ContactKind,
+) -> Result<(), Rejection> {
+    match actor {
+        Actor::Hongyan if kind == crate::ids::ContactKind::Reply => Ok(()),
+        _ => may_act_for_member(actor, member, home),
+    }
+}
+
 /// `registration.update`: the home side, the org the member is checked in with, or the member.
 pub fn may_update(
     actor: &Actor,

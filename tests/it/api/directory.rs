@@ -28,7 +28,7 @@ async fn api_location_is_scoped_to_the_subtree_and_the_inflow_region() {
 }
 
 #[tokio::test]
-async fn api_lists_a_region_by_cursor_and_hides_regions_outside_the_caller() {
+async fn api_lists_a_region_by_cursor_filtered_to_what_the_caller_may_see() {
     let api = start(1200).await;
     let (s, page) = api
         .json(&api.gz, "/v1/regions/440106/members?limit=1")
@@ -50,9 +50,26 @@ async fn api_lists_a_region_by_cursor_and_hides_regions_outside_the_caller() {
     assert!(page["next_cursor"].is_null());
     let (s, page) = api.json(&api.gz, "/v1/regions/440106001/members").await;
     assert_eq!((s, page["members"].as_array().unwrap().len()), (200, 2));
-    // The county department of the home side is not the inflow side of Guangzhou.
-    let (s, p) = api.json(&api.c1, "/v1/regions/440106/members").await;
-    assert_eq!(s, 404, "{p}");
+    // The region filters what the caller may see: the county department of the home side
+    // sees its own members in Guangzhou, a branch only its own (DESIGN.md section 7).
+    let (s, page) = api.json(&api.c1, "/v1/regions/440106/members").await;
+    assert_eq!(s, 200, "{page}");
+    let ids: Vec<&str> = page["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["member_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["m1", "m2"]);
+    let (s, page) = api.json(&api.b2, "/v1/regions/440000/members").await;
+    assert_eq!(s, 200, "{page}");
+    assert_eq!(page["members"].as_array().unwrap().len(), 1);
+    assert_eq!(page["members"][0]["member_id"], "m2");
+    // Shenzhen, where none of them is: an empty page, not 404.
+    let (s, page) = api.json(&api.c1, "/v1/regions/440300/members").await;
+    assert_eq!(s, 200, "{page}");
+    assert_eq!(page["members"], json!([]));
+    assert!(page["next_cursor"].is_null());
     let (s, p) = api.json(&api.gz, "/v1/regions/4401/members").await;
     assert_eq!((s, p["field"].as_str()), (422, Some("code")), "{p}");
     let (s, p) = api

@@ -7,6 +7,7 @@
 mod access;
 mod directory;
 mod events;
+mod gaps;
 mod reports;
 
 use std::time::Duration;

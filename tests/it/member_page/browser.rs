@@ -60,3 +60,82 @@ async fn a_member_confirms_on_a_small_phone_and_may_still_change_the_answer() {
     d.quit().await;
     p.env.finish().await;
 }
+
+/// A member who answered 退订 finds 恢复每月提醒短信 on the page (DESIGN.md section 5, "Replies"),
+/// with and without JavaScript, at a phone's width and on a desktop; pressing it turns the
+/// reminder SMS back on and is no confirmation of the month.
+#[tokio::test]
+async fn a_member_who_unsubscribed_turns_the_reminder_sms_back_on() {
+    use crate::browser::Screen;
+    use crate::fixtures::{evt_id, update};
+
+    let Some((chromium, driver)) = browser::tools("the reminders-on browser test") else {
+        return;
+    };
+    let p = start().await;
+    let url = format!("{}/m/{}", p.base, token());
+    // Before the 退订, the page offers nothing of the kind.
+    let d = Driver::start_as(
+        &chromium,
+        &driver,
+        "member_page_reminders",
+        Screen::PHONE_390,
+    )
+    .await;
+    d.open(&url).await;
+    assert!(!d.source().await.contains("恢复每月提醒短信"));
+    // Earlier than the page's clock (09:00), so the page's update is the newer one.
+    let stop = update(
+        "m1",
+        "b1",
+        "2026-03-01T08:30:00",
+        serde_json::json!({"reminders": false}),
+    );
+    p.env.publish(&stop).await;
+    p.env.wait_processed(&evt_id(&stop)).await;
+    let screens = [
+        ("phone", Screen::PHONE_390),
+        ("desktop_no_js", Screen::DESKTOP.without_javascript()),
+    ];
+    d.quit().await;
+    for (i, (name, screen)) in screens.into_iter().enumerate() {
+        let shots = [
+            "member_page_reminders_phone",
+            "member_page_reminders_desktop",
+        ][i];
+        let d = Driver::start_as(&chromium, &driver, shots, screen).await;
+        d.open(&url).await;
+        let page = d.source().await;
+        assert!(page.contains("您回复过退订"), "{name}: {page}");
+        d.scroll_to("#reminders", true).await;
+        d.screenshot("offered").await;
+        if i == 0 {
+            d.press("恢复每月提醒短信").await;
+            d.source_with("已恢复每月提醒短信").await;
+            d.screenshot("done").await;
+            p.env
+                .eventually("reminders on again in the ledger", || async {
+                    p.env.record("m1").await.unwrap()["reminders_stopped"] == false
+                })
+                .await;
+            // Not a confirmation: the month is still to confirm.
+            assert_eq!(
+                p.env.record("m1").await.unwrap()["last_confirmed_on"],
+                "2026-02-10"
+            );
+        }
+        d.quit().await;
+        if i == 0 {
+            // Off again, for the page without script.
+            let stop = update(
+                "m1",
+                "b1",
+                "2026-03-01T09:30:00",
+                serde_json::json!({"reminders": false}),
+            );
+            p.env.publish(&stop).await;
+            p.env.wait_processed(&evt_id(&stop)).await;
+        }
+    }
+    p.env.finish().await;
+}

@@ -352,6 +352,7 @@ fn record(m: &Seen) -> Markup {
             dt { "外出日期" } dd { (date(r.left_on)) }
             dt { "最近确认日期" } dd { (date(r.last_confirmed_on)) }
             @if !flags.is_empty() { dt { "标记" } dd { (flags.join("、")) } }
+            @if r.reminders_stopped { dt { "每月提醒短信" } dd { "已停发（本人回复退订；可在“更新信息”中恢复）" } }
         }
     }
 }

@@ -19,7 +19,8 @@ pub const NONCE: FormNonce = FormNonce {
 pub struct Posted {
     #[serde(default)]
     pub nonce: String,
-    /// `confirm` (no change), `pick` (a picker level chosen; re-render), `save` (the edit).
+    /// `confirm` (no change), `pick` (a picker level chosen; re-render), `save` (the edit),
+    /// `reminders_on` (the monthly reminder SMS back on after a 退订 reply).
     #[serde(default)]
     pub intent: String,
     /// Set to `1` by the page's script when a picker level changed.
@@ -44,6 +45,9 @@ pub struct Posted {
 /// What the member asked for.
 pub enum Intent {
     Confirm,
+    /// 我已回乡（不再外出）: told to the branch, which registers the return.
+    Home,
+    RemindersOn,
     Pick,
     Save,
     Unknown,
@@ -56,6 +60,8 @@ impl Posted {
         }
         match self.intent.as_str() {
             "confirm" => Intent::Confirm,
+            "home" => Intent::Home,
+            "reminders_on" => Intent::RemindersOn,
             "pick" => Intent::Pick,
             "save" => Intent::Save,
             _ => Intent::Unknown,

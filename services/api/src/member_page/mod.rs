@@ -71,8 +71,27 @@ async fn submit(
                 phone: None,
                 inflow_contact: None,
                 confirmed_unchanged: true,
+                reminders: None,
             };
             send(&state, &v, &posted.nonce, update, false).await
+        }
+        Intent::Home => match publish::home(&state, &v, &posted.nonce).await {
+            Ok(()) => html(StatusCode::OK, pages::told_home(&v)),
+            Err(e) => publish_failed(&v, &e),
+        },
+        Intent::RemindersOn => {
+            let update = Update {
+                member_id: v.member.id.clone(),
+                location: None,
+                phone: None,
+                inflow_contact: None,
+                confirmed_unchanged: false,
+                reminders: Some(true),
+            };
+            match publish::update(&state, &v, &posted.nonce, &update).await {
+                Ok(()) => html(StatusCode::OK, pages::reminders_on(&v.member.name)),
+                Err(e) => publish_failed(&v, &e),
+            }
         }
         Intent::Save => match form::validate(&posted, &v.record.location.region_code) {
             Ok(edit) => {
@@ -82,6 +101,7 @@ async fn submit(
                     phone: edit.phone,
                     inflow_contact: None,
                     confirmed_unchanged: false,
+                    reminders: None,
                 };
                 send(&state, &v, &posted.nonce, update, true).await
             }
@@ -100,11 +120,13 @@ async fn submit(
 async fn send(state: &AppState, v: &Visit, nonce: &str, update: Update, changed: bool) -> Response {
     match publish::update(state, v, nonce, &update).await {
         Ok(()) => html(StatusCode::OK, pages::thanks(&v.member.name, changed)),
-        Err(e) => {
-            tracing::error!(error = ?e, member_id = %v.member.id, "Could not publish a member's update; they were asked to try later.");
-            html(StatusCode::SERVICE_UNAVAILABLE, pages::try_later())
-        }
+        Err(e) => publish_failed(v, &e),
     }
+}
+
+fn publish_failed(v: &Visit, e: &impl std::fmt::Debug) -> Response {
+    tracing::error!(error = ?e, member_id = %v.member.id, "Could not publish a member's update; they were asked to try later.");
+    html(StatusCode::SERVICE_UNAVAILABLE, pages::try_later())
 }
 
 /// The form as the record stands, for the first GET.

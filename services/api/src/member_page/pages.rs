@@ -18,7 +18,8 @@ button,.btn{display:block;width:100%;min-height:56px;border:0;border-radius:10px
 .confirm{background:#c62828;color:#fff}
 .save{background:#fff;color:#c62828;border:2px solid #c62828;margin-top:16px}
 .pick{background:#eee;color:#333;min-height:48px;font-size:17px;margin-top:8px}
-.choices{display:flex;gap:8px;margin:12px 0 16px}
+.choices{display:flex;gap:8px;margin:12px 0 8px}
+.home{background:#fff;color:#555;border:1px solid #bbb;min-height:48px;font-size:17px;margin-bottom:16px}
 .other{flex:1;text-align:center;text-decoration:none;background:#fff;color:#c62828;border:2px solid #c62828;min-height:48px;font-size:18px}
 .done{border-left:5px solid #2e7d32}
 a[href^=tel]{color:#c62828;font-weight:600}
@@ -57,6 +58,10 @@ pub fn record_page(v: &Visit, nonce: &str, draft: &Posted, problems: &Problems) 
                 a.btn.other href="#edit" { "换了工作" }
                 a.btn.other href="#edit" { "换了地方" }
             }
+            form method="post" {
+                input type="hidden" name="nonce" value=(nonce);
+                button.home type="submit" name="intent" value="home" { "我已回乡（不再外出）" }
+            }
             div.card {
                 dl {
                     dt { "流入地" } dd { (regions::place_name(rec.location.region_code.as_str())) }
@@ -70,8 +75,30 @@ pub fn record_page(v: &Visit, nonce: &str, draft: &Posted, problems: &Problems) 
                 }
                 @if let Some(b) = &v.branch { (b.line()) }
             }
+            @if rec.reminders_stopped {
+                h2 id="reminders" { "每月提醒短信" }
+                form.card method="post" {
+                    input type="hidden" name="nonce" value=(nonce);
+                    p.note { "您回复过退订，每月更新提醒短信已停发。需要时可以恢复。" }
+                    button.save type="submit" name="intent" value="reminders_on" id="reminders_on" { "恢复每月提醒短信" }
+                }
+            }
             h2 id="edit" { "信息有变化？请修改" }
             (edit_form(nonce, draft, problems))
+        },
+    )
+}
+
+/// After the member turned the monthly reminder SMS back on.
+pub fn reminders_on(name: &str) -> String {
+    page(
+        "已恢复提醒",
+        html! {
+            h1 { "已恢复每月提醒短信" }
+            div.card {
+                p { (name) "同志，从下次起，每月的更新提醒会照常发到您的手机。" }
+                p.note { "本月信息还没有确认的，请回到链接页面确认或修改，也可以直接回复提醒短信“1”。" }
+            }
         },
     )
 }
@@ -149,6 +176,20 @@ pub fn thanks(name: &str, changed: bool) -> String {
             div.card {
                 p { (name) "同志，" @if changed { "您修改的信息已提交，支部台账将随即更新。" } @else { "您已确认本月信息没有变化。" } }
                 p.note { "本月无需再次确认，下月会再提醒您。如又有变化，可以再打开短信里的链接修改。" }
+            }
+        },
+    )
+}
+
+/// After 我已回乡（不再外出）: the branch was told and registers the return.
+pub fn told_home(v: &Visit) -> String {
+    page(
+        "已告诉支部",
+        html! {
+            h1 { "已告诉支部" }
+            div.card {
+                p { (v.member.name) "同志，您已回乡、不再外出的情况已转告" (v.branch_name) "。支部核实后会办理返乡登记，之后不再给您发每月确认提醒。" }
+                @if let Some(b) = &v.branch { (b.line()) }
             }
         },
     )

@@ -3,6 +3,7 @@
 
 mod query;
 mod receipt;
+mod reply;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -14,6 +15,7 @@ use serde::Deserialize;
 use sha1::Sha1;
 
 pub use receipt::{RECEIPT_ANSWER, parse_receipts};
+pub use reply::{REPLY_ANSWER, parse_replies};
 
 use super::transport::{self, Answer};
 use super::{ProviderError, Secret, SendContext, SendOutcome, SmsMessage, parse_url};

@@ -13,6 +13,7 @@ pub mod feishu;
 mod lookup;
 mod mask;
 mod outcome;
+pub mod replies;
 mod sms;
 pub mod tencent;
 mod transport;

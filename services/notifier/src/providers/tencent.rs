@@ -3,6 +3,7 @@
 
 mod query;
 mod receipt;
+mod reply;
 mod sign;
 
 use std::time::Duration;
@@ -12,6 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 pub use receipt::{RECEIPT_ANSWER, parse_receipts};
+pub use reply::{REPLY_ANSWER, parse_replies};
 pub use sign::{CONTENT_TYPE, authorization};
 
 use super::transport::{self, Answer};

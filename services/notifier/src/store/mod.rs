@@ -18,6 +18,7 @@ macro_rules! request_columns {
 mod audience;
 pub mod digest;
 mod receipt;
+pub mod reply;
 mod settle;
 
 pub use audience::{AudienceOrg, audience_members, audience_orgs};

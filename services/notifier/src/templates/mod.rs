@@ -40,7 +40,14 @@ pub const TRANSFER_SUGGESTION_BRANCH: &str = "transfer_suggestion_branch";
 /// console's `url` (`crate::deliver`'s gathering step writes its params).
 pub const ORG_DIGEST: &str = "org_digest";
 
-/// Templates that must exist: the registry's and the scheduler's.
+/// Replies (上行短信, DESIGN.md section 5): the thanks for a "no change" reply, once a month.
+pub const REPLY_THANKS: &str = "reply_thanks";
+/// Replies: any other text, one to one to the member's branch contact (name and text).
+pub const REPLY_FORWARD: &str = "reply_forward";
+/// Replies: the branch contact is told a member stopped the reminder SMS (退订).
+pub const REPLY_STOPPED: &str = "reply_stopped";
+
+/// Templates that must exist: the registry's, the scheduler's and the notifier's own.
 pub const REQUIRED: &[&str] = &[
     registry::OUTBOUND_MEMBER,
     registry::OUTBOUND_INFLOW,
@@ -63,6 +70,9 @@ pub const REQUIRED: &[&str] = &[
     TRANSFER_SUGGESTION_BRANCH,
     LOGIN_CODE,
     ORG_DIGEST,
+    REPLY_THANKS,
+    REPLY_FORWARD,
+    REPLY_STOPPED,
 ];
 
 /// Every variable a template may use: the params the senders put in a request, plus
@@ -118,6 +128,8 @@ pub const KNOWN_PARAMS: &[&str] = &[
     // The console's sign-in (DESIGN.md section 12): the 6-digit code and how long it works.
     "code",
     "minutes",
+    // A member's SMS reply, forwarded to the branch contact (`reply_forward`).
+    "text",
 ];
 
 /// An SMS longer than this is refused. Both providers cap a template's content at 500

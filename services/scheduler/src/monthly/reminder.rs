@@ -40,6 +40,8 @@ struct Unconfirmed {
     name: String,
     phone: String,
     channels: Option<sqlx::types::Json<Vec<String>>>,
+    /// The member answered 退订: no reminder SMS (DESIGN.md section 5, "Replies").
+    reminders_stopped: bool,
 }
 
 #[instrument(skip_all, fields(schedule = firing.schedule, due = %firing.due))]
@@ -60,11 +62,10 @@ async fn remind(conn: &mut PgConnection, firing: &Firing<'_>, rule: &str) -> any
         // Keyset over the one-open-record-per-member index: each batch starts where the last
         // ended, so the scan is linear and nothing is held between batches.
         let batch: Vec<Unconfirmed> = sqlx::query_as(
-            "SELECT r.member_id, m.doc->>'name' AS name, r.phone, m.doc->'channels' AS channels
-             FROM flow_records r JOIN members m ON m.id = r.member_id
-             WHERE r.is_open AND r.member_id > $1
-               AND (r.last_confirmed_on IS NULL OR r.last_confirmed_on < $2)
-             ORDER BY r.member_id LIMIT $3",
+            "SELECT member_id, name, phone, channels, reminders_stopped
+             FROM scheduler_reminder_records
+             WHERE member_id > $1 AND (last_confirmed_on IS NULL OR last_confirmed_on < $2)
+             ORDER BY member_id LIMIT $3",
         )
         .bind(&after)
         .bind(first_day)
@@ -112,12 +113,19 @@ fn request(
     };
     let token = link::mint(secret, &member, month, expires);
     let url = link::url(&settings.api.public_url, &token);
-    let channels = u
+    let mut channels = u
         .channels
         .as_ref()
         .map(|c| c.0.clone())
         .filter(|c| !c.is_empty())
         .unwrap_or_else(|| vec!["sms".into()]);
+    if u.reminders_stopped {
+        // 退订 stops the SMS; a one-to-one webhook the member has still gets the reminder.
+        channels.retain(|c| c != "sms");
+        if channels.is_empty() {
+            return None;
+        }
+    }
     Some(NotificationRequest {
         key: keys::message_key(rule, period, Subject::Member(&member)),
         template: TEMPLATE.into(),

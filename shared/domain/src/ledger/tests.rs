@@ -83,6 +83,7 @@ fn a_visit_home_keeps_the_record_open_and_an_update_sends_it_back_out() {
         phone: None,
         inflow_contact: None,
         confirmed_unchanged: true,
+        reminders: None,
     };
     rec.flags = vec!["unreported_departure".into()];
     update(&mut rec, &confirm, at("2027-02-20T09:00:00+08:00"));
@@ -90,6 +91,25 @@ fn a_visit_home_keeps_the_record_open_and_an_update_sends_it_back_out() {
     assert_eq!(rec.flags, vec!["unreported_departure".to_owned()]);
     assert_eq!(rec.last_confirmed_on, NaiveDate::from_ymd_opt(2027, 2, 20));
     assert_eq!(rec.version, 3);
+
+    // 退订 stops the reminder SMS and is no confirmation; `reminders: true` resumes them.
+    let stop = Update {
+        reminders: Some(false),
+        confirmed_unchanged: false,
+        ..confirm.clone()
+    };
+    assert!(!stop.confirms());
+    update(&mut rec, &stop, at("2027-03-05T09:00:00+08:00"));
+    assert!(rec.reminders_stopped);
+    assert_eq!(rec.last_confirmed_on, NaiveDate::from_ymd_opt(2027, 2, 20));
+    assert_eq!(rec.version, 4);
+    let resume = Update {
+        reminders: Some(true),
+        ..stop
+    };
+    update(&mut rec, &resume, at("2027-03-06T09:00:00+08:00"));
+    assert!(!rec.reminders_stopped);
+    assert_eq!(rec.last_confirmed_on, NaiveDate::from_ymd_opt(2027, 2, 20));
 }
 
 #[test]
@@ -120,6 +140,7 @@ fn a_move_to_another_county_clears_the_old_inflow_contact_and_a_move_within_keep
         phone: None,
         inflow_contact: None,
         confirmed_unchanged: false,
+        reminders: None,
     };
     // Another township of the same county (天河区): the station's person still looks after them.
     let nearby = moved_to("440106002");
@@ -189,6 +210,7 @@ fn an_older_contact_never_hides_a_newer_one() {
         t0,
     );
     let talk = |d: u32| ContactRecorded {
+        text: None,
         member_id: rec.member_id.clone(),
         kind: ContactKind::Talk,
         on: NaiveDate::from_ymd_opt(2026, 4, d).unwrap(),

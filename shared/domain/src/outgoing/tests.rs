@@ -107,10 +107,42 @@ fn what_the_pages_and_the_scheduler_send_the_registry_reads_back() {
             phone: Phone::parse("13700000001").unwrap(),
         }),
         confirmed_unchanged: false,
+        reminders: Some(true),
     };
     assert_eq!(
         read("registration.update", &as_member, update.to_wire()),
-        EventData::Update(update)
+        EventData::Update(update.clone())
+    );
+    // What the notifier sends for a reply: "1", 退订, and any other text.
+    let unchanged = Update {
+        location: None,
+        phone: None,
+        inflow_contact: None,
+        confirmed_unchanged: true,
+        reminders: None,
+        ..update.clone()
+    };
+    let stop = Update {
+        confirmed_unchanged: false,
+        reminders: Some(false),
+        ..unchanged.clone()
+    };
+    for u in [unchanged, stop] {
+        assert_eq!(
+            read("registration.update", &as_member, u.to_wire()),
+            EventData::Update(u)
+        );
+    }
+    let reply = crate::payloads::ContactRecorded {
+        member_id: member.clone(),
+        kind: crate::ContactKind::Reply,
+        on: chrono::NaiveDate::from_ymd_opt(2026, 9, 1).unwrap(),
+        by: "hongyan".into(),
+        text: Some("我在深圳，换了厂".into()),
+    };
+    assert_eq!(
+        read("contact.recorded", &Actor::Hongyan, reply.to_wire()),
+        EventData::ContactRecorded(reply)
     );
     let done = StudyCompleted {
         member_id: member.clone(),

@@ -24,6 +24,8 @@ pub struct ContactForm {
     on: String,
     #[serde(default)]
     by: String,
+    #[serde(default)]
+    text: String,
 }
 
 /// The kinds a branch records, with their words.
@@ -66,6 +68,8 @@ impl Action for ContactForm {
             kind: kind.expect("checked"),
             on: on.expect("checked"),
             by: self.by.trim().to_owned(),
+            text: Some(self.text.trim().chars().take(300).collect::<String>())
+                .filter(|t| !t.is_empty()),
         };
         Ok(c.to_wire())
     }
@@ -84,6 +88,8 @@ impl Action for ContactForm {
             label for="by" { "联系人" }
             input id="by" name="by" value=(self.by) maxlength="40";
             (problem(bad.get("by")))
+            label for="text" { "情况记录（可不填）" }
+            textarea id="text" name="text" rows="3" maxlength="300" { (self.text) }
             button.primary type="submit" { "记录联系" }
         }
     }

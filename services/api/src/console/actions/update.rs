@@ -68,13 +68,17 @@ impl Action for UpdateForm {
         let Some(r) = m.record.as_ref() else {
             return Err(Problems::from([("event", "没有外出记录。".to_owned())]));
         };
-        if self.intent == "confirm" {
+        if self.intent == "confirm" || self.intent == "resume" {
+            // 本月确认无变化; or 恢复每月提醒短信 for a member who answered 退订 (it confirms
+            // nothing).
+            let resume = self.intent == "resume";
             let u = Update {
                 member_id,
                 location: None,
                 phone: None,
                 inflow_contact: None,
-                confirmed_unchanged: true,
+                confirmed_unchanged: !resume,
+                reminders: resume.then_some(true),
             };
             return Ok(u.to_wire());
         }
@@ -106,6 +110,7 @@ impl Action for UpdateForm {
             phone: phone.filter(|p| *p != r.phone),
             inflow_contact: contact.filter(|c| Some(c) != r.inflow_contact.as_ref()),
             confirmed_unchanged: false,
+            reminders: None,
         };
         if u.location.is_none() && u.phone.is_none() && u.inflow_contact.is_none() {
             return Err(Problems::from([(
@@ -133,6 +138,10 @@ impl Action for UpdateForm {
                 (problem(bad.get("contact")))
             }
             button.primary type="submit" name="intent" value="save" { "保存更新" }
+            @if m.record.as_ref().is_some_and(|r| r.reminders_stopped) {
+                p.note { "本人已回复退订，目前不发每月提醒短信。如本人同意，可以恢复：" }
+                button.secondary type="submit" name="intent" value="resume" { "恢复每月提醒短信" }
+            }
             button.secondary type="submit" name="intent" value="confirm" { "本月确认无变化" }
         }
     }

@@ -74,6 +74,11 @@ fn request(template: &str) -> NotificationRequest {
             ("url", v("http://127.0.0.1:8080/m/u/3f9a2c71e0b4")),
         ],
         LOGIN_CODE => vec![("code", v("042917")), ("minutes", v("5"))],
+        REPLY_THANKS | REPLY_STOPPED => vec![("member_name", v("王小明"))],
+        REPLY_FORWARD => vec![
+            ("member_name", v("王小明")),
+            ("text", v("我换工作了，现在在东莞长安镇，电话不变")),
+        ],
         LAPSE_WARNING => vec![
             ("member_name", v("王小明")),
             ("branch_name", v("优洞村党支部")),

@@ -184,3 +184,22 @@ impl Behaviour for Tencent {
         )
     }
 }
+
+/// A member's reply as Tencent posts it (上行短信回调; docs/providers.md): one object, `time`
+/// in Unix seconds, `mobile` without the country code.
+#[allow(dead_code)] // the cross-service tests push replies (tests/it/replies.rs)
+pub fn reply(mobile: &str, text: &str, time: i64) -> Value {
+    json!({"extend": "", "mobile": mobile, "nationcode": "86", "sign": "鸿雁", "text": text, "time": time})
+}
+
+/// Posts a reply to `url` as Tencent does; returns the status and the answer's body.
+#[allow(dead_code)] // the cross-service tests push replies (tests/it/replies.rs)
+pub async fn push_reply(url: &str, body: &Value) -> (u16, String) {
+    let r = reqwest::Client::new()
+        .post(url)
+        .json(body)
+        .send()
+        .await
+        .expect("the reply endpoint answers");
+    (r.status().as_u16(), r.text().await.unwrap_or_default())
+}
