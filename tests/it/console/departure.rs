@@ -74,6 +74,10 @@ async fn a_secretary_registers_a_departure_and_prints_the_certificate() {
         done.contains("李书记"),
         "the timeline names who registered it"
     );
+    assert!(
+        done.contains("流入地党组织") && done.contains("gz-s2组织"),
+        "the record names where the member will report: {done}"
+    );
     b.screenshot("4_result").await;
     let record = env
         .record("cs3")

@@ -24,6 +24,8 @@ pub(super) struct Seen {
     /// phone and may register returns, transfers and contacts.
     pub sees_phone: bool,
     pub record: Option<FlowRecord>,
+    /// The inflow org or station the record names (报到地点, or where the member checked in).
+    pub inflow_name: Option<String>,
 }
 
 pub(super) async fn seen(
@@ -33,7 +35,8 @@ pub(super) async fn seen(
 ) -> Result<Option<Seen>, sqlx::Error> {
     let row = sqlx::query(
         "SELECT m.doc->>'name' AS name, home.name AS branch, $1 = ANY (home.path) AS home_side,
-                r.doc AS record, $1 = ANY (coalesce(inflow.path, '{}')) AS inflow_side
+                r.doc AS record, $1 = ANY (coalesce(inflow.path, '{}')) AS inflow_side,
+                inflow.name AS inflow_name
          FROM members m JOIN orgs home ON home.id = m.home_org_id
          LEFT JOIN LATERAL (SELECT * FROM flow_records f WHERE f.member_id = m.id
                             ORDER BY f.is_open DESC, f.opened_at DESC LIMIT 1) r ON true
@@ -65,6 +68,7 @@ pub(super) async fn seen(
             .unwrap_or_default(),
         branch: row.try_get("branch")?,
         sees_phone: home_side,
+        inflow_name: row.try_get("inflow_name")?,
         record,
     }))
 }
@@ -347,6 +351,7 @@ fn record(m: &Seen) -> Markup {
             dt { "状态" } dd { (words::status(r.status)) }
             dt { "流入地" } dd { (regions::place_name(r.location.region_code.as_str())) }
             dt { "详细地址" } dd { (r.location.address) }
+            @if let Some(org) = &m.inflow_name { dt { "流入地党组织" } dd { (org) } }
             dt { "工作单位" } dd { (r.location.employer.as_deref().unwrap_or("无固定单位")) }
             dt { "活动证编号" } dd { (r.certificate_no.as_ref().map_or("—", |c| c.as_str())) }
             dt { "外出日期" } dd { (date(r.left_on)) }
