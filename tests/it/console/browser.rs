@@ -4,7 +4,7 @@
 use crate::browser::{self, Driver, Screen};
 use crate::env::TestEnv;
 
-use super::{console_world, next_code};
+use super::{console_world, next_code, page_is_sound};
 
 async fn sign_in_and_see_the_home(screen: Screen, shots: &'static str) {
     let Some((chromium, chromedriver)) = browser::tools(shots) else {
@@ -18,6 +18,7 @@ async fn sign_in_and_see_the_home(screen: Screen, shots: &'static str) {
     b.open(&format!("{base}/console/")).await;
     b.source_with("获取验证码").await;
     b.screenshot("1_login").await;
+    page_is_sound(&b, screen).await;
     b.fill("手机号码", "138 0013 8000").await;
     b.press("获取验证码").await;
     let page = b.source_with("短信已发出").await;
@@ -40,6 +41,7 @@ async fn sign_in_and_see_the_home(screen: Screen, shots: &'static str) {
         "the list names the members unconfirmed in April: {home}"
     );
     b.screenshot("4_home").await;
+    page_is_sound(&b, screen).await;
 
     // 台账: every member, then one found by name.
     b.press("台账").await;
@@ -51,6 +53,7 @@ async fn sign_in_and_see_the_home(screen: Screen, shots: &'static str) {
         );
     }
     b.screenshot("5_ledger").await;
+    page_is_sound(&b, screen).await;
     b.fill("搜索（姓名、手机号码或活动证编号）", "党员cs2")
         .await;
     b.press("筛选").await;
@@ -68,6 +71,7 @@ async fn sign_in_and_see_the_home(screen: Screen, shots: &'static str) {
         );
     }
     b.screenshot("7_member").await;
+    page_is_sound(&b, screen).await;
 
     b.press("退出").await;
     b.source_with("获取验证码").await;

@@ -7,7 +7,7 @@ use futures::StreamExt;
 use crate::browser::{self, Driver, Screen};
 use crate::env::TestEnv;
 
-use super::{console_world, next_code};
+use super::{console_world, next_code, page_is_sound};
 
 #[tokio::test]
 async fn a_secretary_registers_a_departure_and_prints_the_certificate() {
@@ -28,6 +28,7 @@ async fn a_secretary_registers_a_departure_and_prints_the_certificate() {
     // Signed in, the link followed opens: the form.
     b.source_with("登记外出").await;
     b.screenshot("1_form").await;
+    page_is_sound(&b, Screen::PHONE_390).await;
 
     // Sent empty: each field says what it needs.
     b.press("登记外出").await;
@@ -62,6 +63,7 @@ async fn a_secretary_registers_a_departure_and_prints_the_certificate() {
         .await;
     b.fill("详细地址", "天河路2号").await;
     b.screenshot("3_filled").await;
+    page_is_sound(&b, Screen::PHONE_390).await;
     b.press("登记外出").await;
 
     // The registry applies it; the member's page shows the number (reloading until then).

@@ -94,7 +94,7 @@ pub(crate) async fn page_is_sound(b: &Driver, screen: Screen) {
     let unlabelled = b
         .script(
             "return [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
-               .filter(f => !f.labels || f.labels.length === 0 || !f.labels[0].innerText.trim())
+               .filter(f => !f.labels || f.labels.length === 0 || !f.labels[0].textContent.trim())
                .map(f => f.name || f.id)",
         )
         .await;
