@@ -39,7 +39,7 @@ async fn the_debug_lines_naming_an_event_id_show_its_apply_and_its_settlement() 
     let text = lines.join("\n");
     let applied = lines
         .iter()
-        .find(|l| l.contains("Event applied to the working set"));
+        .find(|l| l.contains("Event applied to the batch state"));
     let applied = applied.unwrap_or_else(|| panic!("its apply is logged: {text}"));
     assert!(
         applied.contains("apply_event{")

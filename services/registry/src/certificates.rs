@@ -37,10 +37,9 @@ impl Sequences {
     }
 
     /// The next number of `county` in `year`, or `None` once the year's last number is given
-    /// out (the sequence then stays where it is). A sequence not read at load counts as
-    /// having no row: the write at flush then finds out if one exists and the batch is tried
-    /// again, so a number is never given twice.
-    pub fn next(&mut self, county: &str, year: i32) -> Option<u32> {
+    /// out. A sequence not read at load counts as having no row: the write at flush then
+    /// finds out if one exists and the batch is tried again, so a number is never given twice.
+    pub fn peek(&self, county: &str, year: i32) -> Option<u32> {
         let key = (county.to_owned(), year);
         let current = self
             .last
@@ -48,11 +47,21 @@ impl Sequences {
             .or_else(|| self.read.get(&key))
             .copied()
             .unwrap_or(0);
-        if current >= CERTIFICATE_SEQ_LAST {
-            return None;
-        }
-        self.last.insert(key, current + 1);
-        Some(current + 1)
+        (current < CERTIFICATE_SEQ_LAST).then_some(current + 1)
+    }
+
+    /// Records `seq` as the last number of `county` in `year` given out (the one
+    /// [`Sequences::peek`] named).
+    pub fn take(&mut self, county: &str, year: i32, seq: u32) {
+        self.last.insert((county.to_owned(), year), seq);
+    }
+
+    /// Gives out the next number of `county` in `year` ([`Sequences::peek`], then
+    /// [`Sequences::take`]); a refusal moves nothing.
+    pub fn next(&mut self, county: &str, year: i32) -> Option<u32> {
+        let seq = self.peek(county, year)?;
+        self.take(county, year, seq);
+        Some(seq)
     }
 
     /// The sequences moved on by this batch.

@@ -10,7 +10,6 @@ mod notices;
 pub mod sql;
 pub mod tally;
 mod waiting;
-mod working;
 
 pub use apply::Outcome;
 
