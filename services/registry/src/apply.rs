@@ -8,6 +8,7 @@ use hongyan_adapters::store::rows::{HistoryRow, MemberRow, OrgRow, OutboxRow};
 use hongyan_domain::Envelope;
 use hongyan_domain::envelope::{EventData, Rejection};
 use hongyan_domain::ids::{MemberId, OrgId};
+use hongyan_domain::ledger::arrival::unknown_member;
 use hongyan_domain::ledger::{FlowRecord, LedgerPolicy};
 use hongyan_domain::notify::NotificationRequest;
 
@@ -112,12 +113,6 @@ pub struct Rules<'a> {
     state: &'a State,
     policy: &'a LedgerPolicy,
     now: DateTime<Utc>,
-}
-
-fn unknown_member(id: &MemberId) -> Rejection {
-    Rejection::Unknown(format!(
-        "Member {id} is not known; send their member.upserted first (or a full member in the outbound), then replay this event."
-    ))
 }
 
 fn unknown_org(id: &OrgId, field: &str) -> Rejection {

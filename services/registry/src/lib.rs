@@ -3,7 +3,6 @@
 
 mod apply;
 pub mod batch;
-pub mod certificates;
 mod consumer;
 pub mod disposition;
 mod notices;

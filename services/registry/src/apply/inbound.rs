@@ -1,78 +1,39 @@
-//! `registration.inbound`: a member arrives at an inflow org, matched or not.
+//! `registration.inbound`: a member arrives at an inflow org, matched or not (the matching
+//! rule is the domain's, `ledger::arrival`).
 
-use hongyan_adapters::store::rows::{MemberRow, OrgRow};
+use hongyan_adapters::store::rows::OrgRow;
 use hongyan_domain::Envelope;
 use hongyan_domain::envelope::Rejection;
-use hongyan_domain::ids::{MemberId, OrgId, Phone};
-use hongyan_domain::ledger;
+use hongyan_domain::ids::{CertificateNo, MemberId, Phone};
+use hongyan_domain::ledger::arrival::{Known, Match, match_arrival};
+use hongyan_domain::ledger::{self, Member};
 use hongyan_domain::notify::{NotificationRequest, Recipient, templates};
-use hongyan_domain::payloads::{ArrivalKey, Inbound};
+use hongyan_domain::payloads::Inbound;
 
 use super::{Ruled, Rules, Ruling, history};
 use crate::batch::effects::Effects;
+use crate::batch::state::State;
 use crate::sql::writes::UnmatchedRow;
 
-/// Whom an arrival's keys name.
-enum Match {
-    Member(MemberId),
-    /// No key matched and the arrival named no person to keep on the unmatched list.
-    Unknown(Rejection),
-    /// No key matched; the person goes on the unmatched list (待匹配).
-    Nobody {
-        name: String,
-        phone: Phone,
-    },
+/// The batch's state as the arrival rule sees it.
+impl Known for State {
+    fn by_certificate(&self, no: &CertificateNo) -> Option<&MemberId> {
+        self.member_by_certificate(no)
+    }
+
+    fn is_member(&self, id: &MemberId) -> bool {
+        self.member(id).is_some()
+    }
+
+    fn with_phone(&self, phone: &Phone) -> Vec<&Member> {
+        self.members_with_phone(phone)
+            .into_iter()
+            .map(|m| &m.member)
+            .collect()
+    }
 }
 
 impl Rules<'_> {
-    /// Tries the arrival's keys in order (certificate, member id, name and phone): the first
-    /// that names one member wins, so a mistyped certificate number falls back to the others.
-    fn match_arrival(&self, i: &Inbound) -> Match {
-        let mut first_miss = None;
-        for key in &i.keys {
-            let miss = match key {
-                ArrivalKey::Certificate(c) => match self.state.member_by_certificate(c) {
-                    Some(m) => return Match::Member(m.clone()),
-                    None => Match::Unknown(Rejection::Unknown(format!(
-                        "Certificate {c} matches no open flow record; check the number, or send member_id or member {{name, phone}} instead."
-                    ))),
-                },
-                ArrivalKey::MemberId(id) => match self.member(id) {
-                    Ok(_) => return Match::Member(id.clone()),
-                    Err(e) => Match::Unknown(e),
-                },
-                ArrivalKey::Person {
-                    name,
-                    phone,
-                    home_org_id,
-                } => match self.by_person(name, phone, home_org_id.as_ref()) {
-                    Some(id) => return Match::Member(id),
-                    None => Match::Nobody {
-                        name: name.clone(),
-                        phone: phone.clone(),
-                    },
-                },
-            };
-            // A person to list beats an unknown-id rejection: the arrival is kept, not parked.
-            if first_miss.is_none() || matches!(miss, Match::Nobody { .. }) {
-                first_miss = Some(miss);
-            }
-        }
-        first_miss.expect("an arrival carries at least one key")
-    }
-
-    /// The one member with this phone (and, if several share it, this name or home org).
-    fn by_person(&self, name: &str, phone: &Phone, home: Option<&OrgId>) -> Option<MemberId> {
-        let mut found: Vec<&MemberRow> = self.state.members_with_phone(phone).collect();
-        if found.len() > 1 {
-            found.retain(|m| m.member.name == name || home == Some(&m.member.home_org_id));
-        }
-        match found.as_slice() {
-            [one] => Some(one.member.id.clone()),
-            _ => None,
-        }
-    }
-
     pub(super) fn inbound(&self, ev: &Envelope, i: &Inbound) -> Ruled {
         let Some(receiving_id) = ev.actor.org_id() else {
             return Err(Rejection::Forbidden(
@@ -80,7 +41,7 @@ impl Rules<'_> {
             ));
         };
         let receiving = self.org(receiving_id, "actor.org_id")?;
-        let member_id = match self.match_arrival(i) {
+        let member_id = match match_arrival(&i.keys, self.state) {
             Match::Member(id) => id,
             Match::Unknown(e) => return Err(e),
             Match::Nobody { name, phone } => {

@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 use super::*;
 use crate::batch::effects::{Numbered, OrgWrite};
 use crate::batch::load::Loaded;
-use crate::certificates::Sequences;
 use hongyan_domain::ledger;
+use hongyan_domain::ledger::certificates::Sequences;
 
 fn envelope(kind: &str, actor: &str, at: &str, data: Value) -> Envelope {
     let body = json!({

@@ -12,11 +12,11 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::effects::{Effects, OrgWrite};
-use crate::certificates::Sequences;
 use crate::sql::study::{CompletionRow, PackRow};
 use crate::sql::writes::UnmatchedRow;
 use crate::sql::{certificates, study, writes};
 use crate::waiting::Key;
+use hongyan_domain::ledger::certificates::Sequences;
 
 /// A flow record to write, with the version it was read at (`None`: new in this batch).
 struct RecordWrite {

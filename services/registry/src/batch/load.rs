@@ -17,8 +17,8 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::state::State;
-use crate::certificates::Sequences;
 use crate::sql::{certificates, reads, study};
+use hongyan_domain::ledger::certificates::Sequences;
 
 /// What the loader read: the batch's state before its first event
 /// ([`State`] is built from it).

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::effects::Effects;
 use super::flush::Changes;
 use super::load::Loaded;
-use crate::certificates::Sequences;
+use hongyan_domain::ledger::certificates::Sequences;
 
 /// The batch's view of the ledger. Every field is read by the rules through a method, and
 /// changed by `absorb` alone, in event order: a batch is applied by one task, so no lock.
@@ -94,13 +94,11 @@ impl State {
 
     /// The members with this phone (the batch loaded every member whose phone an arrival
     /// names).
-    pub fn members_with_phone<'s>(
-        &'s self,
-        phone: &'s Phone,
-    ) -> impl Iterator<Item = &'s MemberRow> {
+    pub fn members_with_phone(&self, phone: &Phone) -> Vec<&MemberRow> {
         self.members
             .values()
-            .filter(move |m| &m.member.phone == phone)
+            .filter(|m| &m.member.phone == phone)
+            .collect()
     }
 
     /// The member whose record carries this certificate number.

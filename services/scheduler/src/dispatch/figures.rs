@@ -6,50 +6,11 @@
 
 use std::collections::BTreeMap;
 
-use chrono::NaiveDate;
 use futures::TryStreamExt;
-use hongyan_adapters::config::PolicySettings;
 use hongyan_domain::dispatch::{
-    BranchReport, Figures, Quarter, SpotCheck, SpotCheckRule, spot_check_seed,
+    BranchReport, Figures, Period, Quarter, SpotCheck, spot_check_seed,
 };
 use sqlx::PgConnection;
-
-/// The quarter's bounds and the ladder's thresholds, as the queries take them.
-pub struct Period {
-    pub quarter: Quarter,
-    pub first_day: NaiveDate,
-    pub last_day: NaiveDate,
-    /// The first and last day of each month of the quarter.
-    pub months: [(NaiveDate, NaiveDate); 3],
-    /// Whole months unconfirmed are counted as at a firing in the month after the quarter
-    /// (section 4): the calendar months strictly between the month of the last confirmation
-    /// and that one. So "at least n months" is "last confirmed before the first day of the
-    /// month n months before it", and each rung of the ladder is a date to compare with.
-    pub stale_before: NaiveDate,
-    pub lost_contact_before: NaiveDate,
-    /// The same for organizational life: the lapse warning's months.
-    pub lapse_before: NaiveDate,
-    /// How many of each branch's open records the spot check draws (`[policy]`).
-    pub spot_check: SpotCheckRule,
-}
-
-impl Period {
-    pub fn new(quarter: Quarter, policy: &PolicySettings) -> Self {
-        let next = quarter.last_month().next();
-        let before = |months: u32| next.plus(-(months as i32)).first_day();
-        let month = |i| quarter.first_month().plus(i);
-        Self {
-            quarter,
-            first_day: quarter.first_month().first_day(),
-            last_day: quarter.last_month().last_day(),
-            months: [0, 1, 2].map(|i| (month(i).first_day(), month(i).last_day())),
-            stale_before: before(policy.stale_after_months),
-            lost_contact_before: before(policy.lost_contact_after_months),
-            lapse_before: before(policy.lapse_warning_after_months),
-            spot_check: policy.spot_check(),
-        }
-    }
-}
 
 /// One branch's line, with the orgs above it (its path, itself last), so that each department
 /// takes the branches of its own subtree.
@@ -147,8 +108,7 @@ const RECORDS: &str = "studied AS (
   recs AS (
     SELECT r.home_org_id, r.member_id, r.status, r.is_open, r.last_confirmed_on,
            r.certificate_no IS NOT NULL AS certified,
-           left(r.region_code, 2) = left(b.region_code, 2) AS same_province,
-           left(r.region_code, 4) = left(b.region_code, 4) AS same_city,
+           ledger_destination_class(b.region_code, r.region_code) AS destination,
            COALESCE(d.left_on, d.arrived_on, r.opened_at::date) AS started_on,
            d.left_on, d.arrived_on, d.closed_on,
            COALESCE(r.last_confirmed_on, d.left_on, d.arrived_on, r.opened_at::date) AS confirmed_on,
@@ -185,9 +145,9 @@ const GROUPED: &str = "grouped AS (
       count(*) FILTER (WHERE open_at_end AND status = 'out') AS out,
       count(*) FILTER (WHERE open_at_end AND status = 'checked_in') AS checked_in,
       count(*) FILTER (WHERE open_at_end AND status = 'home_visit') AS home_visit,
-      count(*) FILTER (WHERE open_at_end AND NOT same_province) AS cross_province,
-      count(*) FILTER (WHERE open_at_end AND same_province AND NOT same_city) AS in_province_cross_city,
-      count(*) FILTER (WHERE open_at_end AND same_city) AS in_city,
+      count(*) FILTER (WHERE open_at_end AND destination = 'cross_province') AS cross_province,
+      count(*) FILTER (WHERE open_at_end AND destination = 'in_province_cross_city') AS in_province_cross_city,
+      count(*) FILTER (WHERE open_at_end AND destination = 'in_city') AS in_city,
       count(*) FILTER (WHERE open_at_end AND certified) AS certificate_holders,
       array_agg(member_id) FILTER (WHERE open_at_end AND confirmed_on < $4 AND confirmed_on >= $5) AS stale,
       array_agg(member_id) FILTER (WHERE open_at_end AND confirmed_on < $5) AS lost_contact,
@@ -371,62 +331,29 @@ pub async fn spot_check(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use hongyan_domain::dispatch::SpotCheckRule;
     use hongyan_domain::month::Month;
 
-    fn period(year: i32, month: u32) -> Period {
+    use super::*;
+
+    fn settings() -> hongyan_adapters::Settings {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
-        let settings = hongyan_adapters::Settings::load(&dir).expect("config/default.toml loads");
-        Period::new(
-            Quarter::of_month(Month::new(year, month).unwrap()),
-            &settings.policy,
-        )
-    }
-
-    fn day(y: i32, m: u32, d: u32) -> NaiveDate {
-        NaiveDate::from_ymd_opt(y, m, d).unwrap()
-    }
-
-    #[test]
-    fn the_ladder_is_counted_as_at_a_firing_in_the_month_after_the_quarter() {
-        // Q4 is reported in January: confirmed on 30 November leaves one whole month
-        // (December) unconfirmed, stale; confirmed on 1 December, none.
-        let q4 = period(2026, 11);
-        assert_eq!(q4.stale_before, day(2026, 12, 1));
-        assert!(day(2026, 11, 30) < q4.stale_before);
-        assert!(day(2026, 12, 1) >= q4.stale_before);
-        // Three months for lost contact (October, November, December), five for the lapse.
-        assert_eq!(q4.lost_contact_before, day(2026, 10, 1));
-        assert_eq!(q4.lapse_before, day(2026, 8, 1));
-        assert_eq!(q4.last_day, day(2026, 12, 31));
-    }
-
-    #[test]
-    fn the_months_of_the_quarter_run_from_first_to_last_day() {
-        let q1 = period(2028, 2);
-        assert_eq!(q1.first_day, day(2028, 1, 1));
-        assert_eq!(
-            q1.months,
-            [
-                (day(2028, 1, 1), day(2028, 1, 31)),
-                (day(2028, 2, 1), day(2028, 2, 29)),
-                (day(2028, 3, 1), day(2028, 3, 31)),
-            ]
-        );
+        hongyan_adapters::Settings::load(&dir).expect("config/default.toml loads")
     }
 
     #[test]
     fn the_spot_check_is_the_policys() {
         // The shipped `[policy]` is section 4's rule; a changed one reaches the dispatch.
-        assert_eq!(period(2026, 8).spot_check, SpotCheckRule::DEFAULT);
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
-        let mut policy = hongyan_adapters::Settings::load(&dir).unwrap().policy;
+        let q = Quarter::of_month(Month::new(2026, 8).unwrap());
+        let policy = settings().policy;
+        let shipped = Period::new(q, &policy.review(), policy.spot_check());
+        assert_eq!(shipped.spot_check, SpotCheckRule::DEFAULT);
+        let mut policy = settings().policy;
         policy.spot_check_share = 0.5;
         policy.spot_check_min = 2;
         policy.spot_check_max = 3;
-        let q = Quarter::of_month(Month::new(2026, 8).unwrap());
         assert_eq!(
-            Period::new(q, &policy).spot_check,
+            Period::new(q, &policy.review(), policy.spot_check()).spot_check,
             SpotCheckRule {
                 share: 0.5,
                 min: 2,

@@ -1,12 +1,13 @@
 //! Activity-certificate numbers (流动党员活动证编号): each county numbers the certificates it
-//! gives out in a year from 1 to [`CERTIFICATE_SEQ_LAST`]. The batch reads each county and
-//! year's last number when it loads, numbers its departures in memory while it applies them,
-//! and writes the new last numbers when it flushes ([`crate::sql::certificates::write`]),
-//! only where the stored number is still the one read.
+//! gives out in a year from 1 to [`CERTIFICATE_SEQ_LAST`], and a number is the county's code,
+//! the year and the sequence (`CertificateNo::compose`). The registry's batch reads each county and year's
+//! last number when it loads, numbers its departures in memory while it applies them, and
+//! writes the new last numbers when it flushes, only where the stored number is still the one
+//! read (`hongyan_registry::sql::certificates::write`).
 
 use std::collections::HashMap;
 
-use hongyan_domain::ledger::CERTIFICATE_SEQ_LAST;
+use crate::ledger::CERTIFICATE_SEQ_LAST;
 
 /// A county (its six-digit region code) and a year.
 type CountyYear = (String, i32);
