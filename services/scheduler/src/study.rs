@@ -10,7 +10,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use hongyan_domain::ids::{EventId, MemberId, OrgId, Phone};
 use hongyan_domain::link::study as study_link;
-use hongyan_domain::notify::{NotificationRequest, Recipient, Role, templates};
+use hongyan_domain::notify::{NotificationRequest, Recipient, Role, default_channels, templates};
 use hongyan_domain::regions;
 use secrecy::ExposeSecret;
 use sqlx::PgConnection;
@@ -244,7 +244,7 @@ fn sms(pack: &Pack, m: &AwayMember, links: &Links) -> Option<NotificationRequest
         .as_ref()
         .map(|c| c.0.clone())
         .filter(|c| !c.is_empty())
-        .unwrap_or_else(|| vec!["sms".into()]);
+        .unwrap_or_else(default_channels);
     let recipient = Recipient {
         role: Role::Member,
         name: m.name.clone(),

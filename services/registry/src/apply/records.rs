@@ -6,7 +6,7 @@ use hongyan_adapters::store::rows::OutboxRow;
 use hongyan_domain::envelope::EventData;
 use hongyan_domain::ids::MemberId;
 use hongyan_domain::ledger::{self, FlowRecord, Member, local_date};
-use hongyan_domain::notify::{NotificationRequest, Recipient, Role, templates};
+use hongyan_domain::notify::{NotificationRequest, Recipient, Role, default_channels, templates};
 use hongyan_domain::payloads::{ContactRecorded, NewOrg, Return, TransferSuggested};
 use hongyan_domain::{Envelope, rights};
 
@@ -174,7 +174,7 @@ impl Rules<'_> {
             role: Role::Pair,
             name: pair.name.clone(),
             phone: pair.phone.clone(),
-            channels: vec!["sms".into()],
+            channels: default_channels(),
             member_id: None,
             org_id: None,
         };

@@ -4,7 +4,9 @@
 
 use hongyan_domain::Phone;
 use hongyan_domain::ids::{MemberId, OrgId};
-use hongyan_domain::notify::{NotificationRequest, Recipient, Role, To, job_templates};
+use hongyan_domain::notify::{
+    NotificationRequest, Recipient, Role, To, default_channels, job_templates,
+};
 use hongyan_domain::rules::greetings::{anniversary_days, party_anniversary};
 use hongyan_domain::rules::keys::{Subject, firing_id, message_key};
 use hongyan_domain::rules::periods::local_day;
@@ -69,7 +71,7 @@ pub async fn political_birthday(
         let channels: Vec<String> = channels
             .and_then(|c| serde_json::from_value(c).ok())
             .filter(|c: &Vec<String>| !c.is_empty())
-            .unwrap_or_else(|| vec!["sms".into()]);
+            .unwrap_or_else(default_channels);
         let req = NotificationRequest {
             key: message_key(template, &period, Subject::Member(&member)),
             template: template.to_owned(),

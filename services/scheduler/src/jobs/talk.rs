@@ -6,7 +6,9 @@
 
 use hongyan_domain::Phone;
 use hongyan_domain::ids::OrgId;
-use hongyan_domain::notify::{NotificationRequest, Recipient, Role, To, job_templates};
+use hongyan_domain::notify::{
+    NotificationRequest, Recipient, Role, To, default_channels, job_templates,
+};
 use hongyan_domain::rules::contacts::talk_quarter;
 use hongyan_domain::rules::keys::{Subject, firing_id, message_key};
 use hongyan_domain::rules::periods::{Quarter, local_day};
@@ -135,7 +137,7 @@ fn request(
                 role: Role::Pair,
                 name,
                 phone,
-                channels: vec!["sms".into()],
+                channels: default_channels(),
                 member_id: None,
                 org_id: None,
             },
@@ -146,7 +148,7 @@ fn request(
                 role: Role::OrgContact,
                 name,
                 phone,
-                channels: vec!["sms".into()],
+                channels: default_channels(),
                 member_id: None,
                 org_id: Some(org),
             },
