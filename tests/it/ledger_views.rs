@@ -1,4 +1,4 @@
-//! The registry's published read model (migration 0016): the views other roles read the ledger
+//! The registry's published read model (migrations 0016 and 0022): the views other roles read the ledger
 //! through, and the SQL rules beside the domain's. A field of `FlowRecord` or `MemberUpsert`
 //! renamed in the codec turns a view's column NULL; these tests read every column back against
 //! the record as the codec reads it, so the rename fails here instead of silently elsewhere.
@@ -13,6 +13,8 @@ use serde_json::{Value, json};
 
 use crate::env::TestEnv;
 use crate::fixtures::*;
+
+mod scheduler;
 
 /// Where a member's open record stands on `today`, as the ledger export shows it: months
 /// unconfirmed (SQL `ledger_months_unconfirmed` over the view) and the flags with the ladder's

@@ -79,10 +79,10 @@ pub async fn branches(
 /// The branches of the departments' subtrees: branch-kind orgs and any org that is a record's
 /// home.
 const BRANCHES: &str = "branches AS (
-    SELECT o.id, o.name, o.path, o.region_code FROM orgs o
+    SELECT o.org_id AS id, o.name, o.path, o.region_code FROM scheduler_orgs o
     WHERE o.path && $1::text[]
       AND (o.kind IN ('branch', 'flow_branch')
-           OR EXISTS (SELECT 1 FROM flow_records r WHERE r.home_org_id = o.id)))";
+           OR EXISTS (SELECT 1 FROM scheduler_records r WHERE r.home_org_id = o.org_id)))";
 
 /// Monthly update (一月一更新): the months of the quarter (bits 1, 2 and 4) in which an applied
 /// departure, arrival or update confirmed each member, from one pass over the quarter's history
@@ -91,9 +91,9 @@ const BRANCHES: &str = "branches AS (
 const CONFIRMED_IN: &str = "confirmed_in AS (
     SELECT h.member_id,
            bit_or(CASE WHEN h.on_day <= $8 THEN 1 WHEN h.on_day <= $10 THEN 2 ELSE 4 END) AS months
-    FROM (SELECT member_id, (occurred_at AT TIME ZONE 'Asia/Shanghai')::date AS on_day FROM history
-          WHERE applied AND member_id IS NOT NULL
-            AND event_type IN ('registration.outbound', 'registration.inbound', 'registration.update')
+    FROM (SELECT member_id, (occurred_at AT TIME ZONE 'Asia/Shanghai')::date AS on_day
+          FROM scheduler_member_events
+          WHERE event_type IN ('registration.outbound', 'registration.inbound', 'registration.update')
             AND occurred_at >= $2::date - 1 AND occurred_at < $3::date + 2) h
     WHERE h.on_day BETWEEN $2 AND $3
     GROUP BY h.member_id)";
@@ -103,24 +103,21 @@ const CONFIRMED_IN: &str = "confirmed_in AS (
 /// kind, or a study pack). The document is read once per record (`jsonb_to_record`) rather
 /// than once per figure that looks at a field.
 const RECORDS: &str = "studied AS (
-    SELECT member_id, max(completed_on) AS completed_on FROM study_completions
+    SELECT member_id, max(completed_on) AS completed_on FROM scheduler_study_completions
     WHERE completed_on <= $3 GROUP BY member_id),
   recs AS (
     SELECT r.home_org_id, r.member_id, r.status, r.is_open, r.last_confirmed_on,
            r.certificate_no IS NOT NULL AS certified,
            ledger_destination_class(b.region_code, r.region_code) AS destination,
-           COALESCE(d.left_on, d.arrived_on, r.opened_at::date) AS started_on,
-           d.left_on, d.arrived_on, d.closed_on,
-           COALESCE(r.last_confirmed_on, d.left_on, d.arrived_on, r.opened_at::date) AS confirmed_on,
-           GREATEST((d.contacts->>'talk')::date, (d.contacts->>'family_visit')::date,
-                    (d.contacts->>'home_meeting')::date, (d.contacts->>'phone')::date,
+           COALESCE(r.left_on, r.arrived_on, r.opened_at::date) AS started_on,
+           r.left_on, r.arrived_on, r.closed_on,
+           COALESCE(r.last_confirmed_on, r.left_on, r.arrived_on, r.opened_at::date) AS confirmed_on,
+           GREATEST(r.talk_on, r.family_visit_on, r.home_meeting_on, r.phone_call_on,
                     s.completed_on) AS contact_on,
-           COALESCE(d.transfer_suggested, false) AS transfer_suggested,
-           COALESCE(d.location->>'employer_type', 'other') AS employer_type,
+           COALESCE(r.transfer_suggested, false) AS transfer_suggested,
+           COALESCE(r.employer_type, 'other') AS employer_type,
            COALESCE(c.months, 0) AS event_months
-    FROM flow_records r JOIN branches b ON b.id = r.home_org_id
-    CROSS JOIN LATERAL jsonb_to_record(r.doc) AS d(left_on date, arrived_on date, closed_on date,
-        transfer_suggested boolean, contacts jsonb, location jsonb)
+    FROM scheduler_dispatch_records r JOIN branches b ON b.id = r.home_org_id
     LEFT JOIN confirmed_in c ON c.member_id = r.member_id
     LEFT JOIN studied s ON s.member_id = r.member_id),
   marked AS (
@@ -252,10 +249,11 @@ pub async fn unmatched(
     p: &Period,
 ) -> sqlx::Result<Vec<(String, Unmatched)>> {
     let rows: Vec<(String, Vec<String>, i64)> = sqlx::query_as(
-        "SELECT o.id, o.path, count(*) FROM unmatched_arrivals u JOIN orgs o ON o.id = u.receiving_org_id
+        "SELECT o.org_id, o.path, count(*) FROM scheduler_unmatched_arrivals u
+         JOIN scheduler_orgs o ON o.org_id = u.receiving_org_id
          WHERE o.path && $1::text[] AND u.arrived_on <= $2
            AND (u.resolved_at IS NULL OR (u.resolved_at AT TIME ZONE 'Asia/Shanghai')::date > $2)
-         GROUP BY o.id, o.path",
+         GROUP BY o.org_id, o.path",
     )
     .bind(departments)
     .bind(p.last_day)
@@ -311,9 +309,8 @@ pub async fn spot_check(
         ranked AS (
           SELECT s.org_id, r.member_id, s.n,
                  row_number() OVER (PARTITION BY s.org_id ORDER BY md5(s.seed || r.member_id), r.member_id) AS k
-          FROM s JOIN flow_records r ON r.home_org_id = s.org_id
-          WHERE r.is_open
-            AND COALESCE((r.doc->>'left_on')::date, (r.doc->>'arrived_on')::date, r.opened_at::date) <= $4)
+          FROM s JOIN scheduler_records r ON r.home_org_id = s.org_id
+          WHERE r.is_open AND COALESCE(r.left_on, r.arrived_on, r.opened_at::date) <= $4)
         SELECT org_id, array_agg(member_id ORDER BY k) FROM ranked WHERE k <= n
         GROUP BY org_id",
     )

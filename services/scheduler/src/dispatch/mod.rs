@@ -64,10 +64,10 @@ async fn unreported_departments(
     quarter: Quarter,
 ) -> sqlx::Result<Vec<String>> {
     let all: Vec<(String, String, String)> = sqlx::query_as(
-        "SELECT o.id, o.kind, o.region_code FROM orgs o
+        "SELECT o.org_id, o.kind, o.region_code FROM scheduler_orgs o
          WHERE o.kind = 'department'
-           AND NOT EXISTS (SELECT 1 FROM dispatch_reports d WHERE d.org_id = o.id AND d.quarter = $1)
-         ORDER BY o.id",
+           AND NOT EXISTS (SELECT 1 FROM dispatch_reports d WHERE d.org_id = o.org_id AND d.quarter = $1)
+         ORDER BY o.org_id",
     )
     .bind(quarter.to_string())
     .fetch_all(conn)

@@ -63,8 +63,8 @@ async fn remind(conn: &mut PgConnection, firing: &Firing<'_>, rule: &str) -> any
         // Keyset over the one-open-record-per-member index: each batch starts where the last
         // ended, so the scan is linear and nothing is held between batches.
         let batch: Vec<Unconfirmed> = sqlx::query_as(
-            "SELECT r.member_id, m.doc->>'name' AS name, r.phone, m.doc->'channels' AS channels
-             FROM flow_records r JOIN members m ON m.id = r.member_id
+            "SELECT r.member_id, m.name, r.phone, m.channels
+             FROM scheduler_records r JOIN scheduler_members m ON m.member_id = r.member_id
              WHERE r.is_open AND r.member_id > $1
                AND (r.last_confirmed_on IS NULL OR r.last_confirmed_on < $2)
              ORDER BY r.member_id LIMIT $3",
