@@ -19,7 +19,7 @@ async fn member_away(env: &mut TestEnv) {
     env.publish_all(&evs).await;
     env.start_registry();
     env.wait_processed(&evt_id(evs.last().unwrap())).await;
-    env.eventually("directory written", || async {
+    env.as_batches_settle("directory written", || async {
         env.directory
             .get("m1")
             .await
@@ -59,7 +59,7 @@ async fn a_member_away_is_found_by_member_region_and_branch_until_they_return() 
     );
     env.publish(&home).await;
     env.wait_processed(&evt_id(&home)).await;
-    env.eventually("m1 gone from the directory", || async {
+    env.as_batches_settle("m1 gone from the directory", || async {
         env.directory.get("m1").await.unwrap().is_none()
     })
     .await;
@@ -167,7 +167,7 @@ async fn a_miss_reads_postgresql_and_a_flushed_directory_is_rebuilt_while_runnin
         json!({"confirmed_unchanged": true}),
     );
     env.publish(&upd).await;
-    env.eventually("update written through", || async {
+    env.as_batches_settle("update written through", || async {
         env.directory
             .get("m1")
             .await
@@ -211,7 +211,7 @@ async fn a_rebuild_removes_an_entry_whose_record_closed_while_redis_was_away() {
     );
     env.publish(&home).await;
     env.wait_processed(&evt_id(&home)).await;
-    env.eventually("m1 gone from the directory", || async {
+    env.as_batches_settle("m1 gone from the directory", || async {
         env.directory.get("m1").await.unwrap().is_none()
     })
     .await;

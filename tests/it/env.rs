@@ -12,6 +12,7 @@ use hongyan_adapters::amqp::{self, Names, topology};
 use hongyan_adapters::directory::Directory;
 use hongyan_adapters::{Settings, store};
 use hongyan_domain::clock::FixedClock;
+use hongyan_registry::tally::Tally;
 use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use serde_json::Value;
@@ -29,6 +30,8 @@ pub struct TestEnv {
     pub publisher: Publisher,
     pub directory: Directory,
     registry: Option<(CancellationToken, JoinHandle<anyhow::Result<()>>)>,
+    /// What the registry started here settled: each settled batch wakes `wait_processed`.
+    tally: Arc<Tally>,
 }
 
 pub fn config_dir() -> std::path::PathBuf {
@@ -108,14 +111,16 @@ impl TestEnv {
             publisher,
             directory,
             registry: None,
+            tally: Arc::default(),
         }
     }
 
     pub fn start_registry(&mut self) {
         let stop = CancellationToken::new();
-        let handle = tokio::spawn(hongyan_registry::run_with_clock(
+        let handle = tokio::spawn(hongyan_registry::run_with(
             self.settings.clone(),
             Arc::new(self.clock.clone()),
+            self.tally.clone(),
             stop.clone(),
         ));
         self.registry = Some((stop, handle));
@@ -211,11 +216,40 @@ impl TestEnv {
             == 1
     }
 
+    /// Waits until the event has reached the ledger.
     pub async fn wait_processed(&self, event_id: &str) {
-        self.eventually(&format!("event {event_id} processed"), || {
+        self.as_batches_settle(&format!("event {event_id} processed"), || {
             self.processed(event_id)
         })
         .await;
+    }
+
+    /// Waits for what the registry does as it settles a batch (an event in the ledger, its
+    /// directory entry, a parked copy, its delivery acknowledged): with the registry running
+    /// here, each batch it settles wakes the check ([`Tally::settled`]), and nothing is polled
+    /// but a look every second for what another replica settles. With none running here
+    /// (another process applies), it is [`TestEnv::eventually`].
+    pub async fn as_batches_settle<F, Fut>(&self, what: &str, mut check: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        if self.registry.is_none() {
+            return self.eventually(what, check).await;
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let settled = self.tally.settled();
+            tokio::pin!(settled);
+            // Listening before the check: a batch settled while it runs still wakes us.
+            settled.as_mut().enable();
+            if check().await {
+                return;
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            assert!(!left.is_zero(), "timed out waiting for: {what}");
+            let _ = tokio::time::timeout(left.min(Duration::from_secs(1)), settled).await;
+        }
     }
 
     pub async fn parked(&self) -> Vec<ParkedMessage> {
@@ -223,7 +257,7 @@ impl TestEnv {
     }
 
     pub async fn wait_parked(&self, n: usize) -> Vec<ParkedMessage> {
-        self.eventually(&format!("{n} parked"), || async {
+        self.as_batches_settle(&format!("{n} parked"), || async {
             self.parked().await.len() >= n
         })
         .await;

@@ -1,4 +1,4 @@
-//! The registry's published read model (migration 0016): the views other roles read the ledger
+//! The registry's published read model (migrations 0016 and 0022): the views other roles read the ledger
 //! through, and the SQL rules beside the domain's. A field of `FlowRecord` or `MemberUpsert`
 //! renamed in the codec turns a view's column NULL; these tests read every column back against
 //! the record as the codec reads it, so the rename fails here instead of silently elsewhere.
@@ -7,12 +7,14 @@ use chrono::NaiveDate;
 use hongyan_domain::OrgKind;
 use hongyan_domain::ledger::FlowRecord;
 use hongyan_domain::month::Month;
-use hongyan_domain::regions::is_county_department;
+use hongyan_domain::regions::{destination, is_county_department};
 use hongyan_domain::rules::monthly::{ladder_flags, months_unconfirmed};
 use serde_json::{Value, json};
 
 use crate::env::TestEnv;
 use crate::fixtures::*;
+
+mod scheduler;
 
 /// Where a member's open record stands on `today`, as the ledger export shows it: months
 /// unconfirmed (SQL `ledger_months_unconfirmed` over the view) and the flags with the ladder's
@@ -53,7 +55,15 @@ async fn the_sql_rules_are_the_domains() {
         );
     }
     for kind in OrgKind::ALL {
-        for code in ["522636", "522600", "520000", "522636100", "440106", "44010"] {
+        for code in [
+            "522636",
+            "522600",
+            "520000",
+            "522636100",
+            "440106",
+            "44010",
+            "52263a",
+        ] {
             let sql: bool = sqlx::query_scalar("SELECT ledger_is_county_department($1, $2)")
                 .bind(kind.as_str())
                 .bind(code)
@@ -61,6 +71,27 @@ async fn the_sql_rules_are_the_domains() {
                 .await
                 .unwrap();
             assert_eq!(sql, is_county_department(*kind, code), "{kind} {code}");
+        }
+    }
+    let codes = [
+        "522636",
+        "522636100201",
+        "522601",
+        "520102",
+        "440106001",
+        "44",
+        "5226",
+        "",
+    ];
+    for home in codes {
+        for away in codes {
+            let sql: String = sqlx::query_scalar("SELECT ledger_destination_class($1, $2)")
+                .bind(home)
+                .bind(away)
+                .fetch_one(&env.pool)
+                .await
+                .unwrap();
+            assert_eq!(sql, destination(home, away).as_str(), "{home} → {away}");
         }
     }
     env.finish().await;

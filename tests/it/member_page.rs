@@ -140,7 +140,7 @@ async fn the_page_shows_the_record_and_one_tap_confirms_the_month() {
     assert_eq!(env_json["actor"], serde_json::json!({"member_id": "m1"}));
     assert_eq!(env_json["data"]["confirmed_unchanged"], true);
     p.env
-        .eventually("the ledger records March's confirmation", || async {
+        .as_batches_settle("the ledger records March's confirmation", || async {
             confirmed_on(&p.env).await == "2026-03-01"
         })
         .await;
@@ -206,7 +206,7 @@ async fn an_edit_through_the_picker_changes_the_destination() {
     .await;
     assert_eq!(status, 200, "{body}");
     p.env
-        .eventually("the destination moves to Nanshan", || async {
+        .as_batches_settle("the destination moves to Nanshan", || async {
             p.env.record("m1").await.unwrap()["location"]["region_code"] == "440305"
         })
         .await;

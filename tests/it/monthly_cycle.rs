@@ -210,7 +210,7 @@ async fn reminder_confirmation_second_nudge_and_review_over_one_month() {
         json!({"confirmed_unchanged": true}),
     );
     env.publish(&confirm).await;
-    env.eventually(
+    env.as_batches_settle(
         "the registry applies m-oct's update to the ledger",
         || async { ladder(&env, "m-oct", dec5).await.2 == "2026-12-05" },
     )

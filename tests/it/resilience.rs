@@ -44,7 +44,7 @@ fn workload(rounds: usize) -> (Vec<Value>, Vec<Value>) {
 /// update that a redelivery or retry brought in after a newer one is kept in history only.)
 async fn assert_exactly_once(env: &TestEnv, setup: &[Value], updates: &[Value]) {
     let total = (setup.len() + updates.len()) as i64;
-    env.eventually("every event processed", || async {
+    env.as_batches_settle("every event processed", || async {
         env.scalar_i64("SELECT count(*) FROM processed_events")
             .await
             == total
@@ -124,7 +124,7 @@ async fn the_broker_dropping_every_connection_mid_stream_loses_and_repeats_nothi
     env.start_registry();
     let half = updates.len() / 2;
     env.publish_all(&updates[..half]).await;
-    env.eventually("some updates applied", || async {
+    env.as_batches_settle("some updates applied", || async {
         processed_count(&env).await > setup.len() as i64 + 50
     })
     .await;
@@ -156,7 +156,7 @@ async fn postgresql_dropping_its_sessions_mid_stream_loses_and_repeats_nothing()
         .unwrap();
     for _ in 0..3 {
         let seen = processed_count(&env).await;
-        env.eventually("progress", || async {
+        env.as_batches_settle("progress", || async {
             processed_count(&env).await > seen || seen == (setup.len() + updates.len()) as i64
         })
         .await;

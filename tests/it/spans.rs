@@ -29,7 +29,7 @@ async fn the_debug_lines_naming_an_event_id_show_its_apply_and_its_settlement() 
     env.publish(&out).await;
     env.wait_processed(&id).await;
     let settled = |l: &String| l.contains("disposition{") && l.contains("Disposition decided");
-    env.eventually("the departure's disposition is logged", || {
+    env.as_batches_settle("the departure's disposition is logged", || {
         let found = lines_naming(&id).iter().any(settled);
         async move { found }
     })
@@ -39,7 +39,7 @@ async fn the_debug_lines_naming_an_event_id_show_its_apply_and_its_settlement() 
     let text = lines.join("\n");
     let applied = lines
         .iter()
-        .find(|l| l.contains("Event applied to the working set"));
+        .find(|l| l.contains("Event applied to the batch state"));
     let applied = applied.unwrap_or_else(|| panic!("its apply is logged: {text}"));
     assert!(
         applied.contains("apply_event{")

@@ -169,13 +169,13 @@ async fn the_members_link_shows_the_pack_and_completing_it_counts_once() {
         })
         .await;
     s.env
-        .eventually("the completion is counted", || async {
+        .as_batches_settle("the completion is counted", || async {
             completion(&s, &key).await["completed"] == 1
         })
         .await;
     // Both taps consumed and their batches finished: still one.
     s.env
-        .eventually("the registry took both", || async {
+        .as_batches_settle("the registry took both", || async {
             s.env.queue_depth(&s.env.names.registry()).await == 0
         })
         .await;

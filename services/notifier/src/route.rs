@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-use hongyan_domain::notify::Recipient;
+use hongyan_domain::notify::{Channel as PersonalChannel, Recipient};
 use hongyan_domain::payloads::Chat;
 
 use crate::providers::dingtalk::DingTalkMessage;
@@ -18,35 +18,8 @@ use crate::providers::wecom::WeComMessage;
 use crate::providers::{Message, mask_phone};
 use crate::templates::Kind;
 
-/// A person's channels when their record names none (`member.upserted`: default `["sms"]`).
-const DEFAULT_CHANNEL: &str = "sms";
-
-/// The group robots an org's `chat.provider` may name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RobotKind {
-    WeCom,
-    DingTalk,
-    Feishu,
-}
-
-impl RobotKind {
-    pub fn parse(provider: &str) -> Option<Self> {
-        match provider {
-            "wecom" => Some(Self::WeCom),
-            "dingtalk" => Some(Self::DingTalk),
-            "feishu" => Some(Self::Feishu),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::WeCom => "wecom",
-            Self::DingTalk => "dingtalk",
-            Self::Feishu => "feishu",
-        }
-    }
-}
+/// The group robots an org's `chat.provider` may name: the domain's vocabulary.
+pub use hongyan_domain::notify::ChatProvider as RobotKind;
 
 /// An org's group robot, as its `chat` describes it.
 #[derive(Clone, PartialEq, Eq)]
@@ -83,9 +56,9 @@ pub enum Channel {
 impl Channel {
     pub fn name(&self) -> &'static str {
         match self {
-            Self::Sms => "sms",
-            Self::Webhook => "webhook",
-            Self::Console => "console",
+            Self::Sms => PersonalChannel::Sms.as_str(),
+            Self::Webhook => PersonalChannel::Webhook.as_str(),
+            Self::Console => PersonalChannel::Console.as_str(),
             Self::Robot(r) => r.kind.as_str(),
             Self::Members => "members",
         }
@@ -143,7 +116,7 @@ pub fn plan(kind: Kind, audience: Audience<'_>) -> Result<Vec<Channel>, PrivacyE
             org_chat: Some(chat),
         } => {
             let kind =
-                RobotKind::parse(&chat.provider).ok_or_else(|| PrivacyError::UnknownChannel {
+                RobotKind::parse(&chat.provider).map_err(|_| PrivacyError::UnknownChannel {
                     channel: chat.provider.clone(),
                 })?;
             let robot = Robot {
@@ -155,26 +128,28 @@ pub fn plan(kind: Kind, audience: Audience<'_>) -> Result<Vec<Channel>, PrivacyE
     }
 }
 
+/// A person's channels, parsed from the words the request carries (the one place they are).
 fn one_to_one(names: &[String]) -> Result<Vec<Channel>, PrivacyError> {
+    let default = [PersonalChannel::DEFAULT.as_str()];
     let names: Vec<&str> = if names.is_empty() {
-        vec![DEFAULT_CHANNEL]
+        default.to_vec()
     } else {
         names.iter().map(|n| n.trim()).collect()
     };
     let mut plan = Vec::new();
     for name in names {
-        let channel = match name {
-            "sms" => Channel::Sms,
-            "webhook" => Channel::Webhook,
-            "console" => Channel::Console,
-            other if RobotKind::parse(other).is_some() => {
+        let channel = match PersonalChannel::parse(name) {
+            Ok(PersonalChannel::Sms) => Channel::Sms,
+            Ok(PersonalChannel::Webhook) => Channel::Webhook,
+            Ok(PersonalChannel::Console) => Channel::Console,
+            Err(_) if RobotKind::parse(name).is_ok() => {
                 return Err(PrivacyError::GroupChannelForPerson {
-                    channel: other.into(),
+                    channel: name.into(),
                 });
             }
-            other => {
+            Err(_) => {
                 return Err(PrivacyError::UnknownChannel {
-                    channel: other.into(),
+                    channel: name.into(),
                 });
             }
         };

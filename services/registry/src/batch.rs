@@ -1,6 +1,13 @@
-//! A batch of events in one transaction: load, apply in order, write, commit. Many deliveries
-//! are acknowledged after one commit, which is what makes the registry fast (issue #2's
-//! target needs batched transactions, not one per event).
+//! A batch of events in one transaction, in three stages: load what the events name
+//! ([`load`] returns the batch's [`State`](state::State)), apply each event in order (its rule,
+//! [`crate::apply`], returns what it changes, which the state absorbs), flush the change list
+//! ([`flush`]), commit. Many deliveries are acknowledged after one commit, which is what makes
+//! the registry fast (issue #2's target needs batched transactions, not one per event).
+
+pub(crate) mod effects;
+mod flush;
+pub(crate) mod load;
+pub(crate) mod state;
 
 use chrono::{DateTime, Utc};
 use hongyan_adapters::directory::Place;
@@ -8,9 +15,8 @@ use hongyan_domain::Envelope;
 use hongyan_domain::ledger::LedgerPolicy;
 use sqlx::PgPool;
 
-use crate::apply::{Applier, Outcome};
+use crate::apply::{Outcome, Rules};
 use crate::waiting::Key;
-use crate::working::WorkingSet;
 
 /// What a committed batch did.
 #[derive(Debug, Default)]
@@ -76,31 +82,33 @@ pub async fn apply(
     now: DateTime<Utc>,
 ) -> Result<Applied, BatchError> {
     let mut tx = pool.begin().await?;
-    let mut ws = WorkingSet::load(&mut tx, events).await?;
-    let mut outcomes = Vec::with_capacity(events.len());
-    {
-        let mut applier = Applier {
-            ws: &mut ws,
-            policy,
-            now,
-        };
-        for ev in events {
-            outcomes.push(applier.apply(ev));
-        }
-    }
-    if !ws.flush(&mut tx).await? {
+    let mut state = load::load(&mut tx, events).await?;
+    let outcomes = events
+        .iter()
+        .map(|ev| {
+            let (outcome, effects) = Rules::new(&state, policy, now).apply(ev);
+            state.absorb(effects);
+            outcome
+        })
+        .collect();
+    let changes = state.into_changes();
+    if !flush::flush(&mut tx, &changes).await? {
         tracing::debug!("Batch lost a race to another transaction; rolling back.");
         tx.rollback().await?;
         return Err(BatchError::LostRace);
     }
     tx.commit().await?;
     tracing::debug!("Batch committed.");
-    let places = ws.changed_records().into_iter().map(Place::of).collect();
+    let places = changes
+        .changed_records()
+        .into_iter()
+        .map(Place::of)
+        .collect();
     Ok(Applied {
         outcomes,
         places,
-        stations_changed: ws.dirty_stations,
-        created: ws.created(),
+        stations_changed: changes.stations_changed(),
+        created: changes.created(),
     })
 }
 

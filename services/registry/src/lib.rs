@@ -3,14 +3,12 @@
 
 mod apply;
 pub mod batch;
-pub mod certificates;
 mod consumer;
 pub mod disposition;
 mod notices;
 pub mod sql;
 pub mod tally;
 mod waiting;
-mod working;
 
 pub use apply::Outcome;
 

@@ -65,15 +65,26 @@ pub struct Tally {
     duplicate: AtomicU64,
     parked: AtomicU64,
     deferred: AtomicU64,
+    /// Woken each time a batch is settled (committed, its copies published, acknowledged), so
+    /// whoever waits for an event (a test) awaits the registry instead of polling the ledger.
+    settled: tokio::sync::Notify,
 }
 
 impl Tally {
+    /// Adds a settled batch's counts and wakes those waiting for one.
     pub fn add(&self, c: &Counts) {
         self.applied.fetch_add(c.applied, Ordering::Relaxed);
         self.stale.fetch_add(c.stale, Ordering::Relaxed);
         self.duplicate.fetch_add(c.duplicate, Ordering::Relaxed);
         self.parked.fetch_add(c.parked, Ordering::Relaxed);
         self.deferred.fetch_add(c.deferred, Ordering::Relaxed);
+        self.settled.notify_waiters();
+    }
+
+    /// Resolves when the next batch is settled. `enable` it before checking what it settles,
+    /// or a batch settled in between is missed.
+    pub fn settled(&self) -> tokio::sync::futures::Notified<'_> {
+        self.settled.notified()
     }
 
     /// The totals so far.

@@ -10,7 +10,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use hongyan_domain::ids::{EventId, MemberId, OrgId, Phone};
 use hongyan_domain::link::study as study_link;
-use hongyan_domain::notify::{NotificationRequest, Recipient, Role, templates};
+use hongyan_domain::notify::{NotificationRequest, Recipient, Role, default_channels, templates};
 use hongyan_domain::regions;
 use secrecy::ExposeSecret;
 use sqlx::PgConnection;
@@ -54,26 +54,26 @@ struct Pack {
 // Packs are the registry's (study_packs); when one went out is the scheduler's own
 // (study_pack_sends, migration 0016), so each table keeps one writer.
 const ACTIVITY_DAY_PACKS: &str = "
-SELECT p.id, p.title, p.summary, p.audience_org_ids, p.audience_region_codes, p.event_id
-FROM study_packs p
-WHERE NOT EXISTS (SELECT 1 FROM study_pack_sends s WHERE s.pack_id = p.id)
-  AND p.send_at IS NULL AND p.published_at <= $1 ORDER BY p.id";
+SELECT p.pack_id AS id, p.title, p.summary, p.audience_org_ids, p.audience_region_codes, p.event_id
+FROM scheduler_study_packs p
+WHERE NOT EXISTS (SELECT 1 FROM study_pack_sends s WHERE s.pack_id = p.pack_id)
+  AND p.send_at IS NULL AND p.published_at <= $1 ORDER BY p.pack_id";
 
 const SEND_AT_PACKS: &str = "
-SELECT p.id, p.title, p.summary, p.audience_org_ids, p.audience_region_codes, p.event_id
-FROM study_packs p
-WHERE NOT EXISTS (SELECT 1 FROM study_pack_sends s WHERE s.pack_id = p.id)
-  AND p.send_at <= $1 ORDER BY p.id";
+SELECT p.pack_id AS id, p.title, p.summary, p.audience_org_ids, p.audience_region_codes, p.event_id
+FROM scheduler_study_packs p
+WHERE NOT EXISTS (SELECT 1 FROM study_pack_sends s WHERE s.pack_id = p.pack_id)
+  AND p.send_at <= $1 ORDER BY p.pack_id";
 
 /// The audience's orgs a pack reaches: every org in the subtree of an audience org or located
 /// in an audience region, that has a group robot (a card) or members away whose home it is
 /// (SMS to each of them). Orgs with neither would get nothing, so they are not listed.
 const AUDIENCE_ORGS: &str = "
-SELECT o.id, o.chat IS NOT NULL AS has_robot FROM orgs o
+SELECT o.org_id AS id, o.has_robot FROM scheduler_orgs o
 WHERE (o.path && $1::text[] OR o.region_code LIKE ANY($2::text[]))
-  AND (o.chat IS NOT NULL
-       OR EXISTS (SELECT 1 FROM flow_records f WHERE f.is_open AND f.home_org_id = o.id))
-ORDER BY o.id";
+  AND (o.has_robot
+       OR EXISTS (SELECT 1 FROM scheduler_records f WHERE f.is_open AND f.home_org_id = o.org_id))
+ORDER BY o.org_id";
 
 async fn send(conn: &mut PgConnection, firing: &Firing<'_>, due: Due) -> anyhow::Result<u64> {
     let sql = match due {
@@ -157,8 +157,8 @@ async fn away_members(conn: &mut PgConnection, orgs: &[String]) -> sqlx::Result<
         return Ok(Vec::new());
     }
     sqlx::query_as(
-        "SELECT f.member_id, m.doc->>'name' AS name, f.phone, f.home_org_id, m.doc->'channels' AS channels
-         FROM flow_records f JOIN members m ON m.id = f.member_id
+        "SELECT f.member_id, m.name, f.phone, f.home_org_id, m.channels
+         FROM scheduler_records f JOIN scheduler_members m ON m.member_id = f.member_id
          WHERE f.is_open AND f.home_org_id = ANY($1) ORDER BY f.member_id",
     )
     .bind(orgs)
@@ -244,7 +244,7 @@ fn sms(pack: &Pack, m: &AwayMember, links: &Links) -> Option<NotificationRequest
         .as_ref()
         .map(|c| c.0.clone())
         .filter(|c| !c.is_empty())
-        .unwrap_or_else(|| vec!["sms".into()]);
+        .unwrap_or_else(default_channels);
     let recipient = Recipient {
         role: Role::Member,
         name: m.name.clone(),

@@ -9,6 +9,10 @@ use std::fmt;
 
 use crate::month::Month;
 
+mod period;
+
+pub use period::Period;
+
 /// A calendar quarter, written `YYYYQn` as in `dispatch_reports.quarter`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Quarter {
@@ -115,9 +119,12 @@ pub fn spot_check_seed(org_id: &str, quarter: Quarter) -> String {
     format!("{org_id}/{quarter}")
 }
 
-/// The figures of one branch, or of a department's whole subtree (DESIGN.md section 4).
+/// The figures of one branch, or of a department's whole subtree (DESIGN.md section 4). The
+/// names (member ids, employer types) are `N`: owned as stored and served, borrowed where a
+/// report is summed from lines it does not copy (the scheduler's `Figures<&str>`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Figures {
+#[serde(bound(deserialize = "N: Deserialize<'de> + Ord"))]
+pub struct Figures<N = String> {
     pub open: u64,
     pub by_status: ByStatus,
     pub departures: u64,
@@ -125,13 +132,13 @@ pub struct Figures {
     pub returns: u64,
     pub transfers: u64,
     pub destinations: Destinations,
-    pub by_employer_type: BTreeMap<String, u64>,
+    pub by_employer_type: BTreeMap<N, u64>,
     pub certificate_holders: u64,
     pub monthly_compliance: Vec<MonthCompliance>,
-    pub stale: Vec<String>,
-    pub lost_contact: Vec<String>,
-    pub lapse_risk: Vec<String>,
-    pub transfer_suggested: Vec<String>,
+    pub stale: Vec<N>,
+    pub lost_contact: Vec<N>,
+    pub lapse_risk: Vec<N>,
+    pub transfer_suggested: Vec<N>,
     pub unmatched_arrivals: u64,
 }
 
@@ -159,50 +166,85 @@ pub struct MonthCompliance {
     pub confirmed: u64,
 }
 
+impl<N: Ord> Figures<N> {
+    /// Nothing counted yet, month by month of `quarter`.
+    pub fn empty(quarter: Quarter) -> Self {
+        Figures {
+            open: 0,
+            by_status: ByStatus::default(),
+            departures: 0,
+            arrivals: 0,
+            returns: 0,
+            transfers: 0,
+            destinations: Destinations::default(),
+            by_employer_type: BTreeMap::new(),
+            certificate_holders: 0,
+            monthly_compliance: quarter.empty_compliance(),
+            stale: Vec::new(),
+            lost_contact: Vec::new(),
+            lapse_risk: Vec::new(),
+            transfer_suggested: Vec::new(),
+            unmatched_arrivals: 0,
+        }
+    }
+
+    /// Adds one part (a branch's line) to a sum: counts summed, names joined (`name` copies
+    /// or borrows each), month by month. [`Figures::finish`] orders the names once all are in.
+    pub fn add<'a, M: 'a>(&mut self, f: &'a Figures<M>, name: impl Fn(&'a M) -> N) {
+        self.open += f.open;
+        self.by_status.out += f.by_status.out;
+        self.by_status.checked_in += f.by_status.checked_in;
+        self.by_status.home_visit += f.by_status.home_visit;
+        self.departures += f.departures;
+        self.arrivals += f.arrivals;
+        self.returns += f.returns;
+        self.transfers += f.transfers;
+        self.destinations.cross_province += f.destinations.cross_province;
+        self.destinations.in_province_cross_city += f.destinations.in_province_cross_city;
+        self.destinations.in_city += f.destinations.in_city;
+        for (kind, n) in &f.by_employer_type {
+            *self.by_employer_type.entry(name(kind)).or_default() += n;
+        }
+        self.certificate_holders += f.certificate_holders;
+        for (t, m) in self
+            .monthly_compliance
+            .iter_mut()
+            .zip(&f.monthly_compliance)
+        {
+            t.open += m.open;
+            t.confirmed += m.confirmed;
+        }
+        self.stale.extend(f.stale.iter().map(&name));
+        self.lost_contact.extend(f.lost_contact.iter().map(&name));
+        self.lapse_risk.extend(f.lapse_risk.iter().map(&name));
+        self.transfer_suggested
+            .extend(f.transfer_suggested.iter().map(&name));
+        self.unmatched_arrivals += f.unmatched_arrivals;
+    }
+
+    /// Orders each list of names and drops repeats: the sum's last step.
+    pub fn finish(mut self) -> Self {
+        for list in [
+            &mut self.stale,
+            &mut self.lost_contact,
+            &mut self.lapse_risk,
+            &mut self.transfer_suggested,
+        ] {
+            list.sort_unstable();
+            list.dedup();
+        }
+        self
+    }
+}
+
 impl Figures {
     /// The department's totals: counts summed, id lists joined (sorted), month by month.
     pub fn total<'a>(parts: impl IntoIterator<Item = &'a Figures>, quarter: Quarter) -> Figures {
-        let mut t = Figures {
-            monthly_compliance: quarter.empty_compliance(),
-            ..Figures::default()
-        };
+        let mut t = Figures::empty(quarter);
         for f in parts {
-            t.open += f.open;
-            t.by_status.out += f.by_status.out;
-            t.by_status.checked_in += f.by_status.checked_in;
-            t.by_status.home_visit += f.by_status.home_visit;
-            t.departures += f.departures;
-            t.arrivals += f.arrivals;
-            t.returns += f.returns;
-            t.transfers += f.transfers;
-            t.destinations.cross_province += f.destinations.cross_province;
-            t.destinations.in_province_cross_city += f.destinations.in_province_cross_city;
-            t.destinations.in_city += f.destinations.in_city;
-            for (k, n) in &f.by_employer_type {
-                *t.by_employer_type.entry(k.clone()).or_default() += n;
-            }
-            t.certificate_holders += f.certificate_holders;
-            for (tm, m) in t.monthly_compliance.iter_mut().zip(&f.monthly_compliance) {
-                tm.open += m.open;
-                tm.confirmed += m.confirmed;
-            }
-            t.stale.extend(f.stale.iter().cloned());
-            t.lost_contact.extend(f.lost_contact.iter().cloned());
-            t.lapse_risk.extend(f.lapse_risk.iter().cloned());
-            t.transfer_suggested
-                .extend(f.transfer_suggested.iter().cloned());
-            t.unmatched_arrivals += f.unmatched_arrivals;
+            t.add(f, Clone::clone);
         }
-        for list in [
-            &mut t.stale,
-            &mut t.lost_contact,
-            &mut t.lapse_risk,
-            &mut t.transfer_suggested,
-        ] {
-            list.sort();
-            list.dedup();
-        }
-        t
+        t.finish()
     }
 }
 
@@ -268,15 +310,6 @@ pub fn ready_message_id(org_id: &str, quarter: Quarter) -> uuid::Uuid {
         &uuid::Uuid::NAMESPACE_OID,
         format!("dispatch/{org_id}/{quarter}").as_bytes(),
     )
-}
-
-/// Departments that get a report: a county department has a 6-digit region code not ending
-/// in `00`, a city department one ending in `00` but not `0000`.
-pub fn is_reported_department(kind: &str, region_code: &str) -> bool {
-    kind == "department"
-        && region_code.len() == 6
-        && region_code.bytes().all(|b| b.is_ascii_digit())
-        && !region_code.ends_with("0000")
 }
 
 #[cfg(test)]
@@ -422,15 +455,6 @@ mod tests {
         let q = Quarter::just_ended(shanghai(2026, 4, 1, 9, 30));
         assert_eq!(spot_check_seed("a", q), spot_check_seed("a", q));
         assert_ne!(spot_check_seed("a", q), spot_check_seed("a", q.prev()));
-    }
-
-    #[test]
-    fn county_and_city_departments_are_reported_provinces_are_not() {
-        assert!(is_reported_department("department", "522627"));
-        assert!(is_reported_department("department", "522600"));
-        assert!(!is_reported_department("department", "520000"));
-        assert!(!is_reported_department("branch", "522627"));
-        assert!(!is_reported_department("department", "522627001"));
     }
 
     #[test]

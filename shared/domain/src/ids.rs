@@ -358,27 +358,28 @@ impl fmt::Display for EventId {
     }
 }
 
-/// Declares a closed set of lowercase words, with a `parse` that lists the allowed ones.
+/// Declares a closed set of lowercase words, with a `parse` that lists the allowed ones. Used
+/// for the domain's vocabularies (here and in `notify`), parsed once where text enters.
 macro_rules! word_enum {
-    ($(#[$doc:meta])* $name:ident { $($variant:ident => $word:literal),+ $(,)? }) => {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $word:literal),+ $(,)? }) => {
         $(#[$doc])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, ::serde::Serialize, ::serde::Deserialize)]
         #[serde(rename_all = "snake_case")]
-        pub enum $name { $($variant),+ }
+        pub enum $name { $($(#[$vdoc])* $variant),+ }
 
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
 
-            pub fn as_str(self) -> &'static str {
+            pub const fn as_str(self) -> &'static str {
                 match self { $($name::$variant => $word),+ }
             }
 
             pub const WORDS: &'static [&'static str] = &[$($word),+];
 
-            pub fn parse(s: &str) -> Result<Self, WordError> {
+            pub fn parse(s: &str) -> Result<Self, $crate::ids::WordError> {
                 match s {
                     $($word => Ok($name::$variant),)+
-                    _ => Err(WordError {
+                    _ => Err($crate::ids::WordError {
                         input: s.to_owned(),
                         allowed: Self::WORDS,
                     }),
@@ -386,8 +387,8 @@ macro_rules! word_enum {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(self.as_str())
             }
         }

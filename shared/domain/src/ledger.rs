@@ -2,6 +2,9 @@
 //! it (DESIGN.md section 3). Every function here is pure; the registry loads the state, calls
 //! these, and writes what they return.
 
+pub mod arrival;
+pub mod certificates;
+
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDate};
 use serde::{Deserialize, Serialize};
 

@@ -8,6 +8,7 @@ pub mod dispatch;
 pub mod envelope;
 pub mod event_type;
 pub mod fields;
+#[macro_use]
 pub mod ids;
 pub mod ledger;
 pub mod link;

@@ -13,6 +13,72 @@ use crate::payloads::Contact;
 /// The routing key notification requests are published with.
 pub const ROUTING_KEY: &str = "notification.requested";
 
+word_enum!(
+    /// A person's one-to-one channels (DESIGN.md section 5), tried in the order a recipient
+    /// lists them. A member names theirs in `member.upserted`; a group robot is never one.
+    Channel {
+        /// SMS through the configured provider.
+        Sms => "sms",
+        /// The member's signed webhook integration.
+        Webhook => "webhook",
+        /// Print and record (development, and the SMS channel when no provider is set).
+        Console => "console",
+    }
+);
+
+impl Channel {
+    /// A person's channel when their record names none.
+    pub const DEFAULT: Channel = Channel::Sms;
+}
+
+/// A person's channels when nothing names them: SMS alone ([`Channel::DEFAULT`]). A
+/// recipient's channels travel as words (`Recipient::channels`); the notifier parses them.
+pub fn default_channels() -> Vec<String> {
+    vec![Channel::DEFAULT.as_str().to_owned()]
+}
+
+word_enum!(
+    /// The group robots an org's `chat.provider` may name (DESIGN.md section 5): they carry
+    /// broadcasts only.
+    ChatProvider {
+        WeCom => "wecom",
+        DingTalk => "dingtalk",
+        Feishu => "feishu",
+    }
+);
+
+word_enum!(
+    /// Every message template hongyan sends: one TOML file each under `config/templates/`,
+    /// which the notifier checks at start, so a template named here and missing there stops
+    /// it before it sends anything.
+    Template {
+        OutboundMember => "outbound_member",
+        OutboundInflow => "outbound_inflow",
+        OutboundBranch => "outbound_branch",
+        CheckedInBranch => "checked_in_branch",
+        UnreportedBranch => "unreported_departure_branch",
+        HomeVisitPair => "home_visit_pair",
+        StudyPack => "study_pack",
+        MonthlyReminder => "monthly_reminder",
+        LapseWarning => "lapse_warning",
+        StaleListBranch => "stale_list_branch",
+        LostContactCounty => "lost_contact_county",
+        TransferSuggestionBranch => "transfer_suggestion_branch",
+        QuarterlyTalk => "quarterly_talk",
+        QuarterlyTalkFollowup => "quarterly_talk_followup",
+        FamilyVisit => "family_visit",
+        PoliticalBirthday => "political_birthday",
+        ReturnPeak => "return_peak",
+        DispatchReport => "dispatch_report",
+        DispatchSummary => "dispatch_summary",
+        LoginCode => "login_code",
+        OrgDigest => "org_digest",
+        ReplyThanks => "reply_thanks",
+        ReplyForward => "reply_forward",
+        ReplyStopped => "reply_stopped",
+    }
+);
+
 /// Why a person is being told something.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -57,7 +123,7 @@ impl Recipient {
             role: Role::OrgContact,
             name: c.name.clone(),
             phone: c.phone.clone(),
-            channels: vec!["sms".into()],
+            channels: default_channels(),
             member_id: None,
             org_id: Some(org.clone()),
         }
@@ -175,42 +241,46 @@ fn owned(params: &[(&str, String)]) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Template names the registry uses; the notifier's templates carry the text.
+/// Template names the registry uses (the [`Template`]s' words); the notifier's templates carry
+/// the text.
 pub mod templates {
+    use super::Template;
+
     /// To the member who left: certificate number, the station to check in with, the branch contact.
-    pub const OUTBOUND_MEMBER: &str = "outbound_member";
+    pub const OUTBOUND_MEMBER: &str = Template::OutboundMember.as_str();
     /// To the destination inflow org's contact: a member is on the way.
-    pub const OUTBOUND_INFLOW: &str = "outbound_inflow";
+    pub const OUTBOUND_INFLOW: &str = Template::OutboundInflow.as_str();
     /// To the home branch contact: departure registered (and, for long absences, 应转尽转).
-    pub const OUTBOUND_BRANCH: &str = "outbound_branch";
+    pub const OUTBOUND_BRANCH: &str = Template::OutboundBranch.as_str();
     /// To the home branch contact: who received the member (情况反馈).
-    pub const CHECKED_IN_BRANCH: &str = "checked_in_branch";
+    pub const CHECKED_IN_BRANCH: &str = Template::CheckedInBranch.as_str();
     /// To the home branch contact: a member checked in elsewhere without registering a departure.
-    pub const UNREPORTED_BRANCH: &str = "unreported_departure_branch";
+    pub const UNREPORTED_BRANCH: &str = Template::UnreportedBranch.as_str();
     /// To the paired committee member: a member is home for a visit (凡回乡必见面).
-    pub const HOME_VISIT_PAIR: &str = "home_visit_pair";
+    pub const HOME_VISIT_PAIR: &str = Template::HomeVisitPair.as_str();
     /// A broadcast: a study pack, as a card for robots and a short text with a link by SMS.
-    pub const STUDY_PACK: &str = "study_pack";
+    pub const STUDY_PACK: &str = Template::StudyPack.as_str();
 }
 
-/// Template names the scheduler's jobs use (DESIGN.md section 4); the notifier checks that each
-/// exists at start.
+/// Template names the scheduler's jobs use (DESIGN.md section 4; the [`Template`]s' words).
 pub mod job_templates {
+    use super::Template;
+
     /// To a paired committee member (or, for unpaired members, the branch contact): the members
     /// with no talk yet this quarter (一季度一谈心), in the quarter's first week.
-    pub const QUARTERLY_TALK: &str = "quarterly_talk";
+    pub const QUARTERLY_TALK: &str = Template::QuarterlyTalk.as_str();
     /// The same, two weeks before the quarter ends.
-    pub const QUARTERLY_TALK_FOLLOWUP: &str = "quarterly_talk_followup";
+    pub const QUARTERLY_TALK_FOLLOWUP: &str = Template::QuarterlyTalkFollowup.as_str();
     /// To a branch contact: members whose family had no visit in the half year (每半年家访).
-    pub const FAMILY_VISIT: &str = "family_visit";
+    pub const FAMILY_VISIT: &str = Template::FamilyVisit.as_str();
     /// To a member: the political birthday greeting (政治生日).
-    pub const POLITICAL_BIRTHDAY: &str = "political_birthday";
+    pub const POLITICAL_BIRTHDAY: &str = Template::PoliticalBirthday.as_str();
     /// To a branch contact: a return peak is coming; plan training and home meetings.
-    pub const RETURN_PEAK: &str = "return_peak";
+    pub const RETURN_PEAK: &str = Template::ReturnPeak.as_str();
     /// To a department's contact: its dispatch report is ready, with the link.
-    pub const DISPATCH_REPORT: &str = "dispatch_report";
+    pub const DISPATCH_REPORT: &str = Template::DispatchReport.as_str();
     /// A broadcast to a department's own group robot: the report's counts, no names.
-    pub const DISPATCH_SUMMARY: &str = "dispatch_summary";
+    pub const DISPATCH_SUMMARY: &str = Template::DispatchSummary.as_str();
 }
 
 #[cfg(test)]

@@ -52,7 +52,7 @@ pub struct OrgUpsert {
     pub geo: Option<Geo>,
 }
 
-const CHAT_PROVIDERS: &[&str] = &["wecom", "dingtalk", "feishu"];
+const CHAT_PROVIDERS: &[&str] = crate::notify::ChatProvider::WORDS;
 
 impl OrgUpsert {
     pub fn read(o: Obj<'_>) -> Result<Self, FieldError> {
@@ -112,8 +112,9 @@ impl OrgUpsert {
     }
 }
 
-/// One-to-one channels a person may be reached on, tried in order (DESIGN.md section 5).
-pub const PERSONAL_CHANNELS: &[&str] = &["sms", "webhook", "console"];
+/// One-to-one channels a person may be reached on, tried in order (DESIGN.md section 5): the
+/// words of [`crate::notify::Channel`].
+pub const PERSONAL_CHANNELS: &[&str] = crate::notify::Channel::WORDS;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemberUpsert {
@@ -130,7 +131,7 @@ impl MemberUpsert {
     pub fn read(o: Obj<'_>) -> Result<Self, FieldError> {
         let pair_path = join(o.path(), "pair");
         let channels = match o.opt_array("channels")? {
-            None => vec!["sms".to_owned()],
+            None => crate::notify::default_channels(),
             Some(list) => {
                 let mut out = Vec::new();
                 for (i, v) in list.iter().enumerate() {

@@ -163,12 +163,71 @@ pub fn is_within(code: &str, area: &str) -> bool {
     }
 }
 
+/// The level of a department (党委组织部门): its region code's, when it is a department whose
+/// code is a province's, a city's or a county's (six digits: `520000`, `522600`, `522627`).
+pub fn department_level(kind: crate::OrgKind, region_code: &str) -> Option<Level> {
+    if kind != crate::OrgKind::Department || region_code.len() != 6 {
+        return None;
+    }
+    level(region_code)
+}
+
 /// A county department (县级党委组织部门): a department whose region code is a county's, six
 /// digits not ending in `00`. It hears of lost contact and lapse warnings in its subtree.
-/// SQL `ledger_is_county_department` (migration 0016) is the same rule; tests/it/ledger_views.rs
-/// checks they agree.
+/// SQL `ledger_is_county_department` (migrations 0016, 0022) is the same rule;
+/// tests/it/ledger_views.rs checks they agree.
 pub fn is_county_department(kind: crate::OrgKind, region_code: &str) -> bool {
-    kind == crate::OrgKind::Department && region_code.len() == 6 && !region_code.ends_with("00")
+    department_level(kind, region_code) == Some(Level::County)
+}
+
+/// The departments that get a quarter's dispatch report (DESIGN.md section 4): county and
+/// city departments; a province's reads its cities'.
+pub fn is_reported_department(kind: crate::OrgKind, region_code: &str) -> bool {
+    matches!(
+        department_level(kind, region_code),
+        Some(Level::County | Level::City)
+    )
+}
+
+/// Where an open record's member went, compared with their home branch's region: the
+/// destination classes of the dispatch report (DESIGN.md section 4). SQL
+/// `ledger_destination_class` (migration 0022) is the same rule; tests/it/ledger_views.rs
+/// checks they agree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Destination {
+    /// Another province (跨省).
+    CrossProvince,
+    /// The same province, another city (省内跨市).
+    InProvinceCrossCity,
+    /// The same city (市内).
+    InCity,
+}
+
+impl Destination {
+    /// The figure's name in the report (`Destinations`' field).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Destination::CrossProvince => "cross_province",
+            Destination::InProvinceCrossCity => "in_province_cross_city",
+            Destination::InCity => "in_city",
+        }
+    }
+}
+
+/// The class of a destination `away` from a branch at `home` (region codes in any form): the
+/// same city when the codes share their first four digits, the same province their first two.
+pub fn destination(home: &str, away: &str) -> Destination {
+    // SQL's `left(s, n)`: the first n characters, or all of a shorter string.
+    fn left(s: &str, n: usize) -> &str {
+        s.char_indices().nth(n).map_or(s, |(i, _)| &s[..i])
+    }
+    if left(away, 4) == left(home, 4) {
+        Destination::InCity
+    } else if left(away, 2) == left(home, 2) {
+        Destination::InProvinceCrossCity
+    } else {
+        Destination::CrossProvince
+    }
 }
 
 #[cfg(test)]
@@ -183,6 +242,43 @@ mod tests {
         assert!(!is_county_department(Department, "520000"), "a province");
         assert!(!is_county_department(Department, "522627001"), "a township");
         assert!(!is_county_department(Branch, "522627"));
+        assert!(!is_county_department(Department, "52262a"), "not a code");
+    }
+
+    #[test]
+    fn destinations_are_classed_by_the_codes_city_and_province() {
+        assert_eq!(
+            destination("522636100201", "522636001"),
+            Destination::InCity
+        );
+        assert_eq!(destination("522636", "522601"), Destination::InCity);
+        assert_eq!(
+            destination("522636", "520102"),
+            Destination::InProvinceCrossCity
+        );
+        assert_eq!(
+            destination("522636", "440106001"),
+            Destination::CrossProvince
+        );
+        assert_eq!(
+            Destination::InProvinceCrossCity.as_str(),
+            "in_province_cross_city"
+        );
+    }
+
+    #[test]
+    fn county_and_city_departments_are_reported_provinces_are_not() {
+        use crate::OrgKind::{Branch, Department};
+        assert!(is_reported_department(Department, "522627"));
+        assert!(is_reported_department(Department, "522600"));
+        assert!(!is_reported_department(Department, "520000"));
+        assert!(!is_reported_department(Branch, "522627"));
+        assert!(!is_reported_department(Department, "522627001"));
+        assert!(!is_reported_department(Department, "5226a0"));
+        assert_eq!(
+            department_level(Department, "520000"),
+            Some(Level::Province)
+        );
     }
 
     #[test]

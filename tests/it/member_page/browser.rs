@@ -46,7 +46,7 @@ async fn a_member_confirms_on_a_small_phone_and_may_still_change_the_answer() {
     d.source_with("谢谢，已收到").await;
     d.screenshot("thanks").await;
     p.env
-        .eventually("the ledger records March's confirmation", || async {
+        .as_batches_settle("the ledger records March's confirmation", || async {
             p.env.record("m1").await.unwrap()["last_confirmed_on"] == "2026-03-01"
         })
         .await;

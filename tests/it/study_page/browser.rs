@@ -23,7 +23,7 @@ async fn a_member_marks_a_pack_studied_on_a_phone() {
     d.source_with("谢谢，已记录").await;
     d.screenshot("thanks").await;
     s.env
-        .eventually("the registry records the completion", || async {
+        .as_batches_settle("the registry records the completion", || async {
             s.env
                 .scalar_i64("SELECT count(*) FROM study_completions")
                 .await

@@ -8,14 +8,12 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use futures::StreamExt as _;
 use futures::stream::FuturesUnordered;
-use hongyan_domain::ids::mask_phones;
 
 use super::Ready;
-use super::outcome::end;
+use super::settle::{ask_again, found};
 use crate::Notifier;
-use crate::announce;
 use crate::providers::{Lookup, SendContext, SentWithin};
-use crate::store::{Attempt, AttemptStatus, Next, Settlements};
+use crate::store::Settlements;
 
 /// Asks about every ready send that must ask first, `notifier.concurrency` at a time, and
 /// settles those the answer decides. Returns what goes on to be sent: the sends that had
@@ -86,58 +84,4 @@ async fn ask(
     };
     let latency_ms = started.elapsed().as_millis().min(i32::MAX as u128) as i32;
     (r, within, lookup, latency_ms)
-}
-
-/// The provider had it: the send went out. Recorded and announced as delivered, with the
-/// provider's id when its row gave one, so its receipt (if any) still settles it.
-fn found(
-    out: &Settlements,
-    r: &Ready<'_>,
-    provider_message_id: Option<String>,
-    latency_ms: i32,
-    now: DateTime<Utc>,
-) {
-    tracing::info!(notification_id = %r.d.id, "The SMS provider has an unanswered send; it is recorded as sent and not sent again.");
-    let via = (r.plan[r.d.channel_index].name(), r.provider.name());
-    let attempt = Attempt {
-        channel: via.0,
-        provider: via.1,
-        provider_message_id: provider_message_id.as_deref(),
-        status: AttemptStatus::Found,
-        error_code: None,
-        error: None,
-        latency_ms,
-    };
-    let next = Next::Delivered {
-        provider: via.1.into(),
-        provider_message_id: provider_message_id.clone(),
-    };
-    let row = announce::delivered(end(r.d, via, now));
-    out.settle(r.d, Some(attempt), &next, Some(row));
-}
-
-/// No answer: it waits, still uncertain, and the provider is asked again after
-/// `notifier.receipt_wait_secs` (at least the first retry delay, so a provider that is down is
-/// not asked at every poll). The question is not an attempt.
-fn ask_again(
-    n: &Notifier,
-    out: &Settlements,
-    r: &Ready<'_>,
-    within: SentWithin,
-    (code, reason): (&str, &str),
-    now: DateTime<Utc>,
-) {
-    let settings = &n.settings.notifier;
-    let wait = settings
-        .receipt_wait_secs
-        .max(settings.retry_delays_secs.first().copied().unwrap_or(0));
-    let at = now + chrono::Duration::seconds(wait as i64);
-    tracing::warn!(notification_id = %r.d.id, provider = r.provider.name(), code = %mask_phones(code), reason = %mask_phones(reason), ask_again_at = %at,
-        "Could not learn from the SMS provider whether an unanswered send got there; asking again later and sending nothing meanwhile. If the code says the query is not allowed, grant the key the provider's query permission.");
-    let next = Next::AwaitReceipt {
-        at,
-        since: within.since,
-        attempted: false,
-    };
-    out.settle(r.d, None, &next, None);
 }

@@ -16,7 +16,7 @@ use hongyan_domain::notify::Recipient;
 use uuid::Uuid;
 
 use super::Ready;
-use super::outcome::wait_until;
+use super::settle::wait_until;
 use crate::Notifier;
 use crate::route::Channel;
 use crate::store::digest::{ContactNotices, Windows};

@@ -5,19 +5,17 @@ use chrono::{DateTime, Utc};
 use hongyan_domain::ids::{MemberId, OrgId};
 use hongyan_domain::notify::{NotificationRequest, Recipient, To};
 
-use super::outcome::end;
 use crate::Notifier;
-use crate::announce;
-use crate::store::{self, Attempt, AttemptStatus, Due, Next, Settlements};
+use crate::store::{self, Due};
 
 /// A request ready to store: the request, when it may first go, until when it is worth sending.
 type Row = (NotificationRequest, DateTime<Utc>, DateTime<Utc>);
 
 /// One notification per flowing member, keyed under the broadcast's key so a second fan-out
-/// adds nobody twice. The broadcast itself is then done.
+/// adds nobody twice. The broadcast itself is then settled as done
+/// ([`super::settle::before_send`]).
 pub(super) async fn fan_out(
     n: &Notifier,
-    out: &Settlements,
     d: &Due,
     org: &OrgId,
     now: DateTime<Utc>,
@@ -30,7 +28,6 @@ pub(super) async fn fan_out(
     let mut conn = n.pool.acquire().await?;
     let added = store::insert(&mut conn, &requests).await?;
     tracing::info!(notification = %d.id, org = %org, members = requests.len(), new = added, "Broadcast fanned out to the members, one by one.");
-    fanned_out(out, d, now);
     Ok(())
 }
 
@@ -45,23 +42,4 @@ fn one_member(d: &Due, id: &MemberId, person: Recipient) -> NotificationRequest 
         params,
         caused_by: d.request.caused_by,
     }
-}
-
-/// Settles the broadcast as delivered through the fan-out.
-fn fanned_out(out: &Settlements, d: &Due, now: DateTime<Utc>) {
-    let attempt = Attempt {
-        channel: "members",
-        provider: "fanout",
-        provider_message_id: None,
-        status: AttemptStatus::Delivered,
-        error_code: None,
-        error: None,
-        latency_ms: 0,
-    };
-    let next = Next::Delivered {
-        provider: "fanout".into(),
-        provider_message_id: None,
-    };
-    let row = announce::delivered(end(d, ("members", "fanout"), now));
-    out.settle(d, Some(attempt), &next, Some(row));
 }

@@ -1,9 +1,11 @@
 //! The delivery loop. A round claims what is due (and *closes* the org contacts' digests it
-//! claimed) and takes each notification through five steps: *prepare* (still useful? which
-//! channel? quiet hours? render it), *gather* org contacts' notices into digests (at most one
-//! SMS per contact per window, [`digest`]), *ask* the SMS provider about an earlier send that
-//! went unanswered, one *rate-limit* call to Redis for the whole round, then *send* what the
-//! limits allow, many at once.
+//! claimed) and takes each notification through the stages, one file each: *prepare* (still
+//! useful? which channel? quiet hours? render it: [`prepare`]), *gather* org contacts'
+//! notices into digests (at most one SMS per contact per window, [`digest`]), *ask* the SMS
+//! provider about an earlier send that went unanswered ([`ask`]), one *rate-limit* call to
+//! Redis for the whole round, then *send* what the limits allow, many at once ([`send`]).
+//! Whatever a stage decides, *settle* records ([`settle`]): it is the only stage that writes
+//! to the round's [`Settlements`].
 //! Waiting is never a sleep: a notification that must wait (quiet hours, a rate limit, a retry
 //! delay) is put back with the time it may go, and a later round takes it up then.
 
@@ -25,12 +27,14 @@ use crate::store::{self, Due, Settlements};
 mod ask;
 mod digest;
 mod fan_out;
-mod outcome;
 mod prepare;
+mod send;
+mod settle;
 
 use ask::ask_first;
-use outcome::{send, wait_until};
-use prepare::prepare;
+use prepare::{Prepared, prepare};
+use send::send;
+use settle::{before_send, wait_until};
 
 /// Runs rounds until shutdown: woken by intake, by `NOTIFY hongyan_deliveries`, or by a poll
 /// (which is also what picks up notifications whose time has come). While one round's outcomes
@@ -108,13 +112,17 @@ async fn send_round(n: &Notifier) -> anyhow::Result<(usize, Settlements)> {
     let mut ready = Vec::with_capacity(due.len());
     let held = std::sync::atomic::AtomicUsize::new(0);
     for d in &due {
-        match prepare(n, &out, d, &orgs, &held, now).await {
-            Ok(Some(r)) => ready.push(r),
-            Ok(None) => {}
-            // Nothing is recorded for it: its claim runs out and a later round takes it.
-            Err(e) => {
-                tracing::warn!(notification = %d.id, error = format!("{e:#}"), "Could not prepare a notification; it will be tried again.");
+        let settle = match prepare(n, d, &orgs, now) {
+            Prepared::Ready(r) => {
+                ready.push(r);
+                continue;
             }
+            Prepared::Settle(settle) => settle,
+        };
+        // Nothing is recorded for one that fails here: its claim runs out and a later round
+        // takes it.
+        if let Err(e) = before_send(n, &out, d, settle, &held, now).await {
+            tracing::warn!(notification = %d.id, error = format!("{e:#}"), "Could not prepare a notification; it will be tried again.");
         }
     }
     let held = held.into_inner();

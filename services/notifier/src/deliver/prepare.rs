@@ -1,10 +1,11 @@
-//! Before anything is sent: is it still useful, which channel, quiet hours, the robot or the
-//! members of a broadcast, and the rendering. Each step either lets the notification go on or
-//! says how it settles now ([`Settle`]); one function per channel ends in [`Prepared`].
+//! The first stage of a delivery, before anything is sent: is it still useful, which channel,
+//! quiet hours, the robot or the members of a broadcast, and the rendering. Each step either
+//! lets the notification go on or says how it settles now ([`Settle`]); one function per
+//! channel ends in [`Prepared`]. Nothing here records anything: a [`Settle`] is recorded by
+//! the settle stage ([`super::settle::before_send`]).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{DateTime, Utc};
 use hongyan_adapters::ratelimit::Limit;
@@ -12,17 +13,15 @@ use hongyan_domain::ids::{OrgId, mask_phones};
 use hongyan_domain::notify::{NotificationRequest, Recipient, To};
 
 use super::Ready;
-use super::fan_out::fan_out;
-use super::outcome::{fail, fall_back, wait_until};
 use crate::Notifier;
 use crate::providers::{Provider, SentWithin};
 use crate::render::{Target, render, request_params};
 use crate::route::{self, Audience, Channel, Robot};
-use crate::store::{AudienceOrg, Due, Next, Settlements};
+use crate::store::{AudienceOrg, Due};
 use crate::templates::Template;
 
 /// A channel and a provider, as attempts and announcements name them (`-` for none yet).
-type Via = (&'static str, &'static str);
+pub(super) type Via = (&'static str, &'static str);
 
 /// Neither a channel nor a provider was reached.
 const NOWHERE: Via = ("-", "-");
@@ -76,24 +75,15 @@ impl Settle<'_> {
 /// Decides what becomes of one notification before anything is sent: settled already (failed,
 /// waiting, fallen back, fanned out), or rendered and [`Ready`].
 #[tracing::instrument(skip_all, fields(notification_id = %d.id, key = %mask_phones(&d.request.key), attempt = d.attempt))]
-pub(super) async fn prepare<'a>(
+pub(super) fn prepare<'a>(
     n: &'a Notifier,
-    out: &Settlements,
     d: &'a Due,
     orgs: &HashMap<String, AudienceOrg>,
-    held: &AtomicUsize,
     now: DateTime<Utc>,
-) -> anyhow::Result<Option<Ready<'a>>> {
-    let prepared = match checked(n, d, orgs, now) {
+) -> Prepared<'a> {
+    match checked(n, d, orgs, now) {
         Ok(job) => on_its_channel(job, now),
         Err(settle) => Prepared::Settle(settle),
-    };
-    match prepared {
-        Prepared::Ready(ready) => Ok(Some(ready)),
-        Prepared::Settle(settle) => {
-            apply(n, out, d, settle, held, now).await?;
-            Ok(None)
-        }
     }
 }
 
@@ -374,50 +364,4 @@ fn misplanned<'a>(req: &NotificationRequest, channel: &Channel) -> Settle<'a> {
         req.to_masked()
     );
     Settle::fail((channel.name(), "-"), why)
-}
-
-/// Records how a notification settled before anything was sent.
-async fn apply(
-    n: &Notifier,
-    out: &Settlements,
-    d: &Due,
-    settle: Settle<'_>,
-    held: &AtomicUsize,
-    now: DateTime<Utc>,
-) -> anyhow::Result<()> {
-    match settle {
-        Settle::Fail { via, reason } => fail(n, out, d, None, via, reason),
-        Settle::FallBack { plan, via, why } => fall_back(n, out, d, &plan, None, via, &why),
-        Settle::QuietUntil(at) => {
-            held.fetch_add(1, Ordering::Relaxed);
-            wait_until(out, d, at);
-        }
-        Settle::AwaitReceipt { at, since } => await_receipt(out, d, at, since),
-        Settle::LookAgain { org, at } => look_again(out, d, org, at),
-        Settle::FanOut(org) => fan_out(n, out, d, org, now).await?,
-    }
-    Ok(())
-}
-
-/// Puts an abandoned send back until `at`, to wait for its receipt and then ask the provider;
-/// the lost claim is not an attempt.
-fn await_receipt(out: &Settlements, d: &Due, at: DateTime<Utc>, since: DateTime<Utc>) {
-    tracing::info!(notification = %d.id, "A worker stopped mid-send; waiting for the receipt, then asking the provider, before sending again.");
-    let next = Next::AwaitReceipt {
-        at,
-        since,
-        attempted: false,
-    };
-    out.settle(d, None, &next, None);
-}
-
-/// Puts a broadcast back until `at`, to look for its org again; each look counts.
-fn look_again(out: &Settlements, d: &Due, org: &OrgId, at: DateTime<Utc>) {
-    tracing::debug!(notification_id = %d.id, org = %org, look_again_at = %at, "Broadcast org not in the ledger yet; looking again later.");
-    let again = Next::Again {
-        at,
-        channel_index: d.channel_index,
-        not_an_attempt: false,
-    };
-    out.settle(d, None, &again, None);
 }

@@ -9,71 +9,45 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use hongyan_domain::notify::job_templates as jobs;
-use hongyan_domain::notify::templates as registry;
+use hongyan_domain::notify::Template as Name;
 use serde::Deserialize;
 
 use crate::providers::wecom;
 pub use text::{Text, TextError};
 
 /// The monthly update reminder (一月一更新) to a member, with the link to the update page.
-pub const MONTHLY_REMINDER: &str = "monthly_reminder";
+pub const MONTHLY_REMINDER: &str = Name::MonthlyReminder.as_str();
 /// The lapse warning (党章第九条: six months without organizational life) to the branch
 /// secretary and the county department, about one member.
-pub const LAPSE_WARNING: &str = "lapse_warning";
+pub const LAPSE_WARNING: &str = Name::LapseWarning.as_str();
 /// A study pack (学习资源包), the one broadcast: robot card, or SMS with a link.
-pub const STUDY_PACK: &str = "study_pack";
+pub const STUDY_PACK: &str = Name::StudyPack.as_str();
 /// The political birthday (政治生日) greeting to a member.
-pub const POLITICAL_BIRTHDAY: &str = "political_birthday";
+pub const POLITICAL_BIRTHDAY: &str = Name::PoliticalBirthday.as_str();
 /// The monthly review's list to a branch contact: how many members are two months or more
 /// unconfirmed, with a link to the list (names never go to a group).
-pub const STALE_LIST_BRANCH: &str = "stale_list_branch";
+pub const STALE_LIST_BRANCH: &str = Name::StaleListBranch.as_str();
 /// The monthly review's list to a county department: how many members are lost contact (失联).
-pub const LOST_CONTACT_COUNTY: &str = "lost_contact_county";
+pub const LOST_CONTACT_COUNTY: &str = Name::LostContactCounty.as_str();
 /// The console's sign-in code (DESIGN.md section 12), sent by the api to the person signing in;
 /// the one template sent in the SMS quiet hours.
-pub const LOGIN_CODE: &str = "login_code";
+pub const LOGIN_CODE: &str = Name::LoginCode.as_str();
 /// 应转尽转: the branch is asked to transfer a member's relationship.
-pub const TRANSFER_SUGGESTION_BRANCH: &str = "transfer_suggestion_branch";
+pub const TRANSFER_SUGGESTION_BRANCH: &str = Name::TransferSuggestionBranch.as_str();
 /// Digests for org contacts (DESIGN.md section 5): the notices that events caused to one
 /// contact within `notifier.digest_window_secs`, as one SMS with `count`, `names` and the
 /// console's `url` (`crate::deliver`'s gathering step writes its params).
-pub const ORG_DIGEST: &str = "org_digest";
+pub const ORG_DIGEST: &str = Name::OrgDigest.as_str();
 
 /// Replies (上行短信, DESIGN.md section 5): the thanks for a "no change" reply, once a month.
-pub const REPLY_THANKS: &str = "reply_thanks";
+pub const REPLY_THANKS: &str = Name::ReplyThanks.as_str();
 /// Replies: any other text, one to one to the member's branch contact (name and text).
-pub const REPLY_FORWARD: &str = "reply_forward";
+pub const REPLY_FORWARD: &str = Name::ReplyForward.as_str();
 /// Replies: the branch contact is told a member stopped the reminder SMS (退订).
-pub const REPLY_STOPPED: &str = "reply_stopped";
+pub const REPLY_STOPPED: &str = Name::ReplyStopped.as_str();
 
-/// Templates that must exist: the registry's, the scheduler's and the notifier's own.
-pub const REQUIRED: &[&str] = &[
-    registry::OUTBOUND_MEMBER,
-    registry::OUTBOUND_INFLOW,
-    registry::OUTBOUND_BRANCH,
-    registry::CHECKED_IN_BRANCH,
-    registry::UNREPORTED_BRANCH,
-    registry::HOME_VISIT_PAIR,
-    MONTHLY_REMINDER,
-    LAPSE_WARNING,
-    STUDY_PACK,
-    POLITICAL_BIRTHDAY,
-    jobs::QUARTERLY_TALK,
-    jobs::QUARTERLY_TALK_FOLLOWUP,
-    jobs::FAMILY_VISIT,
-    jobs::RETURN_PEAK,
-    jobs::DISPATCH_REPORT,
-    jobs::DISPATCH_SUMMARY,
-    STALE_LIST_BRANCH,
-    LOST_CONTACT_COUNTY,
-    TRANSFER_SUGGESTION_BRANCH,
-    LOGIN_CODE,
-    ORG_DIGEST,
-    REPLY_THANKS,
-    REPLY_FORWARD,
-    REPLY_STOPPED,
-];
+/// Templates that must exist: every one hongyan sends (`hongyan_domain::notify::Template`).
+pub const REQUIRED: &[&str] = Name::WORDS;
 
 /// Every variable a template may use: the params the senders put in a request, plus
 /// `recipient_name`, which [`crate::render::request_params`] adds from the recipient. A

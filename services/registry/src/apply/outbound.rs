@@ -1,43 +1,45 @@
 //! `registration.outbound`: a member leaves, and who is told.
 
-use super::*;
+use hongyan_adapters::store::rows::{OrgRow, OutboxRow};
+use hongyan_domain::envelope::Rejection;
+use hongyan_domain::ids::CertificateNo;
+use hongyan_domain::ledger::{self, FlowRecord, Member};
+use hongyan_domain::notify::{NotificationRequest, Recipient, Role, templates};
+use hongyan_domain::payloads::{Outbound, Subject};
+use hongyan_domain::{Envelope, rights, station};
 
-impl Applier<'_> {
-    /// A refused departure changes nothing, not even the full `member` it carried.
-    pub(super) fn outbound(&mut self, ev: &Envelope, o: &Outbound) -> Ruled {
-        let snapshot = match &o.subject {
-            Subject::Full(m) => Some(self.ws.snapshot_member(&m.id)),
-            Subject::Known(_) => None,
-        };
-        let step = self.depart(ev, o);
-        if let (Err(_), Some(snapshot)) = (&step, snapshot) {
-            self.ws.restore_member(snapshot);
-        }
-        step
-    }
+use super::{Ruled, Rules, Ruling, Verdict};
+use crate::batch::effects::{Effects, Numbered};
 
-    fn depart(&mut self, ev: &Envelope, o: &Outbound) -> Ruled {
-        let member = match &o.subject {
+impl Rules<'_> {
+    /// A departure, with the full member it may carry saved first. A refused departure
+    /// changes nothing, not even that member: its effects go with the refusal.
+    pub(super) fn outbound(&self, ev: &Envelope, o: &Outbound) -> Ruled {
+        let (member, mut effects) = match &o.subject {
             Subject::Full(m) => {
-                self.member_upserted(ev, m.clone())?;
-                self.ws.members[&m.id].member.clone()
+                let saved = self.member_upserted(ev, m.clone())?.effects;
+                // A stale upsert saves nothing: the member stored (newer) is the one leaving.
+                let member = match &saved.member {
+                    Some(row) => row.member.clone(),
+                    None => self.member(&m.id)?.member.clone(),
+                };
+                (member, saved)
             }
-            Subject::Known(id) => self.member(id)?.member.clone(),
+            Subject::Known(id) => (self.member(id)?.member.clone(), Effects::default()),
         };
-        let home = self
-            .org(&member.home_org_id, "the member's home org")?
-            .clone();
+        let home = self.org(&member.home_org_id, "the member's home org")?;
         rights::may_act_for_member(&ev.actor, &member.id, &home.node())?;
         let inflow = match &o.inflow_org_id {
-            Some(id) => Some(self.org(id, "data.destination.inflow_org_id")?.clone()),
+            Some(id) => Some(self.org(id, "data.destination.inflow_org_id")?),
             None => None,
         };
-        if let Some(open) = self.ws.open_record(&member.id) {
+        if let Some(open) = self.state.open_record(&member.id) {
             if open.is_newer_than(ev.occurred_at) {
-                return Ok(Verdict::Stale(format!(
-                    "member {} has a newer open record",
-                    member.id
-                )));
+                let note = format!("member {} has a newer open record", member.id);
+                return Ok(Ruling {
+                    verdict: Verdict::Stale(note),
+                    effects,
+                });
             }
             return Err(Rejection::Conflict(format!(
                 "Member {} already has an open flow record ({} since {}); register the return or transfer first, then replay this departure.",
@@ -49,35 +51,39 @@ impl Applier<'_> {
                     .unwrap_or_default()
             )));
         }
-        if let Some(last) = self.ws.latest_record(&member.id)
+        if let Some(last) = self.state.latest_record(&member.id)
             && last.is_newer_than(ev.occurred_at)
         {
-            return Ok(Verdict::Stale(format!(
-                "member {}'s ledger already holds newer events",
-                member.id
-            )));
+            let note = format!("member {}'s ledger already holds newer events", member.id);
+            return Ok(Ruling {
+                verdict: Verdict::Stale(note),
+                effects,
+            });
         }
         let mut rec = ledger::open_outbound(
             uuid::Uuid::now_v7(),
             self.policy,
             &member,
             o,
-            self.ws.last_version(&member.id),
+            self.state.last_version(&member.id),
             ev.occurred_at,
         );
         if ledger::certificate_due(self.policy, o) {
             let county = home.org.region_code.county();
             let year = ledger::certificate_year(o);
             let last = ledger::CERTIFICATE_SEQ_LAST;
-            let Some(seq) = self.ws.certificates.next(&county, year) else {
+            let Some(seq) = self.state.next_certificate(&county, year) else {
                 return Err(Rejection::Conflict(format!(
                     "County {county} has given out all {last} activity-certificate numbers of {year}; a 16-digit number would not be a certificate number. Ask the county department to register member {} as a transfer of the relationship, or to issue the certificate by hand, then replay this departure.",
                     member.id
                 )));
             };
             rec.certificate_no = Some(CertificateNo::compose(&county, year, seq));
+            effects.certificate = Some(Numbered { county, year, seq });
         }
-        self.tell_outbound(ev, &member, &home, inflow.as_ref(), &rec);
+        effects
+            .outbox
+            .extend(self.tell_outbound(ev, &member, home, inflow, &rec));
         let note = format!(
             "{} ({}) left for {}{}",
             member.name,
@@ -88,33 +94,35 @@ impl Applier<'_> {
                 .map(|c| format!(", certificate {c}"))
                 .unwrap_or_else(|| ", asked to transfer the relationship".into())
         );
-        Ok(self.changed(ev, rec, note))
+        Ok(self.changed(ev, rec, note, effects))
     }
 
+    /// The member, the inflow org (if named) and the home branch are told, in that order.
     fn tell_outbound(
-        &mut self,
+        &self,
         ev: &Envelope,
         member: &Member,
         home: &OrgRow,
         inflow: Option<&OrgRow>,
         rec: &FlowRecord,
-    ) {
+    ) -> Vec<OutboxRow> {
         // The station the branch named (报到地点), else the nearest one at the destination.
-        let (station_name, station_phone) =
-            match inflow.filter(|o| o.org.kind == hongyan_domain::OrgKind::Station) {
-                Some(named) => (named.org.name.clone(), named.org.contact.phone.to_string()),
-                None => {
-                    let nearest =
-                        station::nearest_by_region(&self.ws.stations, &rec.location.region_code);
-                    let phone = nearest
-                        .and_then(|s| self.ws.orgs.get(&s.id))
-                        .map(|s| s.org.contact.phone.to_string());
-                    (
-                        nearest.map(|s| s.name.clone()).unwrap_or_default(),
-                        phone.unwrap_or_default(),
-                    )
-                }
-            };
+        let (station_name, station_phone) = match inflow
+            .filter(|o| o.org.kind == hongyan_domain::OrgKind::Station)
+        {
+            Some(named) => (named.org.name.clone(), named.org.contact.phone.to_string()),
+            None => {
+                let nearest =
+                    station::nearest_by_region(self.state.stations(), &rec.location.region_code);
+                let phone = nearest
+                    .and_then(|s| self.state.org(&s.id))
+                    .map(|s| s.org.contact.phone.to_string());
+                (
+                    nearest.map(|s| s.name.clone()).unwrap_or_default(),
+                    phone.unwrap_or_default(),
+                )
+            }
+        };
         let certificate = rec
             .certificate_no
             .as_ref()
@@ -128,7 +136,7 @@ impl Applier<'_> {
             member_id: Some(member.id.clone()),
             org_id: None,
         };
-        self.notify(NotificationRequest::new(
+        let mut told = vec![self.notification(NotificationRequest::new(
             templates::OUTBOUND_MEMBER,
             to_member,
             ev.event_id,
@@ -141,9 +149,9 @@ impl Applier<'_> {
                 ("branch_contact", home.org.contact.name.clone()),
                 ("branch_phone", home.org.contact.phone.to_string()),
             ],
-        ));
+        ))];
         if let Some(inflow) = inflow {
-            self.notify(NotificationRequest::new(
+            told.push(self.notification(NotificationRequest::new(
                 templates::OUTBOUND_INFLOW,
                 Recipient::org_contact(&inflow.org.id, &inflow.org.contact),
                 ev.event_id,
@@ -154,9 +162,9 @@ impl Applier<'_> {
                     ("branch_phone", home.org.contact.phone.to_string()),
                     ("address", rec.location.address.clone()),
                 ],
-            ));
+            )));
         }
-        self.notify(NotificationRequest::new(
+        told.push(self.notification(NotificationRequest::new(
             templates::OUTBOUND_BRANCH,
             Recipient::org_contact(&home.org.id, &home.org.contact),
             ev.event_id,
@@ -169,6 +177,7 @@ impl Applier<'_> {
                     hongyan_domain::regions::place_name(rec.location.region_code.as_str()),
                 ),
             ],
-        ));
+        )));
+        told
     }
 }

@@ -1,9 +1,9 @@
 //! The activity-certificate sequences (`certificate_sequences`): read at load, written at
-//! flush (see [`crate::certificates`]).
+//! flush (the numbering rule is `hongyan_domain::ledger::certificates`).
 
 use sqlx::PgConnection;
 
-use crate::certificates::{Advanced, Sequences};
+use hongyan_domain::ledger::certificates::{Advanced, Sequences};
 
 /// The last numbers of these counties in these years (every pair of the two lists).
 pub async fn read(

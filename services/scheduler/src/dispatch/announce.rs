@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use hongyan_adapters::store::rows::OutboxRow;
 use hongyan_domain::dispatch::{Quarter, ready_message_id};
-use hongyan_domain::ids::{EventId, OrgId};
+use hongyan_domain::ids::{EventId, OrgId, Phone};
 use hongyan_domain::notify::{NotificationRequest, Recipient, To, job_templates};
 use hongyan_domain::payloads::Contact;
 use hongyan_domain::rules::keys::{Subject, message_key};
@@ -34,8 +34,13 @@ pub async fn announce(
     public_url: &str,
     due: DateTime<Utc>,
 ) -> sqlx::Result<Vec<OutboxRow>> {
-    let (name, contact, has_robot): (String, serde_json::Value, bool) = sqlx::query_as(
-        "SELECT name, contact, chat IS NOT NULL AND chat <> 'null'::jsonb FROM orgs WHERE id = $1",
+    let (name, contact_name, contact_phone, has_robot): (
+        String,
+        Option<String>,
+        Option<String>,
+        bool,
+    ) = sqlx::query_as(
+        "SELECT name, contact_name, contact_phone, has_robot FROM scheduler_orgs WHERE org_id = $1",
     )
     .bind(&report.org_id)
     .fetch_one(conn)
@@ -49,9 +54,12 @@ pub async fn announce(
     let t = &report.headline;
     let label = periods::Quarter::of_date(quarter.first_month().first_day()).label();
     let mut rows = Vec::new();
-    match serde_json::from_value::<Contact>(contact) {
-        // Contact reads its phone through Phone::parse: a contact that reads is usable.
-        Ok(contact) => {
+    // The contact's phone is read through Phone::parse: a contact that reads is usable.
+    let contact = contact_name
+        .zip(contact_phone.and_then(|p| Phone::parse(&p).ok()))
+        .map(|(name, phone)| Contact { name, phone });
+    match contact {
+        Some(contact) => {
             let template = job_templates::DISPATCH_REPORT;
             let req = NotificationRequest {
                 key: message_key(template, &period, Subject::Org(&org)),
@@ -70,7 +78,7 @@ pub async fn announce(
             };
             rows.push(request_row(&req, due));
         }
-        _ => {
+        None => {
             warn!(org = %org, "A department has no usable contact; fix it with org.upserted. Its dispatch report is stored but not announced to anyone by SMS.")
         }
     }

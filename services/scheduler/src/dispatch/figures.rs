@@ -6,50 +6,11 @@
 
 use std::collections::BTreeMap;
 
-use chrono::NaiveDate;
 use futures::TryStreamExt;
-use hongyan_adapters::config::PolicySettings;
 use hongyan_domain::dispatch::{
-    BranchReport, Figures, Quarter, SpotCheck, SpotCheckRule, spot_check_seed,
+    BranchReport, Figures, Period, Quarter, SpotCheck, spot_check_seed,
 };
 use sqlx::PgConnection;
-
-/// The quarter's bounds and the ladder's thresholds, as the queries take them.
-pub struct Period {
-    pub quarter: Quarter,
-    pub first_day: NaiveDate,
-    pub last_day: NaiveDate,
-    /// The first and last day of each month of the quarter.
-    pub months: [(NaiveDate, NaiveDate); 3],
-    /// Whole months unconfirmed are counted as at a firing in the month after the quarter
-    /// (section 4): the calendar months strictly between the month of the last confirmation
-    /// and that one. So "at least n months" is "last confirmed before the first day of the
-    /// month n months before it", and each rung of the ladder is a date to compare with.
-    pub stale_before: NaiveDate,
-    pub lost_contact_before: NaiveDate,
-    /// The same for organizational life: the lapse warning's months.
-    pub lapse_before: NaiveDate,
-    /// How many of each branch's open records the spot check draws (`[policy]`).
-    pub spot_check: SpotCheckRule,
-}
-
-impl Period {
-    pub fn new(quarter: Quarter, policy: &PolicySettings) -> Self {
-        let next = quarter.last_month().next();
-        let before = |months: u32| next.plus(-(months as i32)).first_day();
-        let month = |i| quarter.first_month().plus(i);
-        Self {
-            quarter,
-            first_day: quarter.first_month().first_day(),
-            last_day: quarter.last_month().last_day(),
-            months: [0, 1, 2].map(|i| (month(i).first_day(), month(i).last_day())),
-            stale_before: before(policy.stale_after_months),
-            lost_contact_before: before(policy.lost_contact_after_months),
-            lapse_before: before(policy.lapse_warning_after_months),
-            spot_check: policy.spot_check(),
-        }
-    }
-}
 
 /// One branch's line, with the orgs above it (its path, itself last), so that each department
 /// takes the branches of its own subtree.
@@ -118,10 +79,10 @@ pub async fn branches(
 /// The branches of the departments' subtrees: branch-kind orgs and any org that is a record's
 /// home.
 const BRANCHES: &str = "branches AS (
-    SELECT o.id, o.name, o.path, o.region_code FROM orgs o
+    SELECT o.org_id AS id, o.name, o.path, o.region_code FROM scheduler_orgs o
     WHERE o.path && $1::text[]
       AND (o.kind IN ('branch', 'flow_branch')
-           OR EXISTS (SELECT 1 FROM flow_records r WHERE r.home_org_id = o.id)))";
+           OR EXISTS (SELECT 1 FROM scheduler_records r WHERE r.home_org_id = o.org_id)))";
 
 /// Monthly update (一月一更新): the months of the quarter (bits 1, 2 and 4) in which an applied
 /// departure, arrival or update confirmed each member, from one pass over the quarter's history
@@ -130,9 +91,9 @@ const BRANCHES: &str = "branches AS (
 const CONFIRMED_IN: &str = "confirmed_in AS (
     SELECT h.member_id,
            bit_or(CASE WHEN h.on_day <= $8 THEN 1 WHEN h.on_day <= $10 THEN 2 ELSE 4 END) AS months
-    FROM (SELECT member_id, (occurred_at AT TIME ZONE 'Asia/Shanghai')::date AS on_day FROM history
-          WHERE applied AND member_id IS NOT NULL
-            AND event_type IN ('registration.outbound', 'registration.inbound', 'registration.update')
+    FROM (SELECT member_id, (occurred_at AT TIME ZONE 'Asia/Shanghai')::date AS on_day
+          FROM scheduler_member_events
+          WHERE event_type IN ('registration.outbound', 'registration.inbound', 'registration.update')
             AND occurred_at >= $2::date - 1 AND occurred_at < $3::date + 2) h
     WHERE h.on_day BETWEEN $2 AND $3
     GROUP BY h.member_id)";
@@ -142,25 +103,21 @@ const CONFIRMED_IN: &str = "confirmed_in AS (
 /// kind, or a study pack). The document is read once per record (`jsonb_to_record`) rather
 /// than once per figure that looks at a field.
 const RECORDS: &str = "studied AS (
-    SELECT member_id, max(completed_on) AS completed_on FROM study_completions
+    SELECT member_id, max(completed_on) AS completed_on FROM scheduler_study_completions
     WHERE completed_on <= $3 GROUP BY member_id),
   recs AS (
     SELECT r.home_org_id, r.member_id, r.status, r.is_open, r.last_confirmed_on,
            r.certificate_no IS NOT NULL AS certified,
-           left(r.region_code, 2) = left(b.region_code, 2) AS same_province,
-           left(r.region_code, 4) = left(b.region_code, 4) AS same_city,
-           COALESCE(d.left_on, d.arrived_on, r.opened_at::date) AS started_on,
-           d.left_on, d.arrived_on, d.closed_on,
-           COALESCE(r.last_confirmed_on, d.left_on, d.arrived_on, r.opened_at::date) AS confirmed_on,
-           GREATEST((d.contacts->>'talk')::date, (d.contacts->>'family_visit')::date,
-                    (d.contacts->>'home_meeting')::date, (d.contacts->>'phone')::date,
+           ledger_destination_class(b.region_code, r.region_code) AS destination,
+           COALESCE(r.left_on, r.arrived_on, r.opened_at::date) AS started_on,
+           r.left_on, r.arrived_on, r.closed_on,
+           COALESCE(r.last_confirmed_on, r.left_on, r.arrived_on, r.opened_at::date) AS confirmed_on,
+           GREATEST(r.talk_on, r.family_visit_on, r.home_meeting_on, r.phone_call_on,
                     s.completed_on) AS contact_on,
-           COALESCE(d.transfer_suggested, false) AS transfer_suggested,
-           COALESCE(d.location->>'employer_type', 'other') AS employer_type,
+           COALESCE(r.transfer_suggested, false) AS transfer_suggested,
+           COALESCE(r.employer_type, 'other') AS employer_type,
            COALESCE(c.months, 0) AS event_months
-    FROM flow_records r JOIN branches b ON b.id = r.home_org_id
-    CROSS JOIN LATERAL jsonb_to_record(r.doc) AS d(left_on date, arrived_on date, closed_on date,
-        transfer_suggested boolean, contacts jsonb, location jsonb)
+    FROM scheduler_dispatch_records r JOIN branches b ON b.id = r.home_org_id
     LEFT JOIN confirmed_in c ON c.member_id = r.member_id
     LEFT JOIN studied s ON s.member_id = r.member_id),
   marked AS (
@@ -185,9 +142,9 @@ const GROUPED: &str = "grouped AS (
       count(*) FILTER (WHERE open_at_end AND status = 'out') AS out,
       count(*) FILTER (WHERE open_at_end AND status = 'checked_in') AS checked_in,
       count(*) FILTER (WHERE open_at_end AND status = 'home_visit') AS home_visit,
-      count(*) FILTER (WHERE open_at_end AND NOT same_province) AS cross_province,
-      count(*) FILTER (WHERE open_at_end AND same_province AND NOT same_city) AS in_province_cross_city,
-      count(*) FILTER (WHERE open_at_end AND same_city) AS in_city,
+      count(*) FILTER (WHERE open_at_end AND destination = 'cross_province') AS cross_province,
+      count(*) FILTER (WHERE open_at_end AND destination = 'in_province_cross_city') AS in_province_cross_city,
+      count(*) FILTER (WHERE open_at_end AND destination = 'in_city') AS in_city,
       count(*) FILTER (WHERE open_at_end AND certified) AS certificate_holders,
       array_agg(member_id) FILTER (WHERE open_at_end AND confirmed_on < $4 AND confirmed_on >= $5) AS stale,
       array_agg(member_id) FILTER (WHERE open_at_end AND confirmed_on < $5) AS lost_contact,
@@ -292,10 +249,11 @@ pub async fn unmatched(
     p: &Period,
 ) -> sqlx::Result<Vec<(String, Unmatched)>> {
     let rows: Vec<(String, Vec<String>, i64)> = sqlx::query_as(
-        "SELECT o.id, o.path, count(*) FROM unmatched_arrivals u JOIN orgs o ON o.id = u.receiving_org_id
+        "SELECT o.org_id, o.path, count(*) FROM scheduler_unmatched_arrivals u
+         JOIN scheduler_orgs o ON o.org_id = u.receiving_org_id
          WHERE o.path && $1::text[] AND u.arrived_on <= $2
            AND (u.resolved_at IS NULL OR (u.resolved_at AT TIME ZONE 'Asia/Shanghai')::date > $2)
-         GROUP BY o.id, o.path",
+         GROUP BY o.org_id, o.path",
     )
     .bind(departments)
     .bind(p.last_day)
@@ -351,9 +309,8 @@ pub async fn spot_check(
         ranked AS (
           SELECT s.org_id, r.member_id, s.n,
                  row_number() OVER (PARTITION BY s.org_id ORDER BY md5(s.seed || r.member_id), r.member_id) AS k
-          FROM s JOIN flow_records r ON r.home_org_id = s.org_id
-          WHERE r.is_open
-            AND COALESCE((r.doc->>'left_on')::date, (r.doc->>'arrived_on')::date, r.opened_at::date) <= $4)
+          FROM s JOIN scheduler_records r ON r.home_org_id = s.org_id
+          WHERE r.is_open AND COALESCE(r.left_on, r.arrived_on, r.opened_at::date) <= $4)
         SELECT org_id, array_agg(member_id ORDER BY k) FROM ranked WHERE k <= n
         GROUP BY org_id",
     )
@@ -371,62 +328,29 @@ pub async fn spot_check(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use hongyan_domain::dispatch::SpotCheckRule;
     use hongyan_domain::month::Month;
 
-    fn period(year: i32, month: u32) -> Period {
+    use super::*;
+
+    fn settings() -> hongyan_adapters::Settings {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
-        let settings = hongyan_adapters::Settings::load(&dir).expect("config/default.toml loads");
-        Period::new(
-            Quarter::of_month(Month::new(year, month).unwrap()),
-            &settings.policy,
-        )
-    }
-
-    fn day(y: i32, m: u32, d: u32) -> NaiveDate {
-        NaiveDate::from_ymd_opt(y, m, d).unwrap()
-    }
-
-    #[test]
-    fn the_ladder_is_counted_as_at_a_firing_in_the_month_after_the_quarter() {
-        // Q4 is reported in January: confirmed on 30 November leaves one whole month
-        // (December) unconfirmed, stale; confirmed on 1 December, none.
-        let q4 = period(2026, 11);
-        assert_eq!(q4.stale_before, day(2026, 12, 1));
-        assert!(day(2026, 11, 30) < q4.stale_before);
-        assert!(day(2026, 12, 1) >= q4.stale_before);
-        // Three months for lost contact (October, November, December), five for the lapse.
-        assert_eq!(q4.lost_contact_before, day(2026, 10, 1));
-        assert_eq!(q4.lapse_before, day(2026, 8, 1));
-        assert_eq!(q4.last_day, day(2026, 12, 31));
-    }
-
-    #[test]
-    fn the_months_of_the_quarter_run_from_first_to_last_day() {
-        let q1 = period(2028, 2);
-        assert_eq!(q1.first_day, day(2028, 1, 1));
-        assert_eq!(
-            q1.months,
-            [
-                (day(2028, 1, 1), day(2028, 1, 31)),
-                (day(2028, 2, 1), day(2028, 2, 29)),
-                (day(2028, 3, 1), day(2028, 3, 31)),
-            ]
-        );
+        hongyan_adapters::Settings::load(&dir).expect("config/default.toml loads")
     }
 
     #[test]
     fn the_spot_check_is_the_policys() {
         // The shipped `[policy]` is section 4's rule; a changed one reaches the dispatch.
-        assert_eq!(period(2026, 8).spot_check, SpotCheckRule::DEFAULT);
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
-        let mut policy = hongyan_adapters::Settings::load(&dir).unwrap().policy;
+        let q = Quarter::of_month(Month::new(2026, 8).unwrap());
+        let policy = settings().policy;
+        let shipped = Period::new(q, &policy.review(), policy.spot_check());
+        assert_eq!(shipped.spot_check, SpotCheckRule::DEFAULT);
+        let mut policy = settings().policy;
         policy.spot_check_share = 0.5;
         policy.spot_check_min = 2;
         policy.spot_check_max = 3;
-        let q = Quarter::of_month(Month::new(2026, 8).unwrap());
         assert_eq!(
-            Period::new(q, &policy).spot_check,
+            Period::new(q, &policy.review(), policy.spot_check()).spot_check,
             SpotCheckRule {
                 share: 0.5,
                 min: 2,

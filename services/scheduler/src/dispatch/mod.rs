@@ -9,14 +9,15 @@ pub use announce::report_url;
 
 use chrono::{DateTime, Utc};
 use hongyan_adapters::store::{rows::OutboxRow, writes};
-use hongyan_domain::dispatch::{Quarter, is_reported_department, ready_message_id};
+use hongyan_domain::OrgKind;
+use hongyan_domain::dispatch::{Period, Quarter, ready_message_id};
 use hongyan_domain::ids::EventId;
 use hongyan_domain::outgoing::{ReportReady, keyed_envelope};
+use hongyan_domain::regions::is_reported_department;
 use sqlx::PgConnection;
 use tracing::{info, instrument};
 
 use crate::firing::Firing;
-use figures::Period;
 use report::Built;
 
 /// `quarterly_dispatch`: the report on the quarter just ended, for each county and city
@@ -33,7 +34,8 @@ pub async fn quarterly_dispatch(
     firing: &Firing<'_>,
 ) -> anyhow::Result<u64> {
     let quarter = Quarter::just_ended(firing.due);
-    let period = Period::new(quarter, &firing.settings.policy);
+    let policy = &firing.settings.policy;
+    let period = Period::new(quarter, &policy.review(), policy.spot_check());
     let pending = unreported_departments(conn, quarter).await?;
     if pending.is_empty() {
         info!(quarter = %quarter, "Every department's dispatch report already stands.");
@@ -62,17 +64,19 @@ async fn unreported_departments(
     quarter: Quarter,
 ) -> sqlx::Result<Vec<String>> {
     let all: Vec<(String, String, String)> = sqlx::query_as(
-        "SELECT o.id, o.kind, o.region_code FROM orgs o
+        "SELECT o.org_id, o.kind, o.region_code FROM scheduler_orgs o
          WHERE o.kind = 'department'
-           AND NOT EXISTS (SELECT 1 FROM dispatch_reports d WHERE d.org_id = o.id AND d.quarter = $1)
-         ORDER BY o.id",
+           AND NOT EXISTS (SELECT 1 FROM dispatch_reports d WHERE d.org_id = o.org_id AND d.quarter = $1)
+         ORDER BY o.org_id",
     )
     .bind(quarter.to_string())
     .fetch_all(conn)
     .await?;
     Ok(all
         .into_iter()
-        .filter(|(_, kind, region)| is_reported_department(kind, region))
+        .filter(|(_, kind, region)| {
+            OrgKind::parse(kind).is_ok_and(|kind| is_reported_department(kind, region))
+        })
         .map(|(id, _, _)| id)
         .collect())
 }

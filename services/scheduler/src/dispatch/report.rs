@@ -5,12 +5,12 @@
 
 use std::collections::BTreeMap;
 
-use hongyan_domain::dispatch::{
-    BranchReport, ByStatus, Destinations, Figures, MonthCompliance, SpotCheck, report_id,
-};
+use hongyan_domain::dispatch::{BranchReport, Figures, SpotCheck, report_id};
 use serde::Serialize;
 
-use super::figures::{Branch, Period, Unmatched};
+use hongyan_domain::dispatch::Period;
+
+use super::figures::{Branch, Unmatched};
 
 /// What the announcement of a report says: the counts of its totals, no names.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -62,92 +62,16 @@ struct ReportView<'a> {
     spot_check: Vec<&'a SpotCheck>,
 }
 
-/// A department's totals as `Figures::total` makes them (counts summed, names joined in
-/// order, month by month), field for field in `Figures`' shape, with the names borrowed from
-/// the branch lines.
-#[derive(Serialize)]
-struct Totals<'a> {
-    open: u64,
-    by_status: ByStatus,
-    departures: u64,
-    arrivals: u64,
-    returns: u64,
-    transfers: u64,
-    destinations: Destinations,
-    by_employer_type: BTreeMap<&'a str, u64>,
-    certificate_holders: u64,
-    monthly_compliance: Vec<MonthCompliance>,
-    stale: Vec<&'a str>,
-    lost_contact: Vec<&'a str>,
-    lapse_risk: Vec<&'a str>,
-    transfer_suggested: Vec<&'a str>,
-    unmatched_arrivals: u64,
-}
+/// A department's totals: `Figures::total`'s sum, with the names borrowed from the branch
+/// lines.
+type Totals<'a> = Figures<&'a str>;
 
-impl<'a> Totals<'a> {
-    fn of(lines: &[&'a BranchReport], period: &Period) -> Self {
-        let mut t = Totals {
-            open: 0,
-            by_status: ByStatus::default(),
-            departures: 0,
-            arrivals: 0,
-            returns: 0,
-            transfers: 0,
-            destinations: Destinations::default(),
-            by_employer_type: BTreeMap::new(),
-            certificate_holders: 0,
-            monthly_compliance: period.quarter.empty_compliance(),
-            stale: Vec::new(),
-            lost_contact: Vec::new(),
-            lapse_risk: Vec::new(),
-            transfer_suggested: Vec::new(),
-            unmatched_arrivals: 0,
-        };
-        for line in lines {
-            t.add(&line.figures);
-        }
-        for list in [
-            &mut t.stale,
-            &mut t.lost_contact,
-            &mut t.lapse_risk,
-            &mut t.transfer_suggested,
-        ] {
-            list.sort_unstable();
-            list.dedup();
-        }
-        t
+fn totals<'a>(lines: &[&'a BranchReport], period: &Period) -> Totals<'a> {
+    let mut t = Figures::empty(period.quarter);
+    for line in lines {
+        t.add(&line.figures, String::as_str);
     }
-
-    fn add(&mut self, f: &'a Figures) {
-        self.open += f.open;
-        self.by_status.out += f.by_status.out;
-        self.by_status.checked_in += f.by_status.checked_in;
-        self.by_status.home_visit += f.by_status.home_visit;
-        self.departures += f.departures;
-        self.arrivals += f.arrivals;
-        self.returns += f.returns;
-        self.transfers += f.transfers;
-        self.destinations.cross_province += f.destinations.cross_province;
-        self.destinations.in_province_cross_city += f.destinations.in_province_cross_city;
-        self.destinations.in_city += f.destinations.in_city;
-        for (kind, n) in &f.by_employer_type {
-            *self.by_employer_type.entry(kind).or_default() += n;
-        }
-        self.certificate_holders += f.certificate_holders;
-        for (t, m) in self
-            .monthly_compliance
-            .iter_mut()
-            .zip(&f.monthly_compliance)
-        {
-            t.open += m.open;
-            t.confirmed += m.confirmed;
-        }
-        let names = |v: &'a [String]| v.iter().map(String::as_str);
-        self.stale.extend(names(&f.stale));
-        self.lost_contact.extend(names(&f.lost_contact));
-        self.lapse_risk.extend(names(&f.lapse_risk));
-        self.transfer_suggested.extend(names(&f.transfer_suggested));
-    }
+    t.finish()
 }
 
 /// `org`'s report from the shared lines (`branches` in id order), and its JSON. Unmatched
@@ -165,7 +89,7 @@ pub fn build(
         .filter(|b| b.path.iter().any(|o| o == org))
         .map(|b| &b.line)
         .collect();
-    let mut totals = Totals::of(&lines, period);
+    let mut totals = totals(&lines, period);
     totals.unmatched_arrivals = unmatched
         .iter()
         .filter(|(_, u)| u.path.iter().any(|o| o == org))

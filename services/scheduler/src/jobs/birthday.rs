@@ -4,7 +4,9 @@
 
 use hongyan_domain::Phone;
 use hongyan_domain::ids::{MemberId, OrgId};
-use hongyan_domain::notify::{NotificationRequest, Recipient, Role, To, job_templates};
+use hongyan_domain::notify::{
+    NotificationRequest, Recipient, Role, To, default_channels, job_templates,
+};
 use hongyan_domain::rules::greetings::{anniversary_days, party_anniversary};
 use hongyan_domain::rules::keys::{Subject, firing_id, message_key};
 use hongyan_domain::rules::periods::local_day;
@@ -17,13 +19,13 @@ use crate::firing::Firing;
 /// Members whose joining day (`MM-DD`) is one of $1, found through the index of migration
 /// 0012, on their current phone (an open record's, which an update may have changed).
 const CANDIDATES: &str = "
-SELECT m.id, COALESCE(m.doc->>'name', m.id), m.doc->>'joined_party_on', COALESCE(f.phone, m.phone),
-       m.doc->'channels', m.home_org_id, o.name
-FROM members m
-JOIN orgs o ON o.id = m.home_org_id
-LEFT JOIN flow_records f ON f.member_id = m.id AND f.is_open
-WHERE substr(m.doc->>'joined_party_on', 6, 5) = ANY($1)
-ORDER BY m.id";
+SELECT m.member_id, COALESCE(m.name, m.member_id), m.joined_party_on, COALESCE(f.phone, m.phone),
+       m.channels, m.home_org_id, o.name
+FROM scheduler_members m
+JOIN scheduler_orgs o ON o.org_id = m.home_org_id
+LEFT JOIN scheduler_records f ON f.member_id = m.member_id AND f.is_open
+WHERE substr(m.joined_party_on, 6, 5) = ANY($1)
+ORDER BY m.member_id";
 
 type Candidate = (
     String,
@@ -69,7 +71,7 @@ pub async fn political_birthday(
         let channels: Vec<String> = channels
             .and_then(|c| serde_json::from_value(c).ok())
             .filter(|c: &Vec<String>| !c.is_empty())
-            .unwrap_or_else(|| vec!["sms".into()]);
+            .unwrap_or_else(default_channels);
         let req = NotificationRequest {
             key: message_key(template, &period, Subject::Member(&member)),
             template: template.to_owned(),

@@ -17,13 +17,12 @@ use crate::firing::Firing;
 
 /// Per branch, the open records with no family visit since $1 (family_visit_due).
 const OWED: &str = "
-SELECT o.id AS org, o.contact->>'name' AS name, o.contact->>'phone' AS phone,
-       array_agg(COALESCE(m.doc->>'name', m.id) ORDER BY m.doc->>'name', m.id) AS names
-FROM flow_records f JOIN members m ON m.id = f.member_id JOIN orgs o ON o.id = f.home_org_id
-WHERE f.is_open
-  AND ((f.doc->'contacts'->>'family_visit') IS NULL
-       OR (f.doc->'contacts'->>'family_visit')::date < $1)
-GROUP BY o.id ORDER BY o.id";
+SELECT o.org_id AS org, o.contact_name AS name, o.contact_phone AS phone,
+       array_agg(COALESCE(m.name, m.member_id) ORDER BY m.name, m.member_id) AS names
+FROM scheduler_records f JOIN scheduler_members m ON m.member_id = f.member_id
+JOIN scheduler_orgs o ON o.org_id = f.home_org_id
+WHERE f.is_open AND (f.family_visit_on IS NULL OR f.family_visit_on < $1)
+GROUP BY o.org_id, o.contact_name, o.contact_phone ORDER BY o.org_id";
 
 /// One branch's list, and its contact.
 #[derive(sqlx::FromRow)]

@@ -19,9 +19,9 @@ use crate::firing::Firing;
 
 /// Branches with members away, and how many.
 const BRANCHES: &str = "
-SELECT o.id, o.contact->>'name', o.contact->>'phone', count(*)
-FROM flow_records f JOIN orgs o ON o.id = f.home_org_id
-WHERE f.is_open GROUP BY o.id ORDER BY o.id";
+SELECT o.org_id, o.contact_name, o.contact_phone, count(*)
+FROM scheduler_records f JOIN scheduler_orgs o ON o.org_id = f.home_org_id
+WHERE f.is_open GROUP BY o.org_id, o.contact_name, o.contact_phone ORDER BY o.org_id";
 
 /// What people call a peak: Spring Festival falls in January or February, May Day and National
 /// Day on their dates; any other listed day is a return peak by its date.

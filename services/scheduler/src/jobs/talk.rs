@@ -6,7 +6,9 @@
 
 use hongyan_domain::Phone;
 use hongyan_domain::ids::OrgId;
-use hongyan_domain::notify::{NotificationRequest, Recipient, Role, To, job_templates};
+use hongyan_domain::notify::{
+    NotificationRequest, Recipient, Role, To, default_channels, job_templates,
+};
 use hongyan_domain::rules::contacts::talk_quarter;
 use hongyan_domain::rules::keys::{Subject, firing_id, message_key};
 use hongyan_domain::rules::periods::{Quarter, local_day};
@@ -43,17 +45,17 @@ enum Reminded {
 /// branch contact of the unpaired. A talk in an older quarter does not count (talk_due).
 const OWED: &str = "
 WITH owed AS (
-    SELECT m.id, COALESCE(m.doc->>'name', m.id) AS name, m.home_org_id,
-           NULLIF(m.doc->'pair'->>'phone', '') AS pair_phone, m.doc->'pair'->>'name' AS pair_name
-    FROM flow_records f JOIN members m ON m.id = f.member_id
-    WHERE f.is_open
-      AND ((f.doc->'contacts'->>'talk') IS NULL OR (f.doc->'contacts'->>'talk')::date < $1))
+    SELECT m.member_id AS id, COALESCE(m.name, m.member_id) AS name, m.home_org_id,
+           m.pair_phone, m.pair_name
+    FROM scheduler_records f JOIN scheduler_members m ON m.member_id = f.member_id
+    WHERE f.is_open AND (f.talk_on IS NULL OR f.talk_on < $1))
 SELECT pair_phone AS phone, min(pair_name) AS name, NULL::text AS org,
        array_agg(name ORDER BY name, id) AS names
 FROM owed WHERE pair_phone IS NOT NULL GROUP BY pair_phone
 UNION ALL
-SELECT o.contact->>'phone', o.contact->>'name', o.id, array_agg(w.name ORDER BY w.name, w.id)
-FROM owed w JOIN orgs o ON o.id = w.home_org_id WHERE w.pair_phone IS NULL GROUP BY o.id
+SELECT o.contact_phone, o.contact_name, o.org_id, array_agg(w.name ORDER BY w.name, w.id)
+FROM owed w JOIN scheduler_orgs o ON o.org_id = w.home_org_id WHERE w.pair_phone IS NULL
+GROUP BY o.org_id, o.contact_phone, o.contact_name
 ORDER BY 1, 3";
 
 /// One person to remind and the names on their list.
@@ -135,7 +137,7 @@ fn request(
                 role: Role::Pair,
                 name,
                 phone,
-                channels: vec!["sms".into()],
+                channels: default_channels(),
                 member_id: None,
                 org_id: None,
             },
@@ -146,7 +148,7 @@ fn request(
                 role: Role::OrgContact,
                 name,
                 phone,
-                channels: vec!["sms".into()],
+                channels: default_channels(),
                 member_id: None,
                 org_id: Some(org),
             },

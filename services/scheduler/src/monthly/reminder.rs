@@ -7,8 +7,11 @@ use hongyan_adapters::store::writes;
 use hongyan_domain::ids::{MemberId, Phone};
 use hongyan_domain::link;
 use hongyan_domain::month::Month;
-use hongyan_domain::notify::{NotificationRequest, Recipient, Role, To};
+use hongyan_domain::notify::{
+    NotificationRequest, Recipient, Role, Template, To, default_channels,
+};
 use hongyan_domain::rules::keys::{self, Subject};
+use hongyan_domain::schedule::ScheduleName;
 use secrecy::ExposeSecret;
 use sqlx::PgConnection;
 use tracing::{info, instrument, warn};
@@ -17,11 +20,11 @@ use super::{BATCH, month_words, notification_row};
 use crate::firing::Firing;
 
 /// The template both reminders use: the text is the same, the key (the rule) differs.
-pub const TEMPLATE: &str = "monthly_reminder";
+pub const TEMPLATE: &str = Template::MonthlyReminder.as_str();
 
 /// `monthly_reminder`: on the 1st.
 pub async fn monthly_reminder(conn: &mut PgConnection, firing: &Firing<'_>) -> anyhow::Result<u64> {
-    remind(conn, firing, "monthly_reminder").await
+    remind(conn, firing, ScheduleName::MonthlyReminder.as_str()).await
 }
 
 /// `monthly_second_nudge`: on the 20th, to those still unconfirmed. A member who confirmed
@@ -30,7 +33,7 @@ pub async fn monthly_second_nudge(
     conn: &mut PgConnection,
     firing: &Firing<'_>,
 ) -> anyhow::Result<u64> {
-    remind(conn, firing, "monthly_second_nudge").await
+    remind(conn, firing, ScheduleName::MonthlySecondNudge.as_str()).await
 }
 
 /// One unconfirmed open record, as the reminder needs it.
@@ -118,7 +121,7 @@ fn request(
         .as_ref()
         .map(|c| c.0.clone())
         .filter(|c| !c.is_empty())
-        .unwrap_or_else(|| vec!["sms".into()]);
+        .unwrap_or_else(default_channels);
     if u.reminders_stopped {
         // 退订 stops the SMS; a one-to-one webhook the member has still gets the reminder.
         channels.retain(|c| c != "sms");

@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use hongyan_domain::notify::{NotificationRequest, Recipient, Role, templates as registry};
+use hongyan_domain::notify::{
+    NotificationRequest, Recipient, Role, job_templates as jobs, templates as registry,
+};
 use hongyan_domain::{EventId, MemberId, OrgId, Phone};
 
 use super::*;

@@ -1,43 +1,77 @@
-//! Sending a ready notification and settling what became of it: delivered, tried again,
-//! fallen back to the next channel, or failed for good.
+//! The last stage of a delivery: what became of a notification, recorded in the round's
+//! [`Settlements`] (written in one transaction per round, `crate::store::settle`). Every way a
+//! notification settles is here: before anything was sent ([`before_send`]: failed, fallen
+//! back, held by the quiet hours, waiting for a receipt, looking for its org again, fanned
+//! out), after its provider answered ([`Sent`]: delivered, tried again, fallen back, paused,
+//! failed), after the provider was asked about an unanswered send ([`found`], [`ask_again`]),
+//! and when a rate limit holds it ([`wait_until`]).
 
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use hongyan_domain::ids::mask_phones;
+use hongyan_domain::ids::{OrgId, mask_phones};
 
 use super::Ready;
+use super::fan_out::fan_out;
+use super::prepare::{Settle, Via};
 use crate::Notifier;
 use crate::announce::{self, End};
-use crate::providers::{ProviderError, SendContext, SendOutcome};
+use crate::providers::{ProviderError, SendOutcome, SentWithin};
 use crate::route::{self, Channel};
 use crate::store::{Attempt, AttemptStatus, Due, Next, Settlements};
 
-/// Sends one [`Ready`] notification and settles what its provider answered.
-#[tracing::instrument(skip_all, fields(notification_id = %r.d.id, key = %mask_phones(&r.d.request.key), attempt = r.d.attempt))]
-pub(super) async fn send(n: &Notifier, out: &Settlements, r: Ready<'_>, now: DateTime<Utc>) {
-    let Ready {
-        d,
-        plan,
-        provider,
-        message,
-        ..
-    } = r;
-    let started = Instant::now();
-    let ctx = SendContext {
-        now,
-        nonce: uuid::Uuid::new_v4().to_string(),
+/// Records how a notification settled before anything was sent.
+pub(super) async fn before_send(
+    n: &Notifier,
+    out: &Settlements,
+    d: &Due,
+    settle: Settle<'_>,
+    held: &AtomicUsize,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    match settle {
+        Settle::Fail { via, reason } => fail(n, out, d, None, via, reason),
+        Settle::FallBack { plan, via, why } => fall_back(n, out, d, &plan, None, via, &why),
+        Settle::QuietUntil(at) => {
+            held.fetch_add(1, Ordering::Relaxed);
+            wait_until(out, d, at);
+        }
+        Settle::AwaitReceipt { at, since } => await_receipt(out, d, at, since),
+        Settle::LookAgain { org, at } => look_again(out, d, org, at),
+        Settle::FanOut(org) => {
+            fan_out(n, d, org, now).await?;
+            fanned_out(out, d, now);
+        }
+    }
+    Ok(())
+}
+
+/// Puts an abandoned send back until `at`, to wait for its receipt and then ask the provider;
+/// the lost claim is not an attempt.
+fn await_receipt(out: &Settlements, d: &Due, at: DateTime<Utc>, since: DateTime<Utc>) {
+    tracing::info!(notification = %d.id, "A worker stopped mid-send; waiting for the receipt, then asking the provider, before sending again.");
+    let next = Next::AwaitReceipt {
+        at,
+        since,
+        attempted: false,
     };
-    let outcome = provider.send(&message, &ctx).await.map(SendOutcome::masked);
-    let sent = Sent {
-        n,
-        out,
-        d,
-        plan: &plan,
-        via: (plan[d.channel_index].name(), provider.name()),
-        latency_ms: started.elapsed().as_millis().min(i32::MAX as u128) as i32,
-        now,
+    out.settle(d, None, &next, None);
+}
+
+/// Puts a broadcast back until `at`, to look for its org again; each look counts.
+fn look_again(out: &Settlements, d: &Due, org: &OrgId, at: DateTime<Utc>) {
+    tracing::debug!(notification_id = %d.id, org = %org, look_again_at = %at, "Broadcast org not in the ledger yet; looking again later.");
+    let again = Next::Again {
+        at,
+        channel_index: d.channel_index,
+        not_an_attempt: false,
     };
+    out.settle(d, None, &again, None);
+}
+
+/// Settles what a provider answered to one send.
+pub(super) fn answered(sent: Sent<'_>, outcome: Result<SendOutcome, ProviderError>) {
     match outcome {
         Ok(SendOutcome::Delivered {
             provider_message_id,
@@ -55,15 +89,15 @@ pub(super) async fn send(n: &Notifier, out: &Settlements, r: Ready<'_>, now: Dat
 }
 
 /// One send's answer, being settled.
-struct Sent<'a> {
-    n: &'a Notifier,
-    out: &'a Settlements,
-    d: &'a Due,
-    plan: &'a [Channel],
+pub(super) struct Sent<'a> {
+    pub n: &'a Notifier,
+    pub out: &'a Settlements,
+    pub d: &'a Due,
+    pub plan: &'a [Channel],
     /// The channel and the provider it went through.
-    via: (&'static str, &'static str),
-    latency_ms: i32,
-    now: DateTime<Utc>,
+    pub via: Via,
+    pub latency_ms: i32,
+    pub now: DateTime<Utc>,
 }
 
 impl Sent<'_> {
@@ -168,11 +202,7 @@ fn retry_wait(
 }
 
 /// The end of `d` for the announcements.
-pub(super) fn end<'a>(
-    d: &'a Due,
-    (channel, provider): (&'a str, &'a str),
-    now: DateTime<Utc>,
-) -> End<'a> {
+fn end<'a>(d: &'a Due, (channel, provider): (&'a str, &'a str), now: DateTime<Utc>) -> End<'a> {
     End {
         id: d.id,
         request: &d.request,
@@ -245,4 +275,77 @@ pub(super) fn fall_back(
             fail(n, out, d, a, (channel, provider), why);
         }
     }
+}
+
+/// The provider had it: the send went out. Recorded and announced as delivered, with the
+/// provider's id when its row gave one, so its receipt (if any) still settles it.
+pub(super) fn found(
+    out: &Settlements,
+    r: &Ready<'_>,
+    provider_message_id: Option<String>,
+    latency_ms: i32,
+    now: DateTime<Utc>,
+) {
+    tracing::info!(notification_id = %r.d.id, "The SMS provider has an unanswered send; it is recorded as sent and not sent again.");
+    let via = (r.plan[r.d.channel_index].name(), r.provider.name());
+    let attempt = Attempt {
+        channel: via.0,
+        provider: via.1,
+        provider_message_id: provider_message_id.as_deref(),
+        status: AttemptStatus::Found,
+        error_code: None,
+        error: None,
+        latency_ms,
+    };
+    let next = Next::Delivered {
+        provider: via.1.into(),
+        provider_message_id: provider_message_id.clone(),
+    };
+    let row = announce::delivered(end(r.d, via, now));
+    out.settle(r.d, Some(attempt), &next, Some(row));
+}
+
+/// No answer: it waits, still uncertain, and the provider is asked again after
+/// `notifier.receipt_wait_secs` (at least the first retry delay, so a provider that is down is
+/// not asked at every poll). The question is not an attempt.
+pub(super) fn ask_again(
+    n: &Notifier,
+    out: &Settlements,
+    r: &Ready<'_>,
+    within: SentWithin,
+    (code, reason): (&str, &str),
+    now: DateTime<Utc>,
+) {
+    let settings = &n.settings.notifier;
+    let wait = settings
+        .receipt_wait_secs
+        .max(settings.retry_delays_secs.first().copied().unwrap_or(0));
+    let at = now + chrono::Duration::seconds(wait as i64);
+    tracing::warn!(notification_id = %r.d.id, provider = r.provider.name(), code = %mask_phones(code), reason = %mask_phones(reason), ask_again_at = %at,
+        "Could not learn from the SMS provider whether an unanswered send got there; asking again later and sending nothing meanwhile. If the code says the query is not allowed, grant the key the provider's query permission.");
+    let next = Next::AwaitReceipt {
+        at,
+        since: within.since,
+        attempted: false,
+    };
+    out.settle(r.d, None, &next, None);
+}
+
+/// Settles the broadcast as delivered through the fan-out.
+fn fanned_out(out: &Settlements, d: &Due, now: DateTime<Utc>) {
+    let attempt = Attempt {
+        channel: "members",
+        provider: "fanout",
+        provider_message_id: None,
+        status: AttemptStatus::Delivered,
+        error_code: None,
+        error: None,
+        latency_ms: 0,
+    };
+    let next = Next::Delivered {
+        provider: "fanout".into(),
+        provider_message_id: None,
+    };
+    let row = announce::delivered(end(d, ("members", "fanout"), now));
+    out.settle(d, Some(attempt), &next, Some(row));
 }

@@ -1,12 +1,13 @@
 //! Activity-certificate numbers (流动党员活动证编号): each county numbers the certificates it
-//! gives out in a year from 1 to [`CERTIFICATE_SEQ_LAST`]. The batch reads each county and
-//! year's last number when it loads, numbers its departures in memory while it applies them,
-//! and writes the new last numbers when it flushes ([`crate::sql::certificates::write`]),
-//! only where the stored number is still the one read.
+//! gives out in a year from 1 to [`CERTIFICATE_SEQ_LAST`], and a number is the county's code,
+//! the year and the sequence (`CertificateNo::compose`). The registry's batch reads each county and year's
+//! last number when it loads, numbers its departures in memory while it applies them, and
+//! writes the new last numbers when it flushes, only where the stored number is still the one
+//! read (`hongyan_registry::sql::certificates::write`).
 
 use std::collections::HashMap;
 
-use hongyan_domain::ledger::CERTIFICATE_SEQ_LAST;
+use crate::ledger::CERTIFICATE_SEQ_LAST;
 
 /// A county (its six-digit region code) and a year.
 type CountyYear = (String, i32);
@@ -37,10 +38,9 @@ impl Sequences {
     }
 
     /// The next number of `county` in `year`, or `None` once the year's last number is given
-    /// out (the sequence then stays where it is). A sequence not read at load counts as
-    /// having no row: the write at flush then finds out if one exists and the batch is tried
-    /// again, so a number is never given twice.
-    pub fn next(&mut self, county: &str, year: i32) -> Option<u32> {
+    /// out. A sequence not read at load counts as having no row: the write at flush then
+    /// finds out if one exists and the batch is tried again, so a number is never given twice.
+    pub fn peek(&self, county: &str, year: i32) -> Option<u32> {
         let key = (county.to_owned(), year);
         let current = self
             .last
@@ -48,11 +48,21 @@ impl Sequences {
             .or_else(|| self.read.get(&key))
             .copied()
             .unwrap_or(0);
-        if current >= CERTIFICATE_SEQ_LAST {
-            return None;
-        }
-        self.last.insert(key, current + 1);
-        Some(current + 1)
+        (current < CERTIFICATE_SEQ_LAST).then_some(current + 1)
+    }
+
+    /// Records `seq` as the last number of `county` in `year` given out (the one
+    /// [`Sequences::peek`] named).
+    pub fn take(&mut self, county: &str, year: i32, seq: u32) {
+        self.last.insert((county.to_owned(), year), seq);
+    }
+
+    /// Gives out the next number of `county` in `year` ([`Sequences::peek`], then
+    /// [`Sequences::take`]); a refusal moves nothing.
+    pub fn next(&mut self, county: &str, year: i32) -> Option<u32> {
+        let seq = self.peek(county, year)?;
+        self.take(county, year, seq);
+        Some(seq)
     }
 
     /// The sequences moved on by this batch.
