@@ -3,6 +3,7 @@
 //! stranger (another site's POST, a guessed code, an unknown phone).
 
 mod browser;
+mod department;
 mod departure;
 mod signin;
 

@@ -8,6 +8,7 @@
 //! each (`home`: 工作台).
 
 mod certificate;
+pub(crate) mod department;
 mod forms;
 mod home;
 mod ledger;
@@ -16,6 +17,8 @@ mod login_pages;
 pub(super) mod member;
 mod outbound;
 pub mod session;
+mod todo;
+mod todo_page;
 pub mod users;
 
 use axum::Router;
@@ -28,8 +31,12 @@ use maud::{DOCTYPE, Markup, html};
 use crate::state::AppState;
 use session::Session;
 
-/// The stylesheet, served from the binary.
-const CSS: &str = include_str!("../../assets/console.css");
+/// The stylesheet, served from the binary (the department screens' rules in a file of their
+/// own).
+const CSS: &str = concat!(
+    include_str!("../../assets/console.css"),
+    include_str!("../../assets/console-department.css")
+);
 
 /// The console's routes.
 pub fn routes() -> Router<AppState> {
@@ -66,6 +73,7 @@ pub fn routes() -> Router<AppState> {
             ),
         )
         .route("/console/assets/console.css", get(css))
+        .merge(department::routes())
 }
 
 async fn css() -> Response {
@@ -87,7 +95,18 @@ const SCREENS: &[(&str, &str)] = &[
     ("工作台", "/console/"),
     ("台账", "/console/ledger"),
     ("外出登记", "/console/outbound"),
+    ("分布", "/console/distribution"),
+    ("调度", "/console/dispatch"),
+    ("学习", "/console/study"),
+    ("消息", "/console/messages"),
+    ("用户", "/console/users"),
 ];
+
+/// Whether `session`'s navigation shows the screen at `path`: the departments' own screens
+/// to the people of departments only (until the navigation depends on the org kind).
+fn shown(session: &Session, path: &str) -> bool {
+    session.user.is_department() || !department::DEPARTMENT_ONLY.contains(&path)
+}
 
 /// A whole console page: the header with the org and 退出, the navigation, then `body`.
 pub fn frame(title: &str, session: Option<&Session>, body: Markup) -> String {
@@ -126,9 +145,9 @@ pub fn frame_refreshing(
                         }
                     }
                 }
-                @if session.is_some() {
+                @if let Some(s) = session {
                     nav.main aria-label="主菜单" {
-                        @for (name, path) in SCREENS {
+                        @for (name, path) in SCREENS.iter().filter(|(_, p)| shown(s, p)) {
                             @if *name == title {
                                 a href=(path) aria-current="page" { (name) }
                             } @else {

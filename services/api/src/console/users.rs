@@ -11,10 +11,20 @@ pub struct User {
     pub id: String,
     pub org_id: String,
     pub org_name: String,
+    /// The org's kind (`department`, `committee`, `branch`, `flow_branch`, `station`): which
+    /// screens the person works in.
+    pub org_kind: String,
     pub name: String,
     pub phone: Phone,
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl User {
+    /// Whether the person works at a department (组织部门): the county's screens are theirs.
+    pub fn is_department(&self) -> bool {
+        self.org_kind == hongyan_domain::ids::OrgKind::Department.as_str()
+    }
 }
 
 /// Why a user could not be created or revoked; each says what to do.
@@ -47,11 +57,11 @@ pub async fn create(
     if name.is_empty() {
         return Err(UserError::NoName);
     }
-    let org_name: Option<String> = sqlx::query_scalar("SELECT name FROM orgs WHERE id = $1")
+    let org: Option<(String, String)> = sqlx::query_as("SELECT name, kind FROM orgs WHERE id = $1")
         .bind(org_id)
         .fetch_optional(pool)
         .await?;
-    let org_name = org_name.ok_or_else(|| UserError::UnknownOrg(org_id.to_owned()))?;
+    let (org_name, org_kind) = org.ok_or_else(|| UserError::UnknownOrg(org_id.to_owned()))?;
     if let Some(other) = by_phone(pool, phone).await? {
         return Err(UserError::PhoneTaken(phone.masked(), other.id));
     }
@@ -78,6 +88,7 @@ pub async fn create(
         id,
         org_id: org_id.to_owned(),
         org_name,
+        org_kind,
         name: name.to_owned(),
         phone: phone.clone(),
         created_at: now,
@@ -85,8 +96,9 @@ pub async fn create(
     })
 }
 
-const SELECT: &str = "SELECT u.id, u.org_id, coalesce(o.name, u.org_id) AS org_name, u.name,
-    u.phone, u.created_at, u.revoked_at FROM console_users u LEFT JOIN orgs o ON o.id = u.org_id";
+const SELECT: &str = "SELECT u.id, u.org_id, coalesce(o.name, u.org_id) AS org_name,
+    coalesce(o.kind, '') AS org_kind, u.name, u.phone, u.created_at, u.revoked_at
+    FROM console_users u LEFT JOIN orgs o ON o.id = u.org_id";
 
 fn read(r: &sqlx::postgres::PgRow) -> Result<User, sqlx::Error> {
     let phone: String = r.try_get("phone")?;
@@ -94,6 +106,7 @@ fn read(r: &sqlx::postgres::PgRow) -> Result<User, sqlx::Error> {
         id: r.try_get("id")?,
         org_id: r.try_get("org_id")?,
         org_name: r.try_get("org_name")?,
+        org_kind: r.try_get("org_kind")?,
         name: r.try_get("name")?,
         phone: Phone::parse(&phone).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
         created_at: r.try_get("created_at")?,
@@ -127,6 +140,18 @@ pub async fn list(pool: &PgPool, org: Option<&str>) -> Result<Vec<User>, sqlx::E
         format!("{SELECT} WHERE $1::text IS NULL OR u.org_id = $1 ORDER BY u.created_at, u.id");
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(org)
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(read).collect()
+}
+
+/// Users, revoked ones too, of every org in `root`'s subtree (itself included), by org in the
+/// tree's order, then oldest first: the 用户 screen of a department.
+pub async fn in_subtree(pool: &PgPool, root: &str) -> Result<Vec<User>, sqlx::Error> {
+    let sql =
+        format!("{SELECT} WHERE o.path @> ARRAY[$1::text] ORDER BY o.path, u.created_at, u.id");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(root)
         .fetch_all(pool)
         .await?;
     rows.iter().map(read).collect()
