@@ -248,7 +248,7 @@ async fn a_report_is_announced_to_its_contact_with_the_link_and_to_its_own_robot
     assert_eq!(
         to_contact["params"]["url"],
         format!(
-            "{}/v1/reports/{}",
+            "{}/console/dispatch/{}",
             env.settings.api.public_url,
             qx["report_id"].as_str().unwrap()
         )

@@ -176,6 +176,10 @@ pub struct NotifierLimits {
     pub sms_per_second: u32,
     /// Per phone number and day (Aliyun's default is 50 per signature and template).
     pub phone_per_day: u32,
+    /// Per phone number and day, for org contacts' summaries (templates with `summary =
+    /// true`): their own budget, so member-level messages never push a summary to the next
+    /// day. With `phone_per_day` it stays within the provider's per-number limit.
+    pub summaries_per_phone_per_day: u32,
 }
 
 #[derive(Clone, Debug, Deserialize)]

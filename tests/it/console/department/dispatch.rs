@@ -103,6 +103,8 @@ async fn the_report(screen: Screen, shots: &'static str) {
         assert_eq!(row[1], branch["figures"]["open"].to_string(), "{name}");
     }
     b.screenshot("7_dispatch_report").await;
+    b.scroll_to(".charts", true).await;
+    b.screenshot("7b_dispatch_charts").await;
 
     // The spot check: by name, and a result recorded (the api's own table, never the report).
     let drawn: Vec<String> = report["spot_check"]

@@ -275,7 +275,7 @@ fn report_body(
             " "
             a.button href=(file("csv")) { "导出CSV" }
         }
-        section.figures aria-label="报告数字" {
+        section.figures.compact aria-label="报告数字" {
             (figure("在外党员", t.open))
             (figure("本季度外出登记", t.departures))
             (figure("本季度报到", t.arrivals))

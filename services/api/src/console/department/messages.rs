@@ -203,7 +203,7 @@ fn body(s: &Session, list: &[Listed], failed_only: bool, page_no: i64, more: boo
             section.card { p.note { @if failed_only { "没有发送失败的消息。" } @else { "还没有消息。" } } }
         } @else {
             div.scroll {
-                table.messages {
+                table.messages.cards {
                     thead { tr {
                         th scope="col" { "时间" } th scope="col" { "收件人" } th scope="col" { "消息" }
                         th scope="col" { "渠道" } th scope="col" { "状态" } th scope="col" { "尝试次数" }
@@ -212,13 +212,13 @@ fn body(s: &Session, list: &[Listed], failed_only: bool, page_no: i64, more: boo
                     tbody {
                         @for m in list {
                             tr.failed[m.status == "failed"] {
-                                td { (m.at.with_timezone(&hongyan_domain::TZ).format("%Y-%m-%d %H:%M")) }
-                                td { (m.recipient) }
-                                td { (template_words(&m.template)) }
-                                td { (channel_words(&m.channel)) }
-                                td { (status_words(&m.status)) }
-                                td.num { (m.attempts) }
-                                td.error-text { (m.error.as_deref().unwrap_or("")) }
+                                td data-label="时间" { (m.at.with_timezone(&hongyan_domain::TZ).format("%Y-%m-%d %H:%M")) }
+                                td data-label="收件人" { (m.recipient) }
+                                td data-label="消息" { (template_words(&m.template)) }
+                                td data-label="渠道" { (channel_words(&m.channel)) }
+                                td data-label="状态" { (status_words(&m.status)) }
+                                td.num data-label="尝试次数" { (m.attempts) }
+                                td.error-text data-label="错误" { (m.error.as_deref().unwrap_or("")) }
                                 @if department {
                                     td {
                                         @if m.status == "failed" {

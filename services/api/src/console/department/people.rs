@@ -236,7 +236,7 @@ fn body(
         section.card {
             h2 { "本组织及下级组织的用户" }
             div.scroll {
-                table {
+                table.cards {
                     thead { tr {
                         th scope="col" { "姓名" } th scope="col" { "组织" } th scope="col" { "手机号码" }
                         th scope="col" { "添加日期" } th scope="col" { "状态" } th scope="col" { "操作" }
@@ -244,9 +244,10 @@ fn body(
                     tbody {
                         @for u in people {
                             tr {
-                                td { (u.name) } td { (u.org_name) } td { (u.phone.masked()) }
-                                td { (u.created_at.with_timezone(&hongyan_domain::TZ).format("%Y-%m-%d")) }
-                                td { @if u.revoked_at.is_some() { "已停用" } @else { "可登录" } }
+                                td data-label="姓名" { (u.name) } td data-label="组织" { (u.org_name) }
+                                td data-label="手机号码" { (u.phone.masked()) }
+                                td data-label="添加日期" { (u.created_at.with_timezone(&hongyan_domain::TZ).format("%Y-%m-%d")) }
+                                td data-label="状态" { @if u.revoked_at.is_some() { "已停用" } @else { "可登录" } }
                                 td {
                                     @if u.revoked_at.is_none() && u.id != s.user.id {
                                         form.inline method="post" action={ "/console/users/" (u.id) "/revoke" } {

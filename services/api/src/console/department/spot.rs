@@ -102,6 +102,7 @@ pub fn section(s: &Session, r: &DispatchReport, names: &Names, done: &Recorded) 
                             input type="hidden" name="member" value=(m);
                             label for={ "r-" (id) } { (name) "的抽查结果" }
                             select id={ "r-" (id) } name="result" {
+                                option value="" { "请选择" }
                                 @for (code, words) in RESULTS {
                                     option value=(code) selected[done.get(m.as_str()).is_some_and(|c| c.result == code)] { (words) }
                                 }
@@ -170,7 +171,7 @@ pub async fn record(
         return refusal(
             StatusCode::UNPROCESSABLE_ENTITY,
             "抽查结果没有记录",
-            "这名党员不在这份报告的抽查名单里，或者没有选择抽查结果。请回到报告页面，在名单中选择结果后再记录。",
+            "这名党员不在这份报告的抽查名单里，或者没有选择抽查结果。请回到报告页面，选择“情况属实”“信息有变化”或“未联系上”后再记录。",
             Some(&session),
         );
     }

@@ -315,7 +315,7 @@ fn form(s: &Session, p: &Posted, orgs: &[(String, String, usize)], bad: &Problem
             textarea id="summary" name="summary" rows="2" maxlength="300" { (p.get("summary")) }
             (problem(bad.get("summary")))
             p.note { "每一项选择类型，再填写文字（文字类）或完整网址（链接、图片、视频）。不用的项留空。" }
-            @for i in 1..=SLOTS { (item_slot(p, i, bad)) }
+            div.slots { @for i in 1..=SLOTS { (item_slot(p, i, bad)) } }
             fieldset.audience {
                 legend { "学习对象" }
                 p.note { "选中一个组织，即包括它下面的所有组织。" }
