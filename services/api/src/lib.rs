@@ -81,6 +81,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
         directory,
         publisher,
         clock: Arc::new(SystemClock),
+        figures: Default::default(),
     };
     serve(state, listener, shutdown).await?;
     pool.close().await;

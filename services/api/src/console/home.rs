@@ -52,10 +52,11 @@ pub async fn org_under(
 
 async fn load(state: &AppState, org_id: String, org_name: String) -> sqlx::Result<Home> {
     let day = Day::of(state);
-    let ((total, groups), unmatched) = tokio::try_join!(
+    let (board, unmatched) = tokio::try_join!(
         todo::counts(state, &org_id, &day),
         todo::unmatched(state, &org_id)
     )?;
+    let (total, groups) = (board.0.clone(), board.1.clone());
     let leaf = groups
         .iter()
         .all(|g| g.org_id.as_deref() == Some(org_id.as_str()) || g.org_id.is_none());

@@ -8,7 +8,8 @@
 //! each (`home`: 工作台).
 
 mod certificate;
-pub(crate) mod department;
+pub mod department;
+pub mod figures;
 mod forms;
 mod home;
 mod ledger;
@@ -17,7 +18,7 @@ mod login_pages;
 pub(super) mod member;
 mod outbound;
 pub mod session;
-mod todo;
+pub mod todo;
 mod todo_page;
 pub mod users;
 

@@ -6,14 +6,21 @@
 //!
 //! Each list is one SQL condition over the registry's view `console_open_records` (migration
 //! 0021), with the day's numbers bound as parameters ([`Day`]); the counts and the members'
-//! pages use the same condition, so they never disagree. The rules are the domain's: months
-//! unconfirmed (`ledger_months_unconfirmed`, checked against `rules::monthly`), the ladder's
-//! 失联 at `policy.lost_contact_after_months`, the lapse warning at
-//! `policy.lapse_warning_after_months` without an update, a contact or a study pack
+//! pages use the same condition, so they never disagree. The rules are the domain's: the
+//! ladder's 失联 at `policy.lost_contact_after_months` whole months unconfirmed, the lapse
+//! warning at `policy.lapse_warning_after_months` without an update, a contact or a study pack
 //! (`rules::monthly::review`), `rules::contacts::talk_due` for the quarter and
-//! `family_visit_due` for the half year under way.
+//! `family_visit_due` for the half year under way. "At least k whole months unconfirmed" is
+//! bound as a day (confirmed before the first of the month k months back, [`Day::before`],
+//! unit-tested against `rules::monthly::months_unconfirmed`): a comparison per record rather
+//! than the month arithmetic of `ledger_months_unconfirmed`, which over a county's hundred
+//! thousand records cost most of the page.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{Datelike, NaiveDate};
+use hongyan_domain::month::Month;
 use hongyan_domain::rules::periods::{HalfYear, Quarter};
 
 use crate::state::AppState;
@@ -102,19 +109,21 @@ impl Todo {
     pub fn condition(self) -> &'static str {
         match self {
             Todo::Unconfirmed => "(r.last_confirmed_on IS NULL OR r.last_confirmed_on < $2)",
-            Todo::LostContact => "ledger_months_unconfirmed(r.confirmed_on, $3) >= $4",
+            Todo::LostContact => "r.confirmed_on < $4",
             // Organizational life is the latest of the confirmation, a contact and a completed
-            // study pack; the study is looked up only for records already that long without
-            // the first two (most records are not).
+            // study pack, so only a record already that long unconfirmed can be at risk; the
+            // contacts are read next, and the studies only for those still at risk.
             Todo::LapseRisk => {
-                "(home_side AND ledger_months_unconfirmed(GREATEST(r.confirmed_on, r.contact_on), $3) >= $5
-                  AND ledger_months_unconfirmed(GREATEST(r.confirmed_on, r.contact_on,
+                "(home_side AND r.confirmed_on < $5 AND GREATEST(r.confirmed_on, r.contact_on) < $5
+                  AND GREATEST(r.confirmed_on, r.contact_on,
                       (SELECT max(s.completed_on) FROM console_study_completions s
-                       WHERE s.member_id = r.member_id)), $3) >= $5)"
+                       WHERE s.member_id = r.member_id)) < $5)"
             }
             Todo::TransferSuggested => "(home_side AND r.transfer_suggested)",
             Todo::TalkDue => "(home_side AND (r.talk IS NULL OR r.talk < $6))",
-            Todo::FamilyVisitDue => "(home_side AND (r.family_visit IS NULL OR r.family_visit < $7))",
+            Todo::FamilyVisitDue => {
+                "(home_side AND (r.family_visit IS NULL OR r.family_visit < $7))"
+            }
         }
     }
 }
@@ -125,8 +134,8 @@ impl Todo {
 pub struct Day {
     pub today: NaiveDate,
     pub month_start: NaiveDate,
-    pub lost_after: i32,
-    pub lapse_after: i32,
+    pub lost_after: u32,
+    pub lapse_after: u32,
     pub quarter_start: NaiveDate,
     pub half_start: NaiveDate,
 }
@@ -143,11 +152,19 @@ impl Day {
         Day {
             today,
             month_start: today.with_day(1).unwrap_or(today),
-            lost_after: policy.ladder().lost_contact_after as i32,
-            lapse_after: policy.review().lapse_warning_after as i32,
+            lost_after: policy.ladder().lost_contact_after,
+            lapse_after: policy.review().lapse_warning_after,
             quarter_start: Quarter::of_date(today).first_day(),
             half_start: HalfYear::of_date(today).first_day(),
         }
+    }
+
+    /// A record last confirmed before this day is at least `months` whole months unconfirmed
+    /// today (`rules::monthly::months_unconfirmed`): the first of the month `months` back.
+    pub fn before(&self, months: u32) -> NaiveDate {
+        Month::of_date(self.today)
+            .plus(-(months as i32))
+            .first_day()
     }
 
     /// Binds `$2` to `$7` after `$1` (the viewer's org).
@@ -157,48 +174,63 @@ impl Day {
     ) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
         q.bind(self.month_start)
             .bind(self.today)
-            .bind(self.lost_after)
-            .bind(self.lapse_after)
+            .bind(self.before(self.lost_after))
+            .bind(self.before(self.lapse_after))
             .bind(self.quarter_start)
             .bind(self.half_start)
     }
 }
 
+/// What the lists read of an open record (never the whole view: its member's name is a join).
+const FACTS: &str = "r.member_id, r.home_org_id, r.status, r.last_confirmed_on, r.confirmed_on,
+    r.talk, r.family_visit, r.contact_on, r.transfer_suggested";
+
 /// The open records `$1` sees, with `home_side`: those whose home branch is in its subtree,
 /// and those checked in with an org of its subtree whose home is elsewhere. Two index scans
 /// (home, inflow) rather than one `OR`, which would read every open record.
-pub const SEEN: &str = "
-WITH scope AS (SELECT id FROM orgs WHERE path @> ARRAY[$1::text]),
-seen AS (
-    SELECT r.*, true AS home_side FROM console_open_records r
-    WHERE r.home_org_id IN (SELECT id FROM scope)
-    UNION ALL
-    SELECT r.*, false AS home_side FROM console_open_records r
-    WHERE r.inflow_org_id IN (SELECT id FROM scope)
-      AND r.home_org_id NOT IN (SELECT id FROM scope)
-)";
+fn seen(columns: &str) -> String {
+    format!(
+        "WITH scope AS (SELECT id FROM orgs WHERE path @> ARRAY[$1::text]),
+        seen AS (
+            SELECT {columns}, true AS home_side FROM console_open_records r
+            WHERE r.home_org_id IN (SELECT id FROM scope)
+            UNION ALL
+            SELECT {columns}, false AS home_side FROM console_open_records r
+            WHERE r.inflow_org_id IN (SELECT id FROM scope)
+              AND r.home_org_id NOT IN (SELECT id FROM scope)
+        )"
+    )
+}
 
-/// Every list's count per group, and the figures, in one pass: see [`counts`].
-fn counts_sql() -> String {
+/// Every list's count per group, and the figures: counted per home org in one pass over the
+/// records, then summed per group (the viewer's child on the path to the home org: the home
+/// org itself under a township, the viewer for its own members; none for members from
+/// elsewhere checked in here). Its parameters are the viewer (`$1`) and [`Day::bind`]'s.
+pub fn counts_sql() -> String {
     let lists: Vec<String> = Todo::ALL
         .iter()
         .enumerate()
         .map(|(i, t)| format!("count(*) FILTER (WHERE {}) AS l{i}", t.condition()))
         .collect();
-    // A record's group: the viewer's child on the path to its home branch (the home branch
-    // itself under a township, the viewer for its own members); none for members from
-    // elsewhere checked in here.
+    let sums: Vec<String> = (0..Todo::ALL.len())
+        .map(|i| format!("sum(p.l{i})::bigint"))
+        .collect();
     format!(
-        "{SEEN}
-        SELECT CASE WHEN r.home_side
+        "{},
+        per_org AS (
+            SELECT r.home_org_id, r.home_side, count(*) AS open,
+                   count(*) FILTER (WHERE r.status = 'out') AS out,
+                   count(*) FILTER (WHERE r.status = 'checked_in') AS checked_in,
+                   {}
+            FROM seen r GROUP BY 1, 2)
+        SELECT CASE WHEN p.home_side
                     THEN coalesce(h.path[array_position(h.path, $1::text) + 1], $1::text) END AS grp,
-               count(*) AS open,
-               count(*) FILTER (WHERE r.status = 'out') AS out,
-               count(*) FILTER (WHERE r.status = 'checked_in') AS checked_in,
-               {}
-        FROM seen r JOIN orgs h ON h.id = r.home_org_id
+               sum(p.open)::bigint, sum(p.out)::bigint, sum(p.checked_in)::bigint, {}
+        FROM per_org p JOIN orgs h ON h.id = p.home_org_id
         GROUP BY 1",
-        lists.join(",\n               ")
+        seen(FACTS),
+        lists.join(",\n                   "),
+        sums.join(", ")
     )
 }
 
@@ -236,16 +268,27 @@ pub struct Group {
 }
 
 /// The viewer's figures (every group summed) and the groups, in the tree's order (by path, so
-/// siblings by id: a fixed order, never a ranking).
-pub async fn counts(
-    state: &AppState,
-    org: &str,
-    day: &Day,
-) -> Result<(Counts, Vec<Group>), sqlx::Error> {
+/// siblings by id: a fixed order, never a ranking). Counted at most once per
+/// `api.console_figures_secs` for an org and day (`figures`).
+pub async fn counts(state: &AppState, org: &str, day: &Day) -> Result<Arc<Board>, sqlx::Error> {
+    let key = format!("home/{org}/{}", day.today);
+    let ttl = Duration::from_secs(state.settings.api.console_figures_secs);
+    state.figures.get(key, ttl, || count(state, org, day)).await
+}
+
+/// The figures and the groups of one org's 工作台.
+pub type Board = (Counts, Vec<Group>);
+
+async fn count(state: &AppState, org: &str, day: &Day) -> Result<Board, sqlx::Error> {
     type Row = (Option<String>, i64, i64, i64, i64, i64, i64, i64, i64, i64);
     let sql = counts_sql();
+    // Read once, in a read-only transaction without JIT, whose compiling costs more than the
+    // count (the export's reasoning, `ledger::query::begin`).
+    let mut tx = state.pool.begin().await?;
+    sqlx::query("SET LOCAL jit = off").execute(&mut *tx).await?;
     let q = sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql)).bind(org);
-    let rows: Vec<Row> = day.bind(q).fetch_all(&state.pool).await?;
+    let rows: Vec<Row> = day.bind(q).fetch_all(&mut *tx).await?;
+    tx.commit().await?;
     let ids: Vec<String> = rows.iter().filter_map(|r| r.0.clone()).collect();
     let names: Vec<(String, String)> =
         sqlx::query_as("SELECT id, name FROM orgs WHERE id = ANY($1) ORDER BY path")
@@ -305,7 +348,7 @@ pub async fn members(
     // `under` narrows to records whose home branch lies under it; members from elsewhere
     // checked in with the viewer's subtree show only on the viewer's own list.
     let sql = format!(
-        "{SEEN}
+        "{}
         SELECT r.member_id, r.member_name, h.name AS branch,
                ledger_months_unconfirmed(r.confirmed_on, $3) AS months, r.last_confirmed_on,
                count(*) OVER () AS total
@@ -313,6 +356,7 @@ pub async fn members(
         WHERE {} AND ($8::text = $1::text OR h.path @> ARRAY[$8::text])
         ORDER BY h.path, r.member_name, r.member_id
         LIMIT $9 OFFSET $10",
+        seen(&format!("{FACTS}, r.member_name")),
         t.condition()
     );
     type Row = (String, String, String, i32, Option<NaiveDate>, i64);
@@ -389,6 +433,46 @@ pub async fn unmatched(state: &AppState, org: &str) -> Result<(Vec<Unmatched>, i
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    /// The day bound for "at least k whole months unconfirmed" says what the domain's rule says,
+    /// for every day of two years confirmed and read on days across a year.
+    #[test]
+    fn before_a_day_is_at_least_k_months_unconfirmed() {
+        use hongyan_domain::rules::monthly::months_unconfirmed;
+        for today in [
+            "2026-01-01",
+            "2026-03-31",
+            "2026-10-10",
+            "2026-12-31",
+            "2027-02-28",
+        ] {
+            let today = d(today);
+            let day = Day {
+                today,
+                month_start: today.with_day(1).unwrap(),
+                lost_after: 3,
+                lapse_after: 5,
+                quarter_start: today,
+                half_start: today,
+            };
+            for k in [1, 2, 3, 5, 6, 12] {
+                let mut confirmed = d("2025-01-01");
+                while confirmed <= today {
+                    let rule = months_unconfirmed(confirmed, Month::of_date(today)) >= k;
+                    assert_eq!(
+                        confirmed < day.before(k),
+                        rule,
+                        "{confirmed} on {today}, {k}"
+                    );
+                    confirmed = confirmed.succ_opt().unwrap();
+                }
+            }
+        }
+    }
 
     #[test]
     fn every_list_has_a_slug_that_reads_back() {

@@ -84,6 +84,10 @@ pub struct ApiSettings {
     pub requests_per_minute: u32,
     /// A request that takes longer is answered 503.
     pub request_timeout_secs: u64,
+    /// How long the console's 工作台 and 分布 figures of an org are reused, in seconds: they
+    /// count a whole county's open records, which takes a few hundred milliseconds; the member
+    /// lists behind them are read live. 0 computes them on every request.
+    pub console_figures_secs: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -5,6 +5,9 @@
 //! CSP). Each place opens the ledger narrowed to it (`/console/ledger?province=44&city=4403`),
 //! which lists the same open records: home branch in the subtree, as the ledger's own scope.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -64,18 +67,31 @@ pub struct Spread {
     pub cities: Vec<Place>,
 }
 
+/// The open records whose home branch lies in `$1`'s subtree, per city.
+pub const SPREAD: &str = "SELECT left(r.region_code, 4), count(*) FROM console_open_places r
+    WHERE r.home_org_id IN (SELECT id FROM orgs WHERE path @> ARRAY[$1::text])
+    GROUP BY 1";
+
 /// Counts the open records whose home branch lies in `org`'s subtree, per city (the first four
 /// digits of the destination), and sums the cities into provinces. Reads the index
-/// `flow_records_home_region` (migration 0021) of the registry's table through its view.
-pub async fn spread(state: &AppState, org: &str) -> Result<Spread, sqlx::Error> {
-    let rows: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT left(r.region_code, 4), count(*) FROM console_open_records r
-         WHERE r.home_org_id IN (SELECT id FROM orgs WHERE path @> ARRAY[$1::text])
-         GROUP BY 1",
-    )
-    .bind(org)
-    .fetch_all(&state.pool)
-    .await?;
+/// `flow_records_home_region` (migration 0021) of the registry's table through its view;
+/// counted at most once per `api.console_figures_secs` for an org and day (`figures`).
+pub async fn spread(state: &AppState, org: &str) -> Result<Arc<Spread>, sqlx::Error> {
+    let today = state
+        .clock
+        .now()
+        .with_timezone(&hongyan_domain::TZ)
+        .date_naive();
+    let key = format!("spread/{org}/{today}");
+    let ttl = Duration::from_secs(state.settings.api.console_figures_secs);
+    state.figures.get(key, ttl, || count(state, org)).await
+}
+
+async fn count(state: &AppState, org: &str) -> Result<Spread, sqlx::Error> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(SPREAD)
+        .bind(org)
+        .fetch_all(&state.pool)
+        .await?;
     let mut cities: Vec<Place> = rows
         .into_iter()
         .map(|(code, count)| Place {
@@ -205,12 +221,14 @@ fn body(org_name: &str, s: &Spread) -> Markup {
         @if s.total == 0 {
             section.card { p.note { "暂无在外党员。" } }
         } @else {
-            section.card {
-                h2 { "各省分布" }
-                (tiles(s))
-                p.note.legend { "颜色越深，人数越多；灰色为无人。" }
+            div.side-by-side {
+                section.card {
+                    h2 { "各省分布" }
+                    (tiles(s))
+                    p.note.legend { "颜色越深，人数越多；灰色为无人。" }
+                }
+                section.card { (table("按省份", &s.provinces, s.total, false)) }
             }
-            section.card { (table("按省份", &s.provinces, s.total, false)) }
             section.card { (table("按城市", &s.cities, s.total, true)) }
         }
     }
