@@ -160,10 +160,10 @@ async fn run(
     ];
     for (page, base, path, target) in pages {
         let warm = Instant::now() + Duration::from_secs(2);
-        ask(&client, &base, path, &cookies, args.users, warm).await;
+        ask(&client, base, path, &cookies, args.users, warm).await;
         let started = Instant::now();
         let until = started + Duration::from_secs(args.seconds);
-        let (mut lat, errors) = ask(&client, &base, path, &cookies, args.users, until).await;
+        let (mut lat, errors) = ask(&client, base, path, &cookies, args.users, until).await;
         let took = started.elapsed().as_secs_f64();
         lat.sort_unstable();
         let pct = |p: f64| {

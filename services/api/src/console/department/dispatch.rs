@@ -35,15 +35,15 @@ pub async fn list(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -
     if let Some(no) = for_departments(&session) {
         return no;
     }
-    let rows: Result<Vec<(uuid::Uuid, String, String, chrono::DateTime<chrono::Utc>)>, _> =
-        sqlx::query_as(
-            "SELECT r.id, o.name, r.quarter, r.generated_at FROM dispatch_reports r
+    type Row = (uuid::Uuid, String, String, chrono::DateTime<chrono::Utc>);
+    let rows: Result<Vec<Row>, _> = sqlx::query_as(
+        "SELECT r.id, o.name, r.quarter, r.generated_at FROM dispatch_reports r
              JOIN orgs o ON o.id = r.org_id
              WHERE o.path @> ARRAY[$1::text] ORDER BY r.quarter DESC, o.path LIMIT 200",
-        )
-        .bind(&session.user.org_id)
-        .fetch_all(&state.pool)
-        .await;
+    )
+    .bind(&session.user.org_id)
+    .fetch_all(&state.pool)
+    .await;
     let listed: Vec<Listed> = match rows {
         Ok(r) => r
             .into_iter()

@@ -165,7 +165,7 @@ pub async fn record(
     let drawn = report
         .spot_check
         .iter()
-        .any(|c| c.member_ids.iter().any(|m| *m == p.member));
+        .any(|c| c.member_ids.contains(&p.member));
     let known = RESULTS.iter().any(|(c, _)| *c == p.result);
     if !drawn || !known {
         return refusal(
