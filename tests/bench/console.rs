@@ -104,23 +104,7 @@ async fn run(
         .fetch_one(pool)
         .await?;
     println!("open records: {open}");
-    // 10 October 2026, 10:00 in Shanghai: the records' dates lie before it.
-    let clock = FixedClock::at(chrono::Utc.with_ymd_and_hms(2026, 10, 10, 2, 0, 0).unwrap());
-    let conn = amqp::connect(&s.amqp, "bench-console").await?;
-    topology::declare_base(
-        &conn.create_channel().await?,
-        &Names::new(&s.amqp.prefix),
-        &s.amqp,
-    )
-    .await?;
-    let state = AppState {
-        settings: Arc::new(s.clone()),
-        pool: pool.clone(),
-        directory: Directory::connect(&s.redis).await?,
-        publisher: Publisher::open(&conn).await?,
-        clock: Arc::new(clock.clone()),
-        figures: Default::default(),
-    };
+    let (state, conn) = app_state(&s, pool).await?;
     let cookies = sign_in(&state, args.counties).await?;
     plans(&state, pool).await?;
     let raw = raw_rate(pool, args.users, Duration::from_secs(5)).await?;
@@ -159,38 +143,76 @@ async fn run(
         ),
     ];
     for (page, base, path, target) in pages {
-        let warm = Instant::now() + Duration::from_secs(2);
-        ask(&client, base, path, &cookies, args.users, warm).await;
-        let started = Instant::now();
-        let until = started + Duration::from_secs(args.seconds);
-        let (mut lat, errors) = ask(&client, base, path, &cookies, args.users, until).await;
-        let took = started.elapsed().as_secs_f64();
-        lat.sort_unstable();
-        let pct = |p: f64| {
-            lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
-                .map_or(0.0, |us| *us as f64 / 1000.0)
-        };
-        let rate = lat.len() as f64 / took;
-        let verdict = match (target, pct(0.99) < 300.0) {
-            (false, _) => "for comparison",
-            (true, true) => "target p99 < 300 ms: met",
-            (true, false) => "target p99 < 300 ms: NOT met",
-        };
-        println!(
-            "{page}: GET {path}, {} users, {} s: {rate:.1} requests/s, p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms, {errors} errors ({verdict}); {:.1}% of the raw rate",
-            args.users,
-            args.seconds,
-            pct(0.50),
-            pct(0.99),
-            pct(1.0),
-            100.0 * rate / raw
-        );
+        measure(&client, (page, base, path), &cookies, args, raw, target).await;
     }
     stop.cancel();
     let _ = server.await;
     let _ = server_uncached.await;
     let _ = conn.close(200, "done".into()).await;
     Ok(())
+}
+
+/// The API's state on 10 October 2026, 10:00 in Shanghai (the records' dates lie before
+/// it), and the RabbitMQ connection its publisher uses.
+async fn app_state(
+    s: &hongyan_adapters::Settings,
+    pool: &sqlx::PgPool,
+) -> anyhow::Result<(AppState, lapin::Connection)> {
+    let clock = FixedClock::at(chrono::Utc.with_ymd_and_hms(2026, 10, 10, 2, 0, 0).unwrap());
+    let conn = amqp::connect(&s.amqp, "bench-console").await?;
+    topology::declare_base(
+        &conn.create_channel().await?,
+        &Names::new(&s.amqp.prefix),
+        &s.amqp,
+    )
+    .await?;
+    let state = AppState {
+        settings: Arc::new(s.clone()),
+        pool: pool.clone(),
+        directory: Directory::connect(&s.redis).await?,
+        publisher: Publisher::open(&conn).await?,
+        clock: Arc::new(clock),
+        figures: Default::default(),
+    };
+    Ok((state, conn))
+}
+
+/// One page asked for by `args.users` people for `args.seconds` after a warm-up; prints its
+/// figures (`target`: whether the target applies).
+async fn measure(
+    client: &reqwest::Client,
+    (page, base, path): (&str, &str, &str),
+    cookies: &[String],
+    args: &Args,
+    raw: f64,
+    target: bool,
+) {
+    let warm = Instant::now() + Duration::from_secs(2);
+    ask(client, base, path, cookies, args.users, warm).await;
+    let started = Instant::now();
+    let until = started + Duration::from_secs(args.seconds);
+    let (mut lat, errors) = ask(client, base, path, cookies, args.users, until).await;
+    let took = started.elapsed().as_secs_f64();
+    lat.sort_unstable();
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
+            .map_or(0.0, |us| *us as f64 / 1000.0)
+    };
+    let rate = lat.len() as f64 / took;
+    let verdict = match (target, pct(0.99) < 300.0) {
+        (false, _) => "for comparison",
+        (true, true) => "target p99 < 300 ms: met",
+        (true, false) => "target p99 < 300 ms: NOT met",
+    };
+    println!(
+        "{page}: GET {path}, {} users, {} s: {rate:.1} requests/s, p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms, {errors} errors ({verdict}); {:.1}% of the raw rate",
+        args.users,
+        args.seconds,
+        pct(0.50),
+        pct(0.99),
+        pct(1.0),
+        100.0 * rate / raw
+    );
 }
 
 /// Serves `state` on a loopback port of its own: its base URL and the server's task.

@@ -54,7 +54,6 @@ async fn the_report(screen: Screen, shots: &'static str) {
     .fetch_one(&env.pool)
     .await
     .unwrap();
-    let t = &report["totals"];
     let mut sms = env.watch("notification.requested").await;
     let b = Driver::start_as(&chromium, &chromedriver, shots, screen).await;
     sign_in(&b, &base, DEPARTMENT_PHONE, &mut sms).await;
@@ -63,7 +62,28 @@ async fn the_report(screen: Screen, shots: &'static str) {
     b.screenshot("6_dispatch_list").await;
     b.press("c1组织2026年第三季度调度报告").await;
     let page = b.source_with("各支部情况").await;
+    shows_the_figures(&page, &report);
+    b.screenshot("7_dispatch_report").await;
+    b.scroll_to(".charts", true).await;
+    b.screenshot("7b_dispatch_charts").await;
 
+    let checked = spot_check(&b, &page, &report).await;
+    let stored: Value =
+        sqlx::query_scalar("SELECT report::jsonb FROM dispatch_reports WHERE id = $1")
+            .bind(id)
+            .fetch_one(&env.pool)
+            .await
+            .unwrap();
+    assert_eq!(stored, report, "the scheduler's report is unchanged");
+    let cookie = b.cookie("hy_console").await;
+    files_for_people(&base, id, &cookie, &report, &checked).await;
+    b.quit().await;
+    env.finish().await;
+}
+
+/// The report's page shows the JSON report's figures: totals, bars, months, branches.
+fn shows_the_figures(page: &str, report: &Value) {
+    let t = &report["totals"];
     let figure = |label: &str, n: &Value| {
         format!("<span class=\"n\">{n}</span><span class=\"label\">{label}</span>")
     };
@@ -93,7 +113,7 @@ async fn the_report(screen: Screen, shots: &'static str) {
         let words = format!("2026年{}月确认率", month[5..].trim_start_matches('0'));
         assert!(page.contains(&bar(&words, &m["confirmed"])), "{words}: {m}");
     }
-    let rows = table_rows(&page);
+    let rows = table_rows(page);
     for branch in report["branches"].as_array().unwrap() {
         let name = branch["name"].as_str().unwrap();
         let row = rows
@@ -102,11 +122,10 @@ async fn the_report(screen: Screen, shots: &'static str) {
             .unwrap_or_else(|| panic!("no row for {name}: {rows:?}"));
         assert_eq!(row[1], branch["figures"]["open"].to_string(), "{name}");
     }
-    b.screenshot("7_dispatch_report").await;
-    b.scroll_to(".charts", true).await;
-    b.screenshot("7b_dispatch_charts").await;
+}
 
-    // The spot check: by name, and a result recorded (the api's own table, never the report).
+/// The spot check by name, and a result recorded for the first drawn: returns their name.
+async fn spot_check(b: &Driver, page: &str, report: &Value) -> String {
     let drawn: Vec<String> = report["spot_check"]
         .as_array()
         .unwrap()
@@ -127,17 +146,12 @@ async fn the_report(screen: Screen, shots: &'static str) {
     assert!(after.contains("王部长记录于"), "who recorded it");
     b.scroll_to("#spot", true).await;
     b.screenshot("8_dispatch_spot").await;
-    let stored: Value =
-        sqlx::query_scalar("SELECT report::jsonb FROM dispatch_reports WHERE id = $1")
-            .bind(id)
-            .fetch_one(&env.pool)
-            .await
-            .unwrap();
-    assert_eq!(stored, report, "the scheduler's report is unchanged");
+    first.clone()
+}
 
-    // The files: Chinese headers, names, a BOM on the CSV.
-    let cookie = b.cookie("hy_console").await;
-    let (kind, xlsx) = fetch(&base, &format!("/console/dispatch/{id}/file/xlsx"), &cookie).await;
+/// The XLSX and CSV: Chinese headers, names, the recorded result, a BOM on the CSV.
+async fn files_for_people(base: &str, id: uuid::Uuid, cookie: &str, report: &Value, checked: &str) {
+    let (kind, xlsx) = fetch(base, &format!("/console/dispatch/{id}/file/xlsx"), cookie).await;
     assert!(kind.contains("spreadsheetml"), "{kind}");
     let mut book: Xlsx<_> = calamine::open_workbook_from_rs(Cursor::new(xlsx)).unwrap();
     let sheet = cells(&mut book, "调度报告");
@@ -153,14 +167,17 @@ async fn the_report(screen: Screen, shots: &'static str) {
         .unwrap();
     assert_eq!(b1[1], b1_json["figures"]["open"].to_string());
     assert_eq!(sheet.last().unwrap()[0], "合计");
-    assert_eq!(sheet.last().unwrap()[1], t["open"].to_string());
+    assert_eq!(
+        sheet.last().unwrap()[1],
+        report["totals"]["open"].to_string()
+    );
     let spot = cells(&mut book, "抽查名单");
     assert!(
         spot.iter()
-            .any(|r| r[1] == *first && r[2] == "未联系上" && r[3] == "电话停机"),
+            .any(|r| r[1] == checked && r[2] == "未联系上" && r[3] == "电话停机"),
         "{spot:?}"
     );
-    let (kind, csv) = fetch(&base, &format!("/console/dispatch/{id}/file/csv"), &cookie).await;
+    let (kind, csv) = fetch(base, &format!("/console/dispatch/{id}/file/csv"), cookie).await;
     assert!(kind.starts_with("text/csv"));
     let csv = String::from_utf8(csv).unwrap();
     assert!(csv.starts_with("\u{feff}组织名称,在外党员,外出,"), "{csv}");
@@ -172,8 +189,6 @@ async fn the_report(screen: Screen, shots: &'static str) {
         !csv.contains(",b1,") && !csv.contains("\nb1,"),
         "names, not ids: {csv}"
     );
-    b.quit().await;
-    env.finish().await;
 }
 
 #[tokio::test]

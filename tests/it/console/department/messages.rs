@@ -11,12 +11,12 @@ use super::{DEPARTMENT_PHONE, department_world, sign_in, table_rows};
 use crate::browser::{self, Driver, Screen};
 use crate::env::config_dir;
 use crate::fakes::{self, Script};
-use crate::notifier::{checked_in_params, start, use_aliyun};
+use crate::notifier::{Env, checked_in_params, start, use_aliyun};
 
 /// k2's phone in the department's world (the second member away).
 const K2_PHONE: &str = "13900008101";
 
-fn to_k2() -> NotificationRequest {
+fn to_k2_request() -> NotificationRequest {
     let recipient = Recipient {
         role: Role::Member,
         name: "党员k2".into(),
@@ -29,33 +29,34 @@ fn to_k2() -> NotificationRequest {
     NotificationRequest::new("checked_in_branch", recipient, event, &checked_in_params())
 }
 
-async fn failed_then_replayed(screen: Screen, shots: &'static str) {
-    let Some((chromium, chromedriver)) = browser::tools(shots) else {
-        return;
-    };
-    let day = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 10, 10, 2, 0, 0).unwrap();
+/// k2's notification as the notifier stored it.
+const K2: &str =
+    "FROM notifications WHERE recipient->>'member_id' = 'k2' AND template = 'checked_in_branch'";
+
+/// The notifier sending SMS through the Aliyun fake with a provider template code for every
+/// template, so that everything but the refused SMS goes out.
+async fn notifier_at(day: chrono::DateTime<chrono::Utc>) -> (fakes::Fake, Env) {
     let fake = fakes::aliyun::start("test-key-id", "test-secret", day).await;
     let url = fake.base_url.clone();
-    let mut e = start(move |s| {
+    let e = start(move |s| {
         use_aliyun(s, url);
-        // A provider template code for every template, so that everything but the refused
-        // SMS below goes out.
         let dir = config_dir().join("templates");
         for (i, f) in std::fs::read_dir(dir).unwrap().enumerate() {
             let path = f.unwrap().path();
             if path.extension().is_some_and(|x| x == "toml") {
                 let name = path.file_stem().unwrap().to_string_lossy().into_owned();
-                s.notifier
-                    .sms
-                    .templates
-                    .insert(name, format!("SMS_2000{i:02}"));
+                let code = format!("SMS_2000{i:02}");
+                s.notifier.sms.templates.insert(name, code);
             }
         }
     })
     .await;
-    let base = department_world(&mut e.env).await;
-    let mut sms = e.env.watch("notification.requested").await;
-    // What the world's events and the review asked for reaches the notifier and goes out.
+    (fake, e)
+}
+
+/// Everything the world asked for sent, then k2's SMS refused for good by the provider (then
+/// taking SMS again): the SMS to k2's phone before it.
+async fn refused_to_k2(e: &Env, fake: &fakes::Fake) -> usize {
     e.env
         .eventually("the requests relayed and taken in", || async {
             e.env.scalar_i64("SELECT count(*) FROM outbox").await == 0
@@ -64,34 +65,40 @@ async fn failed_then_replayed(screen: Screen, shots: &'static str) {
         .await;
     e.round().await;
     e.round().await;
-    assert_eq!(
-        e.env
-            .scalar_i64("SELECT count(*) FROM notifications WHERE status = 'failed'")
-            .await,
-        0
-    );
-
-    // The provider refuses k2's number for good.
+    let failed = "SELECT count(*) FROM notifications WHERE status = 'failed'";
+    assert_eq!(e.env.scalar_i64(failed).await, 0);
+    let earlier = to_k2(fake);
     fake.script(Script::Fail("isv.MOBILE_NUMBER_ILLEGAL".into()));
-    e.send(&[to_k2()]).await;
-    let k2 = "SELECT count(*) FROM notifications WHERE recipient->>'member_id' = 'k2' AND template = 'checked_in_branch'";
+    e.send(&[to_k2_request()]).await;
+    let stored = "SELECT count(*) FROM notifications WHERE recipient->>'member_id' = 'k2' AND template = 'checked_in_branch'";
     e.env
         .eventually("k2's request stored", || async {
-            e.env.scalar_i64(k2).await == 1
+            e.env.scalar_i64(stored).await == 1
         })
         .await;
-    let to_k2 = || {
-        fake.sends()
-            .iter()
-            .filter(|s| fakes::aliyun::params(s)["PhoneNumbers"].ends_with(K2_PHONE))
-            .count()
-    };
-    // k2's departure notice went earlier.
-    let earlier = to_k2();
-    let to_k2_sends = || to_k2() - earlier;
     e.round().await;
-    assert_eq!(to_k2_sends(), 1);
+    assert_eq!(to_k2(fake) - earlier, 1);
     fake.script(Script::Succeed);
+    earlier
+}
+
+/// SMS the fake took for k2's phone.
+fn to_k2(fake: &fakes::Fake) -> usize {
+    fake.sends()
+        .iter()
+        .filter(|s| fakes::aliyun::params(s)["PhoneNumbers"].ends_with(K2_PHONE))
+        .count()
+}
+
+async fn failed_then_replayed(screen: Screen, shots: &'static str) {
+    let Some((chromium, chromedriver)) = browser::tools(shots) else {
+        return;
+    };
+    let day = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 10, 10, 2, 0, 0).unwrap();
+    let (fake, mut e) = notifier_at(day).await;
+    let base = department_world(&mut e.env).await;
+    let mut sms = e.env.watch("notification.requested").await;
+    let earlier = refused_to_k2(&e, &fake).await;
 
     let b = Driver::start_as(&chromium, &chromedriver, shots, screen).await;
     sign_in(&b, &base, DEPARTMENT_PHONE, &mut sms).await;
@@ -105,10 +112,10 @@ async fn failed_then_replayed(screen: Screen, shots: &'static str) {
     let rows = table_rows(&failed);
     assert_eq!(rows.len(), 1, "{rows:?}");
     let row = &rows[0];
-    assert_eq!(row[1], "党员k2 139****8101");
-    assert_eq!(row[2], "报到情况反馈");
-    assert_eq!(row[3], "短信");
-    assert_eq!(row[4], "发送失败");
+    assert_eq!(
+        row[1..5],
+        ["党员k2 139****8101", "报到情况反馈", "短信", "发送失败"]
+    );
     assert!(row[6].contains("isv.MOBILE_NUMBER_ILLEGAL"), "{row:?}");
     b.screenshot("14_messages_failed").await;
 
@@ -116,36 +123,38 @@ async fn failed_then_replayed(screen: Screen, shots: &'static str) {
     b.source_with("发送失败").await;
     e.env
         .eventually("the notifier revived it", || async {
-            e.env
-                .scalar_i64(
-                    "SELECT count(*) FROM notifications WHERE recipient->>'member_id' = 'k2'
-                     AND template = 'checked_in_branch' AND status = 'failed'",
-                )
+            let q = format!("SELECT count(*) {K2} AND status = 'failed'");
+            sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(q))
+                .fetch_one(&e.env.pool)
                 .await
+                .unwrap()
                 == 0
         })
         .await;
     e.round().await;
-    assert_eq!(to_k2_sends(), 2, "the replay sent it once");
-    let status: String = sqlx::query_scalar(
-        "SELECT status FROM notifications WHERE recipient->>'member_id' = 'k2' AND template = 'checked_in_branch'",
-    )
-    .fetch_one(&e.env.pool)
-    .await
-    .unwrap();
+    assert_eq!(to_k2(&fake) - earlier, 2, "the replay sent it once");
+    let status: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT status {K2}")))
+        .fetch_one(&e.env.pool)
+        .await
+        .unwrap();
     assert_eq!(status, "delivered");
     b.open(&format!("{base}/console/messages?status=failed"))
         .await;
     b.source_with("没有发送失败的消息").await;
     b.screenshot("15_messages_replayed").await;
+    replayed_again(&b, &base, &e).await;
+    e.round().await;
+    assert_eq!(to_k2(&fake) - earlier, 2, "nothing more");
+    b.quit().await;
+    e.finish().await;
+}
 
-    // A second 重发 of the same (now delivered) notification sends nothing.
-    let id: uuid::Uuid = sqlx::query_scalar(
-        "SELECT id FROM notifications WHERE recipient->>'member_id' = 'k2' AND template = 'checked_in_branch'",
-    )
-    .fetch_one(&e.env.pool)
-    .await
-    .unwrap();
+/// A second 重发 of the same (now delivered) notification is refused, and sends nothing.
+async fn replayed_again(b: &Driver, base: &str, e: &Env) {
+    let id: uuid::Uuid = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT id {K2}")))
+        .fetch_one(&e.env.pool)
+        .await
+        .unwrap();
     let page = b.source().await;
     let at = page.find("name=\"form_token\" value=\"").unwrap() + 25;
     let token = &page[at..at + page[at..].find('"').unwrap()];
@@ -155,17 +164,13 @@ async fn failed_then_replayed(screen: Screen, shots: &'static str) {
             "cookie",
             format!("hy_console={}", b.cookie("hy_console").await),
         )
-        .header("origin", &base)
+        .header("origin", base)
         .form(&[("form_token", token)])
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), 404);
     assert!(res.text().await.unwrap().contains("不是发送失败的消息"));
-    e.round().await;
-    assert_eq!(to_k2_sends(), 2, "nothing more");
-    b.quit().await;
-    e.finish().await;
 }
 
 #[tokio::test]

@@ -60,38 +60,10 @@ async fn compose_send_complete(screen: Screen, shots: &'static str) {
     // At its time the pack goes to every member away in t1's branches, one SMS each (neither
     // branch has a group robot); k8, at home, gets nothing.
     run_schedule(&env, "study_send_at", "2026-10-10T14:00:00+08:00").await;
-    let mut reached: Vec<String> = Vec::new();
-    while reached.len() < AWAY.len() {
-        let d = tokio::time::timeout(Duration::from_secs(20), sms.next())
-            .await
-            .expect("the pack's SMS requests within 20 s")
-            .unwrap()
-            .unwrap();
-        let v: Value = serde_json::from_slice(&d.data).unwrap();
-        if v["data"]["template"] == "study_pack" {
-            let to = &v["data"]["recipient"];
-            reached.push(to["member_id"].as_str().unwrap().to_owned());
-            assert!(v["data"]["params"]["url"].as_str().unwrap().contains("/s/"));
-        }
-    }
-    reached.sort();
     let away: Vec<&str> = AWAY.iter().map(|a| a.0).collect();
-    assert_eq!(reached, away);
+    assert_eq!(sent_to(&mut sms).await, away);
 
-    // k1 studies it (through the study page, which sends this as the member).
-    let pack_id: String = sqlx::query_scalar("SELECT id FROM study_packs")
-        .fetch_one(&env.pool)
-        .await
-        .unwrap();
-    let mut done = event(
-        "study.completed",
-        "b1",
-        "2026-10-10T15:00:00",
-        json!({"member_id": "k1", "pack_id": pack_id, "on": "2026-10-10"}),
-    );
-    done["actor"] = json!({"member_id": "k1"});
-    env.publish(&done).await;
-    env.wait_processed(&evt_id(&done)).await;
+    let pack_id = studied_by_k1(&env).await;
     b.open(&format!("{base}/console/study/{pack_id}")).await;
     let page = b.source_with("各组织学习情况").await;
     assert!(page.contains("已于2026-10-10 14:00发出"), "{page}");
@@ -111,6 +83,44 @@ async fn compose_send_complete(screen: Screen, shots: &'static str) {
     b.screenshot("12_study_list").await;
     b.quit().await;
     env.finish().await;
+}
+
+/// The members the pack's SMS go to (the notifier's requests, read off the queue), in order.
+async fn sent_to(sms: &mut lapin::Consumer) -> Vec<String> {
+    let mut reached: Vec<String> = Vec::new();
+    while reached.len() < AWAY.len() {
+        let d = tokio::time::timeout(Duration::from_secs(20), sms.next())
+            .await
+            .expect("the pack's SMS requests within 20 s")
+            .unwrap()
+            .unwrap();
+        let v: Value = serde_json::from_slice(&d.data).unwrap();
+        if v["data"]["template"] == "study_pack" {
+            let to = &v["data"]["recipient"];
+            reached.push(to["member_id"].as_str().unwrap().to_owned());
+            assert!(v["data"]["params"]["url"].as_str().unwrap().contains("/s/"));
+        }
+    }
+    reached.sort();
+    reached
+}
+
+/// k1 studies the pack (through the study page, which sends this as the member); its id.
+async fn studied_by_k1(env: &TestEnv) -> String {
+    let pack_id: String = sqlx::query_scalar("SELECT id FROM study_packs")
+        .fetch_one(&env.pool)
+        .await
+        .unwrap();
+    let mut done = event(
+        "study.completed",
+        "b1",
+        "2026-10-10T15:00:00",
+        json!({"member_id": "k1", "pack_id": pack_id, "on": "2026-10-10"}),
+    );
+    done["actor"] = json!({"member_id": "k1"});
+    env.publish(&done).await;
+    env.wait_processed(&evt_id(&done)).await;
+    pack_id
 }
 
 #[tokio::test]
