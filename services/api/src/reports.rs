@@ -134,7 +134,7 @@ pub struct FetchQuery {
 
 #[utoipa::path(get, path = "/v1/reports/{id}", tag = "reports",
     params(("id" = String, Path, description = "The report_id of a dispatch.report_ready"), FetchQuery),
-    responses((status = 200, description = "The report as DESIGN.md section 4 shapes it, or its CSV"),
+    responses((status = 200, description = "The report as DESIGN.md section 4 shapes it, or its CSV or XLSX for people (Chinese headers, names instead of ids, a BOM on the CSV)"),
               (status = 404, description = "No report with that id in this key's subtree", body = ProblemBody, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn fetch(

@@ -1,6 +1,6 @@
 //! 消息 (DESIGN.md section 12): the notifications about the org's subtree (to its members, its
-//! orgs' contacts, its orgs' groups): recipient masked, template, channel, status, attempts,
-//! error; all of them or the failed ones (a failed notification is also parked in
+//! orgs' contacts, its orgs' groups; not the console's own sign-in codes, which are worth
+//! nothing after five minutes): recipient masked, template, channel, status, attempts, error; all of them or the failed ones (a failed notification is also parked in
 //! `hongyan.parked`, section 2), newest first, 50 a page. Read through the notifier's view
 //! `console_notifications` (migration 0021).
 //!
@@ -62,7 +62,7 @@ async fn listed(
                 created_at, coalesce(recipient_name, '') AS name, recipient_phone, broadcast, org_id
          FROM console_notifications
          WHERE org_id IN (SELECT id FROM orgs WHERE path @> ARRAY[$1::text])
-           AND (NOT $2 OR status = 'failed')
+           AND template <> 'login_code' AND (NOT $2 OR status = 'failed')
          ORDER BY created_at DESC, id LIMIT $3 OFFSET $4",
     )
     .bind(org)
@@ -259,7 +259,7 @@ async fn failed_request(
         "SELECT q.key, q.template, q.recipient::text AS recipient, q.audience_org,
                 q.params::text AS params, q.caused_by
          FROM console_notification_requests q JOIN console_notifications n ON n.id = q.id
-         WHERE q.id = $1 AND q.status = 'failed'
+         WHERE q.id = $1 AND q.status = 'failed' AND q.template <> 'login_code'
            AND n.org_id IN (SELECT id FROM orgs WHERE path @> ARRAY[$2::text])",
     )
     .bind(id)
