@@ -86,6 +86,7 @@ async fn main() -> anyhow::Result<()> {
         directory: directory.clone(),
         publisher: Publisher::open(&conn).await?,
         clock: Arc::new(SystemClock),
+        figures: Default::default(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);

@@ -76,6 +76,7 @@ async fn main() -> anyhow::Result<()> {
         directory: Directory::connect(&s.redis).await?,
         publisher: Publisher::open(&conn).await?,
         clock: Arc::new(SystemClock),
+        figures: Default::default(),
     };
     let app = axum::Router::new()
         .route("/ledger/{format}", axum::routing::get(route))

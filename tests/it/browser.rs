@@ -317,7 +317,20 @@ impl Driver {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join(format!("{}_{name}.png", self.shots));
+        // A prefix may name a folder of its own (`console-department/phone`).
+        if let Some(parent) = file.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
         std::fs::write(file, bytes).unwrap();
+    }
+
+    /// The value of the cookie `name` the browser holds for the page's site (HttpOnly ones
+    /// too), to fetch a download over plain HTTP as the signed-in person.
+    pub async fn cookie(&self, name: &str) -> String {
+        let v = self
+            .call(reqwest::Method::GET, &format!("/cookie/{name}"), None)
+            .await;
+        v["value"].as_str().unwrap_or_default().to_owned()
     }
 
     pub async fn quit(mut self) {

@@ -309,6 +309,7 @@ impl TestEnv {
             directory: self.directory.clone(),
             publisher: self.publisher.clone(),
             clock: Arc::new(self.clock.clone()),
+            figures: Default::default(),
         }
     }
 

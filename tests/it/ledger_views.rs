@@ -1,4 +1,4 @@
-//! The registry's published read model (migrations 0016 and 0022): the views other roles read the ledger
+//! The registry's published read model (migrations 0016, 0021 and 0022): the views other roles read the ledger
 //! through, and the SQL rules beside the domain's. A field of `FlowRecord` or `MemberUpsert`
 //! renamed in the codec turns a view's column NULL; these tests read every column back against
 //! the record as the codec reads it, so the rename fails here instead of silently elsewhere.
@@ -293,6 +293,69 @@ async fn the_views_read_every_field_the_codec_writes() {
             json!({"name": "b1联系人", "phone": "13900000003"}),
         ),
         "notifier_reply_senders"
+    );
+
+    // The console's 工作台 and 分布 (migration 0021).
+    type Console = (
+        (String, String, Option<String>, String, String),
+        (Option<NaiveDate>, Option<NaiveDate>),
+        (
+            Option<NaiveDate>,
+            Option<NaiveDate>,
+            Option<NaiveDate>,
+            bool,
+        ),
+    );
+    let console: Console = sqlx::query_as::<
+        _,
+        (
+            String,
+            String,
+            Option<String>,
+            String,
+            String,
+            Option<NaiveDate>,
+            Option<NaiveDate>,
+            Option<NaiveDate>,
+            Option<NaiveDate>,
+            Option<NaiveDate>,
+            bool,
+        ),
+    >(
+        "SELECT member_name, home_org_id, inflow_org_id, status, region_code, last_confirmed_on,
+                confirmed_on, talk, family_visit, contact_on, transfer_suggested
+         FROM console_open_records WHERE member_id = 'm1'",
+    )
+    .fetch_one(&env.pool)
+    .await
+    .map(|r| ((r.0, r.1, r.2, r.3, r.4), (r.5, r.6), (r.7, r.8, r.9, r.10)))
+    .unwrap();
+    assert_eq!(
+        console,
+        (
+            (
+                "党员m1".to_owned(),
+                "b1".to_owned(),
+                rec.inflow_org_id.as_ref().map(|o| o.as_str().to_owned()),
+                rec.status.as_str().to_owned(),
+                rec.location.region_code.as_str().to_owned(),
+            ),
+            (rec.last_confirmed_on, rec.last_confirmed_on),
+            (c.talk, c.family_visit, life, rec.transfer_suggested),
+        ),
+        "console_open_records"
+    );
+    let place: (String, String) =
+        sqlx::query_as("SELECT home_org_id, region_code FROM console_open_places")
+            .fetch_one(&env.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        place,
+        (
+            "b1".to_owned(),
+            rec.location.region_code.as_str().to_owned()
+        )
     );
     env.finish().await;
 }

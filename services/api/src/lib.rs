@@ -14,8 +14,8 @@ pub mod openapi;
 mod orgs;
 mod page;
 pub mod problem;
+pub mod report_files;
 mod reports;
-pub mod reports_csv;
 pub mod scope;
 pub mod state;
 mod study;
@@ -81,6 +81,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
         directory,
         publisher,
         clock: Arc::new(SystemClock),
+        figures: Default::default(),
     };
     serve(state, listener, shutdown).await?;
     pool.close().await;

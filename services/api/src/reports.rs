@@ -121,18 +121,20 @@ fn is_quarter(s: &str) -> bool {
 pub enum ReportFormat {
     Json,
     Csv,
+    Xlsx,
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct FetchQuery {
-    /// `json` (default) or `csv` (one row per branch).
+    /// `json` (default), `csv` (one row per branch, Chinese headers, names, a BOM) or `xlsx`
+    /// (the same table with a title row, the spot check and the members needing attention).
     pub format: Option<ReportFormat>,
 }
 
 #[utoipa::path(get, path = "/v1/reports/{id}", tag = "reports",
     params(("id" = String, Path, description = "The report_id of a dispatch.report_ready"), FetchQuery),
-    responses((status = 200, description = "The report as DESIGN.md section 4 shapes it, or its CSV"),
+    responses((status = 200, description = "The report as DESIGN.md section 4 shapes it, or its CSV or XLSX for people (Chinese headers, names instead of ids, a BOM on the CSV)"),
               (status = 404, description = "No report with that id in this key's subtree", body = ProblemBody, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn fetch(
@@ -144,7 +146,10 @@ pub async fn fetch(
     let Query(q) = query.map_err(|r| {
         Problem::invalid(
             "format",
-            format!("{}: use format=json or format=csv.", r.body_text()),
+            format!(
+                "{}: use format=json, format=csv or format=xlsx.",
+                r.body_text()
+            ),
         )
     })?;
     let Ok(report_id) = uuid::Uuid::parse_str(&id) else {
@@ -165,24 +170,71 @@ pub async fn fetch(
         ReportFormat::Json => {
             Ok(([(header::CONTENT_TYPE, "application/json")], doc).into_response())
         }
-        ReportFormat::Csv => {
+        format => {
             let report: DispatchReport = serde_json::from_str(&doc).map_err(Problem::internal)?;
-            let mut out = Vec::new();
-            crate::reports_csv::write_csv(&report, &mut out).map_err(Problem::internal)?;
-            Ok((
-                [
-                    (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-                    (
-                        header::CONTENT_DISPOSITION,
-                        format!(
-                            "attachment; filename=\"report-{}-{}.csv\"",
-                            report.org_id, report.quarter
-                        ),
-                    ),
-                ],
-                out,
-            )
-                .into_response())
+            let names = crate::report_files::names(&state.pool, &report).await?;
+            let (body, kind, ext) = match format {
+                ReportFormat::Xlsx => {
+                    let checked = spot_results(&state, report.report_id).await?;
+                    let body = crate::report_files::xlsx(&report, &names, &checked)
+                        .map_err(Problem::internal)?;
+                    (body, XLSX, "xlsx")
+                }
+                _ => {
+                    let mut out = Vec::new();
+                    crate::report_files::write_csv(&report, &names, &mut out)
+                        .map_err(Problem::internal)?;
+                    (out, "text/csv; charset=utf-8", "csv")
+                }
+            };
+            Ok(file(body, kind, &report, ext))
         }
     }
+}
+
+/// The XLSX media type.
+pub const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
+/// A report's file as a download named for the department and quarter.
+pub fn file(body: Vec<u8>, kind: &'static str, report: &DispatchReport, ext: &str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, kind.to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!(
+                    "attachment; filename=\"report-{}-{}.{ext}\"",
+                    report.org_id, report.quarter
+                ),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// The spot-check results the console recorded for a report (its own table,
+/// `console_spot_checks`): member id to the result in words and the note.
+pub async fn spot_results(
+    state: &AppState,
+    report_id: uuid::Uuid,
+) -> Result<crate::report_files::Checked, sqlx::Error> {
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT member_id, result, note FROM console_spot_checks WHERE report_id = $1",
+    )
+    .bind(report_id)
+    .fetch_all(&state.pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(m, r, n)| {
+            (
+                m,
+                (
+                    crate::console::department::spot::result_words(&r).to_owned(),
+                    n,
+                ),
+            )
+        })
+        .collect())
 }

@@ -17,4 +17,6 @@ pub struct AppState {
     /// A confirm-mode channel on `hongyan.events`.
     pub publisher: Publisher,
     pub clock: Arc<dyn Clock>,
+    /// The console's figures kept for `api.console_figures_secs`.
+    pub figures: crate::console::figures::Figures,
 }

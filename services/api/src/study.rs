@@ -15,7 +15,7 @@ use hongyan_domain::rights::{self, OrgNode};
 use serde::Serialize;
 
 use crate::directory::{PageQuery, decode_cursor, encode_cursor, page_limit};
-use crate::events::{publish, refused};
+use crate::events::{publish as publish_event, refused};
 use crate::problem::{self, Problem, ProblemBody};
 use crate::scope::Viewer;
 use crate::state::AppState;
@@ -43,32 +43,45 @@ pub async fn publish_pack(
             format!("The body is not JSON ({e}): send the pack as a JSON object."),
         )
     })?;
+    let answer = publish(&state, &viewer.org_id, "api", &data).await?;
+    Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
+}
+
+/// Publishes a pack (the `data` of a `study.published`) as `user` of `org_id`: the one path
+/// for `POST /v1/study-packs` and the console's 学习. The envelope is read by the domain's
+/// codec, the audience checked against the department's subtree and region, then published
+/// with confirms.
+pub async fn publish(
+    state: &AppState,
+    org_id: &str,
+    user: &str,
+    data: &serde_json::Value,
+) -> Result<Published, Problem> {
     let event_id = EventId::new_v7();
     let actor = Actor::Org {
-        org_id: OrgId::parse(&viewer.org_id).map_err(Problem::internal)?,
-        user: Some("api".into()),
+        org_id: OrgId::parse(org_id).map_err(Problem::internal)?,
+        user: Some(user.to_owned()),
     };
     let kind = EventType::StudyPublished.as_str();
-    let text = envelope(kind, event_id, state.clock.now(), &actor, &data).into_bytes();
+    let text = envelope(kind, event_id, state.clock.now(), &actor, data).into_bytes();
     let parsed = Envelope::parse(&text, None).map_err(refused)?;
     let EventData::StudyPublished(pack) = &parsed.data else {
         return Err(Problem::internal(anyhow::anyhow!(
             "a study.published parsed as another type"
         )));
     };
-    check_audience(&state, &parsed, pack).await?;
-    publish(
-        &state,
+    check_audience(state, &parsed, pack).await?;
+    publish_event(
+        state,
         EventType::StudyPublished.as_str(),
         text,
         &event_id.to_string(),
     )
     .await?;
-    let answer = Published {
+    Ok(Published {
         event_id: event_id.to_string(),
         pack_id: pack.pack_id.as_str().to_owned(),
-    };
-    Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
+    })
 }
 
 async fn org_node(state: &AppState, id: &str) -> Result<Option<(OrgNode, String)>, Problem> {

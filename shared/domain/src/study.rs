@@ -114,6 +114,12 @@ fn audience_region(s: &str) -> Result<String, IdError> {
 }
 
 impl StudyPublished {
+    /// The wire shape [`StudyPublished::read`] reads (the console's 学习 composes a pack as
+    /// this type and publishes it through the same checks as `POST /v1/study-packs`).
+    pub fn to_wire(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("a pack serializes")
+    }
+
     pub fn read(o: Obj<'_>) -> Result<Self, FieldError> {
         let items_path = join(o.path(), "items");
         let audience_path = join(o.path(), "audience");
@@ -263,5 +269,13 @@ mod tests {
         let mut v = pack();
         v["send_at"] = json!("tomorrow");
         assert_eq!(read(v).unwrap_err().field, "data.send_at");
+    }
+
+    #[test]
+    fn a_pack_reads_back_from_its_wire_shape() {
+        let mut v = pack();
+        v["send_at"] = json!("2026-12-09T09:00:00+08:00");
+        let p = read(v).unwrap();
+        assert_eq!(read(p.to_wire()).unwrap(), p);
     }
 }

@@ -54,8 +54,24 @@ async fn api_serves_reports_in_scope_as_json_and_csv() {
         .await;
     assert_eq!(s, 200);
     assert!(h["content-type"].to_str().unwrap().starts_with("text/csv"));
-    assert!(csv.starts_with("org_id,name,open,"), "{csv}");
-    assert!(csv.contains("b1,b1组织,1,"), "{csv}");
+    // For people: a BOM, Chinese headers, names rather than ids, and the total.
+    assert!(csv.starts_with("\u{feff}组织名称,在外党员,外出,"), "{csv}");
+    assert!(csv.contains("\nb1组织,1,"), "{csv}");
+    assert!(csv.contains("\n合计,0,"), "{csv}");
+    let (s, h, _) = api
+        .get(Some(&api.c1), &format!("/v1/reports/{id}?format=xlsx"))
+        .await;
+    assert_eq!(s, 200);
+    assert!(
+        h["content-type"]
+            .to_str()
+            .unwrap()
+            .contains("spreadsheetml")
+    );
+    let (s, p) = api
+        .json(&api.c1, &format!("/v1/reports/{id}?format=pdf"))
+        .await;
+    assert_eq!((s, p["field"].as_str()), (422, Some("format")), "{p}");
     let (s, _) = api.json(&api.b2, &format!("/v1/reports/{id}")).await;
     assert_eq!(s, 404);
     let (s, _) = api.json(&api.c1, "/v1/reports/not-a-uuid").await;

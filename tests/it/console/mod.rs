@@ -4,6 +4,7 @@
 
 mod arrival;
 mod browser;
+mod department;
 mod departure;
 mod member_actions;
 mod signin;

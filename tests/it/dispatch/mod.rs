@@ -187,18 +187,24 @@ async fn report_show_prints_the_stored_report_as_json_and_csv() {
         .await;
     assert!(ok, "{err}");
     let lines: Vec<&str> = csv_out.lines().collect();
-    assert_eq!(lines.len(), 3, "a header and one row per branch: {csv_out}");
-    let header: Vec<&str> = lines[0].split(',').collect();
+    assert_eq!(
+        lines.len(),
+        4,
+        "a header, one row per branch and 合计: {csv_out}"
+    );
+    assert!(lines[0].starts_with('\u{feff}'), "a BOM for Excel");
+    let header: Vec<&str> = lines[0].trim_start_matches('\u{feff}').split(',').collect();
     let b2: Vec<&str> = lines[2].split(',').collect();
     let col = |name: &str| b2[header.iter().position(|h| *h == name).unwrap()];
-    assert_eq!(col("org_id"), "b2");
-    assert_eq!(col("open"), "2");
-    assert_eq!(col("transfers"), "1");
-    assert_eq!(col("lost_contact"), "1");
-    assert_eq!(col("employer_self_employed"), "1");
-    assert_eq!(col("employer_state_owned"), "0");
-    assert_eq!(col("open_2026-09"), "3");
-    assert_eq!(col("confirmed_2026-09"), "1");
+    assert_eq!(col("组织名称"), "b2党组织");
+    assert_eq!(col("在外党员"), "2");
+    assert_eq!(col("本季度转出"), "1");
+    assert_eq!(col("失联"), "1");
+    assert_eq!(col("单位类型：个体经营"), "1");
+    assert_eq!(col("单位类型：国有企业"), "0");
+    assert_eq!(col("2026年9月在外"), "3");
+    assert_eq!(col("2026年9月已确认"), "1");
+    assert!(lines[3].starts_with("合计,"), "{csv_out}");
 
     let (ok, _, err) = env
         .run_hongyan(&["report", "show", &uuid::Uuid::new_v4().to_string()])
@@ -242,7 +248,7 @@ async fn a_report_is_announced_to_its_contact_with_the_link_and_to_its_own_robot
     assert_eq!(
         to_contact["params"]["url"],
         format!(
-            "{}/console/reports/{}",
+            "{}/console/dispatch/{}",
             env.settings.api.public_url,
             qx["report_id"].as_str().unwrap()
         )

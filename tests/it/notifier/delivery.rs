@@ -286,3 +286,60 @@ async fn a_phone_over_its_daily_limit_waits_for_its_window_and_others_go_on() {
     assert_eq!(e.console.sent().len(), 3, "another phone is not held up");
     e.finish().await;
 }
+
+/// A county department's contact at the daily cap of member-level notices still gets the
+/// county's summary that day: summaries have their own budget per phone
+/// (`notifier.limits.summaries_per_phone_per_day`), so they never wait behind the others.
+#[tokio::test]
+async fn a_summary_goes_out_the_day_its_phone_is_at_the_cap_of_member_messages() {
+    let e = start(|s| s.notifier.limits.phone_per_day = 2).await;
+    let phone = "13911110009";
+    e.send(&[
+        request(EV1, phone, &["sms"]),
+        request(EV2, phone, &["sms"]),
+        request(EV3, phone, &["sms"]),
+    ])
+    .await;
+    e.wait_rows(3).await;
+    e.round().await;
+    assert_eq!(e.console.sent().len(), 2, "the member-level cap is reached");
+
+    let county = hongyan_domain::ids::OrgId::parse("c1").unwrap();
+    let contact = hongyan_domain::payloads::Contact {
+        name: "县委组织部联系人".into(),
+        phone: Phone::parse(phone).unwrap(),
+    };
+    let summary = NotificationRequest::new(
+        "lost_contact_county",
+        Recipient::org_contact(&county, &contact),
+        EventId::parse("7d0c8a8e-5a1e-4f7e-9b8e-000000000005").unwrap(),
+        &[
+            ("org_name", "c1组织".to_owned()),
+            ("month", "12月".to_owned()),
+            ("lost_contact", "40".to_owned()),
+            ("lapse_risk", "40".to_owned()),
+            ("url", "http://127.0.0.1:8080/console/".to_owned()),
+        ],
+    );
+    e.send(&[summary]).await;
+    e.wait_rows(4).await;
+    e.round().await;
+    let sent = e.console.sent();
+    assert_eq!(sent.len(), 3, "the summary went the same day");
+    assert!(
+        sent[2].text.contains("失联") && sent[2].text.contains("40"),
+        "{}",
+        sent[2].text
+    );
+    let waiting: Vec<String> =
+        sqlx::query_scalar("SELECT template FROM notifications WHERE status = 'pending'")
+            .fetch_all(&e.env.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        waiting,
+        ["checked_in_branch"],
+        "the third notice waits for tomorrow"
+    );
+    e.finish().await;
+}

@@ -46,14 +46,6 @@ async fn the_review_reads_the_ladder_from_the_ledger_and_sends_the_lists() {
         .collect();
     sent.sort();
     let expect = [
-        (
-            "lapse_warning",
-            "lapse_warning:2026-12:member:m-jun:to:branch",
-        ),
-        (
-            "lapse_warning",
-            "lapse_warning:2026-12:member:m-jun:to:county",
-        ),
         ("lost_contact_county", "lost_contact_county:2026-12:org:qx"),
         ("stale_list_branch", "stale_list_branch:2026-12:org:b1"),
     ];
@@ -64,33 +56,27 @@ async fn the_review_reads_the_ladder_from_the_ledger_and_sends_the_lists() {
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect::<Vec<_>>()
     );
-    // The lists carry counts, never names: 3 on the branch's list, 2 lost in the county.
+    // One summary per contact, counts and never names: 3 on the branch's list, 2 of them lost,
+    // 1 without organizational life for five months (m-jun); 2 lost in the county, 1 at risk.
     let lists = requests(&env).await;
-    let count = |t: &str| {
-        lists.iter().find(|r| r.0 == t).unwrap().2["params"]["count"]
+    let param = |t: &str, p: &str| {
+        lists.iter().find(|r| r.0 == t).unwrap().2["params"][p]
             .as_str()
             .unwrap()
             .to_owned()
     };
-    assert_eq!(count("stale_list_branch"), "3");
-    assert_eq!(count("lost_contact_county"), "2");
-    // Their links open the console's ledger narrowed to the list, never an API path.
-    let url = |t: &str| {
-        lists.iter().find(|r| r.0 == t).unwrap().2["params"]["url"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
-    assert!(
-        url("stale_list_branch").ends_with("/console/ledger?months=2"),
-        "{}",
-        url("stale_list_branch")
-    );
-    assert!(
-        url("lost_contact_county").ends_with("/console/ledger?flag=%E5%A4%B1%E8%81%94"),
-        "{}",
-        url("lost_contact_county")
-    );
+    assert_eq!(param("stale_list_branch", "count"), "3");
+    assert_eq!(param("stale_list_branch", "lost_contact"), "2");
+    assert_eq!(param("stale_list_branch", "lapse_risk"), "1");
+    assert_eq!(param("stale_list_branch", "transfer_suggested"), "0");
+    assert_eq!(param("lost_contact_county", "lost_contact"), "2");
+    assert_eq!(param("lost_contact_county", "lapse_risk"), "1");
+    // Their links open the console's 工作台, where the lists are, never an API path.
+    for t in ["stale_list_branch", "lost_contact_county"] {
+        let url = param(t, "url");
+        assert!(url.ends_with("/console/"), "{url}");
+        assert!(url.starts_with(&env.settings.api.public_url), "{url}");
+    }
     env.finish().await;
 }
 
@@ -144,8 +130,6 @@ async fn the_review_locks_no_record_and_a_failed_firing_leaves_nothing_behind() 
     assert_eq!(
         keys,
         [
-            "lapse_warning:2026-12:member:m-jun:to:branch",
-            "lapse_warning:2026-12:member:m-jun:to:county",
             "lost_contact_county:2026-12:org:qx",
             "stale_list_branch:2026-12:org:b1",
         ]
@@ -196,19 +180,18 @@ async fn a_transfer_suggestion_reaches_the_registry_and_is_asked_once() {
         (rec["transfer_suggested"].clone(), rec["version"].clone()),
         (json!(true), json!(2))
     );
-    // The branch was asked (the registry's relay published the review's rows).
+    // The branch was asked, in its summary of the firing (the registry's relay published the
+    // review's rows).
     loop {
         let d = tokio::time::timeout(std::time::Duration::from_secs(30), asked.next())
             .await
-            .expect("the transfer suggestion reaches the broker")
+            .expect("the branch's summary reaches the broker")
             .unwrap()
             .unwrap();
         let v: Value = serde_json::from_slice(&d.data).unwrap();
-        if v["data"]["template"] == "transfer_suggestion_branch" {
-            assert_eq!(
-                v["data"]["key"],
-                "transfer_suggestion_branch:2026-09:member:m1"
-            );
+        if v["data"]["template"] == "stale_list_branch" {
+            assert_eq!(v["data"]["key"], "stale_list_branch:2026-09:org:b1");
+            assert_eq!(v["data"]["params"]["transfer_suggested"], "1");
             break;
         }
     }
@@ -223,7 +206,7 @@ async fn a_transfer_suggestion_reaches_the_registry_and_is_asked_once() {
     assert_eq!(
         env.scalar_i64(
             "SELECT count(*) FROM outbox WHERE routing_key = 'review.transfer_suggested'
-                OR payload::jsonb->'data'->>'template' = 'transfer_suggestion_branch'"
+                OR payload::jsonb->'data'->'params'->>'transfer_suggested' <> '0'"
         )
         .await,
         0
@@ -232,5 +215,51 @@ async fn a_transfer_suggestion_reaches_the_registry_and_is_asked_once() {
         env.scalar_i64("SELECT count(*) FROM outbox").await > 0,
         "the October review queued its other messages"
     );
+    env.finish().await;
+}
+
+/// Forty members of one county lost contact for six months, without any organizational life:
+/// its department's contact hears of them in one SMS with the count and the console's link,
+/// and so does the branch's. (It was forty lapse warnings and the list, forty-one SMS to one
+/// phone, the last pushed to the next day by the per-phone daily cap.)
+#[tokio::test]
+async fn one_firing_tells_each_contact_once_with_the_count_and_the_link() {
+    let env = TestEnv::new().await;
+    county(&env).await;
+    for i in 0..40 {
+        open_record(&env, &format!("m-{i:02}"), "2026-05-31").await;
+    }
+    assert!(matches!(
+        fire(&env, "monthly_review", at(2026, 12, 1, 8, 0)).await,
+        Fired::Done(_)
+    ));
+    let sent = requests(&env).await;
+    let to = |phone: &str| -> Vec<&Value> {
+        sent.iter()
+            .map(|r| &r.2)
+            .filter(|d| d["recipient"]["phone"] == phone)
+            .collect()
+    };
+    let county_sms = to("13800000002");
+    assert_eq!(
+        county_sms.len(),
+        1,
+        "one SMS to the county's contact: {county_sms:?}"
+    );
+    let p = &county_sms[0]["params"];
+    assert_eq!(county_sms[0]["template"], "lost_contact_county");
+    assert_eq!(
+        (p["lost_contact"].as_str(), p["lapse_risk"].as_str()),
+        (Some("40"), Some("40"))
+    );
+    assert!(p["url"].as_str().unwrap().ends_with("/console/"), "{p}");
+    assert!(
+        !county_sms[0].to_string().contains("党员m-"),
+        "no names in an SMS"
+    );
+    let branch_sms = to("13800000001");
+    assert_eq!(branch_sms.len(), 1, "one SMS to the branch's contact");
+    assert_eq!(branch_sms[0]["params"]["count"], "40");
+    assert_eq!(sent.len(), 2);
     env.finish().await;
 }

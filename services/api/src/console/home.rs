@@ -1,103 +1,83 @@
 //! 工作台 (DESIGN.md section 12): the org's figures over what it sees (its subtree's members,
 //! and for an inflow org or station the members checked in with it) and the lists that need
-//! doing now.
+//! doing now (`todo`): for an org with orgs under it, each list counted per org under it, each
+//! count opening the members; for a branch, the members themselves. Then the arrivals that
+//! matched no one. `?org=` opens the same page for an org under the viewer.
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use chrono::Datelike;
-use hongyan_domain::TZ;
 use maud::{Markup, html};
-use sqlx::Row;
 
-use super::session::Session;
-use super::{frame, page, signed_in};
+use super::todo::{self, Counts, Day, Group, Listed, Todo, Unmatched};
+use super::{encode_component, frame, page, refusal, signed_in};
 use crate::state::AppState;
 
-/// The four figures of the 工作台.
-#[derive(Debug, Default)]
-struct Figures {
-    out: i64,
-    checked_in: i64,
-    unconfirmed: i64,
-    lost_contact: i64,
+/// How many members of each list a branch's 工作台 shows before "查看全部".
+const SHOWN: i64 = 10;
+
+#[derive(serde::Deserialize, Default)]
+pub struct Under {
+    #[serde(default)]
+    org: String,
 }
 
-/// A member on a to-do list.
-struct Row_ {
-    id: String,
-    name: String,
-    branch: String,
-    months: Option<i32>,
+/// What the page shows for the org it is about.
+struct Home {
+    org_id: String,
+    org_name: String,
+    total: Counts,
+    groups: Vec<Group>,
+    /// Nobody under the org has members away: its lists are shown member by member.
+    leaf: bool,
+    /// For such an org: each list's first members.
+    lists: Vec<(Todo, Vec<Listed>)>,
+    unmatched: (Vec<Unmatched>, i64),
 }
 
-/// Open records the org sees: its subtree's members, and those checked in with it or an org of
-/// its subtree.
-/// Read through the registry's published view of open records (migration 0016).
-const SEEN: &str = "FROM api_ledger_records r
-    JOIN orgs home ON home.id = r.home_org_id
-    LEFT JOIN orgs inflow ON inflow.id = r.inflow_org_id
-    WHERE ($1 = ANY (home.path) OR $1 = ANY (coalesce(inflow.path, '{}')))";
-
-async fn figures(
+/// The org the page is about: the viewer's own, or one in its subtree named by `?org=`; `None`
+/// for anything else (answered 404, as the API does).
+pub async fn org_under(
     state: &AppState,
-    org: &str,
-    month_start: chrono::NaiveDate,
-    today: chrono::NaiveDate,
-) -> sqlx::Result<Figures> {
-    let sql = format!(
-        "SELECT count(*) FILTER (WHERE r.status = 'out') AS out,
-                count(*) FILTER (WHERE r.status = 'checked_in') AS checked_in,
-                count(*) FILTER (WHERE r.last_confirmed_on IS NULL OR r.last_confirmed_on < $2) AS unconfirmed,
-                count(*) FILTER (WHERE ledger_months_unconfirmed(r.confirmed_on, $3) >= $4) AS lost_contact
-         {SEEN}"
-    );
-    // 失联 follows from the months unconfirmed and the ladder (DESIGN.md section 4).
-    let lost_after = state.settings.policy.ladder().lost_contact_after as i32;
-    let r = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(org)
-        .bind(month_start)
-        .bind(today)
-        .bind(lost_after)
-        .fetch_one(&state.pool)
-        .await?;
-    Ok(Figures {
-        out: r.try_get("out")?,
-        checked_in: r.try_get("checked_in")?,
-        unconfirmed: r.try_get("unconfirmed")?,
-        lost_contact: r.try_get("lost_contact")?,
+    viewer: &str,
+    asked: &str,
+) -> Result<Option<(String, String)>, sqlx::Error> {
+    let id = if asked.is_empty() { viewer } else { asked };
+    sqlx::query_as("SELECT id, name FROM orgs WHERE id = $1 AND path @> ARRAY[$2::text]")
+        .bind(id)
+        .bind(viewer)
+        .fetch_optional(&state.pool)
+        .await
+}
+
+async fn load(state: &AppState, org_id: String, org_name: String) -> sqlx::Result<Home> {
+    let day = Day::of(state);
+    let (board, unmatched) = tokio::try_join!(
+        todo::counts(state, &org_id, &day),
+        todo::unmatched(state, &org_id)
+    )?;
+    let (total, groups) = (board.0.clone(), board.1.clone());
+    let leaf = groups
+        .iter()
+        .all(|g| g.org_id.as_deref() == Some(org_id.as_str()) || g.org_id.is_none());
+    let mut lists = Vec::new();
+    if leaf {
+        for t in Todo::ALL {
+            if total.of(t) > 0 {
+                let (m, _) = todo::members(state, &org_id, &org_id, t, &day, (SHOWN, 0)).await?;
+                lists.push((t, m));
+            }
+        }
+    }
+    Ok(Home {
+        org_id,
+        org_name,
+        total,
+        groups,
+        leaf,
+        lists,
+        unmatched,
     })
-}
-
-/// The first 20 members still unconfirmed this month, longest unconfirmed first.
-async fn unconfirmed(
-    state: &AppState,
-    org: &str,
-    month_start: chrono::NaiveDate,
-    today: chrono::NaiveDate,
-) -> sqlx::Result<Vec<Row_>> {
-    let sql = format!(
-        "SELECT r.member_id AS id, r.member_name AS name, home.name AS branch,
-                ledger_months_unconfirmed(r.confirmed_on, $3) AS months
-         {SEEN} AND (r.last_confirmed_on IS NULL OR r.last_confirmed_on < $2)
-         ORDER BY r.confirmed_on, r.member_id LIMIT 20"
-    );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(org)
-        .bind(month_start)
-        .bind(today)
-        .fetch_all(&state.pool)
-        .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Row_ {
-                id: r.try_get("id")?,
-                name: r.try_get::<Option<String>, _>("name")?.unwrap_or_default(),
-                branch: r.try_get("branch")?,
-                months: r.try_get("months")?,
-            })
-        })
-        .collect()
 }
 
 /// `GET /console/`.
@@ -105,24 +85,34 @@ pub async fn show(
     State(state): State<AppState>,
     headers: HeaderMap,
     uri: axum::http::Uri,
+    Query(under): Query<Under>,
 ) -> Response {
     let session = match signed_in(&state, &headers, &uri).await {
         Ok(s) => s,
         Err(to_login) => return to_login,
     };
-    let today = state.clock.now().with_timezone(&TZ).date_naive();
-    let month_start = today.with_day(1).unwrap_or(today);
-    let org = session.user.org_id.clone();
-    let (f, list) = match tokio::try_join!(
-        figures(&state, &org, month_start, today),
-        unconfirmed(&state, &org, month_start, today)
-    ) {
-        Ok(x) => x,
+    let (org_id, org_name) = match org_under(&state, &session.user.org_id, &under.org).await {
+        Ok(Some(o)) => o,
+        Ok(None) => return not_here(&session),
         Err(e) => return super::store_failed(&e),
     };
-    page(
-        StatusCode::OK,
-        frame("工作台", Some(&session), body(&session, &f, &list, today)),
+    let today = Day::of(&state).today;
+    match load(&state, org_id, org_name).await {
+        Ok(h) => page(
+            StatusCode::OK,
+            frame("工作台", Some(&session), body(&h, today)),
+        ),
+        Err(e) => super::store_failed(&e),
+    }
+}
+
+/// An org outside the viewer's subtree: 404, as the API answers.
+pub fn not_here(session: &super::session::Session) -> Response {
+    refusal(
+        StatusCode::NOT_FOUND,
+        "找不到这个组织",
+        "这个组织不在本组织的管辖范围内，或者没有这个组织。请从工作台的表格进入下级组织。",
+        Some(session),
     )
 }
 
@@ -130,33 +120,131 @@ fn figure(label: &str, n: i64) -> Markup {
     html! { div.figure { span.n { (n) } span.label { (label) } } }
 }
 
-fn body(s: &Session, f: &Figures, list: &[Row_], today: chrono::NaiveDate) -> Markup {
+/// The link to list `t`'s members under `org` (the viewer's whole list when `org` is empty).
+pub fn list_href(t: Todo, org: &str) -> String {
+    if org.is_empty() {
+        format!("/console/todo/{}", t.slug())
+    } else {
+        format!("/console/todo/{}?org={}", t.slug(), encode_component(org))
+    }
+}
+
+fn body(h: &Home, today: chrono::NaiveDate) -> Markup {
+    let t = &h.total;
     html! {
         h1 { "工作台" }
-        p.note { (s.user.org_name) "，截至" (today.format("%Y年%-m月%-d日")) }
+        p.note { (h.org_name) "，截至" (today.format("%Y年%-m月%-d日")) }
         section.figures aria-label="本组织数字" {
-            (figure("外出", f.out))
-            (figure("已报到", f.checked_in))
-            (figure("本月未确认", f.unconfirmed))
-            (figure("失联", f.lost_contact))
+            (figure("外出", t.out))
+            (figure("已报到", t.checked_in))
+            (figure("本月未确认", t.of(Todo::Unconfirmed)))
+            (figure("失联", t.of(Todo::LostContact)))
         }
+        @if h.groups.is_empty() {
+            section.card { h2 { "待办" } p.note { "暂无在外党员，没有待办事项。" } }
+        } @else if h.leaf {
+            (own_lists(h))
+        } @else {
+            (by_group(h))
+        }
+        (unmatched(&h.unmatched))
+    }
+}
+
+/// The lists counted per org under the viewer, each count opening its members.
+fn by_group(h: &Home) -> Markup {
+    let cell = |t: Todo, org: &str, n: i64| {
+        html! {
+            td.num { @if n > 0 { a href=(list_href(t, org)) aria-label={ (t.title()) (n) "人" } { (n) } } @else { "0" } }
+        }
+    };
+    html! {
         section.card {
-            h2 { "本月未确认" }
-            @if list.is_empty() {
-                p.note { "本月所有在外党员都已确认，暂无待办。" }
-            } @else {
+            h2 { "待办（按下级组织）" }
+            p.note { "数字是各组织需要处理的人数，点开看名单；组织按组织关系排列。" }
+            div.scroll {
+                table.todo {
+                    thead { tr {
+                        th scope="col" { "组织" }
+                        th scope="col" { "在外" }
+                        @for t in Todo::ALL { th scope="col" { (t.title()) } }
+                    } }
+                    tbody {
+                        @for g in &h.groups {
+                            tr {
+                                th scope="row" {
+                                    @match &g.org_id {
+                                        Some(id) if *id != h.org_id => a href={ "/console/?org=" (encode_component(id)) } { (g.name) },
+                                        _ => (g.name),
+                                    }
+                                }
+                                td.num { (g.counts.open) }
+                                @for t in Todo::ALL {
+                                    @match &g.org_id {
+                                        Some(id) => (cell(t, id, g.counts.of(t))),
+                                        None => td.num { (g.counts.of(t)) },
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    tfoot { tr {
+                        th scope="row" { "合计" }
+                        td.num { (h.total.open) }
+                        @for t in Todo::ALL { (cell(t, &h.org_id, h.total.of(t))) }
+                    } }
+                }
+            }
+        }
+    }
+}
+
+/// A branch's own lists: the first members of each, and the way to the rest.
+fn own_lists(h: &Home) -> Markup {
+    html! {
+        @for (t, members) in &h.lists {
+            section.card {
+                h2 { (t.title()) }
                 div.scroll {
                     table {
                         thead { tr { th scope="col" { "姓名" } th scope="col" { "所在支部" } th scope="col" { "连续未确认月数" } } }
                         tbody {
-                            @for r in list {
-                                tr { td { a href={ "/console/members/" (super::encode_component(&r.id)) } { (r.name) } } td { (r.branch) } td { (r.months.unwrap_or(0)) } }
+                            @for r in members {
+                                tr { td { a href={ "/console/members/" (encode_component(&r.id)) } { (r.name) } } td { (r.branch) } td { (r.months) } }
                             }
                         }
                     }
                 }
-                @if f.unconfirmed > list.len() as i64 {
-                    p.note { "共" (f.unconfirmed) "人，这里列出最久未确认的" (list.len()) "人。" }
+                @let n = h.total.of(*t);
+                @if n > members.len() as i64 {
+                    p { a href=(list_href(*t, &h.org_id)) { "查看全部" (n) "人" } }
+                }
+            }
+        }
+        @if h.lists.is_empty() {
+            section.card { h2 { "待办" } p.note { "本月所有在外党员都已确认，暂无待办。" } }
+        }
+    }
+}
+
+fn unmatched((list, total): &(Vec<Unmatched>, i64)) -> Markup {
+    html! {
+        @if *total > 0 {
+            section.card {
+                h2 { "未匹配的报到（" (total) "人）" }
+                p.note { "在本辖区报到、但找不到流出地党组织的人员，请核实身份后联系其流出地。" }
+                div.scroll {
+                    table {
+                        thead { tr {
+                            th scope="col" { "姓名" } th scope="col" { "手机号码" } th scope="col" { "报到日期" }
+                            th scope="col" { "流入地" } th scope="col" { "报到组织" }
+                        } }
+                        tbody {
+                            @for u in list {
+                                tr { td { (u.name) } td { (u.phone) } td { (u.arrived_on) } td { (u.place) } td { (u.receiving_org) } }
+                            }
+                        }
+                    }
                 }
             }
         }

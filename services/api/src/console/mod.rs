@@ -9,6 +9,8 @@
 
 mod actions;
 mod certificate;
+pub mod department;
+pub mod figures;
 mod forms;
 mod home;
 mod inbound;
@@ -18,6 +20,8 @@ mod login_pages;
 pub(super) mod member;
 mod outbound;
 pub mod session;
+pub mod todo;
+mod todo_page;
 pub mod users;
 
 use axum::Router;
@@ -31,8 +35,12 @@ use crate::state::AppState;
 use hongyan_domain::ids::OrgKind;
 use session::Session;
 
-/// The stylesheet, served from the binary.
-const CSS: &str = include_str!("../../assets/console.css");
+/// The stylesheet, served from the binary (the department screens' rules in a file of their
+/// own).
+const CSS: &str = concat!(
+    include_str!("../../assets/console.css"),
+    include_str!("../../assets/console-department.css")
+);
 
 /// The console's routes.
 pub fn routes() -> Router<AppState> {
@@ -88,6 +96,7 @@ pub fn routes() -> Router<AppState> {
             ),
         )
         .route("/console/assets/console.css", get(css))
+        .merge(department::routes())
 }
 
 async fn css() -> Response {
@@ -106,17 +115,22 @@ async fn css() -> Response {
 
 /// The screens an org's people work in, in the navigation's order: (title, path). A branch
 /// registers departures and, in an inflow area, arrivals; a station registers arrivals; a
-/// department oversees its subtree.
+/// department oversees its subtree (调度, 学习 and 用户 are a department's only).
 fn screens(kind: OrgKind) -> &'static [(&'static str, &'static str)] {
     const HOME: (&str, &str) = ("工作台", "/console/");
     const LEDGER: (&str, &str) = ("台账", "/console/ledger");
     const OUTBOUND: (&str, &str) = ("外出登记", "/console/outbound");
     const INBOUND: (&str, &str) = ("报到登记", "/console/inbound");
+    const PLACES: (&str, &str) = ("分布", "/console/distribution");
+    const DISPATCH: (&str, &str) = ("调度", "/console/dispatch");
+    const STUDY: (&str, &str) = ("学习", "/console/study");
+    const MESSAGES: (&str, &str) = ("消息", "/console/messages");
+    const USERS: (&str, &str) = ("用户", "/console/users");
     match kind {
-        OrgKind::Department => &[HOME, LEDGER],
-        OrgKind::Station => &[HOME, LEDGER, INBOUND],
+        OrgKind::Department => &[HOME, LEDGER, PLACES, DISPATCH, STUDY, MESSAGES, USERS],
+        OrgKind::Station => &[HOME, LEDGER, INBOUND, PLACES, MESSAGES],
         OrgKind::Committee | OrgKind::Branch | OrgKind::FlowBranch => {
-            &[HOME, LEDGER, OUTBOUND, INBOUND]
+            &[HOME, LEDGER, OUTBOUND, INBOUND, PLACES, MESSAGES]
         }
     }
 }
@@ -158,9 +172,9 @@ pub fn frame_refreshing(
                         }
                     }
                 }
-                @if session.is_some() {
+                @if let Some(s) = session {
                     nav.main aria-label="主菜单" {
-                        @for (name, path) in screens(session.map_or(OrgKind::Branch, |s| s.user.org_kind)) {
+                        @for (name, path) in screens(s.user.org_kind) {
                             @if *name == title {
                                 a href=(path) aria-current="page" { (name) }
                             } @else {

@@ -20,6 +20,13 @@ pub struct User {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
+impl User {
+    /// Whether the person works at a department (组织部门): the county's screens are theirs.
+    pub fn is_department(&self) -> bool {
+        self.org_kind == OrgKind::Department
+    }
+}
+
 /// Why a user could not be created or revoked; each says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum UserError {
@@ -141,6 +148,18 @@ pub async fn list(pool: &PgPool, org: Option<&str>) -> Result<Vec<User>, sqlx::E
         format!("{SELECT} WHERE $1::text IS NULL OR u.org_id = $1 ORDER BY u.created_at, u.id");
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(org)
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(read).collect()
+}
+
+/// Users, revoked ones too, of every org in `root`'s subtree (itself included), by org in the
+/// tree's order, then oldest first: the 用户 screen of a department.
+pub async fn in_subtree(pool: &PgPool, root: &str) -> Result<Vec<User>, sqlx::Error> {
+    let sql =
+        format!("{SELECT} WHERE o.path @> ARRAY[$1::text] ORDER BY o.path, u.created_at, u.id");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(root)
         .fetch_all(pool)
         .await?;
     rows.iter().map(read).collect()

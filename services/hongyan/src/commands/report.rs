@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use hongyan_adapters::{Settings, store};
-use hongyan_api::reports_csv::write_csv;
+use hongyan_api::report_files::{self, write_csv};
 use hongyan_domain::dispatch::DispatchReport;
 
 use crate::cli::ReportCommand;
@@ -51,7 +51,10 @@ pub async fn run(settings: &Settings, command: ReportCommand) -> anyhow::Result<
         Format::Csv => {
             let report: DispatchReport = serde_json::from_value(doc)
                 .context("the stored report does not have the shape of DESIGN.md section 4")?;
-            write_csv(&report, &mut out)?;
+            let names = report_files::names(&pool, &report)
+                .await
+                .context("reading the names the report refers to failed")?;
+            write_csv(&report, &names, &mut out)?;
         }
     }
     Ok(ExitCode::SUCCESS)

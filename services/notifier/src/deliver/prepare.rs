@@ -288,7 +288,7 @@ fn sms_channel<'a>(job: Job<'a>, person: &Recipient, now: DateTime<Utc>) -> Prep
             template_code: sms_template_code(n, &job.d.request),
         },
     };
-    let limits = sms_limits(n, person);
+    let limits = sms_limits(n, person, job.template.summary);
     let ask = job
         .d
         .uncertain_since
@@ -312,18 +312,30 @@ fn sms_template_code<'a>(n: &'a Notifier, req: &NotificationRequest) -> &'a str 
         .unwrap_or("")
 }
 
-/// Per SMS provider and per phone per day (DESIGN.md section 5, "Rate limits").
-fn sms_limits(n: &Notifier, person: &Recipient) -> Vec<(String, Limit)> {
+/// Per SMS provider and per phone per day (DESIGN.md section 5, "Rate limits"). A summary to
+/// an org's contact counts against the phone's own budget of summaries, not the one its
+/// member-level messages share: a county contact who gets forty notices about members in a
+/// day still gets the county's summary that day. The two budgets together stay within the
+/// provider's per-number limit (Aliyun: 50 a day).
+fn sms_limits(n: &Notifier, person: &Recipient, summary: bool) -> Vec<(String, Limit)> {
     let limits = &n.settings.notifier.limits;
+    let per_phone = if summary {
+        (
+            format!("phone-summaries:{}", person.phone.as_str()),
+            Limit::per_day(limits.summaries_per_phone_per_day),
+        )
+    } else {
+        (
+            format!("phone:{}", person.phone.as_str()),
+            Limit::per_day(limits.phone_per_day),
+        )
+    };
     vec![
         (
             format!("sms:{}", n.channels.sms.name()),
             Limit::per_second(limits.sms_per_second),
         ),
-        (
-            format!("phone:{}", person.phone.as_str()),
-            Limit::per_day(limits.phone_per_day),
-        ),
+        per_phone,
     ]
 }
 

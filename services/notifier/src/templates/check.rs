@@ -20,6 +20,7 @@ pub(super) fn checked(name: &str, raw: RawFile) -> Result<Template, Invalid> {
         name: name.to_owned(),
         kind: raw.kind,
         held_in_quiet_hours: raw.quiet_hours,
+        summary: raw.summary,
         useful_for: TimeDelta::hours(raw.useful_for_hours.into()),
         sms,
         robot,
@@ -212,6 +213,10 @@ pub(super) struct RawFile {
     /// hours too. Everything else is held (DESIGN.md section 4).
     #[serde(default = "held_in_quiet_hours")]
     quiet_hours: bool,
+    /// `true` for an org contact's summary of a firing (counts and a console link): it has
+    /// its own daily budget per phone (`notifier.limits.summaries_per_phone_per_day`).
+    #[serde(default)]
+    summary: bool,
     /// For people reading the file; not used.
     #[serde(default)]
     #[allow(dead_code)]

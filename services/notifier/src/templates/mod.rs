@@ -17,23 +17,20 @@ pub use text::{Text, TextError};
 
 /// The monthly update reminder (一月一更新) to a member, with the link to the update page.
 pub const MONTHLY_REMINDER: &str = Name::MonthlyReminder.as_str();
-/// The lapse warning (党章第九条: six months without organizational life) to the branch
-/// secretary and the county department, about one member.
-pub const LAPSE_WARNING: &str = Name::LapseWarning.as_str();
 /// A study pack (学习资源包), the one broadcast: robot card, or SMS with a link.
 pub const STUDY_PACK: &str = Name::StudyPack.as_str();
 /// The political birthday (政治生日) greeting to a member.
 pub const POLITICAL_BIRTHDAY: &str = Name::PoliticalBirthday.as_str();
-/// The monthly review's list to a branch contact: how many members are two months or more
-/// unconfirmed, with a link to the list (names never go to a group).
+/// The monthly review's summary to a branch contact: how many of its members are two months
+/// or more unconfirmed, lost contact (失联), at risk of lapsing (the lapse warning, 党章第九条)
+/// and newly asked to transfer, with the console's link (names never go by SMS or to a group).
 pub const STALE_LIST_BRANCH: &str = Name::StaleListBranch.as_str();
-/// The monthly review's list to a county department: how many members are lost contact (失联).
+/// The monthly review's summary to a county department: how many members are lost contact
+/// (失联) and at risk of lapsing in its county.
 pub const LOST_CONTACT_COUNTY: &str = Name::LostContactCounty.as_str();
 /// The console's sign-in code (DESIGN.md section 12), sent by the api to the person signing in;
 /// the one template sent in the SMS quiet hours.
 pub const LOGIN_CODE: &str = Name::LoginCode.as_str();
-/// 应转尽转: the branch is asked to transfer a member's relationship.
-pub const TRANSFER_SUGGESTION_BRANCH: &str = Name::TransferSuggestionBranch.as_str();
 /// Digests for org contacts (DESIGN.md section 5): the notices that events caused to one
 /// contact within `notifier.digest_window_secs`, as one SMS with `count`, `names` and the
 /// console's `url` (`crate::deliver`'s gathering step writes its params).
@@ -135,6 +132,10 @@ pub struct Template {
     pub(crate) kind: Kind,
     /// Held by the SMS quiet hours (all but `login_code`, which a person waits for).
     pub(crate) held_in_quiet_hours: bool,
+    /// An org contact's summary of a firing (the review's lists, the dispatch report, the
+    /// talk and visit lists): limited by its own daily budget per phone, so the member-level
+    /// messages to the same phone that day never hold it back to the next.
+    pub(crate) summary: bool,
     pub(crate) useful_for: TimeDelta,
     pub(crate) sms: SmsText,
     pub(crate) robot: Option<RobotCard>,

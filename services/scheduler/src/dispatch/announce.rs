@@ -16,11 +16,12 @@ use tracing::warn;
 use super::report::Built;
 use crate::jobs::request_row;
 
-/// The link to a stored report: its page in the console, `{api.public_url}/console/reports/{id}`
-/// (the department contact opens it on a phone, signing in first when needed).
+/// The link to a stored report in the console's 调度: `{api.public_url}/console/dispatch/{id}`
+/// (a link to a contact opens a console page, after sign-in when needed; an API path needs a
+/// key a person's phone does not have).
 pub fn report_url(public_url: &str, report_id: uuid::Uuid) -> String {
     format!(
-        "{}/console/reports/{report_id}",
+        "{}/console/dispatch/{report_id}",
         public_url.trim_end_matches('/')
     )
 }

@@ -5,6 +5,13 @@
 //! table: months unconfirmed and the ladder's flags are derived where they are read
 //! (`rules::monthly::standing`), and a transfer suggestion reaches the registry as
 //! `review.transfer_suggested`, which marks the record so the branch is asked once.
+//!
+//! What a contact hears of one firing is one SMS (DESIGN.md section 4, "Who gets lists"): the
+//! branch contact how many of its members are on each list (two months unconfirmed, 失联,
+//! lapse warning, newly asked to transfer), the county department's contact how many of its
+//! county's are lost or at risk of lapsing, each with the console's 工作台 link where the lists
+//! are. Never one SMS per member: forty members lost in a county used to send its contact
+//! forty-one, and the per-phone daily cap then pushed the county's own list to the next day.
 
 use std::collections::BTreeMap;
 
@@ -27,13 +34,12 @@ mod messages;
 
 use super::{BATCH, month_words, notification_row};
 use crate::firing::Firing;
-use messages::{lapse_warnings, list_row, transfer_suggestion};
+use messages::list_row;
 
-/// Templates under `config/templates/`.
-pub const LAPSE_WARNING: &str = "lapse_warning";
+/// Templates under `config/templates/`: the branch contact's summary of the firing, and the
+/// county department contact's.
 pub const STALE_LIST_BRANCH: &str = "stale_list_branch";
 pub const LOST_CONTACT_COUNTY: &str = "lost_contact_county";
-pub const TRANSFER_SUGGESTION: &str = "transfer_suggestion_branch";
 
 /// One open record as `scheduler_review_records` gives it: what the review reads, its member
 /// and the orgs that hear about it.
@@ -41,7 +47,6 @@ pub const TRANSFER_SUGGESTION: &str = "transfer_suggestion_branch";
 struct Row {
     record_id: uuid::Uuid,
     member_id: String,
-    member_name: String,
     home_org_id: String,
     confirmed_on: NaiveDate,
     transfer_suggested: bool,
@@ -61,14 +66,37 @@ struct Contact {
     phone: String,
 }
 
-/// An org that gets a list: who to tell and how many names are on it.
+/// An org that gets the firing's summary: who to tell, and how many of its members are on
+/// each list.
 struct ListTo {
     name: String,
     contact: Option<Contact>,
-    count: u32,
+    counts: Counts,
 }
 
-const SELECT: &str = "SELECT record_id, member_id, member_name, home_org_id, confirmed_on,
+/// How many members are on each list of an org's summary.
+#[derive(Clone, Copy, Debug, Default)]
+struct Counts {
+    /// `branch_list_after` whole months or more unconfirmed (the branch's list).
+    stale: u32,
+    /// 失联: `lost_contact_after` months or more.
+    lost_contact: u32,
+    /// The lapse warning (党章 art. 9).
+    lapse_risk: u32,
+    /// Asked by this firing to transfer the relationship (应转尽转).
+    transfer_suggested: u32,
+}
+
+/// Which count a record adds to.
+#[derive(Clone, Copy)]
+enum On {
+    Stale,
+    LostContact,
+    LapseRisk,
+    TransferSuggested,
+}
+
+const SELECT: &str = "SELECT record_id, member_id, home_org_id, confirmed_on,
         transfer_suggested, life_on, at_place_since, has_employer, branch_name, branch_contact,
         county_id, county_name, county_contact
     FROM scheduler_review_records
@@ -142,20 +170,25 @@ impl Pass {
         }
     }
 
-    /// Reviews one batch: the members' messages, the suggestions for the registry, and the
-    /// names counted for the lists.
+    /// Reviews one batch: the suggestions for the registry, and the members counted on the
+    /// lists (their messages are the summaries sent once the whole run is counted).
     fn review(&mut self, batch: &[Row]) -> Vec<OutboxRow> {
-        let (month, caused_by, due) = (self.month, self.caused_by, self.due);
+        let (caused_by, due) = (self.caused_by, self.due);
         let mut out = Vec::new();
         for row in batch {
             let r = review(&row.facts(), self.today, &self.policy);
-            self.count_for_lists(row, r.months_unconfirmed, r.rung);
-            if let Some(months) = r.lapse_warning {
-                out.extend(lapse_warnings(row, months, month, caused_by, due));
+            if self.policy.ladder.on_branch_list(r.months_unconfirmed) {
+                self.count(row, On::Stale, false);
+            }
+            if r.rung == Rung::LostContact {
+                self.count(row, On::LostContact, true);
+            }
+            if r.lapse_warning.is_some() {
+                self.count(row, On::LapseRisk, true);
             }
             if let Some(months) = r.suggest_transfer {
-                out.extend(transfer_suggestion(row, months, month, caused_by, due));
                 out.extend(suggestion_event(row, months, caused_by, due));
+                self.count(row, On::TransferSuggested, false);
                 self.suggested += 1;
             }
         }
@@ -163,47 +196,40 @@ impl Pass {
         out
     }
 
-    /// Counts the record on its branch's list, and on its county's when contact is lost.
-    fn count_for_lists(&mut self, row: &Row, months_unconfirmed: u32, rung: Rung) {
-        if self.policy.ladder.on_branch_list(months_unconfirmed) {
-            count(
-                &mut self.branch_lists,
-                &row.home_org_id,
-                &row.branch_name,
-                &row.branch_contact.0,
-            );
-        }
-        if rung == Rung::LostContact
-            && let (Some(id), Some(name)) = (&row.county_id, &row.county_name)
-        {
+    /// Counts the record on its branch's summary, and on its county's when `county` says the
+    /// county department hears of it too.
+    fn count(&mut self, row: &Row, on: On, county: bool) {
+        let contact = &row.branch_contact.0;
+        add(
+            &mut self.branch_lists,
+            &row.home_org_id,
+            &row.branch_name,
+            contact,
+            on,
+        );
+        if county && let (Some(id), Some(name)) = (&row.county_id, &row.county_name) {
             let contact = row.county_contact.as_ref().and_then(|c| c.0.clone());
-            count(&mut self.county_lists, id, name, &contact);
+            add(&mut self.county_lists, id, name, &contact, on);
         }
     }
 
-    /// The branch and county lists counted over the whole run, one message per org.
+    /// One summary per org contact over the whole run, linking to the console's 工作台 (a
+    /// link to a contact opens a console page, after sign-in when needed, never an API path).
     fn lists(&self, public_url: &str) -> Vec<OutboxRow> {
         let (month, caused_by, due) = (self.month, self.caused_by, self.due);
-        let base = public_url.trim_end_matches('/');
-        // The console's ledger, narrowed to the list (DESIGN.md section 12: a link to a
-        // contact opens a console page, after sign-in when needed, never an API path).
-        let branch_url = format!(
-            "{base}/console/ledger?months={}",
-            self.policy.ladder.branch_list_after
-        );
-        let county_url = format!("{base}/console/ledger?flag=%E5%A4%B1%E8%81%94");
+        let url = format!("{}/console/", public_url.trim_end_matches('/'));
         let branch = self
             .branch_lists
             .iter()
-            .map(|(org, to)| (STALE_LIST_BRANCH, org, to, &branch_url));
+            .map(|(org, to)| (STALE_LIST_BRANCH, org, to));
         let county = self
             .county_lists
             .iter()
-            .map(|(org, to)| (LOST_CONTACT_COUNTY, org, to, &county_url));
+            .map(|(org, to)| (LOST_CONTACT_COUNTY, org, to));
         branch
             .chain(county)
-            .flat_map(|(template, org, to, url)| {
-                list_row(template, org, to, month, url, caused_by, due)
+            .flat_map(|(template, org, to)| {
+                list_row(template, org, to, month, &url, caused_by, due)
             })
             .collect()
     }
@@ -221,15 +247,25 @@ impl Row {
     }
 }
 
-fn count(lists: &mut BTreeMap<String, ListTo>, id: &str, name: &str, contact: &Option<Contact>) {
-    lists
-        .entry(id.to_owned())
-        .or_insert_with(|| ListTo {
-            name: name.to_owned(),
-            contact: contact.clone(),
-            count: 0,
-        })
-        .count += 1;
+fn add(
+    lists: &mut BTreeMap<String, ListTo>,
+    id: &str,
+    name: &str,
+    contact: &Option<Contact>,
+    on: On,
+) {
+    let to = lists.entry(id.to_owned()).or_insert_with(|| ListTo {
+        name: name.to_owned(),
+        contact: contact.clone(),
+        counts: Counts::default(),
+    });
+    let c = &mut to.counts;
+    match on {
+        On::Stale => c.stale += 1,
+        On::LostContact => c.lost_contact += 1,
+        On::LapseRisk => c.lapse_risk += 1,
+        On::TransferSuggested => c.transfer_suggested += 1,
+    }
 }
 
 /// `review.transfer_suggested` for the registry, which marks the record (the registry alone

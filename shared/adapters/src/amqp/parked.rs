@@ -232,6 +232,27 @@ pub async fn replay_report(
     Ok(report)
 }
 
+/// A request sent back to `source_queue` as a replay, without a parked copy to take it from:
+/// what the console's 重发 of a failed notification publishes (the notifier's intake revives a
+/// failed notification only for a delivery marked replayed). The same headers as
+/// [`replay`]'s copies: attempts 0, replayed once, the original routing key.
+pub fn replayed(
+    source_queue: &str,
+    routing_key: &str,
+    body: Vec<u8>,
+    message_id: Option<String>,
+) -> Outgoing {
+    let parked = ParkedMessage {
+        reason: String::new(),
+        source_queue: source_queue.to_owned(),
+        attempts: 0,
+        routing_key: routing_key.to_owned(),
+        body,
+        message_id,
+    };
+    sent_back(&parked, None)
+}
+
 /// The copy that goes back to the source queue: attempts reset, replays counted.
 fn sent_back(parked: &ParkedMessage, before: Option<&FieldTable>) -> Outgoing {
     let mut h = headers::carried_over(before);

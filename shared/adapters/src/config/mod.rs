@@ -84,6 +84,10 @@ pub struct ApiSettings {
     pub requests_per_minute: u32,
     /// A request that takes longer is answered 503.
     pub request_timeout_secs: u64,
+    /// How long the console's 工作台 and 分布 figures of an org are reused, in seconds: they
+    /// count a whole county's open records, which takes a few hundred milliseconds; the member
+    /// lists behind them are read live. 0 computes them on every request.
+    pub console_figures_secs: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -176,6 +180,10 @@ pub struct NotifierLimits {
     pub sms_per_second: u32,
     /// Per phone number and day (Aliyun's default is 50 per signature and template).
     pub phone_per_day: u32,
+    /// Per phone number and day, for org contacts' summaries (templates with `summary =
+    /// true`): their own budget, so member-level messages never push a summary to the next
+    /// day. With `phone_per_day` it stays within the provider's per-number limit.
+    pub summaries_per_phone_per_day: u32,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -81,11 +81,6 @@ fn request(template: &str) -> NotificationRequest {
             ("member_name", v("王小明")),
             ("text", v("我换工作了，现在在东莞长安镇，电话不变")),
         ],
-        LAPSE_WARNING => vec![
-            ("member_name", v("王小明")),
-            ("branch_name", v("优洞村党支部")),
-            ("months", v("5")),
-        ],
         POLITICAL_BIRTHDAY => vec![
             ("member_name", v("王小明")),
             ("years", v("12")),
@@ -140,14 +135,13 @@ fn request(template: &str) -> NotificationRequest {
         ],
         STALE_LIST_BRANCH | LOST_CONTACT_COUNTY => vec![
             ("org_name", v("优洞村党支部")),
-            ("count", v("3")),
             ("month", v("12月")),
-            (
-                "url",
-                v("http://127.0.0.1:8080/v1/orgs/b1/ledger?scope=branch&format=xlsx"),
-            ),
+            ("count", v("3")),
+            ("lost_contact", v("2")),
+            ("lapse_risk", v("1")),
+            ("transfer_suggested", v("1")),
+            ("url", v("http://127.0.0.1:8080/console/")),
         ],
-        TRANSFER_SUGGESTION_BRANCH => vec![("member_name", v("王小明")), ("months", v("6"))],
         ORG_DIGEST => vec![
             ("count", v("39")),
             ("names", v("王小明、李红、张三等39人")),
@@ -195,6 +189,28 @@ fn assert_filled(what: &str, s: &str) {
             .collect();
         let closed = rest[name.len()..].starts_with('}');
         assert!(name.is_empty() || !closed, "{what} left {{{name}}}: {s}");
+    }
+}
+
+#[test]
+fn org_contacts_summaries_have_their_own_budget_and_member_messages_do_not() {
+    let t = loaded();
+    for name in [
+        STALE_LIST_BRANCH,
+        LOST_CONTACT_COUNTY,
+        jobs::DISPATCH_REPORT,
+        jobs::FAMILY_VISIT,
+        jobs::QUARTERLY_TALK,
+    ] {
+        assert!(t.get(name).unwrap().summary, "{name} is a summary");
+    }
+    for name in [
+        MONTHLY_REMINDER,
+        registry::OUTBOUND_BRANCH,
+        ORG_DIGEST,
+        LOGIN_CODE,
+    ] {
+        assert!(!t.get(name).unwrap().summary, "{name} is not");
     }
 }
 

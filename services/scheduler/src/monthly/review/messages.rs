@@ -1,5 +1,5 @@
-//! The monthly review's messages: lapse warnings and transfer suggestions about one member, and
-//! the branch and county lists, each one-to-one to the org's contact (never to a group).
+//! The monthly review's messages: the branch's and the county's summaries of the firing, each
+//! one-to-one to the org's contact (never to a group), with counts and a link, no names.
 
 use super::*;
 
@@ -38,82 +38,9 @@ fn personal(
     notification_row(&req, due)
 }
 
-/// 党章 art. 9: the branch secretary and the county department, one message each.
-pub(super) fn lapse_warnings(
-    row: &Row,
-    months: u32,
-    month: Month,
-    caused_by: EventId,
-    due: DateTime<Utc>,
-) -> Vec<OutboxRow> {
-    let Ok(member) = MemberId::parse(&row.member_id) else {
-        return vec![];
-    };
-    let key = keys::message_key(LAPSE_WARNING, &month.to_string(), Subject::Member(&member));
-    let params = [
-        ("branch_name", row.branch_name.clone()),
-        ("member_name", row.member_name.clone()),
-        ("months", months.to_string()),
-    ];
-    let mut out = Vec::new();
-    if let Some(to) = org_recipient(&row.home_org_id, row.branch_contact.0.as_ref()) {
-        out.push(personal(
-            LAPSE_WARNING,
-            format!("{key}:to:branch"),
-            to,
-            &params,
-            caused_by,
-            due,
-        ));
-    }
-    let county_contact = row.county_contact.as_ref().and_then(|c| c.0.as_ref());
-    if let Some(to) = row
-        .county_id
-        .as_deref()
-        .and_then(|id| org_recipient(id, county_contact))
-    {
-        out.push(personal(
-            LAPSE_WARNING,
-            format!("{key}:to:county"),
-            to,
-            &params,
-            caused_by,
-            due,
-        ));
-    }
-    out
-}
-
-/// 应转尽转: the branch is asked once to transfer the relationship.
-pub(super) fn transfer_suggestion(
-    row: &Row,
-    months: u32,
-    month: Month,
-    caused_by: EventId,
-    due: DateTime<Utc>,
-) -> Option<OutboxRow> {
-    let member = MemberId::parse(&row.member_id).ok()?;
-    let to = org_recipient(&row.home_org_id, row.branch_contact.0.as_ref())?;
-    let key = keys::message_key(
-        TRANSFER_SUGGESTION,
-        &month.to_string(),
-        Subject::Member(&member),
-    );
-    Some(personal(
-        TRANSFER_SUGGESTION,
-        key,
-        to,
-        &[
-            ("member_name", row.member_name.clone()),
-            ("months", months.to_string()),
-        ],
-        caused_by,
-        due,
-    ))
-}
-
-/// A list names members, so it goes to the org's contact one to one, as a count and `url`, the
-/// list in the console (DESIGN.md section 4, "Who gets lists").
+/// A list names members, so it goes to the org's contact one to one, as counts and `url`, the
+/// lists in the console (DESIGN.md section 4, "Who gets lists"); one per org and month, and
+/// none when every count is naught.
 pub(super) fn list_row(
     template: &str,
     org: &str,
@@ -123,20 +50,23 @@ pub(super) fn list_row(
     caused_by: EventId,
     due: DateTime<Utc>,
 ) -> Option<OutboxRow> {
+    let c = to.counts;
+    if c.stale + c.lost_contact + c.lapse_risk + c.transfer_suggested == 0 {
+        return None;
+    }
     let recipient = org_recipient(org, to.contact.as_ref())?;
     let org_id = OrgId::parse(org).ok()?;
     let key = keys::message_key(template, &month.to_string(), Subject::Org(&org_id));
-    Some(personal(
-        template,
-        key,
-        recipient,
-        &[
-            ("org_name", to.name.clone()),
-            ("count", to.count.to_string()),
-            ("month", month_words(month)),
-            ("url", url.to_owned()),
-        ],
-        caused_by,
-        due,
-    ))
+    let mut params = vec![
+        ("org_name", to.name.clone()),
+        ("month", month_words(month)),
+        ("lost_contact", c.lost_contact.to_string()),
+        ("lapse_risk", c.lapse_risk.to_string()),
+        ("url", url.to_owned()),
+    ];
+    if template == STALE_LIST_BRANCH {
+        params.push(("count", c.stale.to_string()));
+        params.push(("transfer_suggested", c.transfer_suggested.to_string()));
+    }
+    Some(personal(template, key, recipient, &params, caused_by, due))
 }
