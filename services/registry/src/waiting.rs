@@ -160,12 +160,17 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// An org's event as the domain's one constructor writes it.
     fn envelope(kind: &str, data: serde_json::Value) -> Envelope {
-        let body = json!({
-            "event_id": Uuid::new_v4(), "type": kind, "schema_version": 1,
-            "occurred_at": "2026-03-01T09:00:00+08:00", "actor": {"org_id": "b1"}, "data": data,
-        });
-        Envelope::parse(&serde_json::to_vec(&body).unwrap(), Some(kind)).unwrap()
+        use chrono::TimeZone;
+        let actor = hongyan_domain::envelope::Actor::Org {
+            org_id: hongyan_domain::ids::OrgId::parse("b1").unwrap(),
+            user: None,
+        };
+        let at = chrono::Utc.with_ymd_and_hms(2026, 3, 1, 1, 0, 0).unwrap();
+        let id = hongyan_domain::ids::EventId(Uuid::new_v4());
+        let body = hongyan_domain::outgoing::envelope(kind, id, at, &actor, data);
+        Envelope::parse(body.as_bytes(), Some(kind)).unwrap()
     }
 
     fn departure(member: &str) -> Envelope {

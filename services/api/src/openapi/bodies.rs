@@ -11,8 +11,31 @@ use serde_json::{Map, Value, json};
 /// Schema name → schema, added to `components.schemas`.
 pub fn schemas() -> Map<String, Value> {
     let mut s = Map::new();
-    let r = |name: &str| json!({"$ref": format!("#/components/schemas/{name}")});
-    let opt = |schema: Value| json!({"anyOf": [schema, {"type": "null"}]});
+    fields(&mut s);
+    org_and_member(&mut s);
+    registrations(&mut s);
+    study(&mut s);
+    let variants: Vec<Value> = EVENT_DATA
+        .iter()
+        .map(|(kind, data)| envelope(kind, r(data)))
+        .collect();
+    s.insert("EventEnvelope".into(), json!({"oneOf": variants,
+        "description": "DESIGN.md section 2's envelope, one variant per event type; see docs/events.md"}));
+    s
+}
+
+/// A reference to a schema of `components.schemas`.
+fn r(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+/// `schema` or `null` (the domain takes a `null` field as absent).
+fn opt(schema: Value) -> Value {
+    json!({"anyOf": [schema, {"type": "null"}]})
+}
+
+/// The field types the events share: ids, phones, region codes, dates, contacts, locations.
+fn fields(s: &mut Map<String, Value>) {
     s.insert("Id".into(), json!({"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$", "description": "1 to 64 of A-Z, a-z, 0-9, '.', '_', '-'"}));
     s.insert("Phone".into(), json!({"type": "string", "description": "A mainland mobile: 1[3-9] and 9 more digits, +86 allowed"}));
     s.insert("RegionCode".into(), json!({"type": "string", "pattern": "^[0-9]{6}([0-9]{3}){0,2}$", "description": "A statistical division code of 6, 9 or 12 digits"}));
@@ -32,6 +55,10 @@ pub fn schemas() -> Map<String, Value> {
     s.insert("Location".into(), json!({"type": "object", "required": ["region_code", "address", "employer_type"],
         "properties": {"region_code": r("RegionCode"), "address": r("Text"), "employer": opt(json!({"type": "string"})),
             "employer_type": {"type": "string", "enum": ["government", "institution", "state_owned", "private", "self_employed", "community", "village", "other"]}}}));
+}
+
+/// `org.upserted` and `member.upserted`.
+fn org_and_member(s: &mut Map<String, Value>) {
     s.insert("OrgUpserted".into(), json!({"type": "object", "required": ["id", "name", "kind", "region_code", "contact"],
         "properties": {"id": r("Id"), "name": r("Text"),
             "kind": {"type": "string", "enum": ["department", "committee", "branch", "flow_branch", "station"]},
@@ -47,6 +74,10 @@ pub fn schemas() -> Map<String, Value> {
         "properties": {"id": r("Id"), "name": r("Text"), "phone": r("Phone"), "home_org_id": r("Id"),
             "joined_party_on": r("Date"), "pair": opt(r("Contact")),
             "channels": opt(json!({"type": "array", "minItems": 1, "items": {"type": "string", "enum": ["sms", "webhook", "console"]}}))}}));
+}
+
+/// The registrations and contacts of section 2.
+fn registrations(s: &mut Map<String, Value>) {
     s.insert("Outbound".into(), json!({"type": "object", "required": ["left_on", "reason", "expected_months", "destination"],
         "description": "member_id, or a full member as in member.upserted",
         "properties": {"member_id": opt(r("Id")), "member": opt(r("MemberUpserted")), "left_on": r("Date"),
@@ -78,6 +109,10 @@ pub fn schemas() -> Map<String, Value> {
         "properties": {"member_id": r("Id"),
             "kind": {"type": "string", "enum": ["talk", "family_visit", "home_meeting", "phone", "reply"]},
             "on": r("Date"), "by": r("Text"), "text": opt(json!({"type": "string"}))}}));
+}
+
+/// `study.published` (the body of `POST /v1/study-packs` too) and `study.completed`.
+fn study(s: &mut Map<String, Value>) {
     s.insert("StudyPack".into(), json!({"type": "object", "required": ["pack_id", "title", "summary", "items", "audience"],
         "properties": {"pack_id": r("Id"), "title": r("Text"), "summary": r("Text"),
             "items": {"type": "array", "minItems": 1, "items": {"type": "object", "required": ["kind"], "properties": {
@@ -93,13 +128,6 @@ pub fn schemas() -> Map<String, Value> {
         json!({"type": "object", "required": ["member_id", "pack_id", "on"],
         "properties": {"member_id": r("Id"), "pack_id": r("Id"), "on": r("Date")}}),
     );
-    let variants: Vec<Value> = EVENT_DATA
-        .iter()
-        .map(|(kind, data)| envelope(kind, r(data)))
-        .collect();
-    s.insert("EventEnvelope".into(), json!({"oneOf": variants,
-        "description": "DESIGN.md section 2's envelope, one variant per event type; see docs/events.md"}));
-    s
 }
 
 /// The event types an org sends through `POST /v1/events`, with their `data` schemas.
@@ -123,7 +151,7 @@ fn envelope(kind: &str, data: Value) -> Value {
         "properties": {
             "event_id": {"type": "string", "format": "uuid", "description": "The idempotency key"},
             "type": {"type": "string", "enum": [kind]},
-            "schema_version": {"type": "integer", "enum": [1]},
+            "schema_version": {"type": "integer", "enum": [hongyan_domain::envelope::SCHEMA_VERSION]},
             "occurred_at": {"type": "string", "description": "RFC 3339 with an offset, e.g. 2026-03-01T09:15:00+08:00"},
             "actor": {"type": "object", "required": ["org_id"], "description": "The caller's own org",
                       "properties": {"org_id": {"$ref": "#/components/schemas/Id"},

@@ -49,7 +49,7 @@ pub struct BranchContact {
 }
 
 impl BranchContact {
-    /// `联系人：张书记，电话 13900000003` with the number as a tap-to-call link.
+    /// `联系人：张书记，电话 …` with the whole number as a tap-to-call link.
     pub fn line(&self) -> Markup {
         html! {
             p { "联系人：" (self.contact_name) "，电话 " a id="contact-phone" href={ "tel:" (self.phone) } { (self.phone) } }

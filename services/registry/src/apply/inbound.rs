@@ -4,9 +4,9 @@
 use hongyan_adapters::store::rows::OrgRow;
 use hongyan_domain::Envelope;
 use hongyan_domain::envelope::Rejection;
-use hongyan_domain::ids::{CertificateNo, MemberId, Phone};
+use hongyan_domain::ids::{CertificateNo, MemberId, OrgId, Phone};
 use hongyan_domain::ledger::arrival::{Known, Match, match_arrival};
-use hongyan_domain::ledger::{self, Member};
+use hongyan_domain::ledger::{self, FlowRecord, Member};
 use hongyan_domain::notify::{NotificationRequest, Recipient, templates};
 use hongyan_domain::payloads::Inbound;
 
@@ -54,37 +54,9 @@ impl Rules<'_> {
             .expect("a matched member is loaded")
             .member;
         let home = self.org(&member.home_org_id, "the member's home org")?;
-        let (rec, unreported) = match self.state.open_record(&member_id) {
-            Some(open) if open.is_newer_than(ev.occurred_at) => {
-                return Ok(Ruling::stale(format!(
-                    "member {member_id}'s record already holds newer events"
-                )));
-            }
-            Some(open) => {
-                let mut open = open.clone();
-                ledger::check_in(&mut open, receiving_id, i, ev.occurred_at);
-                (open, false)
-            }
-            None => {
-                if let Some(last) = self.state.latest_record(&member_id)
-                    && last.is_newer_than(ev.occurred_at)
-                {
-                    return Ok(Ruling::stale(format!(
-                        "member {member_id}'s ledger already holds newer events"
-                    )));
-                }
-                (
-                    ledger::open_unreported(
-                        uuid::Uuid::now_v7(),
-                        member,
-                        receiving_id,
-                        i,
-                        self.state.last_version(&member_id),
-                        ev.occurred_at,
-                    ),
-                    true,
-                )
-            }
+        let (rec, unreported) = match self.arriving_record(ev, i, member, receiving_id)? {
+            Ok(x) => x,
+            Err(stale) => return Ok(stale),
         };
         let template = if unreported {
             templates::UNREPORTED_BRANCH
@@ -120,6 +92,46 @@ impl Rules<'_> {
             ..Effects::default()
         };
         Ok(self.changed(ev, rec, note, effects))
+    }
+
+    /// The member's record checked in: the open one, or one opened flagged as an unreported
+    /// departure (`true`); or, inside, the stale ruling when the ledger holds newer events.
+    fn arriving_record(
+        &self,
+        ev: &Envelope,
+        i: &Inbound,
+        member: &Member,
+        receiving_id: &OrgId,
+    ) -> Result<Result<(FlowRecord, bool), Ruling>, Rejection> {
+        let member_id = &member.id;
+        match self.state.open_record(member_id) {
+            Some(open) if open.is_newer_than(ev.occurred_at) => Ok(Err(Ruling::stale(format!(
+                "member {member_id}'s record already holds newer events"
+            )))),
+            Some(open) => {
+                let mut open = open.clone();
+                ledger::check_in(&mut open, receiving_id, i, ev.occurred_at);
+                Ok(Ok((open, false)))
+            }
+            None => {
+                if let Some(last) = self.state.latest_record(member_id)
+                    && last.is_newer_than(ev.occurred_at)
+                {
+                    return Ok(Err(Ruling::stale(format!(
+                        "member {member_id}'s ledger already holds newer events"
+                    ))));
+                }
+                let opened = ledger::open_unreported(
+                    uuid::Uuid::now_v7(),
+                    member,
+                    receiving_id,
+                    i,
+                    self.state.last_version(member_id),
+                    ev.occurred_at,
+                );
+                Ok(Ok((opened, true)))
+            }
+        }
     }
 
     /// An arrival that matches no member waits in the receiving org's and county's list.

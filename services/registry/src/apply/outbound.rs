@@ -15,18 +15,7 @@ impl Rules<'_> {
     /// A departure, with the full member it may carry saved first. A refused departure
     /// changes nothing, not even that member: its effects go with the refusal.
     pub(super) fn outbound(&self, ev: &Envelope, o: &Outbound) -> Ruled {
-        let (member, mut effects) = match &o.subject {
-            Subject::Full(m) => {
-                let saved = self.member_upserted(ev, m.clone())?.effects;
-                // A stale upsert saves nothing: the member stored (newer) is the one leaving.
-                let member = match &saved.member {
-                    Some(row) => row.member.clone(),
-                    None => self.member(&m.id)?.member.clone(),
-                };
-                (member, saved)
-            }
-            Subject::Known(id) => (self.member(id)?.member.clone(), Effects::default()),
-        };
+        let (member, mut effects) = self.leaving_member(ev, o)?;
         let home = self.org(&member.home_org_id, "the member's home org")?;
         rights::may_act_for_member(&ev.actor, &member.id, &home.node())?;
         let inflow = match &o.inflow_org_id {
@@ -69,17 +58,13 @@ impl Rules<'_> {
             ev.occurred_at,
         );
         if ledger::certificate_due(self.policy, o) {
-            let county = home.org.region_code.county();
-            let year = ledger::certificate_year(o);
-            let last = ledger::CERTIFICATE_SEQ_LAST;
-            let Some(seq) = self.state.next_certificate(&county, year) else {
-                return Err(Rejection::Conflict(format!(
-                    "County {county} has given out all {last} activity-certificate numbers of {year}; a 16-digit number would not be a certificate number. Ask the county department to register member {} as a transfer of the relationship, or to issue the certificate by hand, then replay this departure.",
-                    member.id
-                )));
-            };
-            rec.certificate_no = Some(CertificateNo::compose(&county, year, seq));
-            effects.certificate = Some(Numbered { county, year, seq });
+            let numbered = self.certificate(&home.org.region_code.county(), o, &member)?;
+            rec.certificate_no = Some(CertificateNo::compose(
+                &numbered.county,
+                numbered.year,
+                numbered.seq,
+            ));
+            effects.certificate = Some(numbered);
         }
         effects
             .outbox
@@ -97,6 +82,61 @@ impl Rules<'_> {
         Ok(self.changed(ev, rec, note, effects))
     }
 
+    /// The member who leaves: the one the event names, or the full member it carries (saved
+    /// first; a stale upsert saves nothing and the member stored, newer, is the one leaving).
+    fn leaving_member(&self, ev: &Envelope, o: &Outbound) -> Result<(Member, Effects), Rejection> {
+        match &o.subject {
+            Subject::Full(m) => {
+                let saved = self.member_upserted(ev, m.clone())?.effects;
+                let member = match &saved.member {
+                    Some(row) => row.member.clone(),
+                    None => self.member(&m.id)?.member.clone(),
+                };
+                Ok((member, saved))
+            }
+            Subject::Known(id) => Ok((self.member(id)?.member.clone(), Effects::default())),
+        }
+    }
+
+    /// The next activity-certificate number of `county` for the departure's year, or the
+    /// refusal when the year's numbers are all given out.
+    fn certificate(
+        &self,
+        county: &str,
+        o: &Outbound,
+        member: &Member,
+    ) -> Result<Numbered, Rejection> {
+        let year = ledger::certificate_year(o);
+        let last = ledger::CERTIFICATE_SEQ_LAST;
+        let Some(seq) = self.state.next_certificate(county, year) else {
+            return Err(Rejection::Conflict(format!(
+                "County {county} has given out all {last} activity-certificate numbers of {year}; a 16-digit number would not be a certificate number. Ask the county department to register member {} as a transfer of the relationship, or to issue the certificate by hand, then replay this departure.",
+                member.id
+            )));
+        };
+        Ok(Numbered {
+            county: county.to_owned(),
+            year,
+            seq,
+        })
+    }
+
+    /// The station the member is told of: the one the branch named (报到地点), else the
+    /// nearest at the destination. Its name and phone.
+    fn station_for(&self, inflow: Option<&OrgRow>, rec: &FlowRecord) -> (String, String) {
+        if let Some(named) = inflow.filter(|o| o.org.kind == hongyan_domain::OrgKind::Station) {
+            return (named.org.name.clone(), named.org.contact.phone.to_string());
+        }
+        let nearest = station::nearest_by_region(self.state.stations(), &rec.location.region_code);
+        let phone = nearest
+            .and_then(|s| self.state.org(&s.id))
+            .map(|s| s.org.contact.phone.to_string());
+        (
+            nearest.map(|s| s.name.clone()).unwrap_or_default(),
+            phone.unwrap_or_default(),
+        )
+    }
+
     /// The member, the inflow org (if named) and the home branch are told, in that order.
     fn tell_outbound(
         &self,
@@ -106,23 +146,7 @@ impl Rules<'_> {
         inflow: Option<&OrgRow>,
         rec: &FlowRecord,
     ) -> Vec<OutboxRow> {
-        // The station the branch named (报到地点), else the nearest one at the destination.
-        let (station_name, station_phone) = match inflow
-            .filter(|o| o.org.kind == hongyan_domain::OrgKind::Station)
-        {
-            Some(named) => (named.org.name.clone(), named.org.contact.phone.to_string()),
-            None => {
-                let nearest =
-                    station::nearest_by_region(self.state.stations(), &rec.location.region_code);
-                let phone = nearest
-                    .and_then(|s| self.state.org(&s.id))
-                    .map(|s| s.org.contact.phone.to_string());
-                (
-                    nearest.map(|s| s.name.clone()).unwrap_or_default(),
-                    phone.unwrap_or_default(),
-                )
-            }
-        };
+        let (station_name, station_phone) = self.station_for(inflow, rec);
         let certificate = rec
             .certificate_no
             .as_ref()

@@ -56,23 +56,7 @@ impl Rules<'_> {
         let note = match &ev.data {
             EventData::Update(u) => {
                 ledger::update(&mut rec, u, at);
-                if u.confirms() {
-                    format!(
-                        "{} ({member_id}) confirmed for {}",
-                        member.name,
-                        local_date(at).format("%Y-%m")
-                    )
-                } else {
-                    let switched = if rec.reminders_stopped {
-                        "stopped"
-                    } else {
-                        "on"
-                    };
-                    format!(
-                        "{} ({member_id}): monthly reminder SMS {switched}",
-                        member.name
-                    )
-                }
+                update_note(member, u, &rec, at)
             }
             EventData::Return(r) => {
                 ledger::return_home(&mut rec, r, at);
@@ -203,4 +187,30 @@ impl Rules<'_> {
             ],
         )))
     }
+}
+
+/// What an applied update did: the month confirmed, or the reminder SMS switched.
+fn update_note(
+    member: &Member,
+    u: &hongyan_domain::payloads::Update,
+    rec: &FlowRecord,
+    at: DateTime<FixedOffset>,
+) -> String {
+    let member_id = &member.id;
+    if u.confirms() {
+        return format!(
+            "{} ({member_id}) confirmed for {}",
+            member.name,
+            local_date(at).format("%Y-%m")
+        );
+    }
+    let switched = if rec.reminders_stopped {
+        "stopped"
+    } else {
+        "on"
+    };
+    format!(
+        "{} ({member_id}): monthly reminder SMS {switched}",
+        member.name
+    )
 }
